@@ -1,0 +1,45 @@
+"""The board catalogue shared by the functions (writers) and the gateway (reader).
+
+Definitions follow ``shared/scanner-definitions.md``; ``docs/architecture.md`` says where the
+project differs. A board is a Redis sorted set ranked by ``metric`` (higher first unless
+``ascending``); the rows beside it hold the fields in ``ROW_FIELDS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    name: str
+    title: str
+    metric: str  # the row field the score is
+    function: str  # the function that writes it
+    ascending: bool = False
+
+
+BOARDS: tuple[Board, ...] = (
+    Board("gainers", "Top gainers", "change_pct", "movers"),
+    Board("losers", "Top losers", "change_pct", "movers", ascending=True),
+    Board("gappers", "Gappers", "gap_pct", "movers"),
+    Board("from_open", "% from open", "from_open_pct", "movers"),
+    Board("volume", "Volume", "volume", "movers"),
+    Board("rvol", "Relative volume (at time of day)", "rvol", "movers"),
+    Board("momentum_1m", "Momentum 1 min", "change_1m_pct", "momentum"),
+    Board("momentum_5m", "Momentum 5 min", "change_5m_pct", "momentum"),
+    Board("tape_speed", "Tape speed (trades/s)", "trades_per_sec", "momentum"),
+    Board("dollar_volume_1m", "Dollar volume 1 min", "dollar_volume_1m", "momentum"),
+    Board("new_highs", "New high of day", "hod_time", "momentum"),
+    Board("halts", "Halts / resumes", "halt_time", "halts"),
+)
+BOARDS_BY_NAME: dict[str, Board] = {b.name: b for b in BOARDS}
+
+# Row hash fields (all optional; absent means "not known yet").
+ROW_FIELDS: tuple[str, ...] = (
+    "sym", "last", "prev_close", "change_pct", "open", "gap_pct", "from_open_pct",
+    "volume", "rvol", "vwap", "high", "low", "premarket_high",
+    "change_1m_pct", "change_5m_pct", "trades_per_sec", "dollar_volume_1m", "hod_time",
+    "halted", "halt_time", "luld_upper", "luld_lower", "has_reference",
+    "updated_ms",  # exchange time (Unix ms) of the newest event applied to the row
+)

@@ -1,0 +1,75 @@
+"""The CloudEvents Stampede moves: their types, data schemas and how they are built.
+
+Market data travels as *batches*: one CloudEvent per channel per Massive frame (per shard),
+whose data is a JSON array of Massive's own event objects for that channel (see
+``stampede.market``). Batching keeps the per-message cost of NATS and HTTP off the per-event
+budget at 100k events/s; keeping Massive's field names means no re-mapping on the hot path.
+Types are versioned: a breaking change to a data schema gets a new type.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from stampede.market import Channel
+
+TYPE_PREFIX = "dev.stampede"
+DATA_CONTENT_TYPE = "application/json"
+
+MARKET_EVENT_TYPES: dict[Channel, str] = {
+    Channel.AGGREGATE: f"{TYPE_PREFIX}.stocks.aggregate.v1",
+    Channel.MINUTE_AGGREGATE: f"{TYPE_PREFIX}.stocks.minute_aggregate.v1",
+    Channel.TRADE: f"{TYPE_PREFIX}.stocks.trade.v1",
+    Channel.QUOTE: f"{TYPE_PREFIX}.stocks.quote.v1",
+    Channel.LULD: f"{TYPE_PREFIX}.stocks.luld.v1",
+    Channel.IMBALANCE: f"{TYPE_PREFIX}.stocks.imbalance.v1",
+}
+CHANNEL_OF_TYPE: dict[str, Channel] = {t: ch for ch, t in MARKET_EVENT_TYPES.items()}
+
+# Fired by a cron source (PingSource in the cluster, `stampede up` locally) before 04:00 ET.
+REFDATA_LOAD_TYPE = f"{TYPE_PREFIX}.refdata.load.v1"
+
+
+def data_schema(channel: Channel) -> str:
+    """URI of the JSON Schema (in ``schemas/``) that describes a channel's batch data."""
+    return f"urn:stampede:schema:{MARKET_EVENT_TYPES[channel].removeprefix(TYPE_PREFIX + '.')}"
+
+
+class RawJSONFormat(JSONFormat):
+    """JSON event format that leaves binary-mode data as the raw bytes it arrived as.
+
+    The SDK's JSONFormat parses data with the standard ``json`` module; the hot path decodes
+    batches straight into typed structs with msgspec instead, so parsing happens once.
+    """
+
+    def read_data(self, body: bytes, datacontenttype: str | None) -> bytes | None:
+        return body or None
+
+
+def market_batch_event(
+    channel: Channel,
+    data: bytes,
+    source: str,
+    *,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    traceparent: str | None = None,
+) -> CloudEvent:
+    """Build the CloudEvent carrying one batch (JSON array bytes) of a channel's events."""
+    attributes: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id or uuid.uuid4().hex,
+        "source": source,
+        "type": MARKET_EVENT_TYPES[channel],
+        "time": time or datetime.now(timezone.utc),
+        "datacontenttype": DATA_CONTENT_TYPE,
+        "dataschema": data_schema(channel),
+    }
+    if traceparent:
+        attributes["traceparent"] = traceparent
+    return CloudEvent(attributes, data)

@@ -1,0 +1,39 @@
+"""The Redis key schema: the store between the functions and the gateway.
+
+Every market key is scoped by trading day (ET date, ``YYYY-MM-DD``) and expires a few days
+later. A new day therefore starts on new, empty keys: there is no reset to run, and nothing
+that could meet the 04:00 or 09:30 burst (the seed scanner's morning crash).
+
+- ``sp:{day}:board:{board}``   sorted set, member = symbol, score = the board's metric
+- ``sp:{day}:row:{SYM}``       hash of the row fields a dashboard shows (see ``ROW_FIELDS``)
+- ``sp:{day}:seen:{ce_id}``    idempotency marker of an applied CloudEvent (SET NX EX)
+- ``sp:{day}:once:{action}``   once-a-day latch across replicas (SET NX EX)
+- ``sp:ref:{day}:{name}``      reference data loaded before the session (hashes by symbol)
+- channel ``sp:changes``       pub/sub: a function applied a batch touching these boards
+"""
+
+from __future__ import annotations
+
+PREFIX = "sp"
+CHANGES_CHANNEL = f"{PREFIX}:changes"
+DAY_TTL_SECONDS = 4 * 24 * 3600
+
+
+def board(day: str, name: str) -> str:
+    return f"{PREFIX}:{day}:board:{name}"
+
+
+def row(day: str, symbol: str) -> str:
+    return f"{PREFIX}:{day}:row:{symbol}"
+
+
+def seen(day: str, event_id: str) -> str:
+    return f"{PREFIX}:{day}:seen:{event_id}"
+
+
+def once(day: str, action: str) -> str:
+    return f"{PREFIX}:{day}:once:{action}"
+
+
+def reference(day: str, name: str) -> str:
+    return f"{PREFIX}:ref:{day}:{name}"

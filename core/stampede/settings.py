@@ -1,0 +1,33 @@
+"""Configuration shared by every deployable; each deployable subclasses ``CommonSettings``.
+
+All configuration comes from the environment (pydantic-settings). The README's configuration
+table is generated from these classes by ``stampede config`` and checked by a test, so it
+cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
+    log_format: Literal["json", "console"] = Field(
+        "json", description="`json` for one structured object per line, `console` for people."
+    )
+    otel_service_name: str | None = Field(
+        None, description="OpenTelemetry service name (defaults to the component's name)."
+    )
+
+
+class RedisSettings(CommonSettings):
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding the boards.")
+
+
+class NatsSettings(CommonSettings):
+    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server with JetStream.")

@@ -1,0 +1,41 @@
+"""NATS subjects and JetStream streams: the bus between the feed bridge and the functions.
+
+Subject scheme: ``stampede.stocks.<CHANNEL>.<SHARD>`` where SHARD = crc32(symbol) mod N
+(default N=1, shard ``0``). A shard token lets consumers scale out while every symbol's
+events stay in one ordered subject. One stream per channel (``STOCKS_<CHANNEL>``) so each
+channel gets its own max age: trades go stale in seconds, halts matter for minutes.
+Dead letters: ``stampede.dlq.<function>`` in stream ``STAMPEDE_DLQ``.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from stampede.market import Channel
+
+SUBJECT_ROOT = "stampede.stocks"
+DLQ_ROOT = "stampede.dlq"
+DLQ_STREAM = "STAMPEDE_DLQ"
+
+
+def stream_name(channel: Channel) -> str:
+    return f"STOCKS_{channel.value}"
+
+
+def stream_subjects(channel: Channel) -> list[str]:
+    return [f"{SUBJECT_ROOT}.{channel.value}.>"]
+
+
+def subject(channel: Channel, shard: int = 0) -> str:
+    return f"{SUBJECT_ROOT}.{channel.value}.{shard}"
+
+
+def shard_of(symbol: str, shards: int) -> int:
+    """Stable shard for a symbol (crc32, not ``hash()``, so every process agrees)."""
+    if shards <= 1:
+        return 0
+    return zlib.crc32(symbol.encode()) % shards
+
+
+def dlq_subject(function: str) -> str:
+    return f"{DLQ_ROOT}.{function}"

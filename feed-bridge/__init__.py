@@ -1,0 +1,1 @@
+"""The feed bridge: one Massive WebSocket in, CloudEvents on NATS JetStream out."""

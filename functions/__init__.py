@@ -1,0 +1,1 @@
+"""Stateless scoring functions (one folder each): CloudEvents over HTTP in, Redis boards out."""

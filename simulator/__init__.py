@@ -1,0 +1,1 @@
+"""A protocol-faithful Massive stocks simulator: WebSocket feed, REST endpoints, ground truth."""

@@ -1,0 +1,70 @@
+"""Shared fixtures: real nats-server (JetStream) and redis-server on free ports.
+
+One of each per test session (starting them costs ~100 ms but there is no reason to pay it
+per test); per-test fixtures hand out a clean Redis database and a NATS with no streams.
+Tests that crash servers (fault tests) start their own with ``stampede.localstack``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+import redis.asyncio as aioredis
+
+from stampede import localstack
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stampede")
+
+
+@pytest.fixture(scope="session")
+def nats_server(workdir: Path) -> Iterator[localstack.NatsServer]:
+    server = localstack.nats_server(workdir / "session").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(workdir: Path) -> Iterator[localstack.RedisServer]:
+    server = localstack.redis_server(workdir / "session").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def redis_url(redis_server: localstack.RedisServer) -> AsyncIterator[str]:
+    """A Redis URL whose database is empty at the start of the test."""
+    client = aioredis.from_url(redis_server.url)
+    await client.flushall()
+    await client.aclose()
+    yield redis_server.url
+
+
+@pytest.fixture
+async def nats_url(nats_server: localstack.NatsServer) -> AsyncIterator[str]:
+    """A NATS URL whose JetStream has no streams at the start of the test."""
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    for name in [s.config.name for s in await js.streams_info()]:
+        await js.delete_stream(name)
+    await nc.close()
+    yield nats_server.url
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("LOG_FORMAT", "console")
