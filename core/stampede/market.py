@@ -78,7 +78,7 @@ class Quote(msgspec.Struct, tag_field="ev", tag="Q", omit_defaults=True):
     bs: float = 0  # round lots
     ax: int = 0
     as_: float = msgspec.field(default=0, name="as")
-    c: int = 0
+    c: int | None = None  # quote condition
     i: list[int] = []
     q: int = 0
     z: int = 0
