@@ -7,6 +7,7 @@ runs NATS on 4222 or Redis on 6379 is left alone. nats-server comes from the pin
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import signal
 import socket
@@ -47,26 +48,48 @@ def _binary(name: str) -> str:
     return found
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends SIGTERM if our parent dies, so a
+    crashed `stampede up` or test session leaves no server behind."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 @dataclass
 class ServerProcess:
+    """A child process with its own log file and a clean stop."""
+
     name: str
     host: str
     port: int
     data_dir: Path
     log_path: Path
     argv: list[str]
+    env: dict[str, str] | None = None
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
-    def start(self) -> "ServerProcess":
+    def launch(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+            )
+
+    def start(self) -> "ServerProcess":
+        self.launch()
         wait_for_port(self.host, self.port, proc=self.proc)
         return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
