@@ -13,10 +13,11 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-from stampede.market import Channel
+from stampede.market import EVENT_TYPES, Channel
 
 TYPE_PREFIX = "dev.stampede"
 DATA_CONTENT_TYPE = "application/json"
@@ -38,6 +39,18 @@ REFDATA_LOAD_TYPE = f"{TYPE_PREFIX}.refdata.load.v1"
 def data_schema(channel: Channel) -> str:
     """URI of the JSON Schema (in ``schemas/``) that describes a channel's batch data."""
     return f"urn:stampede:schema:{MARKET_EVENT_TYPES[channel].removeprefix(TYPE_PREFIX + '.')}"
+
+
+def batch_json_schema(channel: Channel) -> dict[str, Any]:
+    """JSON Schema of a channel's batch data, generated from the structs that decode it
+    (committed under ``schemas/events/`` and checked against this by a test)."""
+    schema = msgspec.json.schema(list[EVENT_TYPES[channel]])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": data_schema(channel),
+        "title": f"{MARKET_EVENT_TYPES[channel]} data: a batch of Massive {channel.value} events",
+        **schema,
+    }
 
 
 class RawJSONFormat(JSONFormat):
