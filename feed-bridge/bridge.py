@@ -1,0 +1,219 @@
+"""The bridge: holds the feed (on schedule), turns frames into CloudEvents, publishes them.
+
+Two tasks share one event loop and a bounded queue: the feed task reads frames and never
+waits on NATS; the processor task parses, stamps and publishes. Each frame gets a span
+(OpenTelemetry API) whose context travels as the ``traceparent`` extension of every
+CloudEvent built from it; with no tracing SDK configured a locally generated context is used,
+so the hops can still be correlated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from datetime import datetime, timezone
+
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from stampede.market import Channel
+from stampede.markettime import ET
+
+from feed_bridge.backoff import Backoff
+from feed_bridge.batching import parse_frame
+from feed_bridge.connection import AuthRejected, FeedConnection, SessionEnded
+from feed_bridge.envelope import EnvelopeWriter, FrameStamp
+from feed_bridge.framequeue import FrameQueue
+from feed_bridge.metrics import BridgeMetrics
+from feed_bridge.publisher import Publisher
+from feed_bridge.schedule import feed_window
+from feed_bridge.settings import BridgeSettings
+
+log = logging.getLogger("feed_bridge")
+
+FRAME_KINDS = frozenset({"invalid_json", "not_array"})  # malformed kinds that lose a whole frame
+_propagator = TraceContextTextMapPropagator()
+
+
+def traceparent_of(span: trace.Span) -> str:
+    """W3C traceparent of a span; a fresh unsampled context when tracing is not configured."""
+    context = span.get_span_context()
+    if not context.is_valid:
+        context = SpanContext(
+            trace_id=random.getrandbits(128) or 1, span_id=random.getrandbits(64) or 1,
+            is_remote=False, trace_flags=TraceFlags(TraceFlags.DEFAULT),
+        )
+        span = NonRecordingSpan(context)
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier["traceparent"]
+
+
+class Bridge:
+    def __init__(self, settings: BridgeSettings, metrics: BridgeMetrics | None = None,
+                 tracer: trace.Tracer | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or BridgeMetrics()
+        self.tracer = tracer or trace.get_tracer("stampede.bridge")
+        queue_full = self.metrics.dropped_frames.labels("queue_full")
+        self.queue = FrameQueue(settings.bridge_queue_size, on_drop=queue_full.inc)
+        self.metrics.queue_depth.set_function(lambda: len(self.queue))
+        self.feed = FeedConnection(settings, self.queue, self.metrics)
+        self.publisher = Publisher(settings, self.metrics)
+        self.writer = EnvelopeWriter(settings.feed_source, settings.bridge_content_mode)
+        self.idle_until: datetime | None = None
+        self._stop = asyncio.Event()
+        self._max_age = {ch: settings.max_age(ch) for ch in Channel}
+        self._malformed_logged: set[str] = set()
+
+    def stop(self) -> None:
+        """Ask for a graceful stop (SIGTERM): stop reading, flush publishes, close."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`; raises :class:`AuthRejected` if Massive refuses the key."""
+        await self.publisher.start()
+        processor = asyncio.create_task(self._process(), name="bridge-processor")
+        feed = asyncio.create_task(self._hold_feed(), name="bridge-feed")
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({feed, stopping, processor}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (feed, stopping):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed
+            await self._drain(processor)
+            await self.publisher.close()
+        if feed.done() and not feed.cancelled() and feed.exception() is not None:
+            raise feed.exception()  # AuthRejected
+        if processor.done() and not processor.cancelled() and processor.exception() is not None:
+            raise processor.exception()
+
+    async def _drain(self, processor: asyncio.Task) -> None:
+        """Publish what is queued and wait for the acks, within the shutdown budget."""
+        deadline = time.monotonic() + self.settings.bridge_shutdown_timeout
+        while len(self.queue) and not processor.done() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        processor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await processor
+        left = self.queue.clear()
+        flushed = await self.publisher.flush(max(0.0, deadline - time.monotonic()))
+        log.info("bridge stopped", extra={"unpublished_frames": left, "all_acked": flushed})
+
+    async def readiness(self) -> tuple[bool, str]:
+        """Ready = feed authenticated and NATS streams in place, or idle by schedule."""
+        if self.idle_until is not None:
+            return True, f"idle by schedule (outside market hours) until {self.idle_until.isoformat()}"
+        if not self.publisher.ready.is_set():
+            return False, "NATS JetStream not connected"
+        if not self.feed.authenticated:
+            return False, f"feed not connected: {self.feed.last_problem}"
+        return True, "feed authenticated, NATS JetStream connected"
+
+    # -- feed --------------------------------------------------------------------------------
+
+    async def _hold_feed(self) -> None:
+        backoff = Backoff(self.settings.bridge_backoff_initial, self.settings.bridge_backoff_max)
+        while True:
+            if self.settings.bridge_market_hours_only:
+                window = feed_window(datetime.now(timezone.utc))
+                if not window.open:
+                    await self._idle(window.until)
+                    continue
+                seconds = (window.until - datetime.now(timezone.utc)).total_seconds()
+                try:
+                    async with asyncio.timeout(max(seconds, 0.0)):
+                        await self._connect_forever(backoff)
+                except TimeoutError:
+                    log.info("market hours over; releasing the feed")
+            else:
+                await self._connect_forever(backoff)
+
+    async def _idle(self, until: datetime) -> None:
+        self.idle_until = until
+        self.metrics.feed_idle.set(1)
+        log.info("outside market hours; feed released", extra={"until": until.astimezone(ET).isoformat()})
+        try:
+            await asyncio.sleep(max(0.0, (until - datetime.now(timezone.utc)).total_seconds()))
+        finally:
+            self.idle_until = None
+            self.metrics.feed_idle.set(0)
+
+    async def _connect_forever(self, backoff: Backoff) -> None:
+        while True:
+            try:
+                await self.feed.session()
+                reason, detail = "closed", ""
+            except SessionEnded as ended:
+                reason, detail = ended.reason, ended.detail
+            except AuthRejected:
+                self.feed.last_problem = "auth rejected"
+                raise
+            if self.feed.was_authenticated:
+                backoff.reset()
+            self.feed.last_problem = f"{reason} {detail}".strip()
+            self.metrics.reconnects.labels(reason).inc()
+            if reason == "max_connections":
+                delay = self.settings.bridge_evicted_backoff
+                log.error(
+                    "EVICTED by Massive (max_connections): another connection with this API key "
+                    "holds the feed (one connection per account; the newest wins). Waiting %.0fs "
+                    "before reconnecting so two bridges do not evict each other in a loop.",
+                    delay,
+                )
+            else:
+                delay = backoff.next_delay()
+                log.warning("feed connection ended (%s); reconnecting in %.2fs", self.feed.last_problem, delay)
+            await asyncio.sleep(delay)
+
+    # -- frames -> CloudEvents -> JetStream -------------------------------------------------
+
+    async def _process(self) -> None:
+        queue = self.queue
+        ready = self.publisher.ready
+        while True:
+            raw, read_at = await queue.get()
+            if not ready.is_set():
+                await ready.wait()
+            await self._publish_frame(raw, read_at)
+            await asyncio.sleep(0)  # let the reader run between frames
+
+    async def _publish_frame(self, raw: bytes, read_at: float) -> None:
+        parsed = parse_frame(raw, self.settings.bridge_shards)
+        for kind, message, sample in parsed.problems:
+            self._malformed(kind, message, sample)
+        if not parsed.batches:
+            return
+        metrics = self.metrics
+        age = time.time() - read_at
+        span = self.tracer.start_span(
+            "bridge frame", kind=SpanKind.PRODUCER, start_time=int(read_at * 1e9)
+        )
+        try:
+            stamp = FrameStamp(datetime.fromtimestamp(read_at, timezone.utc), traceparent_of(span))
+            for batch in parsed.batches:
+                channel = batch.channel
+                metrics.events_by_channel[channel].inc(batch.count)
+                if age > self._max_age[channel]:
+                    metrics.dropped_events.labels("stale").inc(batch.count)
+                    continue
+                message = self.writer.write(batch, stamp)
+                await self.publisher.publish(message, channel, batch.count, read_at)
+        finally:
+            span.end()
+
+    def _malformed(self, kind: str, message: str, sample: object) -> None:
+        unit = self.metrics.dropped_frames if kind in FRAME_KINDS else self.metrics.dropped_events
+        unit.labels(kind).inc()
+        if kind not in self._malformed_logged:
+            self._malformed_logged.add(kind)
+            log.warning(
+                "malformed input from the feed (%s): %s; further %s items are only counted",
+                kind, message, kind, extra={"sample": repr(sample)[:300]},
+            )

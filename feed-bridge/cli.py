@@ -1,0 +1,69 @@
+"""``stampede bridge``: Massive WebSocket in, CloudEvents on NATS JetStream out.
+
+Configuration comes from the environment (``stampede config`` lists it); the flags only place
+the status server (/healthz, /readyz, /metrics). Exit codes: 0 after a clean stop (SIGTERM or
+SIGINT), 2 for bad configuration, 3 when Massive rejects the API key (fatal: a supervisor
+restarting the bridge will not fix a wrong key, so it says so instead of retrying).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+import pydantic
+import uvloop
+from fastapi import FastAPI
+
+from stampede import service
+from stampede.telemetry import setup_logging, setup_tracing
+
+from feed_bridge.bridge import Bridge
+from feed_bridge.connection import AuthRejected
+from feed_bridge.settings import BridgeSettings
+
+EXIT_OK, EXIT_CONFIG, EXIT_AUTH = 0, 2, 3
+
+
+def status_app(bridge: Bridge) -> FastAPI:
+    app = FastAPI(title="stampede feed bridge", docs_url=None, redoc_url=None, openapi_url=None)
+    service.add_service_routes(app, bridge.readiness, bridge.metrics.registry)
+    return app
+
+
+async def serve(settings: BridgeSettings, host: str, port: int) -> int:
+    log = logging.getLogger("feed_bridge")
+    bridge = Bridge(settings, tracer=setup_tracing(settings, "bridge"))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, bridge.stop)
+    server, server_task = await service.serve_in_background(status_app(bridge), host, port)
+    try:
+        await bridge.run()
+        return EXIT_OK
+    except AuthRejected as exc:
+        log.critical("%s", exc)
+        return EXIT_AUTH
+    finally:
+        server.should_exit = True
+        await server_task
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="stampede bridge", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="0.0.0.0", help="status server address (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=8080, help="status server port (default 8080)")
+    args = parser.parse_args(argv)
+    try:
+        settings = BridgeSettings()
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"stampede bridge: bad configuration: {problems}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(settings, "bridge")
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(serve(settings, args.host, args.port))

@@ -1,0 +1,224 @@
+"""JetStream side: streams in place, asynchronous publishing with a bounded window.
+
+``js.publish`` waits for each ack (a round trip per message, ~500 msg/s); ``publish_async``
+returns a future instead and bounds un-acked publishes with a semaphore. nats-py never times
+those futures out, so a reaper cancels the ones older than the ack timeout: a NATS outage
+then frees the window instead of wedging the bridge, and the lost batches are counted.
+
+Memory streams vanish when nats-server restarts, so the streams are (re)declared after every
+(re)connect before publishing resumes; until then ``ready`` is clear and the publisher waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
+from stampede.market import Channel
+from stampede.subjects import DLQ_ROOT, DLQ_STREAM, stream_name, stream_subjects
+
+from feed_bridge.envelope import OutboundMessage
+from feed_bridge.metrics import BridgeMetrics
+from feed_bridge.settings import BridgeSettings, public_url
+
+log = logging.getLogger("feed_bridge.publisher")
+
+REAP_INTERVAL = 0.25
+
+
+@dataclass(slots=True)
+class InFlight:
+    deadline: float
+    future: asyncio.Future
+
+
+def channel_stream(settings: BridgeSettings, channel: Channel) -> StreamConfig:
+    """A channel's stream: in memory, old messages age out or are discarded first."""
+    max_age = settings.max_age(channel)
+    return StreamConfig(
+        name=stream_name(channel),
+        subjects=stream_subjects(channel),
+        storage=StorageType.MEMORY,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        max_age=max_age,
+        max_bytes=settings.bridge_stream_max_bytes,
+        duplicate_window=min(max_age, settings.bridge_duplicate_window),
+    )
+
+
+def dlq_stream(settings: BridgeSettings) -> StreamConfig:
+    """Dead letters are kept on file and for days: people read them, not the scanner."""
+    return StreamConfig(
+        name=DLQ_STREAM,
+        subjects=[f"{DLQ_ROOT}.>"],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        max_age=settings.bridge_dlq_max_age,
+        duplicate_window=min(120.0, settings.bridge_dlq_max_age),
+    )
+
+
+class Publisher:
+    def __init__(self, settings: BridgeSettings, metrics: BridgeMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.ready = asyncio.Event()  # connected and streams declared
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self._inflight: deque[InFlight] = deque()
+        self._reaper: asyncio.Task | None = None
+        self._declaring: asyncio.Task | None = None
+        self._ack_timeout = settings.bridge_ack_timeout
+        metrics.unacked.set_function(self.pending)
+
+    def pending(self) -> int:
+        return self.js.publish_async_pending() if self.js is not None else 0
+
+    async def start(self) -> None:
+        self.nc = await nats.connect(
+            self.settings.nats_url,
+            name="stampede-bridge",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+            error_cb=self._on_error,
+        )
+        self.js = self.nc.jetstream(publish_async_max_pending=self.settings.bridge_max_inflight)
+        await self.declare_streams()
+        self._reaper = asyncio.create_task(self._reap(), name="bridge-ack-reaper")
+
+    async def declare_streams(self) -> None:
+        """Create or update the channel streams; create the DLQ stream if missing."""
+        assert self.js is not None
+        for channel in Channel:
+            config = channel_stream(self.settings, channel)
+            try:
+                await self.js.stream_info(config.name)
+                await self.js.update_stream(config)
+            except nats.js.errors.NotFoundError:
+                await self.js.add_stream(config)
+        try:
+            await self.js.stream_info(DLQ_STREAM)
+        except nats.js.errors.NotFoundError:
+            with contextlib.suppress(nats.js.errors.BadRequestError):  # lost a race: fine
+                await self.js.add_stream(dlq_stream(self.settings))
+        self.ready.set()
+        self.metrics.nats_connected.set(1)
+        log.info("jetstream streams in place", extra={"nats": public_url(self.settings.nats_url)})
+
+    async def publish(self, message: OutboundMessage, channel: Channel, events: int, read_at: float) -> None:
+        """Send one CloudEvent; waits only while the in-flight window is full."""
+        assert self.js is not None
+        try:
+            future = await self.js.publish_async(message.subject, message.payload, headers=message.headers)
+        except (nats.errors.OutboundBufferLimitError, nats.errors.ConnectionClosedError,
+                nats.errors.ConnectionReconnectingError):
+            self._lost(events, "disconnected")
+            return
+        except nats.errors.MaxPayloadError:
+            self._lost(events, "too_large")
+            return
+        sent = time.monotonic()
+        size = len(message.payload)
+        metrics = self.metrics
+
+        def on_done(done: asyncio.Future) -> None:
+            if done.cancelled():
+                self._lost(events, "ack_timeout")
+                return
+            error = done.exception()
+            if error is not None:
+                self._lost(events, "no_stream" if isinstance(error, nats.js.errors.NoStreamResponseError) else "api_error")
+                if isinstance(error, nats.js.errors.NoStreamResponseError):
+                    self._redeclare()
+                return
+            now = time.monotonic()
+            metrics.publish_latency.observe(now - sent)
+            metrics.acked_latency.observe(time.time() - read_at)
+            if done.result().duplicate:
+                metrics.duplicates.inc()
+                return
+            metrics.published_by_channel[channel].inc()
+            metrics.published_events_by_channel[channel].inc(events)
+            metrics.published_bytes_by_channel[channel].inc(size)
+
+        future.add_done_callback(on_done)
+        self._inflight.append(InFlight(sent + self._ack_timeout, future))
+
+    def _lost(self, events: int, reason: str) -> None:
+        self.metrics.publish_errors.labels(reason).inc()
+        self.metrics.dropped_events.labels("publish_failed").inc(events)
+
+    async def _reap(self) -> None:
+        inflight = self._inflight
+        while True:
+            await asyncio.sleep(REAP_INTERVAL)
+            now = time.monotonic()
+            while inflight and (inflight[0].future.done() or inflight[0].deadline <= now):
+                entry = inflight.popleft()
+                if not entry.future.done():
+                    entry.future.cancel()  # releases its slot in the window
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait (bounded) until every publish is acknowledged; True if all were."""
+        if self.js is None:
+            return True
+        try:
+            await asyncio.wait_for(self.js.publish_async_completed(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def close(self) -> None:
+        for task in (self._reaper, self._declaring):
+            if task is not None:
+                task.cancel()
+        for entry in self._inflight:
+            entry.future.cancel()
+        self._inflight.clear()
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+        self.metrics.nats_connected.set(0)
+
+    def _redeclare(self) -> None:
+        if self._declaring is None or self._declaring.done():
+            self.ready.clear()
+            self.metrics.nats_connected.set(0)
+            self._declaring = asyncio.create_task(self._declare_until_done(), name="bridge-declare-streams")
+
+    async def _declare_until_done(self) -> None:
+        while True:
+            try:
+                await self.declare_streams()
+                return
+            except Exception as exc:  # noqa: BLE001 - keep trying while NATS recovers
+                log.warning("declaring streams failed; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(1.0)
+
+    async def _on_disconnected(self) -> None:
+        self.ready.clear()
+        self.metrics.nats_connected.set(0)
+        log.warning("nats disconnected; publishing paused")
+
+    async def _on_reconnected(self) -> None:
+        log.warning("nats reconnected; re-declaring streams")
+        self._redeclare()
+
+    async def _on_error(self, error: Exception) -> None:
+        log.warning("nats error", extra={"error": repr(error)})

@@ -1,0 +1,114 @@
+"""The bridge's configuration, all from the environment (see ``stampede config``).
+
+Per-channel max ages are the heart of "freshness over completeness": a trade older than a
+few seconds is worthless to a momentum board, while a halt (LULD) matters for minutes. The
+same ages bound how long the bridge keeps a frame it could not publish (NATS outage) and
+how long JetStream keeps what it did publish.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr
+
+from stampede.market import Channel
+from stampede.settings import NatsSettings
+
+
+class BridgeSettings(NatsSettings):
+    massive_api_key: SecretStr = Field(
+        description="Massive API key (secret: never logged, never put in a URL). Required.",
+    )
+    massive_ws_url: str = Field(
+        "wss://socket.massive.com/stocks",
+        description="Massive stocks WebSocket (real time `socket.massive.com`, delayed "
+        "`delayed.massive.com`; the simulator's `ws://HOST:PORT/stocks` locally).",
+    )
+    massive_subscriptions: str = Field(
+        "A.*,T.*,LULD.*",
+        description="Comma-separated Massive subscriptions (`CHANNEL.TICKER`, `*` wildcard), "
+        "re-sent after every reconnect.",
+    )
+    bridge_content_mode: Literal["binary", "structured"] = Field(
+        "binary",
+        description="CloudEvents NATS content mode: `binary` (ce-* headers, data as payload) or "
+        "`structured` (whole event as JSON; needed by Knative eventing-natss).",
+    )
+    bridge_shards: int = Field(
+        1, ge=1, le=1024,
+        description="Subjects per channel (`stampede.stocks.<CH>.<shard>`, shard = crc32(symbol) "
+        "mod N); one CloudEvent per channel per shard per frame.",
+    )
+    bridge_queue_size: int = Field(
+        5000, ge=1,
+        description="Frames buffered between the socket reader and the publisher; when full the "
+        "OLDEST frames are dropped (and counted), never the connection.",
+    )
+    bridge_max_inflight: int = Field(
+        2000, ge=1,
+        description="Un-acknowledged JetStream publishes allowed at once (async publish window).",
+    )
+    bridge_ack_timeout: float = Field(
+        5.0, gt=0, description="Seconds to wait for a JetStream publish ack before counting it lost."
+    )
+    bridge_max_age_a: float = Field(5.0, ge=0.1, description="Max age (s) of per-second aggregates (A): stream max_age and staleness limit.")
+    bridge_max_age_am: float = Field(120.0, ge=0.1, description="Max age (s) of minute aggregates (AM).")
+    bridge_max_age_t: float = Field(3.0, ge=0.1, description="Max age (s) of trades (T).")
+    bridge_max_age_q: float = Field(2.0, ge=0.1, description="Max age (s) of quotes (Q).")
+    bridge_max_age_luld: float = Field(3600.0, ge=0.1, description="Max age (s) of LULD bands and halts.")
+    bridge_max_age_noi: float = Field(600.0, ge=0.1, description="Max age (s) of imbalances (NOI).")
+    bridge_duplicate_window: float = Field(
+        30.0, ge=0.1,
+        description="Upper bound (s) of each stream's JetStream duplicate window (the window is "
+        "min(this, the channel's max age)); a republished CloudEvent id is stored once.",
+    )
+    bridge_stream_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024 * 1024,
+        description="Byte cap of each channel stream (memory storage, discard old).",
+    )
+    bridge_dlq_max_age: float = Field(
+        7 * 24 * 3600.0, ge=1, description="Max age (s) of the dead-letter stream STAMPEDE_DLQ (created if missing)."
+    )
+    bridge_market_hours_only: bool = Field(
+        True,
+        description="Hold the feed only from 04:00 ET pre-market to the end of after-hours on "
+        "XNYS sessions (idle otherwise, so downstream scales to zero). `stampede up` sets false.",
+    )
+    bridge_ping_interval: float = Field(25.0, gt=0, description="Seconds between WebSocket pings.")
+    bridge_ping_timeout: float = Field(30.0, gt=0, description="Seconds without a pong before the feed is declared dead.")
+    bridge_handshake_timeout: float = Field(15.0, gt=0, description="Seconds allowed for connect + auth.")
+    bridge_backoff_initial: float = Field(0.5, gt=0, description="First reconnect delay (s); doubles per failure, with jitter.")
+    bridge_backoff_max: float = Field(30.0, gt=0, description="Longest ordinary reconnect delay (s).")
+    bridge_evicted_backoff: float = Field(
+        120.0, gt=0,
+        description="Delay (s) after `max_connections`: another instance holds the feed, so do "
+        "not fight it for the single connection.",
+    )
+    bridge_shutdown_timeout: float = Field(
+        5.0, gt=0, description="Seconds allowed on SIGTERM to flush pending publishes."
+    )
+    bridge_max_frame_bytes: int = Field(
+        16 * 1024 * 1024, ge=65536, description="Largest WebSocket frame accepted from Massive."
+    )
+
+    def max_age(self, channel: Channel) -> float:
+        return float(getattr(self, f"bridge_max_age_{channel.value.lower()}"))
+
+    def subscriptions(self) -> list[str]:
+        return [topic.strip() for topic in self.massive_subscriptions.split(",") if topic.strip()]
+
+    @property
+    def feed_source(self) -> str:
+        """CloudEvent ``source``: the feed URL without credentials, query or fragment."""
+        return public_url(self.massive_ws_url)
+
+
+def public_url(url: str) -> str:
+    """A URL safe to log or publish: user info, query string and fragment removed."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
