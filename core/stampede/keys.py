@@ -8,6 +8,7 @@ that could meet the 04:00 or 09:30 burst (the seed scanner's morning crash).
 - ``sp:{day}:row:{SYM}``       hash of the row fields a dashboard shows (see ``ROW_FIELDS``)
 - ``sp:{day}:seen:{ce_id}``    idempotency marker of an applied CloudEvent (SET NX EX)
 - ``sp:{day}:once:{action}``   once-a-day latch across replicas (SET NX EX)
+- ``sp:{day}:state:{name}``   a function's working state (clocks, window buckets), not for display
 - ``sp:ref:{day}:{name}``      reference data loaded before the session (hashes by symbol)
 - channel ``sp:changes``       pub/sub: a function applied a batch touching these boards
 """
@@ -37,3 +38,8 @@ def once(day: str, action: str) -> str:
 
 def reference(day: str, name: str) -> str:
     return f"{PREFIX}:ref:{day}:{name}"
+
+
+def state(day: str, name: str) -> str:
+    """Day-scoped working state of a function (clocks, window buckets), not shown to users."""
+    return f"{PREFIX}:{day}:state:{name}"

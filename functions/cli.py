@@ -1,0 +1,45 @@
+"""``stampede function NAME``: serve one scoring function over HTTP (a Knative Service locally)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from stampede.service import run
+from stampede.telemetry import setup_logging, setup_tracing
+
+from stampede_functions.host import Handler, build_app
+from stampede_functions.settings import FunctionSettings
+
+FUNCTIONS = ("movers", "momentum", "halts", "refdata")
+
+
+def load_handler(name: str) -> Handler:
+    """``stampede_functions.<name>.func.new()``, as Knative's func templates do."""
+    return importlib.import_module(f"stampede_functions.{name}.func").new()
+
+
+def create_app(name: str, settings: FunctionSettings | None = None):
+    """The ASGI app of one function (used by the CLI, the tests and the benchmark)."""
+    settings = settings or FunctionSettings()
+    component = f"function-{name}"
+    log = setup_logging(settings, component)
+    tracer = setup_tracing(settings, component)
+    return build_app(load_handler(name), settings, tracer, log)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="stampede function",
+        description="Serve one scoring function: CloudEvents over HTTP (POST /) in, Redis "
+        "boards out; /healthz, /readyz, /metrics. Configured by environment variables "
+        "(see `stampede config`).",
+    )
+    parser.add_argument("name", choices=FUNCTIONS, help="the function to serve")
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=8080,
+                        help="port to listen on (default 8080; $PORT wins when set, as Knative sets it)")
+    args = parser.parse_args(argv)
+    settings = FunctionSettings()
+    run(create_app(args.name, settings), args.host, settings.port or args.port)
+    return 0

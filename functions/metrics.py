@@ -1,0 +1,65 @@
+"""Prometheus metrics of the function services, on their own registry (one per process).
+
+Names follow OpenTelemetry semantic conventions where one exists (HTTP server duration), else
+``stampede_function_<what>_<unit>``; pipeline and exchange latency use the shared names with
+``stage="board_write"``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry, Counter, Histogram,
+)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+HTTP_DURATION = Histogram(
+    "http_server_request_duration_seconds", "Duration of HTTP server requests.",
+    ["http_request_method", "http_route", "http_response_status_code"],
+    buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+)
+EVENTS_APPLIED = Counter(
+    "stampede_function_events_applied_total",
+    "Market events in CloudEvents applied to Redis.", ["function"], registry=REGISTRY,
+)
+BOARD_UPDATES = Counter(
+    "stampede_function_board_updates_total",
+    "Applied CloudEvents that touched a board.", ["function", "board"], registry=REGISTRY,
+)
+BATCHES = Counter(
+    "stampede_function_batches_total",
+    "CloudEvents (batches) handled, by outcome.", ["function", "outcome"], registry=REGISTRY,
+)
+BATCH_SIZE = Histogram(
+    "stampede_function_batch_size_events", "Market events per applied CloudEvent.",
+    ["function"], buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000),
+    registry=REGISTRY,
+)
+DROPPED = Counter(
+    "stampede_function_dropped_total",
+    "CloudEvents not applied, by reason (stale, duplicate, invalid).",
+    ["function", "reason"], registry=REGISTRY,
+)
+REDIS_APPLY = Histogram(
+    "stampede_function_redis_apply_duration_seconds",
+    "Duration of the single Redis round trip that applies one CloudEvent.",
+    ["function"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+)
+PIPELINE_LATENCY = Histogram(
+    "stampede_pipeline_latency_seconds",
+    "Wall time from the CloudEvent's time (bridge read) to this stage.",
+    ["stage"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+)
+EXCHANGE_LATENCY = Histogram(
+    "stampede_exchange_latency_seconds",
+    "Wall time from the newest event's exchange timestamp to this stage.",
+    ["stage"], buckets=_LATENCY_BUCKETS + (60, 300), registry=REGISTRY,
+)
+REFDATA_SYMBOLS = Counter(
+    "stampede_function_refdata_symbols_loaded_total",
+    "Symbols whose reference data was loaded.", registry=REGISTRY,
+)

@@ -1,0 +1,1 @@
+"""movers: gainers, losers, gappers, % from open, volume, RVOL from per-second bars."""

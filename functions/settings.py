@@ -1,0 +1,60 @@
+"""Settings of a scoring function service (`stampede function NAME`), from the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from stampede.settings import RedisSettings
+
+
+class FunctionSettings(RedisSettings):
+    port: int | None = Field(
+        None, description="Port to listen on (Knative sets `PORT`); overrides `--port` when set."
+    )
+    function_max_event_age_seconds: float = Field(
+        10.0,
+        description="Drop market CloudEvents older than this at arrival (wall now - CloudEvent "
+        "`time`): freshness over completeness. 0 disables the check.",
+    )
+    function_max_body_bytes: int = Field(
+        8 * 1024 * 1024, description="Largest request body accepted; larger bodies get 413."
+    )
+    function_board_size: int = Field(
+        200, description="Members kept per board (top K by score; bottom K for ascending boards)."
+    )
+    function_seen_ttl_seconds: int = Field(
+        3600, description="How long an applied CloudEvent id is remembered (idempotency window)."
+    )
+    function_reference_cache_seconds: float = Field(
+        30.0,
+        description="In-process cache lifetime of a day's reference data read from Redis "
+        "(a cache only: Redis is the source of truth).",
+    )
+    function_window_ttl_seconds: int = Field(
+        1800,
+        description="Lifetime of the momentum per-second window buckets in Redis (must exceed "
+        "the 5-minute window at the slowest replay speed you use).",
+    )
+    function_momentum_stale_seconds: int = Field(
+        60,
+        description="Momentum boards drop a symbol with no eligible trade for this many seconds "
+        "of feed time, so a burst that ended does not hold the top forever.",
+    )
+    function_tape_seconds: int = Field(
+        5, description="Tape-speed window: trades per second averaged over this many seconds."
+    )
+    massive_rest_url: str = Field(
+        "https://api.massive.com", description="Massive REST API base URL (the simulator locally)."
+    )
+    massive_api_key: SecretStr = Field(
+        SecretStr(""), description="Massive API key (sent as a Bearer token, never logged)."
+    )
+    refdata_sessions: int = Field(
+        10, description="Sessions of history for average volume and the intraday volume profile."
+    )
+    refdata_profile_symbol: str = Field(
+        "SPY", description="Liquid proxy whose minute bars give the intraday cumulative-volume profile."
+    )
+    refdata_timeout_seconds: float = Field(
+        30.0, description="Timeout of each Massive REST call made by the refdata function."
+    )
