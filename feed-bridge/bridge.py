@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from opentelemetry import trace
@@ -55,8 +56,10 @@ def traceparent_of(span: trace.Span) -> str:
 
 class Bridge:
     def __init__(self, settings: BridgeSettings, metrics: BridgeMetrics | None = None,
-                 tracer: trace.Tracer | None = None) -> None:
+                 tracer: trace.Tracer | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.settings = settings
+        self.clock = clock  # wall clock for the market-hours schedule (tests pin it)
         self.metrics = metrics or BridgeMetrics()
         self.tracer = tracer or trace.get_tracer("stampede.bridge")
         queue_full = self.metrics.dropped_frames.labels("queue_full")
@@ -122,11 +125,11 @@ class Bridge:
         backoff = Backoff(self.settings.bridge_backoff_initial, self.settings.bridge_backoff_max)
         while True:
             if self.settings.bridge_market_hours_only:
-                window = feed_window(datetime.now(timezone.utc))
+                window = feed_window(self.clock())
                 if not window.open:
                     await self._idle(window.until)
                     continue
-                seconds = (window.until - datetime.now(timezone.utc)).total_seconds()
+                seconds = (window.until - self.clock()).total_seconds()
                 try:
                     async with asyncio.timeout(max(seconds, 0.0)):
                         await self._connect_forever(backoff)
@@ -140,7 +143,7 @@ class Bridge:
         self.metrics.feed_idle.set(1)
         log.info("outside market hours; feed released", extra={"until": until.astimezone(ET).isoformat()})
         try:
-            await asyncio.sleep(max(0.0, (until - datetime.now(timezone.utc)).total_seconds()))
+            await asyncio.sleep(max(0.0, (until - self.clock()).total_seconds()))
         finally:
             self.idle_until = None
             self.metrics.feed_idle.set(0)

@@ -50,8 +50,8 @@ async def _maybe_await(value):
 
 
 @contextlib.asynccontextmanager
-async def running_bridge(settings: BridgeSettings, wait_ready: bool = True) -> AsyncIterator[Bridge]:
-    bridge = Bridge(settings)
+async def running_bridge(settings: BridgeSettings, wait_ready: bool = True, **kwargs: object) -> AsyncIterator[Bridge]:
+    bridge = Bridge(settings, **kwargs)
     task = asyncio.create_task(bridge.run())
     try:
         if wait_ready:
