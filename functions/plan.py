@@ -8,7 +8,10 @@ is skipped, so replicas and redeliveries cannot move a row backwards.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+
+from stampede.markettime import et_datetime
 
 
 @dataclass(slots=True)
@@ -36,3 +39,21 @@ def fmt(value: float) -> str:
     """Row field text: short, stable and exact enough for display (prices, percentages)."""
     value = round(float(value), 6)
     return str(int(value)) if value.is_integer() else repr(value)
+
+
+_HOUR_MS = 3_600_000
+
+
+@functools.lru_cache(maxsize=64)
+def _hour(hour_index: int) -> tuple[str, int]:
+    """(trading day, ET seconds of day at the hour's start): the ET offset only changes on an
+    hour boundary, so one timezone conversion per hour serves every event in it."""
+    start = et_datetime(hour_index * _HOUR_MS)
+    return start.date().isoformat(), start.hour * 3600
+
+
+def market_clock(ms: int) -> tuple[str, float]:
+    """(ET trading day, ET seconds since that day's midnight) of an exchange timestamp."""
+    hour_index, within = divmod(ms, _HOUR_MS)
+    day, hour_seconds = _hour(hour_index)
+    return day, hour_seconds + within / 1000

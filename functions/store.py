@@ -82,7 +82,7 @@ class Store:
         self.seen_ttl = seen_ttl
         self._rows = redis.register_script(_ROWS_LUA)
 
-    def _header(self, day: str, event_id: str | None, boards: Iterable[str],
+    def header(self, day: str, event_id: str | None, boards: Iterable[str],
                 exchange_ms: int, received_ms: int) -> dict:
         names = sorted(boards)
         message = {"day": day, "boards": names, "exchange_ms": exchange_ms,
@@ -121,7 +121,7 @@ class Store:
             flat = [x for kv in w.fields.items() for x in kv]
             rows.append([keys.row(w.day, w.sym), w.sym, clock, w.t, w.tie, flat, adds, removes])
         boards = sorted({name for _, name in day_boards})
-        payload = self._header(day, event_id, boards, exchange_ms, received_ms)
+        payload = self.header(day, event_id, boards, exchange_ms, received_ms)
         payload.update(rows=rows, clocks=sorted(clocks), trim=self.trims(day_boards))
         result = int(await self._rows(args=[_encoder.encode(payload)]))
         return Applied(duplicate=result == 0, changed=max(result - 1, 0),

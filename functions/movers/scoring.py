@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from stampede.market import Aggregate
-from stampede.markettime import REGULAR_OPEN, et_datetime
+from stampede.markettime import REGULAR_OPEN
 
-from stampede_functions.plan import RowWrite, fmt
+from stampede_functions.plan import RowWrite, fmt, market_clock
 from stampede_functions.reference import EMPTY, Reference
 
 CLOCK = "movers"
@@ -113,9 +113,8 @@ def locate(bars: Iterable[Aggregate]) -> list[Located]:
     bar of 23:59:59 belongs to the day it started in)."""
     located = []
     for bar in newest_bars(bars):
-        start = et_datetime(bar.s)
-        seconds = start.hour * 3600 + start.minute * 60 + start.second + (bar.e - bar.s) / 1000
-        located.append(Located(bar, start.date().isoformat(), seconds))
+        day, start_seconds = market_clock(bar.s)
+        located.append(Located(bar, day, start_seconds + (bar.e - bar.s) / 1000))
     return located
 
 

@@ -1,0 +1,1 @@
+"""halts: LULD bands and trading halts/resumes."""

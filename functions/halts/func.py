@@ -1,0 +1,28 @@
+"""halts function: LULD batches in, LULD bands on rows and the halts board out."""
+
+from __future__ import annotations
+
+from stampede.events import MARKET_EVENT_TYPES
+from stampede.market import Channel, to_millis
+
+from stampede_functions.batch import apply_writes, decode_batch
+from stampede_functions.cloudevents_http import Incoming
+from stampede_functions.halts.scoring import score_batch
+from stampede_functions.host import Context, Outcome
+
+
+class Halts:
+    name = "halts"
+    event_types = frozenset({MARKET_EVENT_TYPES[Channel.LULD]})
+    checks_age = True
+
+    async def handle(self, event: Incoming, ctx: Context) -> Outcome:
+        events = decode_batch(event, Channel.LULD)
+        if not events:
+            return Outcome("ignored")
+        newest = max(to_millis(e.t) for e in events)
+        return await apply_writes(event, ctx, score_batch(events), len(events), newest)
+
+
+def new() -> Halts:
+    return Halts()

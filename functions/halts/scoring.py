@@ -1,0 +1,47 @@
+"""Halts: LULD bands on the row, and the halts board from indicators 17 (halt) / 18 (resume).
+
+Pure: LULD events in, row writes out. Two independent clocks per symbol - the bands and the
+halt state - each only moves forward in exchange time (``t``, then the sequence ``q``), so a
+late band update cannot undo a newer halt or the other way round. The halts board ranks by
+the time of the latest halt or resume; the row's ``halted`` says which it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from stampede.market import LULD_HALT, LULD_RESUME, Luld, to_millis
+from stampede.markettime import trading_day
+
+from stampede_functions.plan import RowWrite, fmt
+
+BANDS_CLOCK = "luld"
+HALT_CLOCK = "halt"
+
+
+def _newest(events: Iterable[tuple[int, Luld]]) -> dict[str, tuple[int, Luld]]:
+    newest: dict[str, tuple[int, Luld]] = {}
+    for ms, event in events:
+        seen = newest.get(event.T)
+        if seen is None or (ms, event.q) >= (seen[0], seen[1].q):
+            newest[event.T] = (ms, event)
+    return newest
+
+
+def score_batch(events: Iterable[Luld]) -> list[RowWrite]:
+    timed = [(to_millis(e.t), e) for e in events]
+    writes = []
+    for sym, (ms, e) in _newest(timed).items():
+        writes.append(RowWrite(
+            day=trading_day(ms), sym=sym, clock=BANDS_CLOCK, t=ms, tie=e.q,
+            fields={"sym": sym, "luld_upper": fmt(e.h), "luld_lower": fmt(e.l)},
+        ))
+    status = [(ms, e) for ms, e in timed if LULD_HALT in e.i or LULD_RESUME in e.i]
+    for sym, (ms, e) in _newest(status).items():
+        halted = LULD_HALT in e.i and LULD_RESUME not in e.i
+        writes.append(RowWrite(
+            day=trading_day(ms), sym=sym, clock=HALT_CLOCK, t=ms, tie=e.q,
+            fields={"sym": sym, "halted": "1" if halted else "0", "halt_time": str(ms)},
+            scores={"halts": float(ms)},
+        ))
+    return writes

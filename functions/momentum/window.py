@@ -1,0 +1,218 @@
+"""Momentum's Redis side: merge reduced trades into per-second buckets and derive the metrics.
+
+State (all day-scoped, see ``stampede.keys.state``):
+- ``win:{SYM}:{minute}``  hash per symbol and Unix minute, expiring after the window TTL:
+  ``n:{s}`` trades, ``d:{s}`` dollar volume in cents (HINCRBY: commutative), ``p:{s}`` last
+  price of second ``s`` with its (``pt:{s}``, ``pq:{s}``) order, ``c`` the minute's close.
+- ``mom:{SYM}``  hash: ``t`` the symbol's clock (newest trade time seen), last price ``lp``
+  (with ``lt``/``lq``), ``hi``/``hit``, ``lo``/``lot``, ``phi``/``phit``.
+- ``clock:momentum``  hash: ``asof`` = newest trade time of any symbol (the feed's clock).
+- ``momentum_live``  sorted set symbol -> its clock, to drop stale symbols from the boards.
+
+Every merge is a max or a sum, so replicas applying batches in any order reach the same state;
+the metrics are recomputed from the merged buckets as of the symbol's clock on every apply, so
+the last apply of a symbol always reflects everything merged so far.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from redis.asyncio import Redis
+
+from stampede import keys
+
+from stampede_functions.momentum.scoring import SymbolTrades
+
+WINDOW_BOARDS = ("momentum_1m", "momentum_5m", "tape_speed", "dollar_volume_1m")
+HOD_BOARD = "new_highs"
+LOOKBACK_MINUTES = 5  # how far before "1/5 minutes ago" a last price may be looked up
+
+_LUA = r"""
+local p = cmsgpack.unpack(ARGV[1])
+if p.seen ~= '' and not redis.call('SET', p.seen, '1', 'NX', 'EX', p.seen_ttl) then
+  return 0
+end
+local W, STALE, TTL, WTTL, CAP, LOOK = p.tape_s, p.stale_ms, p.ttl, p.win_ttl, p.cap, p.lookback
+
+local function num(x) return string.format('%.10g', x) end
+
+local function newer(t, q, ct, cq)
+  return ct == nil or t > ct or (t == ct and q >= (cq or 0))
+end
+
+local function bucket_key(g, sym, minute) return g.win .. sym .. ':' .. minute end
+
+local function sum(g, sym, field, from_s, to_s)
+  local total = 0
+  for m = math.floor(from_s / 60), math.floor(to_s / 60) do
+    local names = {}
+    for s = math.max(from_s, m * 60) - m * 60, math.min(to_s, m * 60 + 59) - m * 60 do
+      names[#names + 1] = field .. s
+    end
+    for _, v in ipairs(redis.call('HMGET', bucket_key(g, sym, m), unpack(names))) do
+      if v then total = total + tonumber(v) end
+    end
+  end
+  return total
+end
+
+local function price_at_or_before(g, sym, sec)
+  local m = math.floor(sec / 60)
+  local names = {}
+  for s = 0, sec - m * 60 do names[#names + 1] = 'p:' .. s end
+  local vals = redis.call('HMGET', bucket_key(g, sym, m), unpack(names))
+  for i = #vals, 1, -1 do if vals[i] then return tonumber(vals[i]) end end
+  for k = 1, LOOK do
+    local c = redis.call('HGET', bucket_key(g, sym, m - k), 'c')
+    if c then return tonumber(c) end
+  end
+  return nil
+end
+
+local changed = 0
+for _, g in ipairs(p.groups) do
+  local G = math.max(tonumber(redis.call('HGET', g.clock, 'asof')) or 0, g.newest)
+  redis.call('HSET', g.clock, 'asof', G)
+  redis.call('EXPIRE', g.clock, TTL)
+  for _, s in ipairs(g.syms) do
+    local sym, newest, secs, last, hi, lo, phi = s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+    local expired = {}
+    for i = 1, #secs, 6 do
+      local sec, n, cents, pt, pq, pp = secs[i], secs[i + 1], secs[i + 2], secs[i + 3], secs[i + 4], secs[i + 5]
+      local m = math.floor(sec / 60)
+      local ss = sec - m * 60
+      local k = bucket_key(g, sym, m)
+      redis.call('HINCRBY', k, 'n:' .. ss, n)
+      if cents ~= 0 then redis.call('HINCRBY', k, 'd:' .. ss, cents) end
+      if pt >= 0 then
+        local c = redis.call('HMGET', k, 'pt:' .. ss, 'pq:' .. ss, 'ct', 'cq')
+        if newer(pt, pq, tonumber(c[1]), tonumber(c[2])) then
+          redis.call('HSET', k, 'p:' .. ss, pp, 'pt:' .. ss, pt, 'pq:' .. ss, pq)
+        end
+        if newer(pt, pq, tonumber(c[3]), tonumber(c[4])) then
+          redis.call('HSET', k, 'c', pp, 'ct', pt, 'cq', pq)
+        end
+      end
+      if not expired[k] then
+        expired[k] = true
+        redis.call('EXPIRE', k, WTTL)
+      end
+    end
+
+    local mk = g.mom .. sym
+    local cur = redis.call('HMGET', mk, 't', 'lt', 'lq', 'lp', 'hi', 'hit', 'lo', 'lot', 'phi', 'phit')
+    local asof = math.max(tonumber(cur[1]) or 0, newest)
+    local lp = tonumber(cur[4])
+    local h, ht, l, lt, ph, pht = tonumber(cur[5]), tonumber(cur[6]), tonumber(cur[7]), tonumber(cur[8]), tonumber(cur[9]), tonumber(cur[10])
+    if #last > 0 and newer(last[1], last[2], tonumber(cur[2]), tonumber(cur[3])) then
+      lp = last[3]
+      redis.call('HSET', mk, 'lt', last[1], 'lq', last[2], 'lp', lp)
+    end
+    if #hi > 0 and (h == nil or hi[1] > h or (hi[1] == h and hi[2] < ht)) then h, ht = hi[1], hi[2] end
+    if #lo > 0 and (l == nil or lo[1] < l or (lo[1] == l and lo[2] < lt)) then l, lt = lo[1], lo[2] end
+    if #phi > 0 and (ph == nil or phi[1] > ph or (phi[1] == ph and phi[2] < pht)) then ph, pht = phi[1], phi[2] end
+    redis.call('HSET', mk, 't', asof)
+    if h then redis.call('HSET', mk, 'hi', h, 'hit', ht, 'lo', l, 'lot', lt) end
+    if ph then redis.call('HSET', mk, 'phi', ph, 'phit', pht) end
+    redis.call('EXPIRE', mk, TTL)
+
+    local secT = math.floor(asof / 1000)
+    local tps = sum(g, sym, 'n:', secT - W + 1, secT) / W
+    local dollars = sum(g, sym, 'd:', secT - 59, secT) / 100
+    local ch1, ch5
+    if lp then
+      local r1 = price_at_or_before(g, sym, secT - 60)
+      local r5 = price_at_or_before(g, sym, secT - 300)
+      if r1 and r1 > 0 then ch1 = (lp - r1) / r1 * 100 end
+      if r5 and r5 > 0 then ch5 = (lp - r5) / r5 * 100 end
+    end
+
+    local row = g.row .. sym
+    redis.call('HSET', row, 'sym', sym, 'trades_per_sec', num(tps), 'dollar_volume_1m', num(dollars))
+    if ch1 then redis.call('HSET', row, 'change_1m_pct', num(ch1)) else redis.call('HDEL', row, 'change_1m_pct') end
+    if ch5 then redis.call('HSET', row, 'change_5m_pct', num(ch5)) else redis.call('HDEL', row, 'change_5m_pct') end
+    if h then redis.call('HSET', row, 'high', num(h), 'low', num(l), 'hod_time', num(ht)) end
+    if ph then redis.call('HSET', row, 'premarket_high', num(ph)) end
+    local u = tonumber(redis.call('HGET', row, 'updated_ms'))
+    if u == nil or asof > u then redis.call('HSET', row, 'updated_ms', num(asof)) end
+    redis.call('EXPIRE', row, TTL)
+
+    if asof >= G - STALE then
+      redis.call('ZADD', g.b_tape, tps, sym)
+      redis.call('ZADD', g.b_dv, dollars, sym)
+      if ch1 then redis.call('ZADD', g.b_m1, ch1, sym) else redis.call('ZREM', g.b_m1, sym) end
+      if ch5 then redis.call('ZADD', g.b_m5, ch5, sym) else redis.call('ZREM', g.b_m5, sym) end
+      redis.call('ZADD', g.live, asof, sym)
+    else
+      redis.call('ZREM', g.b_tape, sym)
+      redis.call('ZREM', g.b_dv, sym)
+      redis.call('ZREM', g.b_m1, sym)
+      redis.call('ZREM', g.b_m5, sym)
+    end
+    if h then redis.call('ZADD', g.b_hod, ht, sym) end
+    changed = changed + 1
+  end
+
+  local stale = redis.call('ZRANGEBYSCORE', g.live, '-inf', '(' .. (G - STALE))
+  for _, sym in ipairs(stale) do
+    redis.call('ZREM', g.b_tape, sym)
+    redis.call('ZREM', g.b_dv, sym)
+    redis.call('ZREM', g.b_m1, sym)
+    redis.call('ZREM', g.b_m5, sym)
+    redis.call('ZREM', g.live, sym)
+  end
+  redis.call('EXPIRE', g.live, TTL)
+  for _, b in ipairs({g.b_tape, g.b_dv, g.b_m1, g.b_m5, g.b_hod}) do
+    redis.call('ZREMRANGEBYRANK', b, 0, -CAP - 1)
+    redis.call('EXPIRE', b, TTL)
+  end
+end
+if changed > 0 then redis.call('PUBLISH', p.channel, p.message) end
+return changed + 1
+"""
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+def _extreme(value: tuple[float, int] | None) -> list:
+    return list(value) if value is not None else []
+
+
+def group_payload(day: str, symbols: list[SymbolTrades]) -> dict:
+    """The script's input for one day's symbols (keys spelled by ``stampede.keys``)."""
+    syms = []
+    for entry in symbols:
+        secs: list = []
+        for second, b in entry.seconds.items():
+            t, q, price = b.last if b.last is not None else (-1, 0, 0.0)
+            secs += [second, b.trades, b.cents, t, q, price]
+        syms.append([entry.sym, entry.newest_ms, secs, list(entry.last or ()),
+                     _extreme(entry.high), _extreme(entry.low), _extreme(entry.premarket_high)])
+    return {
+        "newest": max(e.newest_ms for e in symbols),
+        "clock": keys.state(day, "clock:momentum"),
+        "live": keys.state(day, "momentum_live"),
+        "win": keys.state(day, "win:"),
+        "mom": keys.state(day, "mom:"),
+        "row": keys.row(day, ""),
+        "b_m1": keys.board(day, "momentum_1m"),
+        "b_m5": keys.board(day, "momentum_5m"),
+        "b_tape": keys.board(day, "tape_speed"),
+        "b_dv": keys.board(day, "dollar_volume_1m"),
+        "b_hod": keys.board(day, HOD_BOARD),
+        "syms": syms,
+    }
+
+
+class Window:
+    """Runs the momentum script: one EVALSHA per CloudEvent."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._script = redis.register_script(_LUA)
+
+    async def apply(self, header: dict, groups: list[dict], *, tape_seconds: int,
+                    stale_ms: int, window_ttl: int, board_size: int) -> int:
+        """Returns 0 for a duplicate CloudEvent, else 1 + the number of symbols merged."""
+        payload = {**header, "groups": groups, "tape_s": tape_seconds, "stale_ms": stale_ms,
+                   "win_ttl": window_ttl, "cap": board_size, "lookback": LOOKBACK_MINUTES}
+        return int(await self._script(args=[_encoder.encode(payload)]))
