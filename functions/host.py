@@ -45,6 +45,10 @@ class BadEvent(ValueError):
     """The CloudEvent's data is not what its type promises (answered 400)."""
 
 
+class Unavailable(RuntimeError):
+    """A dependency other than Redis is down (answered 503 so the sender retries)."""
+
+
 @dataclass(slots=True)
 class Outcome:
     """What a handler did with one CloudEvent."""
@@ -179,6 +183,10 @@ def build_app(handler: Handler, settings: FunctionSettings, tracer: trace.Tracer
                 metrics.BATCHES.labels(name, "redis_unavailable").inc()
                 return 503, {"status": "error", "error": "redis_unavailable",
                              "message": f"Redis unavailable ({type(exc).__name__}); retry later"}
+            except Unavailable as exc:
+                metrics.BATCHES.labels(name, "upstream_unavailable").inc()
+                return 503, {"status": "error", "error": "upstream_unavailable",
+                             "message": str(exc)}
             span.set_attribute("stampede.events", outcome.events)
         metrics.BATCHES.labels(name, outcome.status).inc()
         if outcome.status == "duplicate":

@@ -131,10 +131,10 @@ for _, g in ipairs(p.groups) do
     redis.call('HSET', row, 'sym', sym, 'trades_per_sec', num(tps), 'dollar_volume_1m', num(dollars))
     if ch1 then redis.call('HSET', row, 'change_1m_pct', num(ch1)) else redis.call('HDEL', row, 'change_1m_pct') end
     if ch5 then redis.call('HSET', row, 'change_5m_pct', num(ch5)) else redis.call('HDEL', row, 'change_5m_pct') end
-    if h then redis.call('HSET', row, 'high', num(h), 'low', num(l), 'hod_time', num(ht)) end
+    if h then redis.call('HSET', row, 'high', num(h), 'low', num(l), 'hod_time', string.format('%d', ht)) end
     if ph then redis.call('HSET', row, 'premarket_high', num(ph)) end
     local u = tonumber(redis.call('HGET', row, 'updated_ms'))
-    if u == nil or asof > u then redis.call('HSET', row, 'updated_ms', num(asof)) end
+    if u == nil or asof > u then redis.call('HSET', row, 'updated_ms', string.format('%d', asof)) end
     redis.call('EXPIRE', row, TTL)
 
     if asof >= G - STALE then

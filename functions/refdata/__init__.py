@@ -1,0 +1,1 @@
+"""refdata: the once-a-day load of reference data (previous close, volume history, profile)."""

@@ -1,0 +1,135 @@
+"""refdata function: on ``dev.stampede.refdata.load.v1`` load the day's reference data.
+
+The trading day is the feed's: ``{"date": "YYYY-MM-DD"}`` in the event data, else
+``serverTime`` of Massive's ``/v1/marketstatus/now`` (the simulator's clock locally). The load
+runs once per day across all replicas (``SET NX`` latch on ``sp:{day}:once:refdata``); a
+repeated trigger (the cron, ``stampede up``, a retry) answers "already loaded" unless the data
+says ``{"force": true}``. A failed load releases the latch and answers 503 so the sender
+retries. It makes N+2 REST calls: N grouped-daily bars, one minute-bars range of the profile
+proxy (paged), one market status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import date
+
+from stampede import keys
+from stampede.events import REFDATA_LOAD_TYPE
+from stampede.markettime import previous_trading_day
+
+from stampede_functions import metrics
+from stampede_functions.cloudevents_http import Incoming
+from stampede_functions.host import BadEvent, Context, Outcome, Unavailable
+from stampede_functions.refdata.loader import Loaded, build
+from stampede_functions.refdata.massive_rest import MassiveError, MassiveRest
+
+LATCH = "refdata"
+LOADING_TTL_SECONDS = 300  # a replica that died mid-load frees the latch after this
+
+
+def parse_request(data: bytes | None) -> tuple[date | None, bool]:
+    """(requested day or None for "the feed's today", force) from the event data."""
+    if not data:
+        return None, False
+    try:
+        body = json.loads(data)
+    except ValueError as exc:
+        raise BadEvent(f"data is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadEvent('data must be an object: {} or {"date": "YYYY-MM-DD"}')
+    day = None
+    if body.get("date") is not None:
+        try:
+            day = date.fromisoformat(body["date"])
+        except (TypeError, ValueError) as exc:
+            raise BadEvent(f"date must be YYYY-MM-DD, got {body['date']!r}") from exc
+    return day, bool(body.get("force", False))
+
+
+def sessions_before(day: date, count: int) -> list[date]:
+    """The ``count`` XNYS sessions before ``day``, oldest first."""
+    sessions, d = [], day
+    for _ in range(count):
+        d = previous_trading_day(d)
+        sessions.append(d)
+    return sessions[::-1]
+
+
+class RefData:
+    name = "refdata"
+    event_types = frozenset({REFDATA_LOAD_TYPE})
+    checks_age = False  # a load request does not go stale
+
+    async def start(self, ctx: Context) -> None:
+        s = ctx.settings
+        self.rest = MassiveRest(s.massive_rest_url, s.massive_api_key.get_secret_value(),
+                                s.refdata_timeout_seconds)
+
+    async def stop(self) -> None:
+        await self.rest.close()
+
+    async def handle(self, event: Incoming, ctx: Context) -> Outcome:
+        requested, force = parse_request(event.data)
+        try:
+            day = requested or await self.rest.today()
+        except MassiveError as exc:
+            raise Unavailable(str(exc)) from exc
+        latch = keys.once(day.isoformat(), LATCH)
+        taken = await ctx.redis.set(latch, "loading", nx=True, ex=LOADING_TTL_SECONDS)
+        if not taken:
+            current = (await ctx.redis.get(latch) or b"").decode()
+            if current == "loading" or not force:
+                return Outcome("ignored", detail={
+                    "day": day.isoformat(),
+                    "reason": "load in progress" if current == "loading" else "already loaded"})
+            await ctx.redis.set(latch, "loading", ex=LOADING_TTL_SECONDS)
+        try:
+            loaded = await self.load(day, ctx)
+        except MassiveError as exc:
+            await ctx.redis.delete(latch)
+            raise Unavailable(str(exc)) from exc
+        except BaseException:
+            await ctx.redis.delete(latch)
+            raise
+        with ctx.redis_apply():
+            await self.save(day.isoformat(), loaded, ctx)
+        metrics.REFDATA_SYMBOLS.inc(len(loaded.prev_close))
+        ctx.log.info("reference data loaded", extra={
+            "day": day.isoformat(), "symbols": len(loaded.prev_close),
+            "sessions": loaded.sessions, "profile_minutes": len(loaded.profile)})
+        return Outcome("applied", events=1, detail={
+            "day": day.isoformat(), "symbols": len(loaded.prev_close),
+            "sessions": loaded.sessions, "profile_minutes": len(loaded.profile)})
+
+    async def load(self, day: date, ctx: Context) -> Loaded:
+        s = ctx.settings
+        sessions = sessions_before(day, s.refdata_sessions)
+        grouped_answers = await asyncio.gather(*(self.rest.grouped_daily(d) for d in sessions))
+        grouped = {d.isoformat(): bars for d, bars in zip(sessions, grouped_answers)}
+        minute_bars = await self.rest.minute_bars(s.refdata_profile_symbol, sessions[0],
+                                                  sessions[-1])
+        return build(grouped, minute_bars)
+
+    async def save(self, day: str, loaded: Loaded, ctx: Context) -> None:
+        """Replace the day's reference hashes atomically (MULTI/EXEC, one round trip)."""
+        meta = {"loaded_ms": int(time.time() * 1000), "sessions": loaded.sessions,
+                "symbols": len(loaded.prev_close),
+                "profile_symbol": ctx.settings.refdata_profile_symbol}
+        async with ctx.redis.pipeline(transaction=True) as pipe:
+            for name, mapping in (("prev_close", loaded.prev_close), ("adv", loaded.adv),
+                                  ("profile", loaded.profile), ("meta", meta)):
+                key = keys.reference(day, name)
+                pipe.delete(key)
+                if mapping:
+                    pipe.hset(key, mapping={str(k): v for k, v in mapping.items()})
+                    pipe.expire(key, keys.DAY_TTL_SECONDS)
+            pipe.set(keys.once(day, LATCH), "done", ex=keys.DAY_TTL_SECONDS)
+            await pipe.execute()
+
+
+def new() -> RefData:
+    return RefData()
+
