@@ -107,7 +107,7 @@ class Bridge:
             await processor
         left = self.queue.clear()
         flushed = await self.publisher.flush(max(0.0, deadline - time.monotonic()))
-        log.info("bridge stopped", extra={"unpublished_frames": left, "all_acked": flushed})
+        log.info("bridge stopped (frames left unpublished: %d, all publishes acknowledged: %s)", left, flushed)
 
     async def readiness(self) -> tuple[bool, str]:
         """Ready = feed authenticated and NATS streams in place, or idle by schedule."""
@@ -141,7 +141,7 @@ class Bridge:
     async def _idle(self, until: datetime) -> None:
         self.idle_until = until
         self.metrics.feed_idle.set(1)
-        log.info("outside market hours; feed released", extra={"until": until.astimezone(ET).isoformat()})
+        log.info("outside market hours; feed released until %s", until.astimezone(ET).isoformat())
         try:
             await asyncio.sleep(max(0.0, (until - self.clock()).total_seconds()))
         finally:
@@ -217,6 +217,6 @@ class Bridge:
         if kind not in self._malformed_logged:
             self._malformed_logged.add(kind)
             log.warning(
-                "malformed input from the feed (%s): %s; further %s items are only counted",
-                kind, message, kind, extra={"sample": repr(sample)[:300]},
+                "malformed input from the feed (%s): %s; sample: %.300r; further %s input is only counted",
+                kind, message, sample, kind,
             )

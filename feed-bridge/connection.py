@@ -86,7 +86,7 @@ class FeedConnection:
                 raise SessionEnded("handshake_timeout") from None
             self._set_authenticated(True)
             await ws.send(protocol.subscribe_message(settings.subscriptions()))
-            log.info("feed subscribed", extra={"subscriptions": settings.subscriptions()})
+            log.info("feed subscribed to %s", ",".join(settings.subscriptions()))
             await self._read(ws)
         except ConnectionClosed as exc:
             raise self._ended_by(exc) from None
@@ -105,7 +105,7 @@ class FeedConnection:
                     await ws.send(protocol.auth_message(self.settings.massive_api_key.get_secret_value()))
                     sent_auth = True
                 elif meaning is Meaning.AUTHENTICATED:
-                    log.info("feed authenticated", extra={"feed": self.settings.feed_source})
+                    log.info("feed authenticated at %s", self.settings.feed_source)
                     return
                 elif meaning is Meaning.AUTH_REJECTED:
                     raise AuthRejected(

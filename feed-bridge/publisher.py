@@ -82,6 +82,7 @@ class Publisher:
         self._reaper: asyncio.Task | None = None
         self._declaring: asyncio.Task | None = None
         self._ack_timeout = settings.bridge_ack_timeout
+        self._errors_logged: set[str] = set()  # one log line per kind of error per outage
         metrics.unacked.set_function(self.pending)
 
     def pending(self) -> int:
@@ -119,7 +120,7 @@ class Publisher:
                 await self.js.add_stream(dlq_stream(self.settings))
         self.ready.set()
         self.metrics.nats_connected.set(1)
-        log.info("jetstream streams in place", extra={"nats": public_url(self.settings.nats_url)})
+        log.info("jetstream streams in place on %s", public_url(self.settings.nats_url))
 
     async def publish(self, message: OutboundMessage, channel: Channel, events: int, read_at: float) -> None:
         """Send one CloudEvent; waits only while the in-flight window is full."""
@@ -208,7 +209,7 @@ class Publisher:
                 await self.declare_streams()
                 return
             except Exception as exc:  # noqa: BLE001 - keep trying while NATS recovers
-                log.warning("declaring streams failed; retrying", extra={"error": repr(exc)})
+                log.warning("declaring streams failed (%r); retrying", exc)
                 await asyncio.sleep(1.0)
 
     async def _on_disconnected(self) -> None:
@@ -218,7 +219,11 @@ class Publisher:
 
     async def _on_reconnected(self) -> None:
         log.warning("nats reconnected; re-declaring streams")
+        self._errors_logged.clear()
         self._redeclare()
 
     async def _on_error(self, error: Exception) -> None:
-        log.warning("nats error", extra={"error": repr(error)})
+        kind = type(error).__name__
+        if kind not in self._errors_logged:
+            self._errors_logged.add(kind)
+            log.warning("nats error (%s): %s; retrying without further logs until reconnected", kind, error)
