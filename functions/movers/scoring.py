@@ -33,17 +33,6 @@ OPEN_SECONDS = REGULAR_OPEN.hour * 3600 + REGULAR_OPEN.minute * 60
 MIN_EXPECTED_VOLUME = 1.0  # below this an RVOL is a division by (almost) nothing
 
 
-def newest_bars(bars: Iterable[Aggregate]) -> list[Aggregate]:
-    """The newest bar per symbol, by window end then accumulated volume (a corrected re-send
-    of the same second carries at least as much volume)."""
-    newest: dict[str, Aggregate] = {}
-    for bar in bars:
-        seen = newest.get(bar.sym)
-        if seen is None or (bar.e, bar.av) >= (seen.e, seen.av):
-            newest[bar.sym] = bar
-    return list(newest.values())
-
-
 def pct(value: float, base: float) -> float:
     return (value - base) / base * 100.0
 
@@ -109,13 +98,19 @@ class Located:
 
 
 def locate(bars: Iterable[Aggregate]) -> list[Located]:
-    """The newest bar per symbol, each with its day (decided by the window's start, so the
-    bar of 23:59:59 belongs to the day it started in)."""
-    located = []
-    for bar in newest_bars(bars):
+    """The newest bar per symbol and day, each placed in market time.
+
+    Newest = by window end, then accumulated volume (a corrected re-send of the same second
+    carries at least as much volume). The window's start decides the day, so the bar of
+    23:59:59 belongs to the day it started in.
+    """
+    newest: dict[tuple[str, str], Located] = {}
+    for bar in bars:
         day, start_seconds = market_clock(bar.s)
-        located.append(Located(bar, day, start_seconds + (bar.e - bar.s) / 1000))
-    return located
+        seen = newest.get((day, bar.sym))
+        if seen is None or (bar.e, bar.av) >= (seen.bar.e, seen.bar.av):
+            newest[(day, bar.sym)] = Located(bar, day, start_seconds + (bar.e - bar.s) / 1000)
+    return list(newest.values())
 
 
 def score_batch(located: Iterable[Located], references: Mapping[str, Reference]) -> list[RowWrite]:
