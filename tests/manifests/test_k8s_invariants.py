@@ -1,0 +1,175 @@
+"""The deployment's promises, checked on what every overlay renders."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from k8s_render import MANIFESTS, OVERLAYS, containers, find, one, render
+
+FUNCTIONS = ("movers", "momentum", "halts", "refdata")
+
+
+def knative_services(docs):
+    return [d for d in find(docs, "Service") if d["apiVersion"].startswith("serving.knative.dev/")]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_bridge_is_one_replica_replaced_not_rolled(overlay: str) -> None:
+    bridge = one(render(f"overlays/{overlay}"), "Deployment", "feed-bridge")
+    assert bridge["spec"]["replicas"] == 1
+    assert bridge["spec"]["strategy"] == {"type": "Recreate"}
+    (container,) = containers(bridge)
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    assert bridge["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 15
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_function_is_a_cluster_local_knative_service_scaling_to_zero(overlay: str) -> None:
+    services = {s["metadata"]["name"]: s for s in knative_services(render(f"overlays/{overlay}"))}
+    assert set(services) == set(FUNCTIONS)
+    for name, service in services.items():
+        assert service["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local", name
+        template = service["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["autoscaling.knative.dev/min-scale"] == "0", name
+        assert int(annotations["autoscaling.knative.dev/max-scale"]) >= 1, name
+        assert int(annotations["autoscaling.knative.dev/target"]) >= 1, name
+        assert re.fullmatch(r"\d+[smh]", annotations["autoscaling.knative.dev/scale-down-delay"]), name
+        spec = template["spec"]
+        assert 1 <= spec["containerConcurrency"] <= 100, name
+        assert 1 <= spec["timeoutSeconds"] <= 600, name
+        (container,) = spec["containers"]
+        assert container["image"].startswith("stampede/functions:"), name
+        assert container["args"] == [name]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+        assert container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+        assert container["securityContext"]["runAsNonRoot"] is True
+        assert "PORT" not in {e["name"] for e in container.get("env", [])}, "Knative sets PORT"
+
+
+def trigger_definitions() -> list[dict]:
+    text = (MANIFESTS / "base" / "eventing" / "triggers.yaml").read_text()
+    return [t for t in yaml.safe_load_all(text) if t]
+
+
+def test_every_trigger_routes_a_type_to_an_existing_function_on_the_stampede_broker() -> None:
+    triggers = trigger_definitions()
+    names = {s["metadata"]["name"] for s in knative_services(render("overlays/dev"))}
+    assert triggers
+    for trigger in triggers:
+        spec = trigger["spec"]
+        assert spec["broker"] == "stampede"
+        ref = spec["subscriber"]["ref"]
+        assert (ref["apiVersion"], ref["kind"]) == ("serving.knative.dev/v1", "Service")
+        assert ref["name"] in names, f"{trigger['metadata']['name']} -> missing service {ref['name']}"
+        filters = spec.get("filter", {}).get("attributes", {}) or {
+            k: v for f in spec.get("filters", []) for k, v in f.get("exact", {}).items()
+        }
+        assert filters.get("type", "").startswith("dev.stampede."), trigger["metadata"]["name"]
+
+
+def test_the_broker_overlay_applies_the_same_triggers_and_drops_the_dispatcher() -> None:
+    docs = render("overlays/eventing-natss")
+    applied = {t["metadata"]["name"]: t["spec"] for t in find(docs, "Trigger")}
+    assert applied == {t["metadata"]["name"]: t["spec"] for t in trigger_definitions()}
+    assert find(docs, "Deployment", "dispatch") == []
+    assert one(docs, "Broker", "stampede")["spec"]["delivery"]["deadLetterSink"]
+    bridge_env = {e["name"]: e.get("value") for e in containers(one(docs, "Deployment", "feed-bridge"))[0]["env"]}
+    assert bridge_env["BRIDGE_CONTENT_MODE"] == "structured"
+
+
+@pytest.mark.parametrize("overlay", ("dev", "prod"))
+def test_the_dispatcher_reads_the_rendered_triggers(overlay: str) -> None:
+    docs = render(f"overlays/{overlay}")
+    dispatch = one(docs, "Deployment", "dispatch")
+    (container,) = containers(dispatch)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in dispatch["spec"]["template"]["spec"]["volumes"]}
+    configmap = one(docs, "ConfigMap", volumes["triggers"]["configMap"]["name"])
+    assert env["DISPATCH_TRIGGERS_PATH"] == f"{mounts['triggers']}/triggers.yaml"
+    assert configmap["data"]["triggers.yaml"] == (MANIFESTS / "base/eventing/triggers.yaml").read_text()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_refdata_is_fired_before_the_premarket_in_new_york_time(overlay: str) -> None:
+    docs = render(f"overlays/{overlay}")
+    (ping,) = find(docs, "PingSource")
+    spec = ping["spec"]
+    assert spec["timezone"] == "America/New_York"
+    minute, hour, _, _, weekdays = spec["schedule"].split()
+    assert all(int(h) < 4 for h in hour.split(",")), "must fire before 04:00 ET"
+    assert weekdays == "1-5"
+    assert spec["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "refdata"}
+    assert yaml.safe_load(spec["data"]) == {}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_is_public_and_autoscaled_not_cut_by_knative_timeouts(overlay: str) -> None:
+    docs = render(f"overlays/{overlay}")
+    one(docs, "Deployment", "gateway")
+    hpa = one(docs, "HorizontalPodAutoscaler", "gateway")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "gateway"
+    assert hpa["spec"]["minReplicas"] >= (2 if overlay == "prod" else 1)
+    ingress = one(docs, "Ingress", "gateway")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == "gateway"
+
+
+def pods_selected(policy: dict, docs) -> set[str]:
+    """Names of workloads (Deployments, StatefulSets, Knative Services) a policy selects."""
+    wanted = policy["spec"]["podSelector"].get("matchLabels", {})
+    selected = set()
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "StatefulSet") or doc["apiVersion"].startswith("serving.knative.dev/"):
+            labels = doc["spec"]["template"]["metadata"].get("labels", {})
+            if all(labels.get(k) == v for k, v in wanted.items()):
+                selected.add(doc["metadata"]["name"])
+    return selected
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_fence_functions_redis_and_nats(overlay: str) -> None:
+    docs = render(f"overlays/{overlay}")
+    policies = {p["metadata"]["name"]: p for p in find(docs, "NetworkPolicy")}
+    deny = policies["default-deny-ingress"]["spec"]
+    assert deny["podSelector"] == {} and "ingress" not in deny
+    assert pods_selected(policies["functions-from-broker"], docs) == set(FUNCTIONS)
+    assert pods_selected(policies["redis-from-pipeline"], docs) == {"redis"}
+    assert pods_selected(policies["nats-from-pipeline"], docs) == {"nats"}
+    (function_rule,) = policies["functions-from-broker"]["spec"]["ingress"]
+    namespaces = [
+        f["namespaceSelector"]["matchExpressions"][0]["values"]
+        for f in function_rule["from"] if "namespaceSelector" in f
+    ]
+    assert namespaces == [["knative-serving", "kourier-system", "knative-eventing"]]
+    pod_sources = [f["podSelector"]["matchLabels"] for f in function_rule["from"] if "podSelector" in f]
+    assert pod_sources == [{"app.kubernetes.io/name": "dispatch"}]
+    (redis_rule,) = policies["redis-from-pipeline"]["spec"]["ingress"]
+    assert [f["podSelector"]["matchLabels"] for f in redis_rule["from"]] == [
+        {"app.kubernetes.io/component": "function"}, {"app.kubernetes.io/name": "gateway"}
+    ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_runs_non_root_with_probes_and_memory_limits(overlay: str) -> None:
+    docs = render(f"overlays/{overlay}")
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")] + knative_services(docs)
+    for doc in workloads:
+        pod = doc["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            where = f"{doc['kind']}/{doc['metadata']['name']}/{container['name']}"
+            context = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+            assert context.get("runAsNonRoot") is True, where
+            assert context.get("allowPrivilegeEscalation") is False, where
+            assert context.get("readOnlyRootFilesystem") is True, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert container.get("readinessProbe") and container.get("livenessProbe"), where
+            assert container["resources"]["limits"]["memory"], where
+            assert not container["image"].endswith(":latest") and ":" in container["image"], where
