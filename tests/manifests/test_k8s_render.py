@@ -7,7 +7,7 @@ import yaml
 from stampede.market import Channel
 from stampede.subjects import stream_name
 
-from k8s_render import OVERLAYS, crd_validator, find, one, render, SCHEMAS, validate
+from k8s_render import MANIFESTS, OVERLAYS, SCHEMAS, crd_validator, find, one, render, validate
 
 TREES = (*OVERLAYS, "monitoring")
 
@@ -80,3 +80,12 @@ def test_the_broker_channel_template_is_a_valid_natsjetstreamchannel() -> None:
     assert [e.message for e in validator.iter_errors(channel)] == []
     sources = {s["name"] for s in template["spec"]["stream"]["config"]["sources"]}
     assert sources == {stream_name(channel) for channel in Channel}
+
+
+def test_the_secret_template_is_valid_and_holds_no_key() -> None:
+    (secret,) = list(yaml.safe_load_all((MANIFESTS / "secret-template" / "massive-api.yaml").read_text()))
+    assert validate(secret) == []
+    assert secret["stringData"] == {"MASSIVE_API_KEY": ""}
+    bridge = one(render("overlays/prod"), "Deployment", "feed-bridge")
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in bridge["spec"]["template"]["spec"]["containers"][0]["env"] if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]}
+    assert refs == {secret["metadata"]["name"]}
