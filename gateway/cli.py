@@ -1,0 +1,34 @@
+"""``stampede gateway``: serve the dashboard, REST and WebSocket diffs of the boards."""
+
+from __future__ import annotations
+
+import argparse
+
+from stampede.service import run
+from stampede.telemetry import setup_logging, setup_tracing
+
+from stampede_gateway.settings import GatewaySettings
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="stampede gateway",
+        description="Serve live scanner boards: dashboard at /, REST at /api, WebSocket diffs at "
+        "/ws, /healthz, /readyz, /metrics. Settings come from the environment (REDIS_URL, "
+        "GATEWAY_*; see `stampede config`).",
+    )
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    args = parser.parse_args(argv)
+
+    settings = GatewaySettings()
+    log = setup_logging(settings, "gateway")
+    setup_tracing(settings, "gateway")
+    from stampede_gateway.app import create_app  # after logging is configured
+
+    log.info("gateway listening on %s:%d (redis %s, auth %s)", args.host, args.port,
+             settings.redis_url.split("@")[-1], "on" if settings.gateway_token else "off")
+    # A hard cap far above the protocol limit; the soft limit answers with an error frame.
+    run(create_app(settings), args.host, args.port, ws_max_size=settings.gateway_max_message_bytes * 16,
+        ws_ping_interval=20.0, ws_ping_timeout=20.0)
+    return 0

@@ -1,0 +1,131 @@
+"""The WebSocket protocol ``stampede.gateway.v1``: client messages in, server messages out.
+
+Described for machines in ``schemas/gateway-ws.v1.json`` (checked against real traffic by the
+tests) and for people in ``docs/gateway.md``. Every client mistake becomes an ``error`` frame
+with a stable ``code`` and a readable ``message``; the connection stays open unless the
+mistake is about who the client is (auth) or capacity.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+import orjson
+
+from stampede.boards import BOARDS_BY_NAME
+
+from stampede_gateway.rows import Filters, Spec
+
+PROTOCOL = "stampede.gateway.v1"
+
+# Close codes (4000-4999 are free for applications).
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_MANY_CLIENTS = 4429
+CLOSE_GOING_AWAY = 1001
+
+SubId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class WireFilters(msgspec.Struct, forbid_unknown_fields=True):
+    min_price: NonNegative | None = None
+    max_price: NonNegative | None = None
+    min_volume: NonNegative | None = None
+
+
+class Auth(msgspec.Struct, tag="auth", tag_field="type", forbid_unknown_fields=True):
+    token: str
+
+
+class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type", forbid_unknown_fields=True):
+    id: SubId
+    board: str
+    limit: Annotated[int, msgspec.Meta(ge=1)] = 20
+    filters: WireFilters | None = None
+
+
+class Unsubscribe(msgspec.Struct, tag="unsubscribe", tag_field="type", forbid_unknown_fields=True):
+    id: SubId
+
+
+class Resync(msgspec.Struct, tag="resync", tag_field="type", forbid_unknown_fields=True):
+    id: SubId | None = None  # None = every subscription of the client
+
+
+class Ping(msgspec.Struct, tag="ping", tag_field="type", forbid_unknown_fields=True):
+    t: int | float | str | None = None
+
+
+ClientMessage = Auth | Subscribe | Unsubscribe | Resync | Ping
+CLIENT_TYPES = ("auth", "subscribe", "unsubscribe", "resync", "ping")
+
+
+class ProtocolError(Exception):
+    """A client mistake, answered with an ``error`` frame."""
+
+    def __init__(self, code: str, message: str, sub_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.sub_id = sub_id
+
+
+def parse(text: str | bytes) -> ClientMessage:
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError("bad_json", f"message is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_request", "message must be a JSON object with a `type`")
+    kind = obj.get("type")
+    if kind not in CLIENT_TYPES:
+        raise ProtocolError(
+            "unknown_type", f"unknown message type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}"
+        )
+    try:
+        return msgspec.convert(obj, type=ClientMessage)
+    except msgspec.ValidationError as exc:
+        sub_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+        raise ProtocolError("bad_request", f"invalid {kind} message: {exc}", sub_id) from None
+
+
+def spec_of(message: Subscribe, max_limit: int) -> Spec:
+    """Validate a subscription against the catalogue and limits."""
+    if message.board not in BOARDS_BY_NAME:
+        raise ProtocolError(
+            "unknown_board",
+            f"unknown board {message.board!r}; boards: {', '.join(BOARDS_BY_NAME)}", message.id,
+        )
+    if message.limit > max_limit:
+        raise ProtocolError("bad_request", f"limit {message.limit} is above the maximum {max_limit}", message.id)
+    return Spec(message.board, message.limit, filters_of(message.filters, message.id))
+
+
+def filters_of(wire: WireFilters | None, sub_id: str | None = None) -> Filters:
+    if wire is None:
+        return Filters()
+    if wire.min_price is not None and wire.max_price is not None and wire.min_price > wire.max_price:
+        raise ProtocolError("bad_request", "min_price is above max_price", sub_id)
+    return Filters(wire.min_price, wire.max_price, wire.min_volume)
+
+
+def encode(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
+def error(code: str, message: str, sub_id: str | None = None) -> str:
+    body: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if sub_id is not None:
+        body["id"] = sub_id
+    return encode(body)
+
+
+def addressed(kind: str, sub_id: str, shared_body: str) -> str:
+    """A message for one subscription from a body encoded once for all its clients.
+
+    ``shared_body`` is a JSON object without ``type``/``id``; splicing them in front costs a
+    string concatenation per client instead of a JSON encode per client.
+    """
+    head = f'{{"type":"{kind}","id":{orjson.dumps(sub_id).decode()}'
+    return head + ("}" if shared_body == "{}" else "," + shared_body[1:])
