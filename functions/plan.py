@@ -9,6 +9,7 @@ is skipped, so replicas and redeliveries cannot move a row backwards.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from stampede.markettime import et_datetime
@@ -27,18 +28,12 @@ class RowWrite:
     clock: str
     t: int
     tie: float = 0.0
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, object] = field(default_factory=dict)  # numbers are formatted by Redis
     scores: dict[str, float] = field(default_factory=dict)  # board name -> score
-    remove: tuple[str, ...] = ()  # boards the symbol must leave (metric undefined now)
+    remove: Sequence[str] = ()  # boards the symbol must leave (metric undefined now)
 
     def boards(self) -> set[str]:
         return set(self.scores) | set(self.remove)
-
-
-def fmt(value: float) -> str:
-    """Row field text: short, stable and exact enough for display (prices, percentages)."""
-    value = round(float(value), 6)
-    return str(int(value)) if value.is_integer() else repr(value)
 
 
 _HOUR_MS = 3_600_000

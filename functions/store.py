@@ -28,36 +28,117 @@ local p = cmsgpack.unpack(ARGV[1])
 if p.seen ~= '' and not redis.call('SET', p.seen, '1', 'NX', 'EX', p.seen_ttl) then
   return 0
 end
-local applied = 0
-for _, r in ipairs(p.rows) do
-  -- r = {row key, symbol, clock key, t, tie, {field, value, ...}, {board, score, ...}, {board, ...}}
-  local row, sym, clock, t, tie = r[1], r[2], r[3], r[4], r[5]
-  local cur = redis.call('HMGET', clock, sym, sym .. ':tie')
-  local ct = tonumber(cur[1])
-  if ct == nil or t > ct or (t == ct and tie >= (tonumber(cur[2]) or 0)) then
-    applied = applied + 1
-    redis.call('HSET', clock, sym, t, sym .. ':tie', tie)
-    redis.call('HSET', row, unpack(r[6]))
-    local u = tonumber(redis.call('HGET', row, 'updated_ms'))
-    if u == nil or t > u then redis.call('HSET', row, 'updated_ms', t) end
-    redis.call('EXPIRE', row, p.ttl)
-    local adds = r[7]
-    for i = 1, #adds, 2 do redis.call('ZADD', adds[i], adds[i + 1], sym) end
-    for _, b in ipairs(r[8]) do redis.call('ZREM', b, sym) end
+-- Variadic commands are sent in chunks to stay far below Lua's C stack limit.
+local function chunked(cmd, key, args)
+  for i = 1, #args, 4000 do
+    redis.call(cmd, key, unpack(args, i, math.min(i + 3999, #args)))
   end
 end
-for _, c in ipairs(p.clocks) do redis.call('EXPIRE', c, p.ttl) end
-for _, b in ipairs(p.trim) do
-  if b[3] == 1 then
-    redis.call('ZREMRANGEBYRANK', b[1], b[2], -1)
-  else
-    redis.call('ZREMRANGEBYRANK', b[1], 0, -b[2] - 1)
+local names, boards, fmt = p.names, p.boards, string.format
+local applied = 0
+local adds, rems = {}, {}  -- board index -> {score, member, ...} / {member, ...}
+for _, g in ipairs(p.groups) do
+  -- g = {clock key, row key prefix, rows, updated_ms mirror}; row = {symbol, t, tie, {name index, value, ...},
+  --      {board index, score, ...}, {board index, ...}}
+  local clock, prefix, rows = g[1], g[2], g[3]
+  local wanted = {}
+  for i, r in ipairs(rows) do
+    wanted[2 * i - 1] = r[1]
+    wanted[2 * i] = r[1] .. ':tie'
   end
-  redis.call('EXPIRE', b[1], p.ttl)
+  local cur = redis.call('HMGET', clock, unpack(wanted))
+  -- Every row's updated_ms (newest exchange time from any function) is mirrored in one hash
+  -- per day, read for the whole group at once instead of one HGET per row.
+  local syms = {}
+  for i, r in ipairs(rows) do syms[i] = r[1] end
+  local known = redis.call('HMGET', g[4], unpack(syms))
+  local updated, newest = {}, {}  -- symbol -> updated_ms; {symbol, ms, ...} to store
+  for i, sym in ipairs(syms) do updated[sym] = tonumber(known[i]) end
+  local moved = {}
+  for i, r in ipairs(rows) do
+    local sym, t, tie = r[1], r[2], r[3]
+    local ct = tonumber(cur[2 * i - 1])
+    if ct == nil or t > ct or (t == ct and tie >= (tonumber(cur[2 * i]) or 0)) then
+      applied = applied + 1
+      local n = #moved
+      moved[n + 1], moved[n + 2], moved[n + 3], moved[n + 4] = sym, t, sym .. ':tie', tie
+      local key, f, out = prefix .. sym, r[4], {}
+      for j = 1, #f, 2 do
+        local v = f[j + 1]
+        out[j], out[j + 1] = names[f[j]], type(v) == 'number' and fmt('%.10g', v) or v
+      end
+      local u = updated[sym]
+      if u == nil or t > u then
+        updated[sym] = t
+        out[#out + 1] = 'updated_ms'
+        out[#out + 1] = fmt('%d', t)
+        newest[#newest + 1] = sym
+        newest[#newest + 1] = t
+      end
+      redis.call('HSET', key, unpack(out))
+      if ct == nil then redis.call('EXPIRE', key, p.ttl) end
+      local scores = r[5]
+      for j = 1, #scores, 2 do
+        local list = adds[scores[j]]
+        if list == nil then list = {}; adds[scores[j]] = list end
+        list[#list + 1] = scores[j + 1]
+        list[#list + 1] = sym
+      end
+      for _, b in ipairs(r[6]) do
+        local list = rems[b]
+        if list == nil then list = {}; rems[b] = list end
+        list[#list + 1] = sym
+      end
+    end
+  end
+  if #moved > 0 then chunked('HSET', clock, moved) end
+  if #newest > 0 then chunked('HSET', g[4], newest) end
+  redis.call('EXPIRE', clock, p.ttl)
+  redis.call('EXPIRE', g[4], p.ttl)
+end
+for b, list in pairs(rems) do chunked('ZREM', boards[b], list) end
+-- A full capped board only admits scores that beat its K-th member; the others would be
+-- trimmed right away, so they are removed (a cheap miss for non-members) instead of inserted.
+local caps = {}
+for _, c in ipairs(p.trim) do caps[c[1]] = c end
+for b, list in pairs(adds) do
+  local key, cap, threshold, ascending = boards[b], caps[b], nil, false
+  if cap then
+    ascending = cap[3] == 1
+    local edge = redis.call(ascending and 'ZRANGE' or 'ZREVRANGE', key, cap[2] - 1, cap[2] - 1, 'WITHSCORES')
+    if #edge == 2 then threshold = tonumber(edge[2]) end
+  end
+  if threshold == nil then
+    chunked('ZADD', key, list)
+  else
+    local keep, drop = {}, {}
+    for j = 1, #list, 2 do
+      local score = list[j]
+      if (ascending and score <= threshold) or (not ascending and score >= threshold) then
+        keep[#keep + 1] = score
+        keep[#keep + 1] = list[j + 1]
+      else
+        drop[#drop + 1] = list[j + 1]
+      end
+    end
+    if #drop > 0 then chunked('ZREM', key, drop) end
+    if #keep > 0 then chunked('ZADD', key, keep) end
+  end
+end
+for _, c in ipairs(p.trim) do
+  local key = boards[c[1]]
+  if c[3] == 1 then
+    redis.call('ZREMRANGEBYRANK', key, c[2], -1)
+  else
+    redis.call('ZREMRANGEBYRANK', key, 0, -c[2] - 1)
+  end
+  redis.call('EXPIRE', key, p.ttl)
 end
 if applied > 0 then redis.call('PUBLISH', p.channel, p.message) end
 return applied + 1
 """
+
+UPDATED = "updated_ms"  # state hash mirroring each row's updated_ms (symbol -> ms)
 
 _encoder = msgspec.msgpack.Encoder()
 _json = msgspec.json.Encoder()
@@ -81,6 +162,17 @@ class Store:
         self.board_size = board_size
         self.seen_ttl = seen_ttl
         self._rows = redis.register_script(_ROWS_LUA)
+        self._keys: dict[tuple[str, str, str], str] = {}
+
+    def _key(self, kind: str, day: str, name: str) -> str:
+        """Board and clock keys, memoised: a batch names the same few hundred times."""
+        key = self._keys.get((kind, day, name))
+        if key is None:
+            if len(self._keys) > 1000:
+                self._keys.clear()
+            key = keys.board(day, name) if kind == "board" else keys.state(day, f"clock:{name}")
+            self._keys[(kind, day, name)] = key
+        return key
 
     def header(self, day: str, event_id: str | None, boards: Iterable[str],
                 exchange_ms: int, received_ms: int) -> dict:
@@ -95,34 +187,49 @@ class Store:
             "message": _json.encode(message).decode(),
         }
 
-    def trims(self, day_boards: Iterable[tuple[str, str]]) -> list[list]:
-        return [
-            [keys.board(day, name), self.board_size, 1 if BOARDS_BY_NAME[name].ascending else 0]
-            for day, name in sorted(set(day_boards))
-        ]
-
     async def apply_rows(
         self, writes: list[RowWrite], *, event_id: str | None, exchange_ms: int,
         received_ms: int, day: str,
     ) -> Applied:
-        """Apply guarded row writes (movers, halts) for one CloudEvent."""
-        rows = []
-        day_boards: set[tuple[str, str]] = set()
-        clocks: set[str] = set()
+        """Apply guarded row writes (movers, halts) for one CloudEvent.
+
+        Field names and board keys travel once per call as tables the rows index into
+        (1-based, for Lua), which keeps the payload - and its unpacking in Redis - small.
+        """
+        names: dict[str, int] = {}
+        boards: dict[tuple[str, str], int] = {}
+        groups: dict[tuple[str, str], list] = {}
+
+        def board_index(day_: str, name: str) -> int:
+            index = boards.get((day_, name))
+            if index is None:
+                index = boards[(day_, name)] = len(boards) + 1
+            return index
+
         for w in writes:
-            clock = keys.state(w.day, f"clock:{w.clock}")
-            clocks.add(clock)
+            rows = groups.get((w.day, w.clock))
+            if rows is None:
+                rows = groups[(w.day, w.clock)] = []
+            fields: list = []
+            for name, value in w.fields.items():
+                index = names.get(name)
+                if index is None:
+                    index = names[name] = len(names) + 1
+                fields += (index, value)
             adds: list = []
             for name, score in w.scores.items():
-                adds += [keys.board(w.day, name), score]
-                day_boards.add((w.day, name))
-            removes = [keys.board(w.day, name) for name in w.remove]
-            day_boards.update((w.day, name) for name in w.remove)
-            flat = [x for kv in w.fields.items() for x in kv]
-            rows.append([keys.row(w.day, w.sym), w.sym, clock, w.t, w.tie, flat, adds, removes])
-        boards = sorted({name for _, name in day_boards})
-        payload = self.header(day, event_id, boards, exchange_ms, received_ms)
-        payload.update(rows=rows, clocks=sorted(clocks), trim=self.trims(day_boards))
+                adds += (board_index(w.day, name), score)
+            removes = [board_index(w.day, name) for name in w.remove]
+            rows.append([w.sym, w.t, w.tie, fields, adds, removes])
+        touched = sorted({name for _, name in boards})
+        payload = self.header(day, event_id, touched, exchange_ms, received_ms)
+        payload["names"] = list(names)
+        payload["boards"] = [self._key("board", d, name) for d, name in boards]
+        payload["groups"] = [[self._key("clock", d, clock), keys.row(d, ""), rows,
+                               keys.state(d, UPDATED)]
+                             for (d, clock), rows in groups.items()]
+        payload["trim"] = [[index, self.board_size, int(BOARDS_BY_NAME[name].ascending)]
+                           for (_, name), index in boards.items()]
         result = int(await self._rows(args=[_encoder.encode(payload)]))
         return Applied(duplicate=result == 0, changed=max(result - 1, 0),
-                       boards=tuple(boards), day=day)
+                       boards=tuple(touched), day=day)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from stampede.market import LULD_HALT, LULD_RESUME, Luld, to_millis
 from stampede.markettime import trading_day
 
-from stampede_functions.plan import RowWrite, fmt
+from stampede_functions.plan import RowWrite
 
 BANDS_CLOCK = "luld"
 HALT_CLOCK = "halt"
@@ -34,7 +34,7 @@ def score_batch(events: Iterable[Luld]) -> list[RowWrite]:
     for sym, (ms, e) in _newest(timed).items():
         writes.append(RowWrite(
             day=trading_day(ms), sym=sym, clock=BANDS_CLOCK, t=ms, tie=e.q,
-            fields={"sym": sym, "luld_upper": fmt(e.h), "luld_lower": fmt(e.l)},
+            fields={"sym": sym, "luld_upper": e.h, "luld_lower": e.l},
         ))
     status = [(ms, e) for ms, e in timed if LULD_HALT in e.i or LULD_RESUME in e.i]
     for sym, (ms, e) in _newest(status).items():

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from stampede import keys
 
 from stampede_functions.momentum.scoring import SymbolTrades
+from stampede_functions.store import UPDATED
 
 WINDOW_BOARDS = ("momentum_1m", "momentum_5m", "tape_speed", "dollar_volume_1m")
 HOD_BOARD = "new_highs"
@@ -133,8 +134,11 @@ for _, g in ipairs(p.groups) do
     if ch5 then redis.call('HSET', row, 'change_5m_pct', num(ch5)) else redis.call('HDEL', row, 'change_5m_pct') end
     if h then redis.call('HSET', row, 'high', num(h), 'low', num(l), 'hod_time', string.format('%d', ht)) end
     if ph then redis.call('HSET', row, 'premarket_high', num(ph)) end
-    local u = tonumber(redis.call('HGET', row, 'updated_ms'))
-    if u == nil or asof > u then redis.call('HSET', row, 'updated_ms', string.format('%d', asof)) end
+    local u = tonumber(redis.call('HGET', g.updated, sym))
+    if u == nil or asof > u then
+      redis.call('HSET', row, 'updated_ms', string.format('%d', asof))
+      redis.call('HSET', g.updated, sym, asof)
+    end
     redis.call('EXPIRE', row, TTL)
 
     if asof >= G - STALE then
@@ -162,6 +166,7 @@ for _, g in ipairs(p.groups) do
     redis.call('ZREM', g.live, sym)
   end
   redis.call('EXPIRE', g.live, TTL)
+  redis.call('EXPIRE', g.updated, TTL)
   for _, b in ipairs({g.b_tape, g.b_dv, g.b_m1, g.b_m5, g.b_hod}) do
     redis.call('ZREMRANGEBYRANK', b, 0, -CAP - 1)
     redis.call('EXPIRE', b, TTL)
@@ -195,6 +200,7 @@ def group_payload(day: str, symbols: list[SymbolTrades]) -> dict:
         "win": keys.state(day, "win:"),
         "mom": keys.state(day, "mom:"),
         "row": keys.row(day, ""),
+        "updated": keys.state(day, UPDATED),
         "b_m1": keys.board(day, "momentum_1m"),
         "b_m5": keys.board(day, "momentum_5m"),
         "b_tape": keys.board(day, "tape_speed"),

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from stampede.market import Aggregate
 from stampede.markettime import REGULAR_OPEN
 
-from stampede_functions.plan import RowWrite, fmt, market_clock
+from stampede_functions.plan import RowWrite, market_clock
 from stampede_functions.reference import EMPTY, Reference
 
 CLOCK = "movers"
@@ -33,59 +33,49 @@ OPEN_SECONDS = REGULAR_OPEN.hour * 3600 + REGULAR_OPEN.minute * 60
 MIN_EXPECTED_VOLUME = 1.0  # below this an RVOL is a division by (almost) nothing
 
 
-def pct(value: float, base: float) -> float:
-    return (value - base) / base * 100.0
-
-
-def score_bar(
-    bar: Aggregate, reference: Reference, day: str, seconds_of_day: float
-) -> RowWrite:
+def score_bar(bar: Aggregate, reference: Reference, day: str, seconds_of_day: float,
+              profile_fraction: float | None = None) -> RowWrite:
     """The row write and board scores of one symbol's newest bar; ``seconds_of_day`` is the
-    bar's end as ET seconds since midnight of ``day``."""
-    fields = {"sym": bar.sym, "last": fmt(bar.c), "volume": fmt(bar.av)}
-    scores: dict[str, float] = {"volume": bar.av}
+    bar's end as ET seconds since midnight of ``day``; ``profile_fraction`` is
+    ``reference.profile_at(seconds_of_day)`` when the caller has it already."""
+    c, av = bar.c, bar.av
+    fields: dict[str, object] = {"sym": bar.sym, "last": c, "volume": av}
+    scores: dict[str, float] = {"volume": av}
     remove: list[str] = []
     if bar.a:
-        fields["vwap"] = fmt(bar.a)
+        fields["vwap"] = bar.a
 
-    official_open = bar.op if bar.op > 0 else 0.0
-    if official_open:
-        from_open = pct(bar.c, official_open)
-        fields["from_open_pct"] = fmt(from_open)
-        scores["from_open"] = from_open
-        gap_open = official_open
+    official_open = bar.op
+    if official_open > 0:
+        from_open = (c - official_open) / official_open * 100.0
+        fields["from_open_pct"] = scores["from_open"] = from_open
+        fields["open"] = gap_open = official_open
     else:
         remove.append("from_open")
         # Before 09:30 the "open" is the latest pre-market price; after it, wait for op.
-        gap_open = bar.c if seconds_of_day <= OPEN_SECONDS else 0.0
-    if gap_open:
-        fields["open"] = fmt(gap_open)
+        gap_open = c if seconds_of_day <= OPEN_SECONDS else 0.0
+        if gap_open:
+            fields["open"] = gap_open
 
     prev_close = reference.prev_close.get(bar.sym, 0.0)
     if prev_close > 0:
         fields["has_reference"] = "1"
-        fields["prev_close"] = fmt(prev_close)
-        change = pct(bar.c, prev_close)
-        fields["change_pct"] = fmt(change)
-        scores["gainers"] = scores["losers"] = change
+        fields["prev_close"] = prev_close
+        change = (c - prev_close) / prev_close * 100.0
+        fields["change_pct"] = scores["gainers"] = scores["losers"] = change
         if gap_open:  # else: after 09:30 with op not known yet, keep the pre-market gap
-            gap = pct(gap_open, prev_close)
-            fields["gap_pct"] = fmt(gap)
-            scores["gappers"] = gap
-        expected = reference.expected_volume(bar.sym, seconds_of_day)
+            fields["gap_pct"] = scores["gappers"] = (gap_open - prev_close) / prev_close * 100.0
+        if profile_fraction is None:
+            profile_fraction = reference.profile_at(seconds_of_day)
+        expected = reference.adv.get(bar.sym, 0.0) * profile_fraction  # = expected_volume()
         if expected >= MIN_EXPECTED_VOLUME:
-            rvol = bar.av / expected
-            fields["rvol"] = fmt(rvol)
-            scores["rvol"] = rvol
+            fields["rvol"] = scores["rvol"] = av / expected
         else:
             remove.append("rvol")
     else:
         fields["has_reference"] = "0"
         remove.extend(REFERENCE_BOARDS)
-    return RowWrite(
-        day=day, sym=bar.sym, clock=CLOCK, t=bar.e, tie=bar.av,
-        fields=fields, scores=scores, remove=tuple(remove),
-    )
+    return RowWrite(day, bar.sym, CLOCK, bar.e, av, fields, scores, remove)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +95,26 @@ def locate(bars: Iterable[Aggregate]) -> list[Located]:
     23:59:59 belongs to the day it started in.
     """
     newest: dict[tuple[str, str], Located] = {}
+    clock: dict[int, tuple[str, float]] = {}  # a batch's bars share a handful of seconds
     for bar in bars:
-        day, start_seconds = market_clock(bar.s)
+        placed = clock.get(bar.s)
+        if placed is None:
+            placed = clock[bar.s] = market_clock(bar.s)
+        day = placed[0]
         seen = newest.get((day, bar.sym))
         if seen is None or (bar.e, bar.av) >= (seen.bar.e, seen.bar.av):
-            newest[(day, bar.sym)] = Located(bar, day, start_seconds + (bar.e - bar.s) / 1000)
+            newest[(day, bar.sym)] = Located(bar, day, placed[1] + (bar.e - bar.s) / 1000)
     return list(newest.values())
 
 
 def score_batch(located: Iterable[Located], references: Mapping[str, Reference]) -> list[RowWrite]:
     """Row writes for located bars; ``references`` maps each day to its reference data."""
-    return [score_bar(x.bar, references.get(x.day, EMPTY), x.day, x.seconds_of_day)
-            for x in located]
+    writes = []
+    fractions: dict[tuple[str, float], float] = {}
+    for x in located:
+        reference = references.get(x.day, EMPTY)
+        fraction = fractions.get((x.day, x.seconds_of_day))
+        if fraction is None:
+            fraction = fractions[(x.day, x.seconds_of_day)] = reference.profile_at(x.seconds_of_day)
+        writes.append(score_bar(x.bar, reference, x.day, x.seconds_of_day, fraction))
+    return writes
