@@ -32,7 +32,7 @@ def status_frame(status: str, message: str) -> bytes:
 
 class Client:
     def __init__(self, ws: ServerConnection, index: dict[str, int], slow_consumer_bytes: int,
-                 on_frame=None) -> None:
+                 on_frame=None, on_terminate=None) -> None:
         self.id = next(_ids)
         self.ws = ws
         self.key: str | None = None
@@ -45,7 +45,8 @@ class Client:
         self.close_reason = ""
         self._wake = asyncio.Event()
         self._writer = asyncio.create_task(self._write(), name=f"sim-client-{self.id}")
-        self._on_frame = on_frame  # metrics hook: (frame) -> None
+        self._on_frame = on_frame  # metrics hook: (client, frame) -> None
+        self._on_terminate = on_terminate  # metrics hook: (status) -> None
 
     @property
     def authenticated(self) -> bool:
@@ -72,6 +73,8 @@ class Client:
             return
         self.closed = True
         self.close_reason = status
+        if self._on_terminate is not None:
+            self._on_terminate(status)
         self.outbox.clear()
         self.pending_bytes = 0
         self._wake.set()

@@ -130,6 +130,12 @@ class Simulator:
     def clients(self) -> list[Client]:
         return list(self.feed.clients)
 
+    async def pause_feed(self) -> None:
+        """Stop sending market events (connections stay open): lets a test drain and compare."""
+        self.feed.stop()
+        if self._feed_task is not None:
+            await self._feed_task
+
     def drop_connections(self) -> int:
         """Cut every WebSocket like a network failure (no status, no close frame)."""
         clients = self.clients
@@ -142,7 +148,6 @@ class Simulator:
         clients = self.clients
         for client in clients:
             client.terminate(status, message)
-            self.metrics.disconnects.labels(status).inc()
         return len(clients)
 
     # ------------------------------------------------------------------ ground truth
@@ -194,7 +199,8 @@ class Simulator:
         self.metrics.bytes.inc(len(frame))
 
     async def _handle(self, ws: ServerConnection) -> None:
-        client = Client(ws, self.index, self.settings.sim_slow_consumer_bytes, on_frame=self._count_frame)
+        client = Client(ws, self.index, self.settings.sim_slow_consumer_bytes, on_frame=self._count_frame,
+                        on_terminate=lambda status: self.metrics.disconnects.labels(status).inc())
         self.feed.clients.add(client)
         self.metrics.connections.inc()
         client.send_status("connected", "Connected Successfully")
@@ -221,7 +227,6 @@ class Simulator:
             await client.stop()
 
     def _end(self, client: Client, status: str, message: str, code: int = 1000) -> None:
-        self.metrics.disconnects.labels(status).inc()
         client.terminate(status, message, code)
 
     def _on_message(self, client: Client, raw: str | bytes) -> None:
