@@ -31,6 +31,9 @@ class RowWrite:
     fields: dict[str, object] = field(default_factory=dict)  # numbers are formatted by Redis
     scores: dict[str, float] = field(default_factory=dict)  # board name -> score
     remove: Sequence[str] = ()  # boards the symbol must leave (metric undefined now)
+    # Fields that rarely change (symbol, reference data): written on the clock's first write
+    # of the day and then at most once per exchange minute, to keep the hot path light.
+    static: dict[str, object] = field(default_factory=dict)
 
     def boards(self) -> set[str]:
         return set(self.scores) | set(self.remove)

@@ -34,12 +34,12 @@ local function chunked(cmd, key, args)
     redis.call(cmd, key, unpack(args, i, math.min(i + 3999, #args)))
   end
 end
-local names, boards, fmt = p.names, p.boards, string.format
+local boards, fmt = p.boards, string.format
 local applied = 0
 local adds, rems = {}, {}  -- board index -> {score, member, ...} / {member, ...}
 for _, g in ipairs(p.groups) do
-  -- g = {clock key, row key prefix, rows, updated_ms mirror}; row = {symbol, t, tie, {name index, value, ...},
-  --      {board index, score, ...}, {board index, ...}}
+  -- g = {clock key, row key prefix, rows, updated_ms mirror}; row = {symbol, t, tie, {field = value, ...},
+  --      {board index, score, ...}, {board index, ...}, {static field = value, ...}}
   local clock, prefix, rows = g[1], g[2], g[3]
   local wanted = {}
   for i, r in ipairs(rows) do
@@ -62,10 +62,16 @@ for _, g in ipairs(p.groups) do
       applied = applied + 1
       local n = #moved
       moved[n + 1], moved[n + 2], moved[n + 3], moved[n + 4] = sym, t, sym .. ':tie', tie
-      local key, f, out = prefix .. sym, r[4], {}
-      for j = 1, #f, 2 do
-        local v = f[j + 1]
-        out[j], out[j + 1] = names[f[j]], type(v) == 'number' and fmt('%.10g', v) or v
+      local key, out, n = prefix .. sym, {}, 0
+      for name, v in pairs(r[4]) do
+        out[n + 1], out[n + 2] = name, type(v) == 'number' and fmt('%.10g', v) or v
+        n = n + 2
+      end
+      if ct == nil or math.floor(t / 60000) ~= math.floor(ct / 60000) then
+        for name, v in pairs(r[7]) do
+          out[n + 1], out[n + 2] = name, type(v) == 'number' and fmt('%.10g', v) or v
+          n = n + 2
+        end
       end
       local u = updated[sym]
       if u == nil or t > u then
@@ -193,10 +199,9 @@ class Store:
     ) -> Applied:
         """Apply guarded row writes (movers, halts) for one CloudEvent.
 
-        Field names and board keys travel once per call as tables the rows index into
-        (1-based, for Lua), which keeps the payload - and its unpacking in Redis - small.
+        Board keys travel once per call as a table the rows index into (1-based, for Lua),
+        which keeps the payload - and its unpacking in Redis - small.
         """
-        names: dict[str, int] = {}
         boards: dict[tuple[str, str], int] = {}
         groups: dict[tuple[str, str], list] = {}
 
@@ -210,20 +215,13 @@ class Store:
             rows = groups.get((w.day, w.clock))
             if rows is None:
                 rows = groups[(w.day, w.clock)] = []
-            fields: list = []
-            for name, value in w.fields.items():
-                index = names.get(name)
-                if index is None:
-                    index = names[name] = len(names) + 1
-                fields += (index, value)
             adds: list = []
             for name, score in w.scores.items():
                 adds += (board_index(w.day, name), score)
             removes = [board_index(w.day, name) for name in w.remove]
-            rows.append([w.sym, w.t, w.tie, fields, adds, removes])
+            rows.append([w.sym, w.t, w.tie, w.fields, adds, removes, w.static])
         touched = sorted({name for _, name in boards})
         payload = self.header(day, event_id, touched, exchange_ms, received_ms)
-        payload["names"] = list(names)
         payload["boards"] = [self._key("board", d, name) for d, name in boards]
         payload["groups"] = [[self._key("clock", d, clock), keys.row(d, ""), rows,
                                keys.state(d, UPDATED)]

@@ -39,7 +39,8 @@ def score_bar(bar: Aggregate, reference: Reference, day: str, seconds_of_day: fl
     bar's end as ET seconds since midnight of ``day``; ``profile_fraction`` is
     ``reference.profile_at(seconds_of_day)`` when the caller has it already."""
     c, av = bar.c, bar.av
-    fields: dict[str, object] = {"sym": bar.sym, "last": c, "volume": av}
+    fields: dict[str, object] = {"last": c, "volume": av}
+    static: dict[str, object] = {"sym": bar.sym}
     scores: dict[str, float] = {"volume": av}
     remove: list[str] = []
     if bar.a:
@@ -59,8 +60,8 @@ def score_bar(bar: Aggregate, reference: Reference, day: str, seconds_of_day: fl
 
     prev_close = reference.prev_close.get(bar.sym, 0.0)
     if prev_close > 0:
-        fields["has_reference"] = "1"
-        fields["prev_close"] = prev_close
+        static["has_reference"] = "1"
+        static["prev_close"] = prev_close
         change = (c - prev_close) / prev_close * 100.0
         fields["change_pct"] = scores["gainers"] = scores["losers"] = change
         if gap_open:  # else: after 09:30 with op not known yet, keep the pre-market gap
@@ -73,9 +74,9 @@ def score_bar(bar: Aggregate, reference: Reference, day: str, seconds_of_day: fl
         else:
             remove.append("rvol")
     else:
-        fields["has_reference"] = "0"
+        static["has_reference"] = "0"
         remove.extend(REFERENCE_BOARDS)
-    return RowWrite(day, bar.sym, CLOCK, bar.e, av, fields, scores, remove)
+    return RowWrite(day, bar.sym, CLOCK, bar.e, av, fields, scores, remove, static)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,16 +29,16 @@ def test_gainers_losers_volume_from_the_newest_bar_against_previous_close() -> N
                    bar("AAA", "10:00:01", 12.0, 410_000, op=10.2),
                    bar("BBB", "10:00:00", 18.0, 5_000, op=19.0)])
     a, b = rows["AAA"], rows["BBB"]
-    assert a.fields["last"] == "12" and a.fields["change_pct"] == "20"
+    assert a.fields["last"] == 12 and a.fields["change_pct"] == pytest.approx(20)
     assert a.scores["gainers"] == a.scores["losers"] == pytest.approx(20.0)
     assert a.scores["volume"] == 410_000 and a.t == at("10:00:01")
     assert b.scores["losers"] == pytest.approx(-10.0)
-    assert a.fields["has_reference"] == "1" and a.fields["prev_close"] == "10"
+    assert a.static["has_reference"] == "1" and a.static["prev_close"] == 10
 
 
 def test_gap_uses_premarket_price_before_the_open_and_op_after() -> None:
     pre = movers([bar("AAA", "08:15:00", 10.8, 50_000)])["AAA"]  # op absent before 09:30
-    assert pre.scores["gappers"] == pytest.approx(8.0) and pre.fields["open"] == "10.8"
+    assert pre.scores["gappers"] == pytest.approx(8.0) and pre.fields["open"] == 10.8
     assert "from_open" in pre.remove and "from_open" not in pre.scores  # undefined before open
     post = movers([bar("AAA", "09:45:00", 11.5, 900_000, op=10.5)])["AAA"]
     assert post.scores["gappers"] == pytest.approx(5.0)
@@ -66,11 +66,11 @@ def test_rvol_off_the_board_without_volume_history() -> None:
 
 def test_missing_reference_data_is_shown_as_such_and_not_ranked() -> None:
     row = movers([bar("NEW", "10:00:00", 5.0, 10_000, op=4.0)])["NEW"]
-    assert row.fields["has_reference"] == "0" and "change_pct" not in row.fields
+    assert row.static["has_reference"] == "0" and "change_pct" not in row.fields
     assert set(row.remove) >= {"gainers", "losers", "gappers", "rvol"}
     assert set(row.scores) == {"volume", "from_open"}  # these need no reference data
     nothing = movers([bar("AAA", "10:00:00", 11.0, 1.0, op=10.0)], Reference())["AAA"]
-    assert nothing.fields["has_reference"] == "0"
+    assert nothing.static["has_reference"] == "0"
 
 
 def test_a_new_day_scores_against_its_own_day() -> None:
@@ -80,7 +80,7 @@ def test_a_new_day_scores_against_its_own_day() -> None:
                          {D: REF})
     assert {w.day for w in writes} == {D, next_day.isoformat()}
     fresh = [w for w in writes if w.day == next_day.isoformat()][0]
-    assert fresh.fields["has_reference"] == "0"  # no reference loaded for the new day yet
+    assert fresh.static["has_reference"] == "0"  # no reference loaded for the new day yet
 
 
 def test_newest_bar_wins_and_a_corrected_resend_with_more_volume_replaces_it() -> None:
@@ -125,7 +125,7 @@ def test_halts_and_bands() -> None:
                           luld("AAA", t + 5_000_000, 11.5, 9.5, i=[17], q=2),
                           luld("BBB", t, 30.0, 20.0, i=[18], q=1)])
     by = {(w.sym, w.clock): w for w in writes}
-    assert by[("AAA", "luld")].fields["luld_upper"] == "11.5"
+    assert by[("AAA", "luld")].fields["luld_upper"] == 11.5
     assert by[("AAA", "halt")].fields["halted"] == "1"
     assert by[("AAA", "halt")].scores["halts"] == at("10:00:05")
     assert by[("BBB", "halt")].fields["halted"] == "0"
