@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from stampede.settings import NatsSettings
 
@@ -66,6 +66,12 @@ class DispatchSettings(NatsSettings):
         description="Max age (s) of the dead-letter stream STAMPEDE_DLQ (created if missing).",
     )
 
+    @field_validator("dispatch_subscriber_urls")
+    @classmethod
+    def _well_formed_overrides(cls, value: str) -> str:
+        parse_overrides(value)
+        return value
+
     @model_validator(mode="after")
     def _timeout_below_ack_wait(self) -> "DispatchSettings":
         if self.dispatch_request_timeout >= self.dispatch_ack_wait:
@@ -77,10 +83,14 @@ class DispatchSettings(NatsSettings):
 
     def subscriber_overrides(self) -> dict[str, str]:
         """``DISPATCH_SUBSCRIBER_URLS`` as a name -> base URL map."""
-        overrides: dict[str, str] = {}
-        for item in filter(None, (part.strip() for part in self.dispatch_subscriber_urls.split(","))):
-            name, sep, url = item.partition("=")
-            if not sep or not name.strip() or not url.strip():
-                raise ValueError(f"DISPATCH_SUBSCRIBER_URLS: expected NAME=URL, got {item!r}")
-            overrides[name.strip()] = url.strip().rstrip("/")
-        return overrides
+        return parse_overrides(self.dispatch_subscriber_urls)
+
+
+def parse_overrides(value: str) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, url = item.partition("=")
+        if not sep or not name.strip() or "://" not in url:
+            raise ValueError(f"expected NAME=URL items, got {item!r}")
+        overrides[name.strip()] = url.strip().rstrip("/")
+    return overrides

@@ -1,0 +1,92 @@
+"""``stampede dispatch``: the local broker. JetStream -> function services, per the Knative Triggers.
+
+Reads the Trigger definitions (``DISPATCH_TRIGGERS_PATH``, default the source tree's
+``manifests/base/eventing/triggers.yaml``), consumes each Trigger's CloudEvent type from its
+JetStream stream with a durable pull consumer, and POSTs every event to the Trigger's subscriber
+in HTTP binary content mode, with Knative's retry, backoff and dead-letter rules.
+Configuration comes from the environment (``stampede config``); the flags place the status
+server (/healthz, /readyz, /metrics). ``--routes`` prints the routing table and exits.
+Exit codes: 0 after a clean stop (SIGTERM or SIGINT), 2 for bad configuration or Triggers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+
+import pydantic
+import uvloop
+from fastapi import FastAPI
+
+from stampede import service
+from stampede.telemetry import setup_logging, setup_tracing
+from stampede_dispatch.dispatcher import Dispatcher
+from stampede_dispatch.settings import DispatchSettings
+from stampede_dispatch.triggers import Trigger, TriggerError, default_triggers_path, load_triggers, routable
+
+EXIT_OK, EXIT_CONFIG = 0, 2
+
+
+def status_app(dispatcher: Dispatcher) -> FastAPI:
+    app = FastAPI(title="stampede dispatch", docs_url=None, redoc_url=None, openapi_url=None)
+    service.add_service_routes(app, dispatcher.readiness, dispatcher.metrics.registry)
+    return app
+
+
+def configured_triggers(settings: DispatchSettings) -> list[Trigger]:
+    path = settings.dispatch_triggers_path or default_triggers_path()
+    return load_triggers(path, settings.dispatch_namespace, settings.subscriber_overrides())
+
+
+def routes(triggers: list[Trigger]) -> list[dict[str, object]]:
+    return [
+        {
+            "trigger": t.name, "type": t.event_type,
+            "stream": t.stream if t.channel else None, "url": t.url,
+            "retry": t.delivery.retry, "backoff": f"{t.delivery.backoff_policy} {t.delivery.backoff_delay}s",
+            "dead_letter": t.dlq_subject if t.delivery.dead_letter else None,
+        }
+        for t in triggers
+    ]
+
+
+async def serve(settings: DispatchSettings, triggers: list[Trigger], host: str, port: int) -> int:
+    dispatcher = Dispatcher(settings, routable(triggers), tracer=setup_tracing(settings, "dispatch"))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, dispatcher.stop)
+    server, server_task = await service.serve_in_background(status_app(dispatcher), host, port)
+    try:
+        await dispatcher.run()
+        return EXIT_OK
+    finally:
+        server.should_exit = True
+        await server_task
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="stampede dispatch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="0.0.0.0", help="status server address (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=8080, help="status server port (default 8080)")
+    parser.add_argument("--routes", action="store_true", help="print the routing table (JSON) and exit")
+    args = parser.parse_args(argv)
+    try:
+        settings = DispatchSettings()
+        triggers = configured_triggers(settings)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"stampede dispatch: bad configuration: {problems}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (OSError, ValueError) as exc:  # TriggerError is a ValueError; missing file an OSError
+        print(f"stampede dispatch: bad triggers: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.routes:
+        print(json.dumps(routes(triggers), indent=2))
+        return EXIT_OK
+    setup_logging(settings, "dispatch")
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(serve(settings, triggers, args.host, args.port))

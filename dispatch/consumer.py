@@ -1,0 +1,351 @@
+"""One Trigger's delivery loop: a durable JetStream pull consumer -> HTTP POSTs to its subscriber.
+
+Each Trigger has its own consumer, task, HTTP connection pool and concurrency bound, so a slow
+or dead function only holds up its own messages. Ack rules are those of Knative's JetStream
+dispatcher (eventing-natss): 2xx ack; 5xx, 408, 429 and network errors nak with the Trigger's
+backoff until ``retry`` retries are spent; then, or at once for any other status, the message is
+dead-lettered (if the Trigger has a deadLetterSink) and terminated.
+
+The consumer is (re)created whenever it is missing: at start, after NATS restarts (the bridge's
+memory streams, and their consumers, are gone until the bridge re-declares them), or when the
+lag poll finds it deleted. A missing stream is waited for, not created: the bridge owns them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+import time
+from datetime import datetime
+from urllib.parse import unquote
+
+import httpx
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import propagate, trace
+
+from stampede_dispatch.metrics import DispatchMetrics
+from stampede_dispatch.settings import DispatchSettings
+from stampede_dispatch.translate import Verdict, attributes, dead_letter_headers, to_http, verdict
+from stampede_dispatch.triggers import Trigger
+
+log = logging.getLogger("stampede_dispatch.consumer")
+
+FETCH_WAIT = 1.0  # seconds a fetch long-polls: also how fast a stop is noticed
+STREAM_POLL = 0.25  # seconds between looks for a missing stream (a fresh consumer starts at NEW)
+ERROR_PAUSE = (0.5, 5.0)  # first and largest pause after an error before binding again
+ERROR_BODY_BYTES = 2048  # how much of a failing answer is read for the dead letter excerpt
+
+
+class State(enum.Enum):
+    STARTING = "starting"
+    WAITING_FOR_STREAM = "waiting for stream"
+    BOUND = "bound"
+    FAILING = "failing"
+
+
+class Rebind(Exception):
+    """The consumer is gone (stream recreated, NATS restarted): create it again."""
+
+
+def consumer_config(trigger: Trigger, settings: DispatchSettings) -> ConsumerConfig:
+    """Durable, explicit-ack pull consumer; a fresh one starts at new messages (old ones are stale).
+
+    ``max_deliver`` is only a backstop: the dispatcher itself dead-letters after ``retry`` retries;
+    JetStream stops redelivering a message whose attempts kept dying mid-delivery (ack wait).
+    """
+    return ConsumerConfig(
+        durable_name=trigger.name,
+        description=f"stampede dispatch: {trigger.event_type} -> {trigger.subscriber}",
+        filter_subject=trigger.filter_subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.NEW,
+        ack_wait=settings.dispatch_ack_wait,
+        max_ack_pending=settings.dispatch_max_ack_pending,
+        max_deliver=trigger.delivery.retry + 3,
+    )
+
+
+def _event_age(headers: dict[str, str] | None) -> float | None:
+    """Wall seconds since the CloudEvent's ``time`` (binary mode only; no parse otherwise)."""
+    stamp = (headers or {}).get("ce-time")
+    if not stamp:
+        return None
+    try:
+        return time.time() - datetime.fromisoformat(unquote(stamp)).timestamp()
+    except ValueError:
+        return None
+
+
+class TriggerWorker:
+    def __init__(
+        self,
+        trigger: Trigger,
+        js: JetStreamContext,
+        settings: DispatchSettings,
+        metrics: DispatchMetrics,
+        tracer: trace.Tracer,
+    ) -> None:
+        self.trigger = trigger
+        self.js = js
+        self.settings = settings
+        self.metrics = metrics
+        self.tracer = tracer
+        self.state = State.STARTING
+        self.detail = ""
+        self._stopping = asyncio.Event()
+        self._rebind = False
+        self._bound_at = 0.0
+        self._psub: JetStreamContext.PullSubscription | None = None
+        self._inflight: set[asyncio.Task] = set()
+        self._slot_freed = asyncio.Event()
+        self._errors_logged: set[str] = set()
+        self.http = httpx.AsyncClient(
+            http1=True,
+            http2=False,
+            timeout=settings.dispatch_request_timeout,
+            limits=httpx.Limits(
+                max_connections=settings.dispatch_concurrency,
+                max_keepalive_connections=settings.dispatch_concurrency,
+            ),
+        )
+        metrics.register_trigger(trigger.name)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Bind and pull until stopped; every failure leads back to (re)binding.
+
+        A vanished consumer is re-created at once and a missing stream polled often: a fresh
+        consumer starts at NEW messages, so every second spent unbound is data this Trigger
+        skips. Other errors (NATS away) back off exponentially.
+        """
+        pause = ERROR_PAUSE[0]
+        while not self._stopping.is_set():
+            wait = pause
+            try:
+                if await self._bind():
+                    pause = ERROR_PAUSE[0]
+                    await self._pull()
+                    continue
+                wait = STREAM_POLL
+            except Rebind as exc:
+                log.warning("trigger %s: consumer gone (%s); re-creating it", self.trigger.name, exc)
+                self._set_bound(False)
+                if time.monotonic() - self._bound_at > ERROR_PAUSE[1]:
+                    continue  # gone after a good run: re-create at once
+                pause = min(pause * 2, ERROR_PAUSE[1])  # gone again right away: do not spin
+            except (nats.errors.Error, asyncio.TimeoutError, OSError) as exc:
+                self.state, self.detail = State.FAILING, repr(exc)
+                self._log_once(type(exc).__name__, "trigger %s: %r; retrying", self.trigger.name, exc)
+                pause = min(pause * 2, ERROR_PAUSE[1])
+            self._set_bound(False)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), wait * (0.5 + random.random()))
+
+    def stop(self) -> None:
+        """Stop fetching; in-flight deliveries go on (see ``drain``)."""
+        self._stopping.set()
+
+    async def drain(self, grace: float) -> None:
+        """Let in-flight deliveries finish for ``grace`` seconds, then nak the rest for redelivery."""
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=grace)
+        for task in list(self._inflight):
+            task.cancel()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self.http.aclose()
+        if self._psub is not None:
+            with contextlib.suppress(Exception):
+                await self._psub.unsubscribe()
+
+    def request_rebind(self) -> None:
+        self._rebind = True
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    # -- consumer --------------------------------------------------------------------------
+
+    async def _bind(self) -> bool:
+        """Create (or update) the durable consumer and bind to it; False while its stream is missing."""
+        trigger = self.trigger
+        try:
+            await self.js.stream_info(trigger.stream)
+        except nats.js.errors.NotFoundError:
+            if self.state is not State.WAITING_FOR_STREAM:
+                log.info("trigger %s: waiting for stream %s", trigger.name, trigger.stream)
+            self.state, self.detail = State.WAITING_FOR_STREAM, f"stream {trigger.stream} does not exist yet"
+            return False
+        await self.js.add_consumer(trigger.stream, consumer_config(trigger, self.settings))
+        if self._psub is not None:
+            with contextlib.suppress(Exception):
+                await self._psub.unsubscribe()
+        self._psub = await self.js.pull_subscribe_bind(trigger.name, trigger.stream)
+        self._rebind = False
+        self._bound_at = time.monotonic()
+        self._errors_logged.clear()
+        self.state, self.detail = State.BOUND, ""
+        self._set_bound(True)
+        log.info("trigger %s: consuming %s (%s) -> %s", trigger.name, trigger.stream, trigger.event_type, trigger.url)
+        return True
+
+    def _set_bound(self, bound: bool) -> None:
+        self.metrics.consumer_bound.labels(self.trigger.name).set(1 if bound else 0)
+        if not bound and self.state is State.BOUND:
+            self.state = State.FAILING
+
+    async def _pull(self) -> None:
+        assert self._psub is not None
+        concurrency = self.settings.dispatch_concurrency
+        while not self._stopping.is_set():
+            if self._rebind:
+                raise Rebind("lag poll found no consumer")
+            while len(self._inflight) >= concurrency:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+            want = min(self.settings.dispatch_fetch_batch, concurrency - len(self._inflight))
+            try:
+                messages = await self._psub.fetch(want, timeout=FETCH_WAIT)
+            except nats.errors.TimeoutError:
+                continue  # nothing new (or NATS is away: nats-py reconnects meanwhile)
+            except (nats.js.errors.ServiceUnavailableError, nats.js.errors.NotFoundError) as exc:
+                raise Rebind(repr(exc)) from exc
+            for message in messages:
+                task = asyncio.create_task(self._deliver(message))
+                self._inflight.add(task)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._inflight.discard(task)
+        self._slot_freed.set()
+
+    # -- one delivery ----------------------------------------------------------------------
+
+    async def _deliver(self, message: Msg) -> None:
+        trigger = self.trigger
+        if message.metadata.num_delivered > 1:
+            self.metrics.redeliveries.labels(trigger.name).inc()
+        self.metrics.inflight.labels(trigger.name).inc()
+        try:
+            await self._deliver_once(message)
+        except nats.errors.Error as exc:  # ack/nak lost (NATS away): JetStream redelivers after ack wait
+            self._log_once(f"settle-{type(exc).__name__}", "trigger %s: could not settle a message (%r)", trigger.name, exc)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await message.nak()  # shutting down: another replica (or the next start) takes it now
+            raise
+        finally:
+            self.metrics.inflight.labels(trigger.name).dec()
+
+    async def _deliver_once(self, message: Msg) -> None:
+        trigger = self.trigger
+        headers = message.headers or {}
+        try:
+            if trigger.other_filters and not trigger.matches(attributes(headers, message.data)):
+                await message.ack()
+                self.metrics.deliveries.labels(trigger.name, "filtered").inc()
+                return
+            http_headers, body = to_http(headers, message.data)
+        except Exception as exc:  # noqa: BLE001 - an undecodable message is dead-lettered, never retried
+            await self._dead_letter(message, "undecodable", None, repr(exc))
+            return
+        traceparent = http_headers.get("ce-traceparent")
+        parent = propagate.extract({"traceparent": traceparent}) if traceparent else None
+        with self.tracer.start_as_current_span(
+            f"dispatch {trigger.name}", context=parent, kind=trace.SpanKind.CLIENT,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": message.subject,
+                "cloudevents.event_type": trigger.event_type,
+                "cloudevents.event_id": http_headers.get("ce-id", ""),
+                "url.full": trigger.url,
+                "stampede.delivery.attempt": message.metadata.num_delivered,
+            },
+        ) as span:
+            propagate.inject(http_headers)  # W3C traceparent of this span for the HTTP hop
+            status, error = await self._post(http_headers, body)
+            if status is not None:
+                span.set_attribute("http.response.status_code", status)
+            if verdict(status) is not Verdict.ACK:
+                span.set_status(trace.StatusCode.ERROR, error[:200])
+            await self._settle(message, status, error, headers)
+
+    async def _post(self, headers: dict[str, str], body: bytes) -> tuple[int | None, str]:
+        """POST the event; (status, error excerpt). status None = no answer (network, timeout)."""
+        started = time.perf_counter()
+        try:
+            async with self.http.stream("POST", self.trigger.url, headers=headers, content=body) as answer:
+                status = answer.status_code
+                error = ""
+                if not 200 <= status < 300:
+                    chunks = []
+                    async for chunk in answer.aiter_bytes():
+                        chunks.append(chunk)
+                        if sum(map(len, chunks)) >= ERROR_BODY_BYTES:
+                            break
+                    error = b"".join(chunks)[:ERROR_BODY_BYTES].decode("utf-8", "replace")
+            self.metrics.request_duration.labels(self.trigger.name, str(status), "").observe(time.perf_counter() - started)
+            return status, error
+        except httpx.HTTPError as exc:
+            self.metrics.request_duration.labels(self.trigger.name, "", type(exc).__name__).observe(time.perf_counter() - started)
+            self._log_once(f"http-{type(exc).__name__}", "trigger %s: %s to %s: %s", self.trigger.name, type(exc).__name__, self.trigger.url, exc)
+            return None, f"{type(exc).__name__}: {exc}"
+
+    async def _settle(self, message: Msg, status: int | None, error: str, headers: dict[str, str]) -> None:
+        trigger, metrics = self.trigger, self.metrics
+        deliveries = message.metadata.num_delivered
+        match verdict(status):
+            case Verdict.ACK:
+                await message.ack()
+                metrics.deliveries.labels(trigger.name, "ack").inc()
+                age = _event_age(headers)
+                if age is not None and age >= 0:
+                    metrics.pipeline_latency.labels("dispatch").observe(age)
+            case Verdict.RETRY if deliveries <= trigger.delivery.retry:
+                await message.nak(delay=trigger.delivery.backoff(deliveries))
+                metrics.deliveries.labels(trigger.name, "nak").inc()
+            case Verdict.RETRY:
+                await self._dead_letter(message, "retries_exhausted", status, error)
+            case Verdict.REJECT:
+                self._log_once(f"reject-{status}", "trigger %s: %s answered %s (not retried): %s",
+                               trigger.name, trigger.url, status, error[:200])
+                await self._dead_letter(message, "rejected", status, error)
+
+    async def _dead_letter(self, message: Msg, reason: str, status: int | None, error: str) -> None:
+        """Publish to stampede.dlq.<function> (when the Trigger has a deadLetterSink), then terminate."""
+        trigger, metrics = self.trigger, self.metrics
+        meta = message.metadata
+        if not trigger.delivery.dead_letter:
+            await message.term()
+            metrics.deliveries.labels(trigger.name, "term").inc()
+            return
+        headers = dead_letter_headers(
+            message.headers, reason=reason, trigger=trigger.name, destination=trigger.url,
+            subject=message.subject, stream_sequence=meta.sequence.stream,
+            deliveries=meta.num_delivered, status=status, error=error,
+        )
+        try:
+            await self.js.publish(trigger.dlq_subject, message.data, headers=headers)
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            metrics.dead_letter_failures.labels(trigger.name).inc()
+            self._log_once("dlq", "trigger %s: dead letter not stored (%r); will retry the message", trigger.name, exc)
+            await message.nak(delay=trigger.delivery.backoff(meta.num_delivered) or 1.0)
+            metrics.deliveries.labels(trigger.name, "nak").inc()
+            return
+        await message.term()
+        metrics.deliveries.labels(trigger.name, "dlq").inc()
+
+    def _log_once(self, kind: str, fmt: str, *args: object) -> None:
+        """One log line per kind of trouble until the consumer is bound again (no log floods)."""
+        if kind not in self._errors_logged:
+            self._errors_logged.add(kind)
+            log.warning(fmt, *args)

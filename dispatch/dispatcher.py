@@ -1,0 +1,170 @@
+"""The dispatcher: NATS connection, one TriggerWorker per routable Trigger, lag poll, readiness.
+
+It stays up through NATS restarts (nats-py reconnects forever; workers re-create consumers
+that vanished with their streams) and through dead functions (naks with backoff, no crash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from opentelemetry import trace
+
+from stampede.subjects import DLQ_ROOT, DLQ_STREAM
+from stampede_dispatch.consumer import State, TriggerWorker
+from stampede_dispatch.metrics import DispatchMetrics
+from stampede_dispatch.settings import DispatchSettings
+from stampede_dispatch.triggers import Trigger
+
+log = logging.getLogger("stampede_dispatch")
+
+
+def dlq_stream(settings: DispatchSettings) -> StreamConfig:
+    """Same dead-letter stream the bridge declares (whoever starts first creates it)."""
+    return StreamConfig(
+        name=DLQ_STREAM,
+        subjects=[f"{DLQ_ROOT}.>"],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        max_age=settings.dispatch_dlq_max_age,
+        duplicate_window=min(120.0, settings.dispatch_dlq_max_age),
+    )
+
+
+def public_url(url: str) -> str:
+    """A NATS URL without credentials, for logs."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
+
+
+class Dispatcher:
+    def __init__(self, settings: DispatchSettings, triggers: list[Trigger], tracer: trace.Tracer | None = None) -> None:
+        self.settings = settings
+        self.triggers = triggers
+        self.tracer = tracer or trace.get_tracer("stampede.dispatch")
+        self.metrics = DispatchMetrics()
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self.workers: list[TriggerWorker] = []
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = asyncio.Event()
+        self._nats_errors_logged: set[str] = set()
+
+    async def start(self) -> None:
+        self.nc = await nats.connect(
+            self.settings.nats_url,
+            name="stampede-dispatch",
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+            error_cb=self._on_error,
+        )
+        self.metrics.nats_connected.set(1)
+        log.info("connected to %s", public_url(self.settings.nats_url))
+        self.js = self.nc.jetstream()
+        await self.ensure_dlq_stream()
+        for trigger in self.triggers:
+            worker = TriggerWorker(trigger, self.js, self.settings, self.metrics, self.tracer)
+            self.workers.append(worker)
+            self._tasks.append(asyncio.create_task(worker.run(), name=f"trigger-{trigger.name}"))
+        self._tasks.append(asyncio.create_task(self._poll_lag(), name="dispatch-lag-poll"))
+
+    async def ensure_dlq_stream(self) -> None:
+        assert self.js is not None
+        try:
+            await self.js.stream_info(DLQ_STREAM)
+        except nats.js.errors.NotFoundError:
+            with contextlib.suppress(nats.js.errors.BadRequestError):  # lost a race with the bridge: fine
+                await self.js.add_stream(dlq_stream(self.settings))
+                log.info("created dead-letter stream %s", DLQ_STREAM)
+
+    async def run(self) -> None:
+        """Start, then dispatch until ``stop()``; then drain in-flight deliveries and close."""
+        await self.start()
+        await self._stopping.wait()
+        await self.close()
+
+    def stop(self) -> None:
+        """Stop fetching (SIGTERM): in-flight deliveries get ``DISPATCH_SHUTDOWN_GRACE`` to finish."""
+        if not self._stopping.is_set():
+            log.info("stopping: no new fetches, finishing in-flight deliveries")
+        self._stopping.set()
+        for worker in self.workers:
+            worker.stop()
+
+    async def close(self) -> None:
+        self.stop()
+        # Workers notice the stop within one fetch wait; their in-flight tasks are drained next.
+        await asyncio.wait(self._tasks, timeout=5.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        grace = self.settings.dispatch_shutdown_grace
+        await asyncio.gather(*(worker.drain(grace) for worker in self.workers))
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        self.metrics.nats_connected.set(0)
+        log.info("stopped")
+
+    async def readiness(self) -> tuple[bool, str]:
+        """Ready: NATS connected and every Trigger bound (or waiting for a stream the bridge has not
+        declared yet: nothing to deliver, and `stampede up` starts the dispatcher before the bridge)."""
+        if self.nc is None or not self.nc.is_connected:
+            return False, "NATS not connected"
+        states = {w.trigger.name: w.state for w in self.workers}
+        detail = ", ".join(f"{name}: {state.value}" for name, state in states.items()) or "no triggers"
+        ok = all(s in (State.BOUND, State.WAITING_FOR_STREAM) for s in states.values())
+        return ok, detail
+
+    async def _poll_lag(self) -> None:
+        """Consumer lag per Trigger; a consumer found missing is re-created by its worker."""
+        while not self._stopping.is_set():
+            for worker in self.workers:
+                if worker.state is not State.BOUND or self.nc is None or not self.nc.is_connected:
+                    continue
+                trigger = worker.trigger
+                try:
+                    info = await self.js.consumer_info(trigger.stream, trigger.name, timeout=2)
+                except nats.js.errors.NotFoundError:
+                    worker.request_rebind()
+                    continue
+                except (nats.errors.Error, asyncio.TimeoutError):
+                    continue  # NATS away: the workers notice and recover on their own
+                self.metrics.consumer_pending.labels(trigger.name).set(info.num_pending or 0)
+                self.metrics.consumer_ack_pending.labels(trigger.name).set(info.num_ack_pending or 0)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.dispatch_lag_poll_interval)
+
+    async def _on_disconnected(self) -> None:
+        self.metrics.nats_connected.set(0)
+        if not self._stopping.is_set():
+            log.warning("nats disconnected; reconnecting")
+
+    async def _on_reconnected(self) -> None:
+        self.metrics.nats_connected.set(1)
+        self._nats_errors_logged.clear()
+        log.warning("nats reconnected; consumers are re-created where they vanished")
+        self._tasks.append(asyncio.create_task(self._ensure_dlq_quietly(), name="dispatch-dlq-stream"))
+
+    async def _ensure_dlq_quietly(self) -> None:
+        with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
+            await self.ensure_dlq_stream()
+
+    async def _on_error(self, error: Exception) -> None:
+        kind = type(error).__name__
+        if kind not in self._nats_errors_logged:
+            self._nats_errors_logged.add(kind)
+            log.warning("nats error (%s): %s; retrying without further logs until reconnected", kind, error)

@@ -1,0 +1,72 @@
+"""The dispatcher's Prometheus metrics, on a registry of its own (one per Dispatcher)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+OUTCOMES = ("ack", "nak", "term", "dlq", "filtered")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class DispatchMetrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.deliveries = Counter(
+            "stampede_dispatch_deliveries_total",
+            "Delivery attempts by result: ack (2xx), nak (retry later), dlq (dead-lettered and "
+            "terminated), term (terminated without a dead letter sink), filtered (acked, not for "
+            "this Trigger's attribute filter).",
+            ["trigger", "outcome"], registry=r,
+        )
+        self.redeliveries = Counter(
+            "stampede_dispatch_redeliveries_total",
+            "Delivery attempts of messages JetStream had delivered before (retries, ack-wait expiries).",
+            ["trigger"], registry=r,
+        )
+        self.request_duration = Histogram(
+            "http_client_request_duration_seconds",
+            "Duration of HTTP deliveries to subscribers (OpenTelemetry http.client.request.duration).",
+            ["trigger", "http_response_status_code", "error_type"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.pipeline_latency = Histogram(
+            "stampede_pipeline_latency_seconds",
+            "From the CloudEvent `time` (bridge read the frame) to the stage; stage=dispatch: "
+            "the subscriber acknowledged the delivery.",
+            ["stage"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.inflight = Gauge(
+            "stampede_dispatch_inflight", "HTTP deliveries in flight.", ["trigger"], registry=r
+        )
+        self.consumer_pending = Gauge(
+            "stampede_dispatch_consumer_pending",
+            "Messages in the stream not yet delivered to the Trigger's consumer (consumer lag, "
+            "JetStream num_pending).",
+            ["trigger"], registry=r,
+        )
+        self.consumer_ack_pending = Gauge(
+            "stampede_dispatch_consumer_ack_pending",
+            "Messages delivered but not yet acknowledged (in flight or waiting out a retry backoff).",
+            ["trigger"], registry=r,
+        )
+        self.consumer_bound = Gauge(
+            "stampede_dispatch_consumer_bound",
+            "1 while the Trigger's durable consumer exists and is being pulled.",
+            ["trigger"], registry=r,
+        )
+        self.dead_letter_failures = Counter(
+            "stampede_dispatch_dead_letter_failures_total",
+            "Dead letters that could not be published to STAMPEDE_DLQ (the message is retried instead).",
+            ["trigger"], registry=r,
+        )
+        self.nats_connected = Gauge(
+            "stampede_dispatch_nats_connected", "1 while connected to NATS.", registry=r
+        )
+
+    def register_trigger(self, trigger: str) -> None:
+        """Create every labelled series up front, so dashboards see zeros instead of gaps."""
+        for outcome in OUTCOMES:
+            self.deliveries.labels(trigger, outcome)
+        self.redeliveries.labels(trigger)
+        for gauge in (self.inflight, self.consumer_pending, self.consumer_ack_pending, self.consumer_bound):
+            gauge.labels(trigger).set(0)
