@@ -83,6 +83,7 @@ class Publisher:
         self._declaring: asyncio.Task | None = None
         self._ack_timeout = settings.bridge_ack_timeout
         self._errors_logged: set[str] = set()  # one log line per kind of error per outage
+        self._closing = False
         metrics.unacked.set_function(self.pending)
 
     def pending(self) -> int:
@@ -186,6 +187,7 @@ class Publisher:
             return False
 
     async def close(self) -> None:
+        self._closing = True
         for task in (self._reaper, self._declaring):
             if task is not None:
                 task.cancel()
@@ -215,7 +217,8 @@ class Publisher:
     async def _on_disconnected(self) -> None:
         self.ready.clear()
         self.metrics.nats_connected.set(0)
-        log.warning("nats disconnected; publishing paused")
+        if not self._closing:
+            log.warning("nats disconnected; publishing paused")
 
     async def _on_reconnected(self) -> None:
         log.warning("nats reconnected; re-declaring streams")
