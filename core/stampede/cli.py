@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "function": ("stampede_functions.cli", "Serve one scoring function (stampede function NAME)."),
     "gateway": ("stampede_gateway.cli", "Serve the boards as WebSocket diffs, REST and the dashboard."),
     "up": ("stampede.up", "Run the whole scanner locally on private NATS and Redis."),
+    "top": ("stampede.top", "Watch live rates, lag, drops and latency of a running `stampede up`."),
     "config": ("stampede.config_table", "Print every environment variable each component reads."),
     "bench": ("stampede.bench", "Run the end-to-end benchmarks and print their figures."),
 }
