@@ -1,9 +1,10 @@
 """NATS message -> HTTP request (CloudEvents binary content mode), and what an answer means.
 
 Binary NATS messages already carry the HTTP binary-mode headers: both bindings name attributes
-``ce-<name>`` with the same percent-encoding and map ``datacontenttype`` to ``content-type``.
-So the hot path copies those headers and the payload untouched (every attribute and data byte
-preserved, no parse); ``tests/dispatch`` checks the copy equals the SDK's own conversion.
+``ce-<name>`` and map ``datacontenttype`` to ``content-type``. So the hot path copies those
+headers and the payload untouched (data bytes preserved, no parse); only values the NATS binding
+percent-encoded are re-encoded with the HTTP binding's narrower escape set (spec 3.1.3.2), which
+makes the headers identical to the SDK's own conversion (``tests/dispatch`` checks that).
 Structured NATS messages (the eventing-natss mode) are decoded with the SDK and re-encoded as
 HTTP binary mode.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import enum
 from typing import Any
+from urllib.parse import quote, unquote
 
 from cloudevents.core.bindings import http as ce_http
 
@@ -21,6 +23,13 @@ from stampede.nats_binding import CE_PREFIX, NATSMessage, from_nats, is_structur
 CONTENT_TYPE = "content-type"
 _FORMAT = RawJSONFormat()
 ERROR_EXCERPT_BYTES = 512
+# CloudEvents HTTP binding 3.1.3.2: printable ASCII except space, double quote and percent is safe.
+HTTP_SAFE = "".join(c for c in map(chr, range(0x21, 0x7F)) if c not in ' "%')
+
+
+def http_header_value(nats_value: str) -> str:
+    """A ``ce-*`` value as the HTTP binding encodes it (no ``%`` = nothing was escaped)."""
+    return quote(unquote(nats_value), safe=HTTP_SAFE) if "%" in nats_value else nats_value
 
 
 def to_http(headers: dict[str, str] | None, payload: bytes) -> tuple[dict[str, str], bytes]:
@@ -32,7 +41,9 @@ def to_http(headers: dict[str, str] | None, payload: bytes) -> tuple[dict[str, s
     out = {}
     for name, value in headers.items():
         lower = name.lower()
-        if lower.startswith(CE_PREFIX) or lower == CONTENT_TYPE:
+        if lower.startswith(CE_PREFIX):
+            out[lower] = http_header_value(value)
+        elif lower == CONTENT_TYPE:
             out[lower] = value
     return out, payload
 
