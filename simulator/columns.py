@@ -62,10 +62,19 @@ class Columns:
         return _ENCODERS[self.channel](names, c)
 
 
+def _default(cls: type, name: str) -> object:
+    """The struct's own default object: msgspec's ``omit_defaults`` omits a value only when it
+    IS that object, so "no official open yet" must pass it to leave ``op`` out, as Massive does."""
+    fields = cls.__struct_fields__[-len(cls.__struct_defaults__):]
+    return dict(zip(fields, cls.__struct_defaults__))[name]
+
+
 def _encode_aggregates(cls: type[Aggregate]):
+    no_open = _default(cls, "op")
+
     def run(names: list[str], c: dict[str, list]) -> list[bytes]:
         return [
-            encode(cls(sym=n, v=v, av=av, op=op, vw=vw, o=o, c=cl, h=h, l=lo, a=a, z=z, s=s, e=e))
+            encode(cls(sym=n, v=v, av=av, op=op or no_open, vw=vw, o=o, c=cl, h=h, l=lo, a=a, z=z, s=s, e=e))
             for n, v, av, op, vw, o, cl, h, lo, a, z, s, e in zip(
                 names, c["v"], c["av"], c["op"], c["vw"], c["o"], c["c"], c["h"], c["l"], c["a"],
                 c["z"], c["s"], c["e"],
