@@ -39,6 +39,18 @@ class Incoming:
     data: bytes | None  # JSON bytes (structured-mode data is re-encoded once)
 
 
+def _parent(extension: str | None, http: str | None) -> str | None:
+    """The trace context to continue: the HTTP hop's (the dispatcher's delivery span) when it is
+    in the event's own trace, else the event's ``traceparent`` extension (the bridge's frame span).
+
+    A broker's HTTP hop may carry a trace of its own; the extension is what links to the bridge.
+    W3C ``traceparent`` is ``00-<trace id: 32 hex>-<span id>-<flags>``.
+    """
+    if http and (not extension or http[3:35] == extension[3:35]):
+        return http
+    return extension or http
+
+
 def _incoming(event: BaseCloudEvent, http_traceparent: str | None = None) -> Incoming:
     time = event.get_time()
     data: Any = event.get_data()
@@ -53,7 +65,7 @@ def _incoming(event: BaseCloudEvent, http_traceparent: str | None = None) -> Inc
         type=event.get_type(),
         source=event.get_source(),
         time_ms=int(time.timestamp() * 1000) if time is not None else None,
-        traceparent=traceparent or http_traceparent,
+        traceparent=_parent(traceparent, http_traceparent),
         data=data,
     )
 

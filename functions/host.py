@@ -178,12 +178,15 @@ def build_app(handler: Handler, settings: FunctionSettings, tracer: trace.Tracer
             try:
                 outcome = await handler.handle(event, state["ctx"])
             except BadEvent as exc:
+                span.set_status(trace.StatusCode.ERROR, "invalid event data")
                 return error(400, "invalid", str(exc))
             except REDIS_DOWN as exc:
+                span.set_status(trace.StatusCode.ERROR, f"redis unavailable: {type(exc).__name__}")
                 metrics.BATCHES.labels(name, "redis_unavailable").inc()
                 return 503, {"status": "error", "error": "redis_unavailable",
                              "message": f"Redis unavailable ({type(exc).__name__}); retry later"}
             except Unavailable as exc:
+                span.set_status(trace.StatusCode.ERROR, "upstream unavailable")
                 metrics.BATCHES.labels(name, "upstream_unavailable").inc()
                 return 503, {"status": "error", "error": "upstream_unavailable",
                              "message": str(exc)}

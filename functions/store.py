@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import msgspec
+from opentelemetry import propagate, trace
 from redis.asyncio import Redis
 
 from stampede import keys
@@ -185,6 +186,10 @@ class Store:
         names = sorted(boards)
         message = {"day": day, "boards": names, "exchange_ms": exchange_ms,
                    "received_ms": received_ms}
+        if trace.get_current_span().is_recording():  # tracing on: the gateway links its tick here
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            message["traceparent"] = carrier.get("traceparent", "")
         return {
             "seen": keys.seen(day, event_id) if event_id else "",
             "seen_ttl": self.seen_ttl,
