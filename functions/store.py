@@ -209,21 +209,27 @@ class Store:
         """
         boards: dict[tuple[str, str], int] = {}
         groups: dict[tuple[str, str], list] = {}
-
-        def board_index(day_: str, name: str) -> int:
-            index = boards.get((day_, name))
-            if index is None:
-                index = boards[(day_, name)] = len(boards) + 1
-            return index
+        day_boards: dict[str, dict[str, int]] = {}  # day -> board name -> index
 
         for w in writes:
             rows = groups.get((w.day, w.clock))
             if rows is None:
                 rows = groups[(w.day, w.clock)] = []
+            index = day_boards.get(w.day)
+            if index is None:
+                index = day_boards[w.day] = {}
             adds: list = []
             for name, score in w.scores.items():
-                adds += (board_index(w.day, name), score)
-            removes = [board_index(w.day, name) for name in w.remove]
+                i = index.get(name)
+                if i is None:
+                    i = index[name] = boards[(w.day, name)] = len(boards) + 1
+                adds += (i, score)
+            removes = []
+            for name in w.remove:
+                i = index.get(name)
+                if i is None:
+                    i = index[name] = boards[(w.day, name)] = len(boards) + 1
+                removes.append(i)
             rows.append([w.sym, w.t, w.tie, w.fields, adds, removes, w.static])
         touched = sorted({name for _, name in boards})
         payload = self.header(day, event_id, touched, exchange_ms, received_ms)

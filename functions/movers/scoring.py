@@ -79,7 +79,7 @@ def score_bar(bar: Aggregate, reference: Reference, day: str, seconds_of_day: fl
     return RowWrite(day, bar.sym, CLOCK, bar.e, av, fields, scores, remove, static)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen dataclasses are slow to build on the hot path
 class Located:
     """A bar placed in market time: its trading day and its end as ET seconds of that day."""
 
