@@ -54,9 +54,13 @@ class Feed:
             return
         start_ms = self.clock.now_ms()
         start_s = seconds_of_day(start_ms)
-        self.model.fast_forward(start_s)
-        for s in range((start_s // 60) * 60, start_s):
-            self._queue(self.model.step(s))
+        if not self.model.rate:  # load mode starts from nothing: no history to catch up
+            # Bars of the last few seconds are still to be sent at the start: simulate those
+            # seconds in full; everything before them is fast-forwarded without events.
+            fine = min(start_s % 60, self.agg_delay_ms // 1000 + 2)
+            self.model.fast_forward(start_s - fine)
+            for s in range(start_s - fine, start_s):
+                self._queue(self.model.step(s))
         self.next_second = start_s
         self._release(start_ms)  # drop what was due before the start: nobody was connected
 

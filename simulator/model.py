@@ -80,6 +80,10 @@ class MarketModel:
         close = markettime.regular_close(day)
         self.close_s = close.hour * 3600 + close.minute * 60
         self.weights = second_weights(self.close_s)
+        # Prices diffuse with trading activity, not calendar time: the variance between two
+        # instants is the daily variance times the share of a regular session's activity between them.
+        self.cum_weights = np.concatenate([[0.0], np.cumsum(self.weights)])
+        self.regular_weight = float(self.weights[REGULAR_START:self.close_s].sum())
         self.trade_rate = universe.daily_trades
         self.sigma_s = universe.sigma_daily / math.sqrt(SECONDS_PER_SESSION)
         self.prev_close = history.c[:, -1].copy()
@@ -176,46 +180,65 @@ class MarketModel:
         return tick_round(ref * (1 + pct)), tick_round(np.maximum(ref * (1 - pct), 0.0001))
 
     # ------------------------------------------------------------------ fast-forward
-    def fast_forward(self, until_s: int) -> None:
-        """Advance minute by minute (no events) from 04:00 to the minute ``until_s`` is in:
-        accumulated volume, VWAP, open, highs and prices as if the day had run."""
-        first = PREMARKET_START // 60
-        for minute in range(first, until_s // 60):
-            s0 = minute * 60
-            if self.session(s0) == "closed":
-                continue
-            self._apply_scenario(s0, 60)
-            rng = np.random.default_rng([self.seed, 0xFF, self.day.toordinal(), minute])
-            lam = self.trade_rate * float(self.weights[s0:s0 + 60].sum()) * self.boost
-            if self.rate:
-                lam = np.full(self.u.size, self.rate / self.u.size * 60.0)
-            counts = rng.poisson(lam)
-            a = np.nonzero(counts)[0]
-            if not len(a):
-                continue
-            old = self.mid[a]
-            dt = np.maximum(s0 + 60 - self.last_move[a], 1)
-            new = old * np.exp(rng.standard_normal(len(a)) * self.sigma_s[a] * np.sqrt(dt) + self.drift[a] * 60)
-            self.mid[a] = new
-            o, c = tick_round(old), tick_round(new)
-            wig = np.abs(rng.standard_normal(len(a))) * self.sigma_s[a] * 4
-            h, lo = tick_round(np.maximum(o, c) * (1 + wig)), tick_round(np.minimum(o, c) * (1 - wig))
-            vol = np.maximum(np.round(counts[a] * self.u.avg_size[a] * np.exp(rng.normal(0, 0.3, len(a)))), 1).astype(np.int64)
-            self.av[a] += vol
-            self.dollars[a] += vol * (o + h + lo + c) / 4.0
-            self.last[a] = c
-            self.day_high[a] = np.maximum(self.day_high[a], h)
-            self.day_low[a] = np.minimum(self.day_low[a], lo)
-            self.seq[a] += counts[a] * 3
-            self.trade_id += int(counts.sum())
-            self.last_move[a] = s0 + 60
-            if self.session(s0) == "regular":
-                opening = a[self.op[a] == 0]
-                self.op[opening] = tick_round(old[np.isin(a, opening)])
-                self.luld_ref[opening] = self.op[opening]
-                traded = self.op > 0
-                self.luld_ref[traded] += (np.nan_to_num(self.last[traded]) - self.luld_ref[traded]) * (1 - math.exp(-60 / LULD_REF_TAU))
-                self.luld_pub[traded] = self.luld_ref[traded]
+    def fast_forward(self, until_s: int, chunk: int = 100, span_s: int = 300) -> None:
+        """Advance from 04:00 to ``until_s`` without events, in 5-minute steps, a block of
+        steps at a time (numpy over tickers x steps): accumulated volume, VWAP, official open,
+        highs and prices as if the day had run, so even a start at 19:59 takes a fraction of
+        a second."""
+        spans = [(a, min(a + span_s, until_s)) for a in range(PREMARKET_START, until_s, span_s)
+                 if self.session(a) != "closed"]
+        for j in range(0, len(spans), chunk):
+            self._advance(spans[j:j + chunk])
+        regular_seen = self.op > 0
+        self.luld_ref[regular_seen] = self.luld_pub[regular_seen] = np.nan_to_num(self.last[regular_seen])
+
+    def _advance(self, spans: list[tuple[int, int]]) -> None:
+        n, m = self.u.size, len(spans)
+        rng = np.random.default_rng([self.seed, 0xFF, self.day.toordinal(), spans[0][0]])
+        s0 = np.array([a for a, _ in spans])
+        length = np.array([b - a for a, b in spans], dtype=np.float64)
+        w = np.array([self.weights[a:b].sum() for a, b in spans])
+        boost = np.ones((n, m))
+        drift = np.zeros((n, m))
+        jump = np.zeros((n, m))
+        for g in self.gappers:
+            after = s0 >= g.news_s
+            boost[g.sym] = np.where(after, 1.0 + 30.0 * np.exp(-(s0 - g.news_s) / 2400.0), 1.0)
+            hit = (s0 <= g.news_s) & (g.news_s < s0 + length)
+            jump[g.sym, hit] = math.log(g.factor)
+        for r in self.runners:
+            active = (s0 >= r.start_s) & (s0 < r.start_s + r.duration_s)
+            boost[r.sym, active] = 25.0
+            drift[r.sym, active] = r.log_return / r.duration_s * length[active]
+        if self.rate:
+            lam = np.full((n, m), 1.0) * (self.rate / n) * length
+        else:
+            lam = self.trade_rate[:, None] * w[None, :] * boost
+        counts = rng.poisson(lam)
+        traded = counts > 0
+        scale = np.sqrt(length / SECONDS_PER_SESSION) if self.rate else np.sqrt(w / self.regular_weight)
+        steps = rng.standard_normal((n, m)) * (self.u.sigma_daily[:, None] * scale[None, :]) + drift + jump
+        path = self.mid[:, None] * np.exp(np.cumsum(steps, axis=1))
+        vol = counts * self.u.avg_size[:, None]  # shares: trades x average size
+        rows = np.nonzero(traded.any(axis=1))[0]
+        last_col = m - 1 - np.argmax(traded[rows, ::-1], axis=1)
+        wig = 1 + np.abs(rng.standard_normal(n)) * self.sigma_s * 4
+        self.av += np.round(vol.sum(axis=1)).astype(np.int64)
+        self.dollars += (vol * path).sum(axis=1)
+        self.last[rows] = tick_round(path[rows, last_col])
+        self.last_move[rows] = (s0 + length.astype(np.int64))[last_col]
+        self.day_high[rows] = np.maximum(self.day_high[rows], tick_round(np.where(traded[rows], path[rows], -np.inf).max(axis=1) * wig[rows]))
+        self.day_low[rows] = np.minimum(self.day_low[rows], tick_round(np.where(traded[rows], path[rows], np.inf).min(axis=1) / wig[rows]))
+        self.mid = path[:, -1].copy()
+        self.seq += counts.sum(axis=1) * 3
+        self.trade_id += int(counts.sum())
+        regular_cols = np.array([self.session(a) == "regular" for a in s0])
+        if regular_cols.any():
+            opening = traded & regular_cols[None, :]
+            new_open = np.nonzero(opening.any(axis=1) & (self.op == 0))[0]
+            first = np.argmax(opening[new_open], axis=1)
+            before = np.where(first > 0, path[new_open, np.maximum(first - 1, 0)], self.mid[new_open])
+            self.op[new_open] = tick_round(before)
 
     # ------------------------------------------------------------------ one second
     def step(self, s: int) -> SecondOutput:
@@ -261,8 +284,12 @@ class MarketModel:
         k = int(n.sum())
         old = self.mid[a]
         dt = np.maximum(s - self.last_move[a], 1)
-        vol_mult = 1.0 if regular else 1.5
-        new = old * np.exp(rng.standard_normal(len(a)) * self.sigma_s[a] * np.sqrt(dt) * vol_mult + self.drift[a] * dt)
+        if self.rate:
+            std = self.sigma_s[a] * np.sqrt(dt)
+        else:
+            share = (self.cum_weights[s + 1] - self.cum_weights[np.minimum(self.last_move[a], s)]) / self.regular_weight
+            std = self.u.sigma_daily[a] * np.sqrt(share)
+        new = old * np.exp(rng.standard_normal(len(a)) * std + self.drift[a] * dt)
         if regular and not self.rate:
             new = self._limit_states(s, t0, a, new, luld_rows)
         self.mid[a] = new
