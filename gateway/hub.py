@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from opentelemetry import propagate, trace
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -39,6 +40,8 @@ from stampede_gateway.store import newest_day, read_boards
 
 log = logging.getLogger("stampede.gateway.hub")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_tracer = trace.get_tracer("stampede.gateway")
+MAX_TICK_LINKS = 32  # traced changes a tick span links to (a tick may coalesce thousands)
 
 
 def now_ms() -> int:
@@ -156,6 +159,7 @@ class Hub:
         self.feed_freshness = Freshness()
         self.dirty: set[str] = set()
         self.notified: set[str] = set()  # dirtied by a notification since the last tick
+        self.traced: list[str] = []  # traceparents of the changes since the last tick (tracing on)
         self.wake = asyncio.Event()
         self.listening = False
         self.ticks = 0
@@ -286,6 +290,9 @@ class Hub:
             self.boards.clear()
             self._mark_dirty(self.watched())
         metrics.NOTIFICATIONS.labels("ok").inc()
+        traceparent = message.get("traceparent")
+        if traceparent and len(self.traced) < MAX_TICK_LINKS:
+            self.traced.append(traceparent)
         named = {b for b in boards if b in BOARDS_BY_NAME}
         for name in named:
             self.boards.setdefault(name, Freshness()).update(exchange_ms, received_ms)
@@ -304,6 +311,20 @@ class Hub:
     # -- ticks -------------------------------------------------------------------------------
 
     async def tick(self) -> None:
+        """One traced tick: a span linked to the function spans whose changes it publishes.
+
+        A tick coalesces many changes, so it links to each (up to ``MAX_TICK_LINKS``) and is the
+        child of the first, so the trace of that event shows the tick that published it.
+        """
+        traced, self.traced = self.traced, []
+        contexts = [trace.get_current_span(propagate.extract({"traceparent": tp})).get_span_context()
+                    for tp in traced]
+        links = [trace.Link(c) for c in contexts if c.is_valid]
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(links[0].context)) if links else None
+        with _tracer.start_as_current_span("gateway tick", context=parent, links=links):
+            await self._tick()
+
+    async def _tick(self) -> None:
         """Read the dirty watched boards once and advance every view on them."""
         boards = self.dirty & self.watched()
         notified = self.notified & boards
