@@ -23,6 +23,7 @@ import uuid
 from datetime import date, datetime, time as dtime, timezone
 from pathlib import Path
 
+import psutil
 import redis
 
 from stampede import keys, localstack
@@ -155,14 +156,25 @@ def main() -> int:
         function.start()
         print(f"movers pid {function.proc.pid}, redis {redis_server.url}, "
               f"{len(payloads)} batches of {args.batch} prepared", flush=True)
+        processes = {"function": psutil.Process(function.proc.pid),
+                     "redis": psutil.Process(redis_server.proc.pid)}
+        before = {k: sum(p.cpu_times()[:2]) for k, p in processes.items()}
         applied, batches, latencies, elapsed = asyncio.run(
             drive("127.0.0.1", port, payloads, args.seconds, args.concurrency))
+        cpu = {k: sum(p.cpu_times()[:2]) - before[k] for k, p in processes.items()}
         latencies.sort()
         p = lambda q: latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000  # noqa: E731
         print(f"applied {applied} events in {batches} CloudEvents over {elapsed:.1f} s")
         print(f"events/s: {applied / elapsed:,.0f}   CloudEvents/s: {batches / elapsed:,.1f}")
         print(f"request latency ms: p50 {p(0.5):.1f}  p99 {p(0.99):.1f}  "
               f"mean {statistics.mean(latencies) * 1000:.1f}")
+        # CPU per event does not depend on what else the machine runs: the capacity of one
+        # replica with a core of its own is 1 / (function CPU per event).
+        per_event = {k: v / applied * 1e6 for k, v in cpu.items()}
+        print(f"CPU per event: function {per_event['function']:.1f} us, redis {per_event['redis']:.1f} us"
+              f"  (function {cpu['function'] / elapsed:.0%} of a core, redis {cpu['redis'] / elapsed:.0%})")
+        print(f"capacity with a dedicated core each: function {1e6 / per_event['function']:,.0f} events/s, "
+              f"redis {1e6 / per_event['redis']:,.0f} events/s")
     finally:
         function.stop()
         redis_server.stop()
