@@ -147,9 +147,13 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
 
 def scrape(url: str, timeout: float = 2.0, client: httpx.Client | None = None,
            extra: Mapping[str, str] | None = None) -> Snapshot:
-    """One ``/metrics`` page as a snapshot (raises ``httpx.HTTPError`` when it cannot be read)."""
+    """One ``/metrics`` page as a snapshot (raises ``httpx.HTTPError`` when it cannot be read).
+
+    Redirects are followed (the services mount the exposition app at ``/metrics/``, and
+    Prometheus follows the redirect too).
+    """
     getter = client.get if client is not None else httpx.get
-    answer = getter(url, timeout=timeout)
+    answer = getter(url, timeout=timeout, follow_redirects=True)
     answer.raise_for_status()
     return Snapshot.parse(answer.text, extra=extra)
 
@@ -174,7 +178,7 @@ def scrape_all(urls: Mapping[str, str], timeout: float = 2.0, client: httpx.Clie
         try:
             return name, scrape(url, timeout, client, extra={"component": name})
         except (httpx.HTTPError, ValueError) as exc:
-            return name, f"{type(exc).__name__}: {exc}"
+            return name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(urls)))) as pool:
         results = list(pool.map(one, urls.items()))

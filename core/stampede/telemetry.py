@@ -41,7 +41,15 @@ def setup_logging(settings: CommonSettings, component: str) -> logging.Logger:
 
 
 def setup_tracing(settings: CommonSettings, component: str) -> trace.Tracer:
-    """Install an SDK tracer provider when an OTLP endpoint is configured."""
+    """Install an SDK tracer provider when an OTLP endpoint is configured.
+
+    The SDK reads the standard variables itself: ``OTEL_TRACES_SAMPLER``/``_ARG`` (default
+    ``parentbased_always_on``), ``OTEL_EXPORTER_OTLP_*`` (endpoint, headers, timeout,
+    compression; OTLP over HTTP/protobuf), ``OTEL_BSP_*`` (batching), ``OTEL_RESOURCE_ATTRIBUTES``.
+    ``OTEL_SDK_DISABLED=true`` keeps the no-op tracer even with an endpoint set.
+    """
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return trace.get_tracer(f"stampede.{component}")
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
     ):
