@@ -15,17 +15,16 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from datetime import date, datetime, time as dtime, timezone
+from datetime import UTC, date, datetime
+from datetime import time as dtime
 from pathlib import Path
 
 import psutil
 import redis
-
 from stampede import keys, localstack
 from stampede.market import Aggregate, encode
 from stampede.markettime import et_ms
@@ -108,7 +107,7 @@ async def drive(host: str, port: int, payloads: list[bytes], seconds: float,
             body = payloads[next_index]
             next_index += 1
             h = {**headers, "ce-id": uuid.uuid4().hex,
-                 "ce-time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")}
+                 "ce-time": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
             t0 = time.perf_counter()
             status, answer = await connection.post(h, body)
             latencies.append(time.perf_counter() - t0)
@@ -163,7 +162,7 @@ def main() -> int:
             drive("127.0.0.1", port, payloads, args.seconds, args.concurrency))
         cpu = {k: sum(p.cpu_times()[:2]) - before[k] for k, p in processes.items()}
         latencies.sort()
-        p = lambda q: latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000  # noqa: E731
+        p = lambda q: latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000
         print(f"applied {applied} events in {batches} CloudEvents over {elapsed:.1f} s")
         print(f"events/s: {applied / elapsed:,.0f}   CloudEvents/s: {batches / elapsed:,.1f}")
         print(f"request latency ms: p50 {p(0.5):.1f}  p99 {p(0.99):.1f}  "

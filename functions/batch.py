@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import msgspec
-
 from stampede.market import Channel, MarketEvent, decode_events
-
 from stampede_functions.cloudevents_http import Incoming
 from stampede_functions.host import BadEvent, Context, Outcome
 from stampede_functions.plan import RowWrite

@@ -7,7 +7,6 @@ import importlib
 
 from stampede.service import run
 from stampede.telemetry import setup_logging, setup_tracing
-
 from stampede_functions.host import Handler, build_app
 from stampede_functions.settings import FunctionSettings
 

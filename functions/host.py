@@ -27,16 +27,14 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-
 from stampede.service import add_service_routes
-
 from stampede_functions import metrics
 from stampede_functions.cloudevents_http import Incoming, InvalidCloudEvent, parse
 from stampede_functions.reference import ReferenceCache
 from stampede_functions.settings import FunctionSettings
 from stampede_functions.store import Store
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -65,7 +63,7 @@ class Handler(Protocol):
     event_types: frozenset[str]
     checks_age: bool  # market data goes stale; a reference-data load does not
 
-    async def handle(self, event: Incoming, ctx: "Context") -> Outcome: ...
+    async def handle(self, event: Incoming, ctx: Context) -> Outcome: ...
 
 
 @dataclass

@@ -8,7 +8,12 @@ Names follow OpenTelemetry semantic conventions where one exists (HTTP server du
 from __future__ import annotations
 
 from prometheus_client import (
-    GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry, Counter, Histogram,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Histogram,
 )
 
 REGISTRY = CollectorRegistry(auto_describe=True)

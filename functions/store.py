@@ -18,10 +18,8 @@ from dataclasses import dataclass
 import msgspec
 from opentelemetry import propagate, trace
 from redis.asyncio import Redis
-
 from stampede import keys
 from stampede.boards import BOARDS_BY_NAME
-
 from stampede_functions.plan import RowWrite
 
 _ROWS_LUA = r"""

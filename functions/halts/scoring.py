@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 from stampede.market import LULD_HALT, LULD_RESUME, Luld, to_millis
 from stampede.markettime import trading_day
-
 from stampede_functions.plan import RowWrite
 
 BANDS_CLOCK = "luld"

@@ -6,7 +6,6 @@ from collections import defaultdict
 
 from stampede.events import MARKET_EVENT_TYPES
 from stampede.market import Channel
-
 from stampede_functions.batch import decode_batch
 from stampede_functions.cloudevents_http import Incoming
 from stampede_functions.host import Context, Outcome

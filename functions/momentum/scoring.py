@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from stampede.conditions import Eligibility, eligibility
 from stampede.market import Trade
 from stampede.markettime import PREMARKET_OPEN, REGULAR_CLOSE, REGULAR_OPEN
-
 from stampede_functions.plan import market_clock
 
 PREMARKET_START = PREMARKET_OPEN.hour * 3600
@@ -79,8 +78,7 @@ def reduce_trades(trades: Iterable[Trade]) -> list[SymbolTrades]:
         entry = symbols.get((day, trade.sym))
         if entry is None:
             entry = symbols[(day, trade.sym)] = SymbolTrades(day, trade.sym)
-        if trade.t > entry.newest_ms:
-            entry.newest_ms = trade.t
+        entry.newest_ms = max(entry.newest_ms, trade.t)
         second = trade.t // 1000
         bucket = entry.seconds.get(second)
         if bucket is None:

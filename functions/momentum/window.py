@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import msgspec
 from redis.asyncio import Redis
-
 from stampede import keys
-
 from stampede_functions.momentum.scoring import SymbolTrades
 from stampede_functions.store import UPDATED
 

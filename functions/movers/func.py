@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from stampede.events import MARKET_EVENT_TYPES
 from stampede.market import Channel
-
 from stampede_functions.batch import apply_writes, decode_batch
 from stampede_functions.cloudevents_http import Incoming
 from stampede_functions.host import Context, Outcome

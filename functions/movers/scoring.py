@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from stampede.market import Aggregate
 from stampede.markettime import REGULAR_OPEN
-
 from stampede_functions.plan import RowWrite, market_clock
 from stampede_functions.reference import EMPTY, Reference
 

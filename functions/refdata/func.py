@@ -19,7 +19,6 @@ from datetime import date
 from stampede import keys
 from stampede.events import REFDATA_LOAD_TYPE
 from stampede.markettime import previous_trading_day
-
 from stampede_functions import metrics
 from stampede_functions.cloudevents_http import Incoming
 from stampede_functions.host import BadEvent, Context, Outcome, Unavailable

@@ -6,7 +6,6 @@ from datetime import date, datetime
 from typing import Any
 
 import httpx
-
 from stampede.markettime import ET
 
 

@@ -9,10 +9,8 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 import redis.asyncio as aioredis
-
 from stampede.localstack import free_port
 from stampede.service import serve_in_background
-
 from stampede_functions.cli import create_app
 from stampede_functions.settings import FunctionSettings
 

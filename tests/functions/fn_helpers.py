@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from cloudevents.core.bindings import http as ce_http
-
 from stampede.events import RawJSONFormat, market_batch_event
 from stampede.market import Aggregate, Channel, Luld, Trade, encode
 from stampede.markettime import et_ms
@@ -40,7 +39,7 @@ def luld(sym: str, t: int, h: float, l: float, i: list[int] | None = None, q: in
 def cloudevent(channel: Channel, events: list, event_id: str | None = None,
                time_: datetime | None = None):
     return market_batch_event(channel, encode(events), "/test", event_id=event_id or uuid.uuid4().hex,
-                              time=time_ or datetime.now(timezone.utc))
+                              time=time_ or datetime.now(UTC))
 
 
 def binary(event) -> tuple[dict[str, str], bytes]:

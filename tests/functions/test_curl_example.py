@@ -14,7 +14,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "functions.md"
 
 def curl_example() -> str:
     text = DOC.read_text()
-    block = re.search(r"<!-- curl-example:start -->\s*```sh\n(.*?)```", text, re.S)
+    block = re.search(r"<!-- curl-example:start -->\s*```sh\n(.*?)```", text, re.DOTALL)
     assert block, "curl example block missing from docs/functions.md"
     return block.group(1)
 

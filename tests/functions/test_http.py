@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-import httpx
-import msgspec
 import pytest
 import redis.asyncio as aioredis
-
 from fn_helpers import DAY, at, bar, binary, cloudevent, luld, structured, trade
 from stampede import keys
 from stampede.localstack import redis_server
 from stampede.market import Channel
-
-from stampede_functions.reference import MINUTES_PER_DAY
 
 D = DAY.isoformat()
 
@@ -104,7 +99,7 @@ async def test_stale_events_are_dropped_and_counted(function_server, http, redis
     stale = 'stampede_function_dropped_total{function="movers",reason="stale"}'
     async with function_server("movers", function_max_event_age_seconds=5) as url:
         before = metric((await http.get(url + "/metrics")).text, stale)
-        old = datetime.now(timezone.utc) - timedelta(seconds=30)
+        old = datetime.now(UTC) - timedelta(seconds=30)
         h, b = binary(cloudevent(Channel.AGGREGATE, [bar("AAA", "10:00:00", 11.0, 5)], time_=old))
         answer = await http.post(url, headers=h, content=b)
         assert answer.status_code == 200 and answer.json()["status"] == "stale"
@@ -179,8 +174,8 @@ async def test_metrics_and_health(function_server, http) -> None:
         h, b = binary(cloudevent(Channel.LULD, [luld("AAA", at("10:00:00"), 11, 9)]))
         await http.post(url, headers=h, content=b)
         text = (await http.get(url + "/metrics")).text
-    for needle in ('http_server_request_duration_seconds_count{http_request_method="POST",'
-                   'http_response_status_code="200",http_route="/"}',
+    for needle in (('http_server_request_duration_seconds_count{http_request_method="POST",'
+                    'http_response_status_code="200",http_route="/"}'),
                    'stampede_pipeline_latency_seconds_count{stage="board_write"}',
                    'stampede_exchange_latency_seconds_count{stage="board_write"}',
                    'stampede_function_redis_apply_duration_seconds_count{function="halts"}',

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from fn_helpers import DAY, at, binary, cloudevent, trade
 from stampede import keys
 from stampede.market import Channel

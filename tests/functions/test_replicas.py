@@ -6,12 +6,10 @@ import asyncio
 import random
 
 import redis.asyncio as aioredis
-
-from fn_helpers import DAY, at, bar, binary, cloudevent, trade
+from fn_helpers import DAY, at, binary, cloudevent, trade
 from stampede import keys
 from stampede.boards import BOARDS, ROW_FIELDS
-from stampede.market import Channel
-
+from stampede.market import Aggregate, Channel
 from test_http import seed_reference
 
 D = DAY.isoformat()
@@ -37,14 +35,12 @@ def market(seed: int = 7) -> list[tuple[str, object]]:
                 t = start + second * 1000 + k * 150
                 trades.append(trade(sym, t, price[sym], size, conditions, q=q))
                 volume[sym] += size
-            end_hhmmss = ""
             end_ms = start + (second + 1) * 1000
             opened = end_ms > at("09:30:00")
-            bars.append(bar(sym, "00:00:00", price[sym], volume[sym],
-                            op=11.0 + SYMBOLS.index(sym) if opened else 0.0))
-            b = bars[-1]
-            b.e, b.s = end_ms, end_ms - 1000
-            del end_hhmmss
+            bars.append(Aggregate(
+                sym=sym, v=100, s=end_ms - 1000, e=end_ms, o=price[sym], c=price[sym],
+                h=price[sym], l=price[sym], av=volume[sym], a=price[sym],
+                op=11.0 + SYMBOLS.index(sym) if opened else 0.0))
         batches.append(("movers", cloudevent(Channel.AGGREGATE, bars)))
         batches.append(("momentum", cloudevent(Channel.TRADE, trades)))
     return batches

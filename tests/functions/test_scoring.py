@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
 from fn_helpers import DAY, at, bar, luld, trade
 from stampede.market import Aggregate
-
 from stampede_functions.halts.scoring import score_batch as halts_batch
 from stampede_functions.momentum.scoring import reduce_trades
 from stampede_functions.movers.scoring import locate, score_batch
@@ -79,7 +77,7 @@ def test_a_new_day_scores_against_its_own_day() -> None:
                                  bar("AAA", "04:00:01", 12.0, 7, day=next_day)]),
                          {D: REF})
     assert {w.day for w in writes} == {D, next_day.isoformat()}
-    fresh = [w for w in writes if w.day == next_day.isoformat()][0]
+    fresh = next(w for w in writes if w.day == next_day.isoformat())
     assert fresh.static["has_reference"] == "0"  # no reference loaded for the new day yet
 
 

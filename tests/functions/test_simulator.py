@@ -10,7 +10,6 @@ import uuid
 import msgspec
 import pytest
 import websockets
-
 from massive_sim.testing import running_simulator
 from stampede import keys
 from stampede.events import REFDATA_LOAD_TYPE
