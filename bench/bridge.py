@@ -33,7 +33,7 @@ API_KEY = "stampede-bench-key"
 
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    text = httpx.get(url, timeout=5).text
+    text = httpx.get(url, timeout=5, follow_redirects=True).text
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -63,7 +63,8 @@ def main() -> int:
     parser.add_argument("--subscriptions", default="A.*,T.*,LULD.*", help="MASSIVE_SUBSCRIPTIONS")
     parser.add_argument("--content-mode", default="binary", choices=["binary", "structured"])
     parser.add_argument("--shards", type=int, default=1)
-    parser.add_argument("--profile", metavar="SVG", help="record the bridge with py-spy into this flame graph")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="record the bridge with py-spy: flame graph (.svg) or collapsed stacks (.txt)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="stampede-bench-bridge-"))
@@ -105,8 +106,10 @@ def main() -> int:
         if args.profile:
             import subprocess
 
-            spy = subprocess.Popen(["py-spy", "record", "-o", args.profile, "-d", str(int(args.seconds)),
-                                    "-p", str(bridge.proc.pid)], stdout=subprocess.DEVNULL)
+            fmt = "raw" if args.profile.endswith(".txt") else "flamegraph"
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-f", fmt, "-o", args.profile, "-d", str(int(args.seconds)),
+                                    "-r", "200", "-p", str(bridge.proc.pid)], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
         before, seq_before, t0 = scrape(metrics_url), asyncio.run(last_seqs(nats_server.url)), time.monotonic()
         time.sleep(args.seconds)
         after, seq_after, t1 = scrape(metrics_url), asyncio.run(last_seqs(nats_server.url)), time.monotonic()

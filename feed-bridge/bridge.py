@@ -79,23 +79,39 @@ class Bridge:
 
     async def run(self) -> None:
         """Run until :meth:`stop`; raises :class:`AuthRejected` if Massive refuses the key."""
-        await self.publisher.start()
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            # NATS first (nats-py retries the first connect forever): without a bus to publish
+            # to, holding the feed would only fill the queue with frames to drop.
+            starting = asyncio.create_task(self.publisher.start())
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                # Python 3.11's wait_for can swallow a cancel that races an instant "connection
+                # refused" inside nats-py's connect loop, so cancel until it takes.
+                while not starting.done():
+                    starting.cancel()
+                    await asyncio.wait({starting}, timeout=0.1)
+                await self.publisher.close()
+                return
+            starting.result()
+            await self._serve(stopping)
+        finally:
+            stopping.cancel()
+
+    async def _serve(self, stopping: asyncio.Task) -> None:
         processor = asyncio.create_task(self._process(), name="bridge-processor")
         feed = asyncio.create_task(self._hold_feed(), name="bridge-feed")
-        stopping = asyncio.create_task(self._stop.wait())
         try:
             await asyncio.wait({feed, stopping, processor}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (feed, stopping):
-                task.cancel()
+            feed.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await feed
             await self._drain(processor)
             await self.publisher.close()
-        if feed.done() and not feed.cancelled() and feed.exception() is not None:
-            raise feed.exception()  # AuthRejected
-        if processor.done() and not processor.cancelled() and processor.exception() is not None:
-            raise processor.exception()
+        for task in (feed, processor):
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # AuthRejected, or a bug
 
     async def _drain(self, processor: asyncio.Task) -> None:
         """Publish what is queued and wait for the acks, within the shutdown budget."""

@@ -26,3 +26,13 @@ async def test_idle_by_schedule_is_ready_and_holds_no_connection(nats_url: str) 
         assert metric(bridge, "stampede_bridge_feed_connected") == 0
         assert sum(metric(bridge, "stampede_bridge_reconnects_total", reason=r)
                    for r in ("connect_failed", "connection_lost")) == 0
+
+
+async def test_without_nats_it_is_not_ready_and_still_stops_promptly() -> None:
+    nats_url = f"nats://127.0.0.1:{localstack.free_port()}"  # nothing there
+    settings = bridge_settings(nats_url, "ws://127.0.0.1:9/stocks", "k")
+    async with running_bridge(settings, wait_ready=False) as bridge:
+        await asyncio.sleep(0.5)
+        assert await bridge.readiness() == (False, "NATS JetStream not connected")
+        assert metric(bridge, "stampede_bridge_feed_connected") == 0
+    # leaving the block stopped it (running_bridge waits at most 20 s)
