@@ -1,4 +1,5 @@
-"""refdata function: on ``dev.stampede.refdata.load.v1`` load the day's reference data.
+"""refdata function: on ``dev.stampede.refdata.load.v1`` (or the cluster's PingSource event,
+``dev.knative.sources.ping``) load the day's reference data.
 
 The trading day is the feed's: ``{"date": "YYYY-MM-DD"}`` in the event data, else
 ``serverTime`` of Massive's ``/v1/marketstatus/now`` (the simulator's clock locally). The load
@@ -26,6 +27,8 @@ from stampede_functions.refdata.loader import Loaded, build
 from stampede_functions.refdata.massive_rest import MassiveError, MassiveRest
 
 LATCH = "refdata"
+# A Knative PingSource cannot set its CloudEvent type: in the cluster the cron fires this one.
+PING_TYPE = "dev.knative.sources.ping"
 LOADING_TTL_SECONDS = 300  # a replica that died mid-load frees the latch after this
 
 
@@ -59,7 +62,7 @@ def sessions_before(day: date, count: int) -> list[date]:
 
 class RefData:
     name = "refdata"
-    event_types = frozenset({REFDATA_LOAD_TYPE})
+    event_types = frozenset({REFDATA_LOAD_TYPE, PING_TYPE})
     checks_age = False  # a load request does not go stale
 
     async def start(self, ctx: Context) -> None:

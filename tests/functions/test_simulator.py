@@ -59,6 +59,8 @@ async def test_refdata_loads_from_the_simulator_rest(function_server, http, redi
             again = await http.post(url, headers=refdata_request(), content=b"{}")
             assert again.json()["status"] == "ignored"
             assert again.json()["reason"] == "already loaded"
+            ping = {**refdata_request(), "ce-type": "dev.knative.sources.ping"}
+            assert (await http.post(url, headers=ping, content=b"{}")).json()["status"] == "ignored"
             forced = await http.post(url, headers=refdata_request(),
                                      content=b'{"date": "2025-03-14", "force": true}')
             assert forced.json()["status"] == "applied"
