@@ -17,6 +17,10 @@ class SimClock:
         self.start_ms, self.speed, self._wall = start_ms, speed, wall
         self.wall_start = wall()
 
+    def restart(self, start_ms: int) -> None:
+        """Make the simulated clock read ``start_ms`` now."""
+        self.start_ms, self.wall_start = start_ms, self._wall()
+
     def now_ms(self) -> int:
         return self.start_ms + int((self._wall() - self.wall_start) * 1000 * self.speed)
 

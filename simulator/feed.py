@@ -45,6 +45,7 @@ class Feed:
         self._delayed: collections.deque[tuple[int, Columns]] = collections.deque()  # (release ms, bars)
         self.next_second = 0
         self.ticks = 0
+        self._replay_started = False
         self._stop = asyncio.Event()
 
     # ------------------------------------------------------------------ setup
@@ -90,10 +91,16 @@ class Feed:
         self._stop.set()
 
     def tick(self) -> None:
-        now = self.clock.now_ms()
         if self.replay is not None:
-            self._deliver_replay(self.replay.due(now))
+            if not self._replay_started:
+                # A recording is played to someone: its clock starts at the first subscription.
+                if not any(c.authenticated and c.subs.channels for c in self.clients):
+                    return
+                self.clock.restart(self.replay.start_ms)
+                self._replay_started = True
+            self._deliver_replay(self.replay.due(self.clock.now_ms()))
             return
+        now = self.clock.now_ms()
         if self.model is None:
             return
         target = seconds_of_day(now)

@@ -85,7 +85,7 @@ class Simulator:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self.feed.prepare()
-        self.clock.wall_start = time.time()  # the simulated day starts when we can serve it
+        self.clock.restart(self.clock.start_ms)  # the simulated day starts when we can serve it
         self._server = await serve(
             self._handle, self.settings.sim_host, self.settings.sim_port,
             process_request=self._process_request, compression=None, max_size=1 << 20,
