@@ -15,7 +15,6 @@ import signal
 import sys
 
 import pydantic
-import uvloop
 from fastapi import FastAPI
 
 from stampede import service
@@ -52,6 +51,15 @@ async def serve(settings: BridgeSettings, host: str, port: int) -> int:
         await server_task
 
 
+def _loop_factory():
+    """uvloop (shipped with uvicorn[standard] on Linux) when present: cheaper socket I/O."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="stampede bridge", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,5 +73,5 @@ def main(argv: list[str]) -> int:
         print(f"stampede bridge: bad configuration: {problems}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(settings, "bridge")
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(serve(settings, args.host, args.port))
