@@ -26,6 +26,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 Labels = frozenset[tuple[str, str]]
 
+# Sample names a family of each type exposes (a labelled family with no children yet has none).
+_SUFFIXES = {
+    "counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "summary": ("", "_count", "_sum"),
+    "info": ("_info",), "gaugehistogram": ("_bucket", "_gcount", "_gsum"),
+}
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -33,31 +39,37 @@ class Snapshot:
 
     at: float
     samples: Mapping[tuple[str, Labels], float] = field(default_factory=dict)
+    declared: frozenset[str] = frozenset()  # sample names of every family, with or without samples
 
     @classmethod
     def parse(cls, text: str, at: float | None = None, extra: Mapping[str, str] | None = None) -> "Snapshot":
         """Parse an exposition page; ``extra`` labels (e.g. the component) are added to every series."""
         samples: dict[tuple[str, Labels], float] = {}
+        declared: set[str] = set()
         added = tuple((extra or {}).items())
         for family in text_string_to_metric_families(text):
+            declared.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",)))
             for sample in family.samples:
                 key = (sample.name, frozenset((*sample.labels.items(), *added)))
                 samples[key] = samples.get(key, 0.0) + sample.value
-        return cls(time.monotonic() if at is None else at, samples)
+        return cls(time.monotonic() if at is None else at, samples, frozenset(declared))
 
     @classmethod
     def merge(cls, snapshots: Iterable["Snapshot"]) -> "Snapshot":
         """One snapshot of several (components scraped in the same round)."""
         merged: dict[tuple[str, Labels], float] = {}
         ats = []
+        declared: set[str] = set()
         for snap in snapshots:
             ats.append(snap.at)
+            declared |= snap.declared
             for key, value in snap.samples.items():
                 merged[key] = merged.get(key, 0.0) + value
-        return cls(max(ats, default=time.monotonic()), merged)
+        return cls(max(ats, default=time.monotonic()), merged, frozenset(declared))
 
     def names(self) -> set[str]:
-        return {name for name, _ in self.samples}
+        """Every sample name exposed, including those of families with no series yet."""
+        return {name for name, _ in self.samples} | self.declared
 
     def series(self, name: str, **match: str) -> dict[Labels, float]:
         """Every series of sample ``name`` whose labels include ``match``."""
