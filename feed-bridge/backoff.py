@@ -1,7 +1,7 @@
 """Reconnect delays: exponential with jitter, reset once a connection authenticates.
 
-Jitter (a uniform pick between half and all of the current step) keeps restarted bridges from hitting
-Massive in lock step.
+Jitter (a uniform pick between half and all of the current step) keeps restarted bridges
+from hitting Massive in lock step.
 """
 
 from __future__ import annotations

@@ -15,14 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
-
-from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-from stampede.market import Channel
-from stampede.markettime import ET
+from datetime import UTC, datetime
 
 from feed_bridge.backoff import Backoff
 from feed_bridge.batching import parse_frame
@@ -33,6 +26,11 @@ from feed_bridge.metrics import BridgeMetrics
 from feed_bridge.publisher import Publisher
 from feed_bridge.schedule import feed_window
 from feed_bridge.settings import BridgeSettings
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from stampede.market import Channel
+from stampede.markettime import ET
 
 log = logging.getLogger("feed_bridge")
 
@@ -45,8 +43,10 @@ def traceparent_of(span: trace.Span) -> str:
     context = span.get_span_context()
     if not context.is_valid:
         context = SpanContext(
-            trace_id=random.getrandbits(128) or 1, span_id=random.getrandbits(64) or 1,
-            is_remote=False, trace_flags=TraceFlags(TraceFlags.DEFAULT),
+            trace_id=random.getrandbits(128) or 1,
+            span_id=random.getrandbits(64) or 1,
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.DEFAULT),
         )
         span = NonRecordingSpan(context)
     carrier: dict[str, str] = {}
@@ -55,9 +55,13 @@ def traceparent_of(span: trace.Span) -> str:
 
 
 class Bridge:
-    def __init__(self, settings: BridgeSettings, metrics: BridgeMetrics | None = None,
-                 tracer: trace.Tracer | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+    def __init__(
+        self,
+        settings: BridgeSettings,
+        metrics: BridgeMetrics | None = None,
+        tracer: trace.Tracer | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.settings = settings
         self.clock = clock  # wall clock for the market-hours schedule (tests pin it)
         self.metrics = metrics or BridgeMetrics()
@@ -123,12 +127,19 @@ class Bridge:
             await processor
         left = self.queue.clear()
         flushed = await self.publisher.flush(max(0.0, deadline - time.monotonic()))
-        log.info("bridge stopped (frames left unpublished: %d, all publishes acknowledged: %s)", left, flushed)
+        log.info(
+            "bridge stopped (frames left unpublished: %d, all publishes acknowledged: %s)",
+            left,
+            flushed,
+        )
 
     async def readiness(self) -> tuple[bool, str]:
         """Ready = feed authenticated and NATS streams in place, or idle by schedule."""
         if self.idle_until is not None:
-            return True, f"idle by schedule (outside market hours) until {self.idle_until.isoformat()}"
+            return (
+                True,
+                f"idle by schedule (outside market hours) until {self.idle_until.isoformat()}",
+            )
         if not self.publisher.ready.is_set():
             return False, "NATS JetStream not connected"
         if not self.feed.authenticated:
@@ -188,7 +199,11 @@ class Bridge:
                 )
             else:
                 delay = backoff.next_delay()
-                log.warning("feed connection ended (%s); reconnecting in %.2fs", self.feed.last_problem, delay)
+                log.warning(
+                    "feed connection ended (%s); reconnecting in %.2fs",
+                    self.feed.last_problem,
+                    delay,
+                )
             await asyncio.sleep(delay)
 
     # -- frames -> CloudEvents -> JetStream -------------------------------------------------
@@ -215,7 +230,7 @@ class Bridge:
             "bridge frame", kind=SpanKind.PRODUCER, start_time=int(read_at * 1e9)
         )
         try:
-            stamp = FrameStamp(datetime.fromtimestamp(read_at, timezone.utc), traceparent_of(span))
+            stamp = FrameStamp(datetime.fromtimestamp(read_at, UTC), traceparent_of(span))
             for batch in parsed.batches:
                 channel = batch.channel
                 metrics.events_by_channel[channel].inc(batch.count)
@@ -233,6 +248,10 @@ class Bridge:
         if kind not in self._malformed_logged:
             self._malformed_logged.add(kind)
             log.warning(
-                "malformed input from the feed (%s): %s; sample: %.300r; further %s input is only counted",
-                kind, message, sample, kind,
+                "malformed input from the feed (%s): %s; sample: %.300r; "
+                "further %s input is only counted",
+                kind,
+                message,
+                sample,
+                kind,
             )

@@ -16,13 +16,11 @@ import sys
 
 import pydantic
 from fastapi import FastAPI
-
-from stampede import service
-from stampede.telemetry import setup_logging, setup_tracing
-
 from feed_bridge.bridge import Bridge
 from feed_bridge.connection import AuthRejected
 from feed_bridge.settings import BridgeSettings
+from stampede import service
+from stampede.telemetry import setup_logging, setup_tracing
 
 EXIT_OK, EXIT_CONFIG, EXIT_AUTH = 0, 2, 3
 
@@ -61,15 +59,20 @@ def _loop_factory():
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="stampede bridge", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="stampede bridge",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="0.0.0.0", help="status server address (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=8080, help="status server port (default 8080)")
     args = parser.parse_args(argv)
     try:
         settings = BridgeSettings()
     except pydantic.ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
         print(f"stampede bridge: bad configuration: {problems}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(settings, "bridge")

@@ -13,16 +13,14 @@ import asyncio
 import logging
 import time
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-
-from stampede.market import Status, decode_frame_items
-
 from feed_bridge import protocol
 from feed_bridge.framequeue import FrameQueue
 from feed_bridge.metrics import BridgeMetrics
 from feed_bridge.protocol import Meaning
 from feed_bridge.settings import BridgeSettings
+from stampede.market import Status, decode_frame_items
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 log = logging.getLogger("feed_bridge.feed")
 
@@ -102,7 +100,9 @@ class FeedConnection:
                 meaning = protocol.classify(status.status, authenticating=sent_auth)
                 self._count(status)
                 if meaning is Meaning.CONNECTED and not sent_auth:
-                    await ws.send(protocol.auth_message(self.settings.massive_api_key.get_secret_value()))
+                    await ws.send(
+                        protocol.auth_message(self.settings.massive_api_key.get_secret_value())
+                    )
                     sent_auth = True
                 elif meaning is Meaning.AUTHENTICATED:
                     log.info("feed authenticated at %s", self.settings.feed_source)
@@ -151,7 +151,9 @@ class FeedConnection:
             return SessionEnded("ping_timeout", "no pong from Massive in time")
         if exc.rcvd is not None:
             if exc.rcvd.code == 1011:
-                return SessionEnded("close_1011", exc.rcvd.reason or "server keepalive/internal error")
+                return SessionEnded(
+                    "close_1011", exc.rcvd.reason or "server keepalive/internal error"
+                )
             return SessionEnded("server_closed", f"{exc.rcvd.code} {exc.rcvd.reason}")
         return SessionEnded("connection_lost", str(exc))
 
@@ -175,4 +177,3 @@ _STATUS_OF = {
 def _statuses(raw: bytes) -> list[Status]:
     items, _problems = decode_frame_items(raw)
     return [item for item in items if isinstance(item, Status)]
-

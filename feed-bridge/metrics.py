@@ -7,7 +7,6 @@ Drops are split by unit: whole frames (queue_full, invalid_json, not_array) and 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
 from stampede.market import Channel
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -17,53 +16,118 @@ class BridgeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.frames = Counter("stampede_bridge_frames_received_total", "WebSocket frames read from Massive.", registry=r)
-        self.bytes_received = Counter("stampede_bridge_received_bytes_total", "Bytes of frames read from Massive.", registry=r)
-        self.events = Counter(
-            "stampede_bridge_events_total", "Market events decoded from frames, by channel.", ["channel"], registry=r
+        self.frames = Counter(
+            "stampede_bridge_frames_received_total",
+            "WebSocket frames read from Massive.",
+            registry=r,
         )
-        self.queue_depth = Gauge("stampede_bridge_queue_depth_frames", "Frames waiting between reader and publisher.", registry=r)
+        self.bytes_received = Counter(
+            "stampede_bridge_received_bytes_total", "Bytes of frames read from Massive.", registry=r
+        )
+        self.events = Counter(
+            "stampede_bridge_events_total",
+            "Market events decoded from frames, by channel.",
+            ["channel"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "stampede_bridge_queue_depth_frames",
+            "Frames waiting between reader and publisher.",
+            registry=r,
+        )
         self.dropped_frames = Counter(
-            "stampede_bridge_dropped_frames_total", "Whole frames dropped, by reason.", ["reason"], registry=r
+            "stampede_bridge_dropped_frames_total",
+            "Whole frames dropped, by reason.",
+            ["reason"],
+            registry=r,
         )
         self.dropped_events = Counter(
-            "stampede_bridge_dropped_events_total", "Market events dropped, by reason.", ["reason"], registry=r
+            "stampede_bridge_dropped_events_total",
+            "Market events dropped, by reason.",
+            ["reason"],
+            registry=r,
         )
         self.reconnects = Counter(
-            "stampede_bridge_reconnects_total", "Feed (re)connection attempts after a loss, by reason.", ["reason"], registry=r
+            "stampede_bridge_reconnects_total",
+            "Feed (re)connection attempts after a loss, by reason.",
+            ["reason"],
+            registry=r,
         )
         self.statuses = Counter(
-            "stampede_bridge_feed_statuses_total", "Status objects received from Massive, by status.", ["status"], registry=r
+            "stampede_bridge_feed_statuses_total",
+            "Status objects received from Massive, by status.",
+            ["status"],
+            registry=r,
         )
-        self.feed_connected = Gauge("stampede_bridge_feed_connected", "1 while the feed is connected and authenticated.", registry=r)
-        self.feed_idle = Gauge("stampede_bridge_feed_idle", "1 while the feed is released by the market-hours schedule.", registry=r)
-        self.nats_connected = Gauge("stampede_bridge_nats_connected", "1 while NATS is connected and streams are in place.", registry=r)
+        self.feed_connected = Gauge(
+            "stampede_bridge_feed_connected",
+            "1 while the feed is connected and authenticated.",
+            registry=r,
+        )
+        self.feed_idle = Gauge(
+            "stampede_bridge_feed_idle",
+            "1 while the feed is released by the market-hours schedule.",
+            registry=r,
+        )
+        self.nats_connected = Gauge(
+            "stampede_bridge_nats_connected",
+            "1 while NATS is connected and streams are in place.",
+            registry=r,
+        )
         self.published = Counter(
-            "stampede_bridge_cloudevents_published_total", "CloudEvents acknowledged by JetStream, by channel.", ["channel"], registry=r
+            "stampede_bridge_cloudevents_published_total",
+            "CloudEvents acknowledged by JetStream, by channel.",
+            ["channel"],
+            registry=r,
         )
         self.published_events = Counter(
-            "stampede_bridge_published_events_total", "Market events inside acknowledged CloudEvents, by channel.", ["channel"], registry=r
+            "stampede_bridge_published_events_total",
+            "Market events inside acknowledged CloudEvents, by channel.",
+            ["channel"],
+            registry=r,
         )
         self.published_bytes = Counter(
-            "stampede_bridge_published_bytes_total", "Payload bytes of acknowledged CloudEvents, by channel.", ["channel"], registry=r
+            "stampede_bridge_published_bytes_total",
+            "Payload bytes of acknowledged CloudEvents, by channel.",
+            ["channel"],
+            registry=r,
         )
         self.duplicates = Counter(
-            "stampede_bridge_duplicates_total", "Publishes JetStream recognised as duplicates (same CloudEvent id).", registry=r
+            "stampede_bridge_duplicates_total",
+            "Publishes JetStream recognised as duplicates (same CloudEvent id).",
+            registry=r,
         )
         self.publish_errors = Counter(
-            "stampede_bridge_publish_errors_total", "Publishes not acknowledged, by reason.", ["reason"], registry=r
+            "stampede_bridge_publish_errors_total",
+            "Publishes not acknowledged, by reason.",
+            ["reason"],
+            registry=r,
         )
-        self.unacked = Gauge("stampede_bridge_unacked_publishes", "Publishes sent and not yet acknowledged.", registry=r)
+        self.unacked = Gauge(
+            "stampede_bridge_unacked_publishes",
+            "Publishes sent and not yet acknowledged.",
+            registry=r,
+        )
         self.publish_latency = Histogram(
-            "stampede_bridge_publish_latency_seconds", "JetStream publish to ack.", buckets=LATENCY_BUCKETS, registry=r
+            "stampede_bridge_publish_latency_seconds",
+            "JetStream publish to ack.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.pipeline_latency = Histogram(
-            "stampede_pipeline_latency_seconds", "From frame read (CloudEvent time) to the stage.", ["stage"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "stampede_pipeline_latency_seconds",
+            "From frame read (CloudEvent time) to the stage.",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         # Label children resolved once: the hot path must not pay for .labels() per batch.
         self.events_by_channel = {ch: self.events.labels(ch.value) for ch in Channel}
         self.published_by_channel = {ch: self.published.labels(ch.value) for ch in Channel}
-        self.published_events_by_channel = {ch: self.published_events.labels(ch.value) for ch in Channel}
-        self.published_bytes_by_channel = {ch: self.published_bytes.labels(ch.value) for ch in Channel}
+        self.published_events_by_channel = {
+            ch: self.published_events.labels(ch.value) for ch in Channel
+        }
+        self.published_bytes_by_channel = {
+            ch: self.published_bytes.labels(ch.value) for ch in Channel
+        }
         self.acked_latency = self.pipeline_latency.labels("bridge_acked")

@@ -35,7 +35,9 @@ _BY_STATUS = {
 }
 
 # Statuses after which the server closes the connection; the reason names the reconnect.
-DISCONNECTS = frozenset({Meaning.EVICTED, Meaning.SLOW_CONSUMER, Meaning.FORCE_DISCONNECT, Meaning.AUTH_TIMEOUT})
+DISCONNECTS = frozenset(
+    {Meaning.EVICTED, Meaning.SLOW_CONSUMER, Meaning.FORCE_DISCONNECT, Meaning.AUTH_TIMEOUT}
+)
 
 
 def classify(status: str, *, authenticating: bool) -> Meaning:

@@ -21,16 +21,14 @@ from dataclasses import dataclass
 import nats
 import nats.errors
 import nats.js.errors
-from nats.aio.client import Client as NATS
-from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-
-from stampede.market import Channel
-from stampede.subjects import DLQ_ROOT, DLQ_STREAM, stream_name, stream_subjects
-
 from feed_bridge.envelope import OutboundMessage
 from feed_bridge.metrics import BridgeMetrics
 from feed_bridge.settings import BridgeSettings, public_url
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from stampede.market import Channel
+from stampede.subjects import DLQ_ROOT, DLQ_STREAM, stream_name, stream_subjects
 
 log = logging.getLogger("feed_bridge.publisher")
 
@@ -123,13 +121,20 @@ class Publisher:
         self.metrics.nats_connected.set(1)
         log.info("jetstream streams in place on %s", public_url(self.settings.nats_url))
 
-    async def publish(self, message: OutboundMessage, channel: Channel, events: int, read_at: float) -> None:
+    async def publish(
+        self, message: OutboundMessage, channel: Channel, events: int, read_at: float
+    ) -> None:
         """Send one CloudEvent; waits only while the in-flight window is full."""
         assert self.js is not None
         try:
-            future = await self.js.publish_async(message.subject, message.payload, headers=message.headers)
-        except (nats.errors.OutboundBufferLimitError, nats.errors.ConnectionClosedError,
-                nats.errors.ConnectionReconnectingError):
+            future = await self.js.publish_async(
+                message.subject, message.payload, headers=message.headers
+            )
+        except (
+            nats.errors.OutboundBufferLimitError,
+            nats.errors.ConnectionClosedError,
+            nats.errors.ConnectionReconnectingError,
+        ):
             self._lost(events, "disconnected")
             return
         except nats.errors.MaxPayloadError:
@@ -145,7 +150,12 @@ class Publisher:
                 return
             error = done.exception()
             if error is not None:
-                self._lost(events, "no_stream" if isinstance(error, nats.js.errors.NoStreamResponseError) else "api_error")
+                self._lost(
+                    events,
+                    "no_stream"
+                    if isinstance(error, nats.js.errors.NoStreamResponseError)
+                    else "api_error",
+                )
                 if isinstance(error, nats.js.errors.NoStreamResponseError):
                     self._redeclare()
                 return
@@ -183,7 +193,7 @@ class Publisher:
         try:
             await asyncio.wait_for(self.js.publish_async_completed(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def close(self) -> None:
@@ -203,7 +213,9 @@ class Publisher:
         if self._declaring is None or self._declaring.done():
             self.ready.clear()
             self.metrics.nats_connected.set(0)
-            self._declaring = asyncio.create_task(self._declare_until_done(), name="bridge-declare-streams")
+            self._declaring = asyncio.create_task(
+                self._declare_until_done(), name="bridge-declare-streams"
+            )
 
     async def _declare_until_done(self) -> None:
         while True:
@@ -229,4 +241,6 @@ class Publisher:
         kind = type(error).__name__
         if kind not in self._errors_logged:
             self._errors_logged.add(kind)
-            log.warning("nats error (%s): %s; retrying without further logs until reconnected", kind, error)
+            log.warning(
+                "nats error (%s): %s; retrying without further logs until reconnected", kind, error
+            )

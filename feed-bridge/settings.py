@@ -12,7 +12,6 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
-
 from stampede.market import Channel
 from stampede.settings import NatsSettings
 
@@ -37,39 +36,57 @@ class BridgeSettings(NatsSettings):
         "`structured` (whole event as JSON; needed by Knative eventing-natss).",
     )
     bridge_shards: int = Field(
-        1, ge=1, le=1024,
+        1,
+        ge=1,
+        le=1024,
         description="Subjects per channel (`stampede.stocks.<CH>.<shard>`, shard = crc32(symbol) "
         "mod N); one CloudEvent per channel per shard per frame.",
     )
     bridge_queue_size: int = Field(
-        5000, ge=1,
+        5000,
+        ge=1,
         description="Frames buffered between the socket reader and the publisher; when full the "
         "OLDEST frames are dropped (and counted), never the connection.",
     )
     bridge_max_inflight: int = Field(
-        2000, ge=1,
+        2000,
+        ge=1,
         description="Un-acknowledged JetStream publishes allowed at once (async publish window).",
     )
     bridge_ack_timeout: float = Field(
-        5.0, gt=0, description="Seconds to wait for a JetStream publish ack before counting it lost."
+        5.0,
+        gt=0,
+        description="Seconds to wait for a JetStream publish ack before counting it lost.",
     )
-    bridge_max_age_a: float = Field(5.0, ge=0.1, description="Max age (s) of per-second aggregates (A): stream max_age and staleness limit.")
-    bridge_max_age_am: float = Field(120.0, ge=0.1, description="Max age (s) of minute aggregates (AM).")
+    bridge_max_age_a: float = Field(
+        5.0,
+        ge=0.1,
+        description="Max age (s) of per-second aggregates (A): stream max_age and staleness limit.",
+    )
+    bridge_max_age_am: float = Field(
+        120.0, ge=0.1, description="Max age (s) of minute aggregates (AM)."
+    )
     bridge_max_age_t: float = Field(3.0, ge=0.1, description="Max age (s) of trades (T).")
     bridge_max_age_q: float = Field(2.0, ge=0.1, description="Max age (s) of quotes (Q).")
-    bridge_max_age_luld: float = Field(3600.0, ge=0.1, description="Max age (s) of LULD bands and halts.")
+    bridge_max_age_luld: float = Field(
+        3600.0, ge=0.1, description="Max age (s) of LULD bands and halts."
+    )
     bridge_max_age_noi: float = Field(600.0, ge=0.1, description="Max age (s) of imbalances (NOI).")
     bridge_duplicate_window: float = Field(
-        30.0, ge=0.1,
+        30.0,
+        ge=0.1,
         description="Upper bound (s) of each stream's JetStream duplicate window (the window is "
         "min(this, the channel's max age)); a republished CloudEvent id is stored once.",
     )
     bridge_stream_max_bytes: int = Field(
-        256 * 1024 * 1024, ge=1024 * 1024,
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
         description="Byte cap of each channel stream (memory storage, discard old).",
     )
     bridge_dlq_max_age: float = Field(
-        7 * 24 * 3600.0, ge=1, description="Max age (s) of the dead-letter stream STAMPEDE_DLQ (created if missing)."
+        7 * 24 * 3600.0,
+        ge=1,
+        description="Max age (s) of the dead-letter stream STAMPEDE_DLQ (created if missing).",
     )
     bridge_market_hours_only: bool = Field(
         True,
@@ -77,12 +94,21 @@ class BridgeSettings(NatsSettings):
         "XNYS sessions (idle otherwise, so downstream scales to zero). `stampede up` sets false.",
     )
     bridge_ping_interval: float = Field(25.0, gt=0, description="Seconds between WebSocket pings.")
-    bridge_ping_timeout: float = Field(30.0, gt=0, description="Seconds without a pong before the feed is declared dead.")
-    bridge_handshake_timeout: float = Field(15.0, gt=0, description="Seconds allowed for connect + auth.")
-    bridge_backoff_initial: float = Field(0.5, gt=0, description="First reconnect delay (s); doubles per failure, with jitter.")
-    bridge_backoff_max: float = Field(30.0, gt=0, description="Longest ordinary reconnect delay (s).")
+    bridge_ping_timeout: float = Field(
+        30.0, gt=0, description="Seconds without a pong before the feed is declared dead."
+    )
+    bridge_handshake_timeout: float = Field(
+        15.0, gt=0, description="Seconds allowed for connect + auth."
+    )
+    bridge_backoff_initial: float = Field(
+        0.5, gt=0, description="First reconnect delay (s); doubles per failure, with jitter."
+    )
+    bridge_backoff_max: float = Field(
+        30.0, gt=0, description="Longest ordinary reconnect delay (s)."
+    )
     bridge_evicted_backoff: float = Field(
-        120.0, gt=0,
+        120.0,
+        gt=0,
         description="Delay (s) after `max_connections`: another instance holds the feed, so do "
         "not fight it for the single connection.",
     )

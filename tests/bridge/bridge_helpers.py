@@ -9,17 +9,18 @@ from dataclasses import dataclass
 
 import msgspec
 import nats
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
 from feed_bridge.bridge import Bridge
 from feed_bridge.settings import BridgeSettings
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from stampede import nats_binding
 from stampede.events import CHANNEL_OF_TYPE, RawJSONFormat
 from stampede.market import Channel
 from stampede.subjects import stream_name
 
 
-def bridge_settings(nats_url: str, ws_url: str, api_key: str, **overrides: object) -> BridgeSettings:
+def bridge_settings(
+    nats_url: str, ws_url: str, api_key: str, **overrides: object
+) -> BridgeSettings:
     values: dict[str, object] = {
         "nats_url": nats_url,
         "massive_ws_url": ws_url,
@@ -28,14 +29,18 @@ def bridge_settings(nats_url: str, ws_url: str, api_key: str, **overrides: objec
         "bridge_backoff_initial": 0.05,
         "bridge_backoff_max": 0.5,
         # generous ages: tests on a busy 2-core machine must not drop for staleness
-        "bridge_max_age_a": 120, "bridge_max_age_t": 120, "bridge_max_age_q": 120,
+        "bridge_max_age_a": 120,
+        "bridge_max_age_t": 120,
+        "bridge_max_age_q": 120,
         "massive_subscriptions": "A.*,AM.*,T.*,Q.*,LULD.*,NOI.*",
     }
     values.update(overrides)
     return BridgeSettings(**values)
 
 
-async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> None:
+async def wait_for(
+    predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"
+) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await _maybe_await(predicate()):
         if asyncio.get_running_loop().time() > deadline:
@@ -50,7 +55,9 @@ async def _maybe_await(value):
 
 
 @contextlib.asynccontextmanager
-async def running_bridge(settings: BridgeSettings, wait_ready: bool = True, **kwargs: object) -> AsyncIterator[Bridge]:
+async def running_bridge(
+    settings: BridgeSettings, wait_ready: bool = True, **kwargs: object
+) -> AsyncIterator[Bridge]:
     bridge = Bridge(settings, **kwargs)
     task = asyncio.create_task(bridge.run())
     try:
@@ -81,8 +88,9 @@ class Published:
     items: list[dict]
 
 
-async def read_stream(nats_url: str, channel: Channel, expect: int | None = None,
-                      timeout: float = 10.0) -> list[Published]:
+async def read_stream(
+    nats_url: str, channel: Channel, expect: int | None = None, timeout: float = 10.0
+) -> list[Published]:
     """Every CloudEvent stored in a channel's stream, decoded (binary or structured)."""
     nc = await nats.connect(nats_url)
     try:
@@ -93,7 +101,8 @@ async def read_stream(nats_url: str, channel: Channel, expect: int | None = None
         if total == 0:
             return out
         sub = await js.pull_subscribe(
-            "", stream=stream_name(channel),
+            "",
+            stream=stream_name(channel),
             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE),
         )
         deadline = asyncio.get_running_loop().time() + timeout

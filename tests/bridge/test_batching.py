@@ -3,15 +3,48 @@
 from __future__ import annotations
 
 import msgspec
-
 from feed_bridge.batching import parse_frame
 from stampede.market import Channel, Status, decode_events
 from stampede.subjects import shard_of
 
-TRADE = {"ev": "T", "sym": "MSFT", "x": 4, "i": "12345", "z": 3, "p": 114.125, "s": 100, "c": [0, 12], "t": 1536036818784, "q": 3681328}
-AGG = {"ev": "A", "sym": "SPCE", "v": 200, "av": 8642007, "op": 25.66, "vw": 25.3981, "o": 25.39, "c": 25.39,
-       "h": 25.39, "l": 25.39, "a": 25.3714, "z": 50, "s": 1610144868000, "e": 1610144869000}
-LULD = {"ev": "LULD", "T": "MSFT", "h": 218.96, "l": 198.11, "i": [21], "z": 3, "t": 1601316752683746, "q": 290317}
+TRADE = {
+    "ev": "T",
+    "sym": "MSFT",
+    "x": 4,
+    "i": "12345",
+    "z": 3,
+    "p": 114.125,
+    "s": 100,
+    "c": [0, 12],
+    "t": 1536036818784,
+    "q": 3681328,
+}
+AGG = {
+    "ev": "A",
+    "sym": "SPCE",
+    "v": 200,
+    "av": 8642007,
+    "op": 25.66,
+    "vw": 25.3981,
+    "o": 25.39,
+    "c": 25.39,
+    "h": 25.39,
+    "l": 25.39,
+    "a": 25.3714,
+    "z": 50,
+    "s": 1610144868000,
+    "e": 1610144869000,
+}
+LULD = {
+    "ev": "LULD",
+    "T": "MSFT",
+    "h": 218.96,
+    "l": 198.11,
+    "i": [21],
+    "z": 3,
+    "t": 1601316752683746,
+    "q": 290317,
+}
 
 
 def frame(*items: object) -> bytes:
@@ -33,12 +66,17 @@ def test_one_batch_per_channel_with_the_same_values() -> None:
     assert trades[0] == TRADE  # same keys and values as Massive sent
     assert msgspec.json.decode(by_channel[Channel.LULD].data) == [LULD]
     agg = msgspec.json.decode(by_channel[Channel.AGGREGATE].data)[0]
-    assert {k: float(v) if isinstance(v, (int, float)) and k not in ("s", "e") else v for k, v in AGG.items()} == agg
+    assert {
+        k: float(v) if isinstance(v, (int, float)) and k not in ("s", "e") else v
+        for k, v in AGG.items()
+    } == agg
     assert parsed.problems == [] and parsed.statuses == []
 
 
 def test_status_items_are_not_batches() -> None:
-    parsed = parse_frame(frame({"ev": "status", "status": "success", "message": "subscribed to: T.*"}, TRADE))
+    parsed = parse_frame(
+        frame({"ev": "status", "status": "success", "message": "subscribed to: T.*"}, TRADE)
+    )
     assert [b.channel for b in parsed.batches] == [Channel.TRADE]
     assert parsed.statuses == [Status("success", "subscribed to: T.*")]
 
@@ -56,9 +94,19 @@ def test_shards_split_a_channel_by_symbol() -> None:
 
 
 def test_bad_items_are_reported_and_good_items_kept() -> None:
-    raw = frame(TRADE, {"ev": "XYZ", "sym": "A"}, {**TRADE, "p": "cheap"}, {"ev": "T", "sym": "NOPRICE"}, AGG)
+    raw = frame(
+        TRADE,
+        {"ev": "XYZ", "sym": "A"},
+        {**TRADE, "p": "cheap"},
+        {"ev": "T", "sym": "NOPRICE"},
+        AGG,
+    )
     parsed = parse_frame(raw)
-    assert sorted(k for k, _, _ in parsed.problems) == ["invalid_event", "invalid_event", "unknown_ev"]
+    assert sorted(k for k, _, _ in parsed.problems) == [
+        "invalid_event",
+        "invalid_event",
+        "unknown_ev",
+    ]
     assert {b.channel: b.count for b in parsed.batches} == {Channel.TRADE: 1, Channel.AGGREGATE: 1}
 
 

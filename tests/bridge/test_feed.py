@@ -15,15 +15,13 @@ from pathlib import Path
 import msgspec
 import nats
 import pytest
-from websockets.asyncio.client import connect
-
+from bridge_helpers import bridge_settings, metric, read_stream, running_bridge, wait_for
 from massive_sim.testing import running_simulator
 from stampede import localstack
 from stampede.events import MARKET_EVENT_TYPES
 from stampede.market import EVENT_TYPES, Channel, Status, decode_frame
 from stampede.subjects import stream_name
-
-from bridge_helpers import bridge_settings, metric, read_stream, running_bridge, wait_for
+from websockets.asyncio.client import connect
 
 ALL_CHANNELS = [ch for ch in Channel]
 SIM = {"start": "09:30:00", "symbols": 200, "seed": 3, "history_days": 2}
@@ -54,15 +52,23 @@ async def settled(bridge) -> None:
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
-async def test_every_sent_event_arrives_with_the_same_values(nats_url: str, tmp_path: Path, mode: str) -> None:
+async def test_every_sent_event_arrives_with_the_same_values(
+    nats_url: str, tmp_path: Path, mode: str
+) -> None:
     record = tmp_path / "sent.jsonl"
     async with running_simulator(**SIM, speed=2, record=str(record)) as sim:
         ws_url = sim.ws_url
-        settings = bridge_settings(nats_url, sim.ws_url, sim.api_key, bridge_content_mode=mode, bridge_shards=2)
+        settings = bridge_settings(
+            nats_url, sim.ws_url, sim.api_key, bridge_content_mode=mode, bridge_shards=2
+        )
         async with running_bridge(settings) as bridge:
-            await wait_for(lambda: metric(bridge, "stampede_bridge_events_total", channel="A") > 0,
-                           what="aggregates")
-            await wait_for(lambda: metric(bridge, "stampede_bridge_frames_received_total") >= 8, what="frames")
+            await wait_for(
+                lambda: metric(bridge, "stampede_bridge_events_total", channel="A") > 0,
+                what="aggregates",
+            )
+            await wait_for(
+                lambda: metric(bridge, "stampede_bridge_frames_received_total") >= 8, what="frames"
+            )
             await sim.pause_feed()
             await asyncio.wait_for(settled(bridge), 30)
             assert metric(bridge, "stampede_bridge_dropped_events_total", reason="stale") == 0
@@ -90,32 +96,49 @@ async def test_every_sent_event_arrives_with_the_same_values(nats_url: str, tmp_
     assert received == sent
 
 
-@pytest.mark.parametrize(("cut", "reason"), [
-    ("drop", "connection_lost"),
-    ("force_disconnect", "force_disconnect"),
-    ("slow_consumer", "slow_consumer"),
-])
-async def test_reconnects_and_resubscribes_after_the_server_cuts_it_off(nats_url: str, cut: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [
+        ("drop", "connection_lost"),
+        ("force_disconnect", "force_disconnect"),
+        ("slow_consumer", "slow_consumer"),
+    ],
+)
+async def test_reconnects_and_resubscribes_after_the_server_cuts_it_off(
+    nats_url: str, cut: str, reason: str
+) -> None:
     async with running_simulator(**SIM, speed=1) as sim:
-        settings = bridge_settings(nats_url, sim.ws_url, sim.api_key, massive_subscriptions="A.*,T.*")
+        settings = bridge_settings(
+            nats_url, sim.ws_url, sim.api_key, massive_subscriptions="A.*,T.*"
+        )
         async with running_bridge(settings) as bridge:
             published = "stampede_bridge_published_events_total"
             await wait_for(lambda: metric(bridge, published, channel="T") > 0, what="trades")
             cut_off = sim.drop_connections() if cut == "drop" else sim.disconnect_all(cut, "test")
             assert cut_off == 1
-            await wait_for(lambda: metric(bridge, "stampede_bridge_reconnects_total", reason=reason) == 1,
-                           what=f"reconnect counted as {reason}")
+            await wait_for(
+                lambda: metric(bridge, "stampede_bridge_reconnects_total", reason=reason) == 1,
+                what=f"reconnect counted as {reason}",
+            )
             await wait_for(lambda: bridge.feed.authenticated, what="re-authenticated")
             before = metric(bridge, published, channel="T")
-            await wait_for(lambda: metric(bridge, published, channel="T") > before, what="trades after reconnect")
+            await wait_for(
+                lambda: metric(bridge, published, channel="T") > before,
+                what="trades after reconnect",
+            )
             [client] = sim.clients
-            assert client.subs.get(Channel.AGGREGATE) is not None and client.subs.get(Channel.TRADE) is not None
+            assert (
+                client.subs.get(Channel.AGGREGATE) is not None
+                and client.subs.get(Channel.TRADE) is not None
+            )
             if cut != "drop":
                 assert metric(bridge, "stampede_bridge_feed_statuses_total", status=cut) == 1
             assert (await bridge.readiness())[0]
 
 
-async def test_eviction_by_a_second_connection_backs_off_then_takes_the_feed_back(nats_url: str) -> None:
+async def test_eviction_by_a_second_connection_backs_off_then_takes_the_feed_back(
+    nats_url: str,
+) -> None:
     async with running_simulator(**SIM, speed=1) as sim:
         settings = bridge_settings(nats_url, sim.ws_url, sim.api_key, bridge_evicted_backoff=1.5)
         async with running_bridge(settings) as bridge:
@@ -123,14 +146,21 @@ async def test_eviction_by_a_second_connection_backs_off_then_takes_the_feed_bac
                 assert json.loads(await other.recv())[0]["status"] == "connected"
                 await other.send(json.dumps({"action": "auth", "params": sim.api_key}))
                 assert json.loads(await other.recv())[0]["status"] == "auth_success"
-                await wait_for(lambda: metric(bridge, "stampede_bridge_reconnects_total", reason="max_connections") == 1,
-                               what="eviction noticed")
+                await wait_for(
+                    lambda: (
+                        metric(bridge, "stampede_bridge_reconnects_total", reason="max_connections")
+                        == 1
+                    ),
+                    what="eviction noticed",
+                )
                 ready, detail = await bridge.readiness()
                 assert not ready and "max_connections" in detail
                 # The bridge waits out its eviction backoff, then reconnects and evicts `other`.
                 statuses = []
                 async for frame in other:
-                    statuses += [item["status"] for item in json.loads(frame) if item.get("ev") == "status"]
+                    statuses += [
+                        item["status"] for item in json.loads(frame) if item.get("ev") == "status"
+                    ]
                 assert statuses[-1] == "max_connections"
             await wait_for(lambda: bridge.feed.authenticated, what="feed taken back")
             assert metric(bridge, "stampede_bridge_reconnects_total", reason="max_connections") == 1
@@ -140,29 +170,52 @@ async def test_nats_restart_mid_stream_recreates_streams_and_resumes(tmp_path: P
     server = localstack.nats_server(tmp_path).start()
     try:
         async with running_simulator(**SIM, speed=1) as sim:
-            settings = bridge_settings(server.url, sim.ws_url, sim.api_key, massive_subscriptions="A.*,T.*",
-                                       bridge_ack_timeout=1.0)
+            settings = bridge_settings(
+                server.url,
+                sim.ws_url,
+                sim.api_key,
+                massive_subscriptions="A.*,T.*",
+                bridge_ack_timeout=1.0,
+            )
             async with running_bridge(settings) as bridge:
                 published = "stampede_bridge_published_events_total"
                 await wait_for(lambda: metric(bridge, published, channel="T") > 0, what="trades")
                 await asyncio.to_thread(server.stop)
-                await wait_for(lambda: metric(bridge, "stampede_bridge_nats_connected") == 0, what="outage seen")
+                await wait_for(
+                    lambda: metric(bridge, "stampede_bridge_nats_connected") == 0,
+                    what="outage seen",
+                )
                 assert not (await bridge.readiness())[0]
                 await asyncio.sleep(1.0)  # the feed keeps flowing into the queue meanwhile
                 await asyncio.to_thread(server.start)
-                await wait_for(lambda: metric(bridge, "stampede_bridge_nats_connected") == 1, timeout=30,
-                               what="streams re-declared")
+                await wait_for(
+                    lambda: metric(bridge, "stampede_bridge_nats_connected") == 1,
+                    timeout=30,
+                    what="streams re-declared",
+                )
                 before = metric(bridge, published, channel="T")
-                await wait_for(lambda: metric(bridge, published, channel="T") > before, what="publishing resumed")
+                await wait_for(
+                    lambda: metric(bridge, published, channel="T") > before,
+                    what="publishing resumed",
+                )
                 nc = await nats.connect(server.url)
                 try:
                     info = await nc.jetstream().stream_info(stream_name(Channel.TRADE))
-                    assert info.state.messages > 0 and info.config.max_age == settings.bridge_max_age_t
+                    assert (
+                        info.state.messages > 0 and info.config.max_age == settings.bridge_max_age_t
+                    )
                 finally:
                     await nc.close()
                 assert (await bridge.readiness())[0]
                 # The feed was never touched by the NATS outage.
-                assert sum(s.value for m in bridge.metrics.reconnects.collect() for s in m.samples
-                           if s.name.endswith("_total")) == 0
+                assert (
+                    sum(
+                        s.value
+                        for m in bridge.metrics.reconnects.collect()
+                        for s in m.samples
+                        if s.name.endswith("_total")
+                    )
+                    == 0
+                )
     finally:
         server.stop()

@@ -6,7 +6,6 @@ import random
 from datetime import datetime
 
 import pytest
-
 from feed_bridge.backoff import Backoff
 from feed_bridge.framequeue import FrameQueue
 from feed_bridge.protocol import Meaning, auth_message, classify
@@ -30,26 +29,29 @@ def test_backoff_grows_with_jitter_caps_and_resets() -> None:
     backoff = Backoff(0.5, 8.0, random.Random(1))
     delays = [backoff.next_delay() for _ in range(8)]
     ceilings = [0.5, 1, 2, 4, 8, 8, 8, 8]
-    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings))
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
     assert len(set(delays)) == len(delays)  # jittered
     backoff.reset()
     assert backoff.next_delay() <= 0.5
 
 
-@pytest.mark.parametrize(("status", "authenticating", "meaning"), [
-    ("connected", False, Meaning.CONNECTED),
-    ("auth_success", True, Meaning.AUTHENTICATED),
-    ("success", True, Meaning.AUTHENTICATED),  # older servers
-    ("error", True, Meaning.AUTH_REJECTED),  # older servers
-    ("auth_failed", True, Meaning.AUTH_REJECTED),
-    ("auth_timeout", True, Meaning.AUTH_TIMEOUT),
-    ("success", False, Meaning.SUBSCRIBED),
-    ("error", False, Meaning.ERROR),
-    ("max_connections", False, Meaning.EVICTED),
-    ("slow_consumer", False, Meaning.SLOW_CONSUMER),
-    ("force_disconnect", False, Meaning.FORCE_DISCONNECT),
-    ("something_new", False, Meaning.UNKNOWN),
-])
+@pytest.mark.parametrize(
+    ("status", "authenticating", "meaning"),
+    [
+        ("connected", False, Meaning.CONNECTED),
+        ("auth_success", True, Meaning.AUTHENTICATED),
+        ("success", True, Meaning.AUTHENTICATED),  # older servers
+        ("error", True, Meaning.AUTH_REJECTED),  # older servers
+        ("auth_failed", True, Meaning.AUTH_REJECTED),
+        ("auth_timeout", True, Meaning.AUTH_TIMEOUT),
+        ("success", False, Meaning.SUBSCRIBED),
+        ("error", False, Meaning.ERROR),
+        ("max_connections", False, Meaning.EVICTED),
+        ("slow_consumer", False, Meaning.SLOW_CONSUMER),
+        ("force_disconnect", False, Meaning.FORCE_DISCONNECT),
+        ("something_new", False, Meaning.UNKNOWN),
+    ],
+)
 def test_status_meanings(status: str, authenticating: bool, meaning: Meaning) -> None:
     assert classify(status, authenticating=authenticating) is meaning
 
@@ -62,17 +64,22 @@ def et(*args: int) -> datetime:
     return datetime(*args, tzinfo=ET)
 
 
-@pytest.mark.parametrize(("now", "is_open", "until"), [
-    (et(2025, 11, 24, 3, 59), False, et(2025, 11, 24, 4, 0)),  # Monday before pre-market
-    (et(2025, 11, 24, 4, 0), True, et(2025, 11, 24, 20, 0)),
-    (et(2025, 11, 24, 19, 59), True, et(2025, 11, 24, 20, 0)),
-    (et(2025, 11, 24, 20, 0), False, et(2025, 11, 25, 4, 0)),
-    (et(2025, 11, 27, 10, 0), False, et(2025, 11, 28, 4, 0)),  # Thanksgiving: closed
-    (et(2025, 11, 28, 16, 30), True, et(2025, 11, 28, 17, 0)),  # early close 13:00 -> 17:00
-    (et(2025, 11, 28, 17, 0), False, et(2025, 12, 1, 4, 0)),  # Friday evening -> Monday
-    (et(2025, 11, 29, 12, 0), False, et(2025, 12, 1, 4, 0)),  # Saturday
-])
-def test_feed_window_follows_the_xnys_calendar(now: datetime, is_open: bool, until: datetime) -> None:
+@pytest.mark.parametrize(
+    ("now", "is_open", "until"),
+    [
+        (et(2025, 11, 24, 3, 59), False, et(2025, 11, 24, 4, 0)),  # Monday before pre-market
+        (et(2025, 11, 24, 4, 0), True, et(2025, 11, 24, 20, 0)),
+        (et(2025, 11, 24, 19, 59), True, et(2025, 11, 24, 20, 0)),
+        (et(2025, 11, 24, 20, 0), False, et(2025, 11, 25, 4, 0)),
+        (et(2025, 11, 27, 10, 0), False, et(2025, 11, 28, 4, 0)),  # Thanksgiving: closed
+        (et(2025, 11, 28, 16, 30), True, et(2025, 11, 28, 17, 0)),  # early close 13:00 -> 17:00
+        (et(2025, 11, 28, 17, 0), False, et(2025, 12, 1, 4, 0)),  # Friday evening -> Monday
+        (et(2025, 11, 29, 12, 0), False, et(2025, 12, 1, 4, 0)),  # Saturday
+    ],
+)
+def test_feed_window_follows_the_xnys_calendar(
+    now: datetime, is_open: bool, until: datetime
+) -> None:
     window = feed_window(now)
     assert (window.open, window.until) == (is_open, until)
 

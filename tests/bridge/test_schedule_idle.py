@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from bridge_helpers import bridge_settings, metric, running_bridge
 from stampede import localstack
 from stampede.markettime import ET
-
-from bridge_helpers import bridge_settings, metric, running_bridge
 
 SATURDAY_NOON = datetime(2025, 11, 29, 12, 0, tzinfo=ET)
 
@@ -24,8 +23,13 @@ async def test_idle_by_schedule_is_ready_and_holds_no_connection(nats_url: str) 
         await asyncio.sleep(0.3)
         assert metric(bridge, "stampede_bridge_feed_idle") == 1
         assert metric(bridge, "stampede_bridge_feed_connected") == 0
-        assert sum(metric(bridge, "stampede_bridge_reconnects_total", reason=r)
-                   for r in ("connect_failed", "connection_lost")) == 0
+        assert (
+            sum(
+                metric(bridge, "stampede_bridge_reconnects_total", reason=r)
+                for r in ("connect_failed", "connection_lost")
+            )
+            == 0
+        )
 
 
 async def test_without_nats_it_is_not_ready_and_still_stops_promptly() -> None:
