@@ -42,7 +42,7 @@ class Snapshot:
     declared: frozenset[str] = frozenset()  # sample names of every family, with or without samples
 
     @classmethod
-    def parse(cls, text: str, at: float | None = None, extra: Mapping[str, str] | None = None) -> "Snapshot":
+    def parse(cls, text: str, at: float | None = None, extra: Mapping[str, str] | None = None) -> Snapshot:
         """Parse an exposition page; ``extra`` labels (e.g. the component) are added to every series."""
         samples: dict[tuple[str, Labels], float] = {}
         declared: set[str] = set()
@@ -55,7 +55,7 @@ class Snapshot:
         return cls(time.monotonic() if at is None else at, samples, frozenset(declared))
 
     @classmethod
-    def merge(cls, snapshots: Iterable["Snapshot"]) -> "Snapshot":
+    def merge(cls, snapshots: Iterable[Snapshot]) -> Snapshot:
         """One snapshot of several (components scraped in the same round)."""
         merged: dict[tuple[str, Labels], float] = {}
         ats = []

@@ -20,7 +20,13 @@ from pathlib import Path
 import httpx
 
 from stampede.promscrape import (
-    Round, Snapshot, bucket_increase, histogram_quantile, rate, rates_by, scrape_all,
+    Round,
+    Snapshot,
+    bucket_increase,
+    histogram_quantile,
+    rate,
+    rates_by,
+    scrape_all,
 )
 
 

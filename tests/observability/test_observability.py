@@ -29,15 +29,14 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
 )
+from stampede import localstack, top
+from stampede.boards import BOARDS
+from stampede.promscrape import scrape_all
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-
-from stampede import localstack
-from stampede.boards import BOARDS
-from stampede.promscrape import Snapshot, scrape_all
-from stampede import top
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "manifests/monitoring/grafana/stampede-dashboard.json"
 STARTUP_TIMEOUT = 90.0
@@ -92,7 +91,7 @@ def serve_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             if self.path == "/v1/traces":
                 receiver.add(body)
