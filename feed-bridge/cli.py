@@ -2,8 +2,9 @@
 
 Configuration comes from the environment (``stampede config`` lists it); the flags only place
 the status server (/healthz, /readyz, /metrics). Exit codes: 0 after a clean stop (SIGTERM or
-SIGINT), 2 for bad configuration, 3 when Massive rejects the API key (fatal: a supervisor
-restarting the bridge will not fix a wrong key, so it says so instead of retrying).
+SIGINT), 1 on an unexpected failure, 2 for bad configuration, 3 when Massive rejects the API
+key (fatal: a supervisor restarting the bridge will not fix a wrong key, so it says so instead
+of retrying).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from feed_bridge.settings import BridgeSettings
 from stampede import service
 from stampede.telemetry import setup_logging, setup_tracing
 
-EXIT_OK, EXIT_CONFIG, EXIT_AUTH = 0, 2, 3
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_AUTH = 0, 1, 2, 3
 
 
 def status_app(bridge: Bridge) -> FastAPI:
@@ -44,6 +45,9 @@ async def serve(settings: BridgeSettings, host: str, port: int) -> int:
     except AuthRejected as exc:
         log.critical("%s", exc)
         return EXIT_AUTH
+    except Exception:  # e.g. JetStream refusing a stream config: say what, then exit
+        log.exception("feed bridge failed")
+        return EXIT_FAILURE
     finally:
         server.should_exit = True
         await server_task
