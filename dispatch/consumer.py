@@ -105,7 +105,9 @@ class TriggerWorker:
         self._rebind = False
         self._bound_at = 0.0
         self._psub: JetStreamContext.PullSubscription | None = None
-        self._queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=settings.dispatch_concurrency)
+        # Room for two fetches: the next batch is pulled while the lanes work through the last,
+        # and fetches stay full-sized (a fetch is a round trip to NATS).
+        self._queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=2 * settings.dispatch_fetch_batch)
         self._space = asyncio.Event()
         self._busy = 0
         self._errors_logged: set[str] = set()
@@ -221,10 +223,11 @@ class TriggerWorker:
         while not self._stopping.is_set():
             if self._rebind:
                 raise Rebind("lag poll found no consumer")
-            while queue.full():
+            batch = self.settings.dispatch_fetch_batch
+            while queue.maxsize - queue.qsize() < batch:
                 self._space.clear()
                 await self._space.wait()
-            want = min(self.settings.dispatch_fetch_batch, queue.maxsize - queue.qsize())
+            want = batch
             try:
                 messages = await self._psub.fetch(want, timeout=FETCH_WAIT)
             except nats.errors.TimeoutError:
