@@ -1,4 +1,7 @@
-"""Benchmark: aggregate events/s one `movers` replica applies to Redis over real HTTP.
+"""Benchmark: events/s one function replica applies to Redis over real HTTP.
+
+`--function movers` (default): per-second bars (A). `--function momentum`: trades (T), each
+batch spread over `--trade-symbols` tickers (trades concentrate on fewer names than bars).
 
 Starts a private redis-server and ONE `stampede function movers` process (uvicorn), seeds
 reference data for the whole universe, then POSTs binary-mode CloudEvents each carrying a batch
@@ -26,7 +29,7 @@ from pathlib import Path
 import psutil
 import redis
 from stampede import keys, localstack
-from stampede.market import Aggregate, encode
+from stampede.market import Aggregate, Trade, encode
 from stampede.markettime import et_ms
 
 DAY = date(2025, 3, 14)
@@ -54,6 +57,22 @@ def bodies(symbols: list[str], batch: int, seconds: int) -> list[bytes]:
                                       h=price, l=price, vw=price, av=volume[sym], op=10.5,
                                       a=price, z=50))
             out.append(encode(bars))
+    return out
+
+
+def trade_bodies(symbols: list[str], batch: int, count: int) -> list[bytes]:
+    """Trade batches from 10:00:00 ET, ~2,000 trades per simulated second over ``symbols``."""
+    start = et_ms(DAY, dtime(10, 0))
+    out = []
+    q = 0
+    for n in range(count):
+        trades = []
+        for j in range(batch):
+            q += 1
+            sym = symbols[(n * 37 + j * 7) % len(symbols)]
+            trades.append(Trade(sym=sym, p=10 + (q % 100) / 100, s=100 + j % 3 * 50,
+                                t=start + q // 2, q=q, c=[37] if j % 10 == 0 else []))
+        out.append(encode(trades))
     return out
 
 
@@ -93,9 +112,9 @@ class Connection:
         self.writer.close()
 
 
-async def drive(host: str, port: int, payloads: list[bytes], seconds: float,
-                concurrency: int) -> tuple[int, int, list[float], float]:
-    headers = {"ce-specversion": "1.0", "ce-type": "dev.stampede.stocks.aggregate.v1",
+async def drive(host: str, port: int, payloads: list[bytes], seconds: float, concurrency: int,
+                event_type: str) -> tuple[int, int, list[float], float]:
+    headers = {"ce-specversion": "1.0", "ce-type": event_type,
                "ce-source": "/bench", "content-type": "application/json"}
     latencies: list[float] = []
     applied = batches = 0
@@ -136,6 +155,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=500, help="events per CloudEvent")
     parser.add_argument("--symbols", type=int, default=8000, help="tickers in the universe")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--function", choices=("movers", "momentum"), default="movers")
+    parser.add_argument("--trade-symbols", type=int, default=300,
+                        help="momentum: tickers the trades are spread over")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="stampede-bench-functions-"))
@@ -144,22 +166,28 @@ def main() -> int:
     env = {**os.environ, "REDIS_URL": redis_server.url, "LOG_LEVEL": "WARNING",
            "FUNCTION_MAX_EVENT_AGE_SECONDS": "0"}
     function = localstack.ServerProcess(
-        "function-movers", "127.0.0.1", port, workdir, workdir / "movers.log",
-        [sys.executable, "-m", "stampede.cli", "function", "movers", "--host", "127.0.0.1",
+        f"function-{args.function}", "127.0.0.1", port, workdir, workdir / "function.log",
+        [sys.executable, "-m", "stampede.cli", "function", args.function, "--host", "127.0.0.1",
          "--port", str(port)], env)
     try:
         symbols = universe(args.symbols)
         seed_reference(redis_server.url, symbols)
         sim_seconds = int(args.seconds * 200_000 / args.symbols) + 2  # enough batches for any rate
-        payloads = bodies(symbols, args.batch, sim_seconds)
+        if args.function == "movers":
+            payloads = bodies(symbols, args.batch, sim_seconds)
+            event_type = "dev.stampede.stocks.aggregate.v1"
+        else:
+            payloads = trade_bodies(symbols[:args.trade_symbols], args.batch,
+                                    int(args.seconds * 400) + 10)
+            event_type = "dev.stampede.stocks.trade.v1"
         function.start()
-        print(f"movers pid {function.proc.pid}, redis {redis_server.url}, "
+        print(f"{args.function} pid {function.proc.pid}, redis {redis_server.url}, "
               f"{len(payloads)} batches of {args.batch} prepared", flush=True)
         processes = {"function": psutil.Process(function.proc.pid),
                      "redis": psutil.Process(redis_server.proc.pid)}
         before = {k: sum(p.cpu_times()[:2]) for k, p in processes.items()}
         applied, batches, latencies, elapsed = asyncio.run(
-            drive("127.0.0.1", port, payloads, args.seconds, args.concurrency))
+            drive("127.0.0.1", port, payloads, args.seconds, args.concurrency, event_type))
         cpu = {k: sum(p.cpu_times()[:2]) - before[k] for k, p in processes.items()}
         latencies.sort()
         p = lambda q: latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000

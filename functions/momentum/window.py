@@ -4,7 +4,8 @@ State (all day-scoped, see ``stampede.keys.state``):
 - ``win:{SYM}:{minute}``  hash per symbol and Unix minute, expiring after the window TTL:
   ``n:{s}`` trades, ``d:{s}`` dollar volume in cents (HINCRBY: commutative), ``p:{s}`` last
   price of second ``s`` with its (``pt:{s}``, ``pq:{s}``) order, ``c`` the minute's close.
-- ``mom:{SYM}``  hash: ``t`` the symbol's clock (newest trade time seen), last price ``lp``
+- ``mom:{SYM}``  hash: ``t`` the symbol's clock (newest trade time seen), ``fs`` its first
+  traded second of the day, last price ``lp``
   (with ``lt``/``lq``), ``hi``/``hit``, ``lo``/``lot``, ``phi``/``phit``.
 - ``clock:momentum``  hash: ``asof`` = newest trade time of any symbol (the feed's clock).
 - ``momentum_live``  sorted set symbol -> its clock, to drop stale symbols from the boards.
@@ -41,27 +42,31 @@ end
 
 local function bucket_key(g, sym, minute) return g.win .. sym .. ':' .. minute end
 
+-- Field names of the 60 seconds of a minute, built once per call: HMGET takes slices of them.
+local NAMES = {['n:'] = {}, ['d:'] = {}, ['p:'] = {}}
+for prefix, list in pairs(NAMES) do
+  for s = 0, 59 do list[s + 1] = prefix .. s end
+end
+
 local function sum(g, sym, field, from_s, to_s)
-  local total = 0
+  local total, names = 0, NAMES[field]
   for m = math.floor(from_s / 60), math.floor(to_s / 60) do
-    local names = {}
-    for s = math.max(from_s, m * 60) - m * 60, math.min(to_s, m * 60 + 59) - m * 60 do
-      names[#names + 1] = field .. s
-    end
-    for _, v in ipairs(redis.call('HMGET', bucket_key(g, sym, m), unpack(names))) do
+    local a, b = math.max(from_s, m * 60) - m * 60, math.min(to_s, m * 60 + 59) - m * 60
+    for _, v in ipairs(redis.call('HMGET', bucket_key(g, sym, m), unpack(names, a + 1, b + 1))) do
       if v then total = total + tonumber(v) end
     end
   end
   return total
 end
 
-local function price_at_or_before(g, sym, sec)
+-- The last price at or before second ``sec``; nil when the symbol had not traded by then
+-- (``first`` = its first traded second today), so a new symbol costs no look-ups.
+local function price_at_or_before(g, sym, sec, first)
+  if sec < first then return nil end
   local m = math.floor(sec / 60)
-  local names = {}
-  for s = 0, sec - m * 60 do names[#names + 1] = 'p:' .. s end
-  local vals = redis.call('HMGET', bucket_key(g, sym, m), unpack(names))
+  local vals = redis.call('HMGET', bucket_key(g, sym, m), unpack(NAMES['p:'], 1, sec - m * 60 + 1))
   for i = #vals, 1, -1 do if vals[i] then return tonumber(vals[i]) end end
-  for k = 1, LOOK do
+  for k = 1, math.min(LOOK, m - math.floor(first / 60)) do
     local c = redis.call('HGET', bucket_key(g, sym, m - k), 'c')
     if c then return tonumber(c) end
   end
@@ -69,12 +74,29 @@ local function price_at_or_before(g, sym, sec)
 end
 
 local changed = 0
+local function append(list, ...)
+  for _, v in ipairs({...}) do list[#list + 1] = v end
+end
+local function push(lists, key, ...)  -- append to the list of ``key``, creating it
+  local list = lists[key]
+  if list == nil then list = {}; lists[key] = list end
+  append(list, ...)
+end
+local function chunked(cmd, key, args)
+  for i = 1, #args, 4000 do
+    redis.call(cmd, key, unpack(args, i, math.min(i + 3999, #args)))
+  end
+end
 for _, g in ipairs(p.groups) do
   local G = math.max(tonumber(redis.call('HGET', g.clock, 'asof')) or 0, g.newest)
   redis.call('HSET', g.clock, 'asof', G)
   redis.call('EXPIRE', g.clock, TTL)
-  for _, s in ipairs(g.syms) do
-    local sym, newest, secs, last, hi, lo, phi = s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+  local names = {}
+  for i, s in ipairs(g.syms) do names[i] = s[1] end
+  local known = redis.call('HMGET', g.updated, unpack(names))
+  local adds, rems, newest_ms = {}, {}, {}  -- board -> {score, sym, ...} / {sym, ...}; {sym, ms, ...}
+  for idx, s in ipairs(g.syms) do
+    local sym, newest, secs, last, hi, lo, phi, first_sec = s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]
     local expired = {}
     for i = 1, #secs, 6 do
       local sec, n, cents, pt, pq, pp = secs[i], secs[i + 1], secs[i + 2], secs[i + 3], secs[i + 4], secs[i + 5]
@@ -85,12 +107,15 @@ for _, g in ipairs(p.groups) do
       if cents ~= 0 then redis.call('HINCRBY', k, 'd:' .. ss, cents) end
       if pt >= 0 then
         local c = redis.call('HMGET', k, 'pt:' .. ss, 'pq:' .. ss, 'ct', 'cq')
+        local set = {}
         if newer(pt, pq, tonumber(c[1]), tonumber(c[2])) then
-          redis.call('HSET', k, 'p:' .. ss, pp, 'pt:' .. ss, pt, 'pq:' .. ss, pq)
+          set[1], set[2], set[3], set[4], set[5], set[6] = 'p:' .. ss, pp, 'pt:' .. ss, pt, 'pq:' .. ss, pq
         end
         if newer(pt, pq, tonumber(c[3]), tonumber(c[4])) then
-          redis.call('HSET', k, 'c', pp, 'ct', pt, 'cq', pq)
+          local j = #set
+          set[j + 1], set[j + 2], set[j + 3], set[j + 4], set[j + 5], set[j + 6] = 'c', pp, 'ct', pt, 'cq', pq
         end
+        if #set > 0 then redis.call('HSET', k, unpack(set)) end
       end
       if not expired[k] then
         expired[k] = true
@@ -99,69 +124,73 @@ for _, g in ipairs(p.groups) do
     end
 
     local mk = g.mom .. sym
-    local cur = redis.call('HMGET', mk, 't', 'lt', 'lq', 'lp', 'hi', 'hit', 'lo', 'lot', 'phi', 'phit')
+    local cur = redis.call('HMGET', mk, 't', 'lt', 'lq', 'lp', 'hi', 'hit', 'lo', 'lot', 'phi', 'phit', 'fs')
+    local first = cur[1] == false
     local asof = math.max(tonumber(cur[1]) or 0, newest)
     local lp = tonumber(cur[4])
     local h, ht, l, lt, ph, pht = tonumber(cur[5]), tonumber(cur[6]), tonumber(cur[7]), tonumber(cur[8]), tonumber(cur[9]), tonumber(cur[10])
+    local fs = math.min(tonumber(cur[11]) or first_sec, first_sec)
+    local state = {'t', asof, 'fs', fs}
     if #last > 0 and newer(last[1], last[2], tonumber(cur[2]), tonumber(cur[3])) then
       lp = last[3]
-      redis.call('HSET', mk, 'lt', last[1], 'lq', last[2], 'lp', lp)
+      append(state, 'lt', last[1], 'lq', last[2], 'lp', lp)
     end
     if #hi > 0 and (h == nil or hi[1] > h or (hi[1] == h and hi[2] < ht)) then h, ht = hi[1], hi[2] end
     if #lo > 0 and (l == nil or lo[1] < l or (lo[1] == l and lo[2] < lt)) then l, lt = lo[1], lo[2] end
     if #phi > 0 and (ph == nil or phi[1] > ph or (phi[1] == ph and phi[2] < pht)) then ph, pht = phi[1], phi[2] end
-    redis.call('HSET', mk, 't', asof)
-    if h then redis.call('HSET', mk, 'hi', h, 'hit', ht, 'lo', l, 'lot', lt) end
-    if ph then redis.call('HSET', mk, 'phi', ph, 'phit', pht) end
-    redis.call('EXPIRE', mk, TTL)
+    if h then append(state, 'hi', h, 'hit', ht, 'lo', l, 'lot', lt) end
+    if ph then append(state, 'phi', ph, 'phit', pht) end
+    redis.call('HSET', mk, unpack(state))
+    if first then redis.call('EXPIRE', mk, TTL) end
 
     local secT = math.floor(asof / 1000)
     local tps = sum(g, sym, 'n:', secT - W + 1, secT) / W
     local dollars = sum(g, sym, 'd:', secT - 59, secT) / 100
     local ch1, ch5
     if lp then
-      local r1 = price_at_or_before(g, sym, secT - 60)
-      local r5 = price_at_or_before(g, sym, secT - 300)
+      local r1 = price_at_or_before(g, sym, secT - 60, fs)
+      local r5 = price_at_or_before(g, sym, secT - 300, fs)
       if r1 and r1 > 0 then ch1 = (lp - r1) / r1 * 100 end
       if r5 and r5 > 0 then ch5 = (lp - r5) / r5 * 100 end
     end
 
     local row = g.row .. sym
-    redis.call('HSET', row, 'sym', sym, 'trades_per_sec', num(tps), 'dollar_volume_1m', num(dollars))
-    if ch1 then redis.call('HSET', row, 'change_1m_pct', num(ch1)) else redis.call('HDEL', row, 'change_1m_pct') end
-    if ch5 then redis.call('HSET', row, 'change_5m_pct', num(ch5)) else redis.call('HDEL', row, 'change_5m_pct') end
-    if h then redis.call('HSET', row, 'high', num(h), 'low', num(l), 'hod_time', string.format('%d', ht)) end
-    if ph then redis.call('HSET', row, 'premarket_high', num(ph)) end
-    local u = tonumber(redis.call('HGET', g.updated, sym))
+    local fields, gone = {'sym', sym, 'trades_per_sec', num(tps), 'dollar_volume_1m', num(dollars)}, {}
+    if ch1 then append(fields, 'change_1m_pct', num(ch1)) else gone[#gone + 1] = 'change_1m_pct' end
+    if ch5 then append(fields, 'change_5m_pct', num(ch5)) else gone[#gone + 1] = 'change_5m_pct' end
+    if h then append(fields, 'high', num(h), 'low', num(l), 'hod_time', string.format('%d', ht)) end
+    if ph then append(fields, 'premarket_high', num(ph)) end
+    local u = tonumber(known[idx])
     if u == nil or asof > u then
-      redis.call('HSET', row, 'updated_ms', string.format('%d', asof))
-      redis.call('HSET', g.updated, sym, asof)
+      append(fields, 'updated_ms', string.format('%d', asof))
+      append(newest_ms, sym, asof)
     end
-    redis.call('EXPIRE', row, TTL)
+    redis.call('HSET', row, unpack(fields))
+    if #gone > 0 then redis.call('HDEL', row, unpack(gone)) end
+    if first then redis.call('EXPIRE', row, TTL) end
 
     if asof >= G - STALE then
-      redis.call('ZADD', g.b_tape, tps, sym)
-      redis.call('ZADD', g.b_dv, dollars, sym)
-      if ch1 then redis.call('ZADD', g.b_m1, ch1, sym) else redis.call('ZREM', g.b_m1, sym) end
-      if ch5 then redis.call('ZADD', g.b_m5, ch5, sym) else redis.call('ZREM', g.b_m5, sym) end
-      redis.call('ZADD', g.live, asof, sym)
+      push(adds, g.b_tape, tps, sym)
+      push(adds, g.b_dv, dollars, sym)
+      if ch1 then push(adds, g.b_m1, ch1, sym) else push(rems, g.b_m1, sym) end
+      if ch5 then push(adds, g.b_m5, ch5, sym) else push(rems, g.b_m5, sym) end
+      push(adds, g.live, asof, sym)
     else
-      redis.call('ZREM', g.b_tape, sym)
-      redis.call('ZREM', g.b_dv, sym)
-      redis.call('ZREM', g.b_m1, sym)
-      redis.call('ZREM', g.b_m5, sym)
+      push(rems, g.b_tape, sym)
+      push(rems, g.b_dv, sym)
+      push(rems, g.b_m1, sym)
+      push(rems, g.b_m5, sym)
     end
-    if h then redis.call('ZADD', g.b_hod, ht, sym) end
+    if h then push(adds, g.b_hod, ht, sym) end
     changed = changed + 1
   end
+  for key, list in pairs(rems) do chunked('ZREM', key, list) end
+  for key, list in pairs(adds) do chunked('ZADD', key, list) end
+  if #newest_ms > 0 then chunked('HSET', g.updated, newest_ms) end
 
   local stale = redis.call('ZRANGEBYSCORE', g.live, '-inf', '(' .. (G - STALE))
-  for _, sym in ipairs(stale) do
-    redis.call('ZREM', g.b_tape, sym)
-    redis.call('ZREM', g.b_dv, sym)
-    redis.call('ZREM', g.b_m1, sym)
-    redis.call('ZREM', g.b_m5, sym)
-    redis.call('ZREM', g.live, sym)
+  if #stale > 0 then
+    for _, b in ipairs({g.b_tape, g.b_dv, g.b_m1, g.b_m5, g.live}) do chunked('ZREM', b, stale) end
   end
   redis.call('EXPIRE', g.live, TTL)
   redis.call('EXPIRE', g.updated, TTL)
@@ -190,7 +219,8 @@ def group_payload(day: str, symbols: list[SymbolTrades]) -> dict:
             t, q, price = b.last if b.last is not None else (-1, 0, 0.0)
             secs += [second, b.trades, b.cents, t, q, price]
         syms.append([entry.sym, entry.newest_ms, secs, list(entry.last or ()),
-                     _extreme(entry.high), _extreme(entry.low), _extreme(entry.premarket_high)])
+                     _extreme(entry.high), _extreme(entry.low), _extreme(entry.premarket_high),
+                     min(entry.seconds)])
     return {
         "newest": max(e.newest_ms for e in symbols),
         "clock": keys.state(day, "clock:momentum"),
