@@ -120,9 +120,13 @@ class Scanner:
         )
         gateway_port = args.port or _preferred_port(8765)
         gateway = self._component("gateway", ["gateway"], common, port=gateway_port)
-        for component in (dispatch, bridge, gateway):
+        # The bridge creates the streams, so it goes first; the dispatcher's new consumers
+        # then start from the oldest message the streams still hold (max_age bounds it).
+        bridge.launch()
+        bridge.wait_ready(args.ready_timeout)
+        for component in (dispatch, gateway):
             component.launch()
-        for component in (dispatch, bridge, gateway):
+        for component in (dispatch, gateway):
             component.wait_ready(args.ready_timeout)
 
         status = {
