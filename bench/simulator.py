@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import psutil
-from websockets.asyncio.client import connect
-
 from stampede import localstack
+from websockets.asyncio.client import connect
 
 API_KEY = "bench-key"
 

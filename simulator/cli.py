@@ -18,11 +18,9 @@ import signal
 import sys
 
 import pydantic
-
-from stampede.telemetry import setup_logging
-
 from massive_sim.server import Simulator
 from massive_sim.settings import SimSettings
+from stampede.telemetry import setup_logging
 
 FLAGS: dict[str, tuple[str, type, str]] = {
     "--host": ("sim_host", str, "listen address"),

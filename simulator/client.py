@@ -12,13 +12,11 @@ import collections
 import itertools
 import logging
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-
-from stampede.market import Status, encode
-
 from massive_sim.subscriptions import Subscriptions
 from massive_sim.truth import Truth
+from stampede.market import Status, encode
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
 
 log = logging.getLogger("massive_sim.client")
 _ids = itertools.count(1)
@@ -92,7 +90,7 @@ class Client:
         try:
             await asyncio.wait_for(self.ws.send(final, text=True), 2.0)
             await asyncio.wait_for(self.ws.close(code), 2.0)
-        except (asyncio.TimeoutError, ConnectionClosed, OSError):
+        except (TimeoutError, ConnectionClosed, OSError):
             if self.ws.transport is not None:
                 self.ws.transport.abort()
 
@@ -120,5 +118,5 @@ class Client:
         self._writer.cancel()
         try:
             await self._writer
-        except (asyncio.CancelledError, Exception):
+        except asyncio.CancelledError:
             pass

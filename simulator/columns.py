@@ -12,9 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from stampede.conditions import eligibility
-from stampede.market import Aggregate, Channel, Imbalance, Luld, MinuteAggregate, Quote, Trade, encode
+from stampede.market import (
+    Aggregate,
+    Channel,
+    Imbalance,
+    Luld,
+    MinuteAggregate,
+    Quote,
+    Trade,
+    encode,
+)
 
 # Trade condition sets the generator draws from, by code (index into this table).
 CONDITION_SETS: tuple[tuple[int, ...], ...] = (
@@ -51,7 +59,7 @@ class Columns:
     def __len__(self) -> int:
         return len(self.sym)
 
-    def slice(self, lo: int, hi: int) -> "Columns":
+    def slice(self, lo: int, hi: int) -> Columns:
         return Columns(self.channel, self.sym[lo:hi], self.time[lo:hi], {k: v[lo:hi] for k, v in self.cols.items()})
 
     def encode(self, symbols: list[str], sel: np.ndarray | None = None) -> list[bytes]:

@@ -17,15 +17,13 @@ import logging
 from collections.abc import Iterable
 
 import numpy as np
-
-from stampede.market import Channel
-
 from massive_sim.client import Client
 from massive_sim.clock import SimClock, seconds_of_day
 from massive_sim.columns import Columns
 from massive_sim.metrics import SimMetrics
 from massive_sim.model import MarketModel, SecondOutput
 from massive_sim.replay import Recorder, ReplaySource
+from stampede.market import Channel
 
 log = logging.getLogger("massive_sim.feed")
 TIMED = (Channel.TRADE, Channel.QUOTE, Channel.LULD, Channel.IMBALANCE)
@@ -84,7 +82,7 @@ class Feed:
             elapsed = asyncio.get_running_loop().time() - started
             try:
                 await asyncio.wait_for(self._stop.wait(), max(0.0, self.tick_s - elapsed))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def stop(self) -> None:

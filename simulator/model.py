@@ -21,16 +21,27 @@ from dataclasses import dataclass
 from datetime import date, time
 
 import numpy as np
-
-from stampede import markettime
-from stampede.market import Channel
-
 from massive_sim.columns import (
-    AVG_PRICE, CASH, FORM_T, HIGH_LOW_ONLY, LULD_HALT_CODE, LULD_RESUME_CODE, ODD_LOT, ODD_SWEEP,
-    REGULAR, SWEEP, TRADE_THRU, UPDATES_HIGH_LOW, UPDATES_LAST, UPDATES_VOLUME, Columns,
+    AVG_PRICE,
+    CASH,
+    FORM_T,
+    HIGH_LOW_ONLY,
+    LULD_HALT_CODE,
+    LULD_RESUME_CODE,
+    ODD_LOT,
+    ODD_SWEEP,
+    REGULAR,
+    SWEEP,
+    TRADE_THRU,
+    UPDATES_HIGH_LOW,
+    UPDATES_LAST,
+    UPDATES_VOLUME,
+    Columns,
 )
 from massive_sim.profile import AFTER_HOURS_END, PREMARKET_START, REGULAR_START, second_weights
 from massive_sim.universe import TAPE_NASDAQ, History, Universe, tick_round
+from stampede import markettime
+from stampede.market import Channel
 
 EXCHANGES = np.array([4, 12, 11, 10, 8, 19, 15, 17, 21, 7])  # 4 = FINRA TRF (off-exchange)
 EXCHANGE_P = np.array([0.36, 0.16, 0.09, 0.08, 0.08, 0.05, 0.05, 0.05, 0.05, 0.03])
@@ -416,9 +427,11 @@ class MarketModel:
 
     def _band_updates(self, s: int) -> tuple[np.ndarray, np.ndarray]:
         """Bands are (re)published when a ticker opens, when its reference moves 1 %, and when
-        the band width changes (09:45 and 25 minutes before the close)."""
+        the band width changes (09:45 and 25 minutes before the close); not during a limit state,
+        so a runner pinned at its band for 15 s is halted."""
         opened = self.op > 0
-        live = opened & (self.halted_until == 0)
+        # no new bands while halted or in a limit state (as the LULD plan has it)
+        live = opened & (self.halted_until == 0) & (self.limit_since == 0)
         alpha = 1 - math.exp(-1 / LULD_REF_TAU)
         last = np.where(np.isnan(self.last), self.luld_ref, self.last)
         self.luld_ref[live] += (last[live] - self.luld_ref[live]) * alpha
@@ -438,7 +451,8 @@ class MarketModel:
         ind = np.concatenate([r[1] for r in rows]).astype(np.int64)
         upper, lower = self.bands(syms, s)
         self.luld_seq[syms] += 1
-        t_ms = np.full(len(syms), t0 + 500, dtype=np.int64)
+        # a resume opens the second (its trades follow); halts and band changes close it
+        t_ms = np.where(ind == LULD_RESUME_CODE, t0, t0 + 999).astype(np.int64)
         return Columns(Channel.LULD, syms, t_ms, {
             "h": upper, "l": lower, "i": ind, "z": self.u.tape[syms], "t": t_ms * 1000,  # microseconds, as Massive's example
             "q": self.luld_seq[syms].copy(),

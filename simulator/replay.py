@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 
 import msgspec
-
 from stampede.market import to_millis
 
 log = logging.getLogger("massive_sim.replay")
@@ -21,7 +20,7 @@ log = logging.getLogger("massive_sim.replay")
 
 class Recorder:
     def __init__(self, path: str | Path) -> None:
-        self._file = open(path, "ab", buffering=1024 * 1024)
+        self._file = open(path, "ab", buffering=1024 * 1024)  # noqa: SIM115 - closed by close()
 
     def write(self, sim_ms: int, frame: bytes) -> None:
         self._file.write(b'{"ms":%d,"frame":%s}\n' % (sim_ms, frame))

@@ -13,17 +13,15 @@ import time as _time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import msgspec
 import numpy as np
-
-from stampede import markettime
-
 from massive_sim.clock import SimClock, seconds_of_day
 from massive_sim.columns import COND_LISTS
 from massive_sim.model import MarketModel
 from massive_sim.universe import History, Universe, minute_bars
+from stampede import markettime
 
 JSON = "application/json"
 
@@ -316,11 +314,8 @@ def upcoming(today: date, days: int = 366) -> list[dict]:
     end = today + timedelta(days=days)
     out: list[dict] = []
     names: dict[date, str] = {}
-    try:
-        for ts, name in cal.regular_holidays.holidays(today.isoformat(), end.isoformat(), return_name=True).items():
-            names[ts.date()] = str(name)
-    except Exception:  # older/newer calendar APIs: fall back to unnamed holidays
-        pass
+    for ts, name in cal.regular_holidays.holidays(today.isoformat(), end.isoformat(), return_name=True).items():
+        names[ts.date()] = str(name)
     d = today
     last_session = cal.last_session.date()
     while d <= min(end, last_session):
@@ -331,8 +326,8 @@ def upcoming(today: date, days: int = 366) -> list[dict]:
     for ts in cal.early_closes:
         day = ts.date()
         if today <= day <= end:
-            close = markettime.regular_close(day).astimezone(timezone.utc)
-            opening = datetime.combine(day, time(9, 30), markettime.ET).astimezone(timezone.utc)
+            close = markettime.regular_close(day).astimezone(UTC)
+            opening = datetime.combine(day, time(9, 30), markettime.ET).astimezone(UTC)
             for exchange in ("NYSE", "NASDAQ"):
                 out.append({"date": day.isoformat(), "exchange": exchange, "name": _EARLY_CLOSE_NAMES.get(day.month, "Early Close"),
                             "status": "early-close", "open": opening.strftime("%Y-%m-%dT%H:%M:%S.000Z"),

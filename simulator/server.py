@@ -23,14 +23,6 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 import numpy as np
-from prometheus_client import generate_latest
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-
-from stampede import markettime
-
 from massive_sim.client import CLOSE_POLICY, Client
 from massive_sim.clock import SimClock, default_day, parse_start
 from massive_sim.feed import Feed
@@ -41,6 +33,12 @@ from massive_sim.rest import Reply, RestApi
 from massive_sim.settings import SimSettings
 from massive_sim.truth import Truth
 from massive_sim.universe import build_history, build_universe
+from prometheus_client import generate_latest
+from stampede import markettime
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 log = logging.getLogger("massive_sim")
 
@@ -211,7 +209,7 @@ class Simulator:
                 if client.key is None and not client.closed:
                     try:
                         raw = await asyncio.wait_for(ws.recv(), max(0.0, deadline - loop.time()))
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         self._end(client, "auth_timeout", "No authentication request received.", CLOSE_POLICY)
                         continue
                 else:

@@ -7,7 +7,6 @@ about 2 s after their second, a bounded per-connection buffer that ends in ``slo
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
-
 from stampede.settings import CommonSettings
 
 LOCAL_API_KEY = "stampede-local-key"
@@ -16,9 +15,9 @@ LOCAL_API_KEY = "stampede-local-key"
 class SimSettings(CommonSettings):
     massive_api_key: SecretStr = Field(
         SecretStr(LOCAL_API_KEY),
-        description="The only API key the simulator accepts (WebSocket `auth`, REST `apiKey` / "
-        "`Authorization: Bearer`); any other key gets `auth_failed` / 401. Default "
-        f"`{LOCAL_API_KEY}` for local use.",
+        description="Massive API key (secret). The simulator accepts only this key (WebSocket "
+        "`auth`, REST `apiKey` / `Authorization: Bearer`; others get `auth_failed` / 401) and "
+        f"defaults it to `{LOCAL_API_KEY}`.",
     )
     sim_host: str = Field("127.0.0.1", description="Address the simulator listens on (WebSocket and REST share it).")
     sim_port: int = Field(8900, ge=0, le=65535, description="Port of `ws://HOST:PORT/stocks` and the REST API (0 = any free port).")

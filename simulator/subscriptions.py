@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from stampede.market import Channel
 
 CHANNELS = {c.value: c for c in Channel}

@@ -19,7 +19,6 @@ Ties are broken by ticker, ascending.
 from __future__ import annotations
 
 import numpy as np
-
 from massive_sim.columns import Columns
 
 BOARDS = ("gainers", "losers", "gappers", "from_open", "volume")

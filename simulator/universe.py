@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from datetime import date, time
 
 import numpy as np
-
-from stampede import markettime
-
 from massive_sim.profile import minute_weights
+from stampede import markettime
 
 # (ticker, tape, price, average daily volume) — liquid names a scanner user expects to see.
 WELL_KNOWN: tuple[tuple[str, int, float, float], ...] = (
@@ -78,7 +76,7 @@ def build_universe(seed: int, count: int) -> Universe:
     sigma = np.clip(0.012 + 0.05 / np.sqrt(np.maximum(price, 0.2)) + rng.gamma(2.0, 0.004, count), 0.008, 0.25)
     dollar_volume = price * adv
     tier1 = np.zeros(count, dtype=bool)
-    tier1[np.argsort(-dollar_volume)[:600]] = True
+    tier1[np.argsort(-dollar_volume)[: max(1, count * 600 // 8200)]] = True  # ~600 of 8,200, like the large caps and ETFs of tier 1
     return Universe(
         symbols=symbols, tape=tape, prev_close=tick_round(price), adv=adv, avg_size=avg_size,
         daily_trades=np.maximum(adv / avg_size, 5.0), sigma_daily=sigma, tier1=tier1,
@@ -105,7 +103,7 @@ class History:
     sessions: list[date]
     o: np.ndarray
     h: np.ndarray
-    l: np.ndarray  # noqa: E741
+    l: np.ndarray
     c: np.ndarray
     v: np.ndarray
     vw: np.ndarray
@@ -136,8 +134,8 @@ def build_history(universe: Universe, today: date, days: int, seed: int) -> Hist
     o = tick_round(prev * np.exp(rng.normal(0.0, 0.3, (n, days)) * sig))
     step = np.where(c >= 1.0, 0.01, 0.0001)
     h = np.maximum(tick_round(np.maximum(o, c) * np.exp(np.abs(rng.normal(0, 0.5, (n, days))) * sig)), np.maximum(o, c) + step)
-    l = np.minimum(tick_round(np.minimum(o, c) * np.exp(-np.abs(rng.normal(0, 0.5, (n, days))) * sig)), np.minimum(o, c) - step)  # noqa: E741
-    l = np.maximum(l, step)  # noqa: E741
+    l = np.minimum(tick_round(np.minimum(o, c) * np.exp(-np.abs(rng.normal(0, 0.5, (n, days))) * sig)), np.minimum(o, c) - step)
+    l = np.maximum(l, step)
     v = np.round(universe.adv[:, None] * np.exp(rng.normal(-0.12, 0.5, (n, days)))).astype(np.int64)
     trades = np.maximum(1, np.round(v / universe.avg_size[:, None])).astype(np.int64)
     vw = np.round((h + l + 2 * c) / 4.0, 4)
@@ -151,7 +149,7 @@ class MinuteBars:
     t: np.ndarray  # window start, Unix ms
     o: np.ndarray
     h: np.ndarray
-    l: np.ndarray  # noqa: E741
+    l: np.ndarray
     c: np.ndarray
     v: np.ndarray
     vw: np.ndarray
@@ -165,7 +163,7 @@ def minute_bars(universe: Universe, history: History, sym: int, session: int, se
     rng = np.random.default_rng([seed, 0x313, sym, session])
     close_s = _close_seconds(day)
     weights = np.asarray(minute_weights(close_s))
-    o, h, l, c = (float(a[sym, session]) for a in (history.o, history.h, history.l, history.c))  # noqa: E741
+    o, h, l, c = (float(a[sym, session]) for a in (history.o, history.h, history.l, history.c))
     v, n = int(history.v[sym, session]), int(history.n[sym, session])
 
     expected = weights * n
@@ -239,7 +237,7 @@ def _span(raw: np.ndarray, o: float, c: float, low: float, high: float) -> np.nd
 def _largest_remainder(x: np.ndarray) -> np.ndarray:
     """Round non-negative reals to integers with the same (rounded) total."""
     floor = np.floor(x).astype(np.int64)
-    short = int(round(x.sum())) - int(floor.sum())
+    short = round(float(x.sum())) - int(floor.sum())
     if short > 0:
         floor[np.argsort(-(x - floor))[:short]] += 1
     return floor

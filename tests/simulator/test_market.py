@@ -4,6 +4,7 @@ the same seed gives the same market."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -11,13 +12,11 @@ from datetime import date
 
 import httpx
 import numpy as np
-
-from stampede.conditions import eligibility
-
 from massive_sim.model import MarketModel
 from massive_sim.testing import running_simulator
 from massive_sim.universe import build_history, build_universe
 from sim_helpers import DAY, open_session, recv_json
+from stampede.conditions import eligibility
 
 
 async def collect(ws, seconds: float) -> list[dict]:
@@ -27,15 +26,15 @@ async def collect(ws, seconds: float) -> list[dict]:
     while loop.time() < end:
         try:
             events.extend(await recv_json(ws, timeout=max(0.01, end - loop.time())))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
     return events
 
 
 async def test_aggregates_are_built_from_the_trades_sent() -> None:
-    async with running_simulator(date=DAY, start="09:45:00", speed=3, symbols=400, seed=11) as sim:
+    async with running_simulator(date=DAY, start="09:45:00", speed=5, symbols=400, seed=11) as sim:
         ws = await open_session(sim.ws_url, sim.api_key, "T.*,A.*,AM.*")
-        events = await collect(ws, 25)
+        events = await collect(ws, 16)
         await ws.close()
 
     trades = [e for e in events if e["ev"] == "T"]
@@ -69,7 +68,7 @@ async def test_aggregates_are_built_from_the_trades_sent() -> None:
         per_sym[bar["sym"]].append(bar)
     steps = 0
     for seq in per_sym.values():
-        for prev, cur in zip(seq, seq[1:]):
+        for prev, cur in itertools.pairwise(seq):
             assert cur["av"] == prev["av"] + cur["v"]
             steps += 1
     assert steps > 100
@@ -162,3 +161,26 @@ def test_intraday_profile_is_u_shaped_with_an_opening_burst() -> None:
     open_s, noon, before_close = 34_200, 43_200, 57_300
     assert w[open_s] > 10 * w[noon] and w[before_close] > 2 * w[noon]
     assert w[open_s - 600] < w[noon] and np.isclose(w.sum(), 1.0)
+
+
+def test_runners_get_halted_and_resumed_with_no_trades_between() -> None:
+    day = date.fromisoformat(DAY)
+    universe = build_universe(1, 400)
+    model = MarketModel(universe, build_history(universe, day, 3, 1), day, 1)
+    model.fast_forward(34_200)
+    halted: dict[int, int] = {}
+    cycles = []
+    for s in range(34_200, 34_200 + 3600):
+        out = model.step(s)
+        luld = list(zip(out.luld.sym.tolist(), out.luld.cols["i"].tolist(), out.luld.time.tolist())) if out.luld else []
+        for sym, code, _ in luld:  # a resume comes first in its second
+            if code == 18:
+                cycles.append((sym, s - halted.pop(sym)))
+        if out.trades is not None:
+            assert not set(out.trades.sym.tolist()) & set(halted), "a halted ticker printed a trade"
+        for sym, code, t in luld:  # a halt comes after the second's trades
+            if code == 17:
+                assert t >= out.trades.time[out.trades.sym == sym].max()
+                halted[sym] = s
+    assert cycles and all(abs(length - 300) <= 1 for _, length in cycles)
+    assert all(universe.tape[sym] == 3 for sym, _ in cycles)  # LULD halt indicators: Nasdaq-listed

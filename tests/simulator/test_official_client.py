@@ -7,9 +7,7 @@ import logging
 
 from massive import RESTClient, WebSocketClient
 from massive.websocket.models import EquityAgg, EquityTrade, LimitUpLimitDown
-
 from massive_sim.testing import running_simulator
-
 from sim_helpers import DAY
 
 

@@ -6,11 +6,10 @@ import asyncio
 import json
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError
-
 from massive_sim.testing import running_simulator
 from sim_helpers import DAY, open_session, recv_json
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 
 def status(kind: str, message: str) -> list[dict]:
