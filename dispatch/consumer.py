@@ -150,6 +150,8 @@ class TriggerWorker:
                     continue  # gone after a good run: re-create at once
                 pause = min(pause * 2, ERROR_PAUSE[1])  # gone again right away: do not spin
             except (nats.errors.Error, asyncio.TimeoutError, OSError) as exc:
+                if self._stopping.is_set():
+                    break
                 self.state, self.detail = State.FAILING, repr(exc)
                 self._log_once(type(exc).__name__, "trigger %s: %r; retrying", self.trigger.name, exc)
                 pause = min(pause * 2, ERROR_PAUSE[1])

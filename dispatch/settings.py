@@ -31,10 +31,10 @@ class DispatchSettings(NatsSettings):
     )
     dispatch_concurrency: int = Field(
         32, ge=1, le=1024,
-        description="HTTP deliveries in flight at once per Trigger (each Trigger has its own pool).",
+        description="HTTP deliveries in flight at once per Trigger: its delivery lanes, each with one keep-alive connection.",
     )
     dispatch_fetch_batch: int = Field(
-        32, ge=1, le=1024, description="Most messages pulled from JetStream in one fetch."
+        32, ge=1, le=1024, description="Messages pulled from JetStream per fetch; each Trigger holds at most two fetches of undelivered messages."
     )
     dispatch_max_ack_pending: int = Field(
         1000, ge=1,
