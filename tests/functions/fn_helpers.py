@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time
 
+import redis.asyncio as aioredis
 from cloudevents.core.bindings import http as ce_http
+from stampede import keys
 from stampede.events import RawJSONFormat, market_batch_event
+from stampede.localstack import free_port
 from stampede.market import Aggregate, Channel, Luld, Trade, encode
 from stampede.markettime import et_ms
+from stampede.service import serve_in_background
+from stampede_functions.cli import create_app
+from stampede_functions.settings import FunctionSettings
 
 DAY = date(2025, 3, 14)  # a Friday, a normal session
 
@@ -50,3 +59,31 @@ def binary(event) -> tuple[dict[str, str], bytes]:
 def structured(event) -> tuple[dict[str, str], bytes]:
     message = ce_http.to_structured(event, RawJSONFormat())
     return message.headers, message.body
+
+
+@contextlib.asynccontextmanager
+async def serve_function(name: str, redis_url: str, **settings: object) -> AsyncIterator[str]:
+    """Serve function ``name`` over real HTTP until the block ends; yields its base URL."""
+    app = create_app(name, FunctionSettings(redis_url=redis_url, log_format="console", **settings))
+    port = free_port()
+    server, task = await serve_in_background(app, "127.0.0.1", port)
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+
+
+async def seed_reference(redis: aioredis.Redis, prev_close: dict[str, float],
+                         adv: dict[str, float] | None = None) -> None:
+    """Reference data as the refdata function stores it (linear 04:00-20:00 profile)."""
+    await redis.hset(keys.reference(DAY.isoformat(), "prev_close"), mapping=prev_close)
+    if adv:
+        await redis.hset(keys.reference(DAY.isoformat(), "adv"), mapping=adv)
+    profile = {m: (m + 1 - 240) / 960 for m in range(240, 1200)}
+    await redis.hset(keys.reference(DAY.isoformat(), "profile"), mapping=profile)
+    await redis.hset(keys.reference(DAY.isoformat(), "meta"), mapping={"loaded_ms": 1, "sessions": 10})

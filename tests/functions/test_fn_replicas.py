@@ -6,11 +6,10 @@ import asyncio
 import random
 
 import redis.asyncio as aioredis
-from fn_helpers import DAY, at, binary, cloudevent, trade
+from fn_helpers import DAY, at, binary, cloudevent, seed_reference, trade
 from stampede import keys
 from stampede.boards import BOARDS, ROW_FIELDS
 from stampede.market import Aggregate, Channel
-from test_http import seed_reference
 
 D = DAY.isoformat()
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD", "EEE")

@@ -8,23 +8,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
-from fn_helpers import DAY, at, bar, binary, cloudevent, luld, structured, trade
+from fn_helpers import (
+    DAY,
+    at,
+    bar,
+    binary,
+    cloudevent,
+    luld,
+    seed_reference,
+    serve_function,
+    structured,
+    trade,
+)
 from stampede import keys
 from stampede.localstack import redis_server
 from stampede.market import Channel
 
 D = DAY.isoformat()
-
-
-async def seed_reference(redis: aioredis.Redis, prev_close: dict[str, float],
-                         adv: dict[str, float] | None = None) -> None:
-    """Reference data as the refdata function stores it (linear 04:00-20:00 profile)."""
-    await redis.hset(keys.reference(D, "prev_close"), mapping=prev_close)
-    if adv:
-        await redis.hset(keys.reference(D, "adv"), mapping=adv)
-    profile = {m: (m + 1 - 240) / 960 for m in range(240, 1200)}
-    await redis.hset(keys.reference(D, "profile"), mapping=profile)
-    await redis.hset(keys.reference(D, "meta"), mapping={"loaded_ms": 1, "sessions": 10})
 
 
 def metric(text: str, sample: str) -> float:
@@ -143,7 +143,6 @@ async def test_changes_are_published_once_per_applied_batch(function_server, htt
 
 async def test_redis_down_answers_503_then_recovers(tmp_path, http) -> None:
     server = redis_server(tmp_path).start()
-    from conftest import serve_function
     try:
         async with serve_function("movers", server.url) as url:
             assert (await http.get(url + "/readyz")).status_code == 200
