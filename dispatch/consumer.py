@@ -40,7 +40,7 @@ from stampede_dispatch.triggers import Trigger
 log = logging.getLogger("stampede_dispatch.consumer")
 
 FETCH_WAIT = 1.0  # seconds a fetch long-polls: also how fast a stop is noticed
-STREAM_POLL = 0.25  # seconds between looks for a missing stream (a fresh consumer starts at NEW)
+STREAM_POLL = 0.25  # seconds between looks for a missing stream
 ERROR_PAUSE = (0.5, 5.0)  # first and largest pause after an error before binding again
 ERROR_BODY_BYTES = 2048  # how much of a failing answer is kept for the dead letter excerpt
 
@@ -57,7 +57,9 @@ class Rebind(Exception):
 
 
 def consumer_config(trigger: Trigger, settings: DispatchSettings) -> ConsumerConfig:
-    """Durable, explicit-ack pull consumer; a fresh one starts at new messages (old ones are stale).
+    """Durable, explicit-ack pull consumer; a fresh one starts at the oldest message the stream
+    still holds: the stream's max_age already dropped whatever is stale, and what is left is
+    exactly what the bridge published while this Trigger was not yet bound.
 
     ``max_deliver`` is only a backstop: the dispatcher itself dead-letters after ``retry`` retries;
     JetStream stops redelivering a message whose attempts kept dying mid-delivery (ack wait).
@@ -67,7 +69,7 @@ def consumer_config(trigger: Trigger, settings: DispatchSettings) -> ConsumerCon
         description=f"stampede dispatch: {trigger.event_type} -> {trigger.subscriber}",
         filter_subject=trigger.filter_subject,
         ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.NEW,
+        deliver_policy=DeliverPolicy.ALL,
         ack_wait=settings.dispatch_ack_wait,
         max_ack_pending=settings.dispatch_max_ack_pending,
         max_deliver=trigger.delivery.retry + 3,
@@ -126,9 +128,9 @@ class TriggerWorker:
     async def run(self) -> None:
         """Bind and pull until stopped; every failure leads back to (re)binding.
 
-        A vanished consumer is re-created at once and a missing stream polled often: a fresh
-        consumer starts at NEW messages, so every second spent unbound is data this Trigger
-        skips. Other errors (NATS away) back off exponentially.
+        A vanished consumer is re-created at once and a missing stream polled often; a fresh
+        consumer starts at the oldest message still in the stream. Other errors (NATS away)
+        back off exponentially.
         """
         self._lanes = [
             asyncio.create_task(self._lane(client), name=f"{self.trigger.name}-lane-{i}")
@@ -232,7 +234,7 @@ class TriggerWorker:
             want = batch
             try:
                 messages = await self._psub.fetch(want, timeout=FETCH_WAIT)
-            except nats.errors.TimeoutError:
+            except asyncio.TimeoutError:  # nats-py raises its own or the builtin one
                 continue  # nothing new (or NATS is away: nats-py reconnects meanwhile)
             except (nats.js.errors.ServiceUnavailableError, nats.js.errors.NotFoundError) as exc:
                 raise Rebind(repr(exc)) from exc

@@ -50,7 +50,7 @@ async def test_binary_delivery_preserves_every_attribute_and_data_byte_and_acks(
             await eventually(lambda: metric(dispatcher, "stampede_dispatch_deliveries_total", trigger="momentum", outcome="ack") == 7)
             info = await js.consumer_info("STOCKS_T", "momentum")
             assert info.num_ack_pending == 0 and info.num_redelivered == 0
-            assert (info.config.deliver_policy, info.config.ack_policy) == ("new", "explicit")
+            assert (info.config.deliver_policy, info.config.ack_policy) == ("all", "explicit")
             assert info.config.max_ack_pending == 1000
     by_id = {r.headers["ce-id"]: r for r in fn.received}
     for event in sent:
