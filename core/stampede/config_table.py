@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 SETTINGS_CLASSES: dict[str, str] = {
@@ -25,25 +26,38 @@ def load(path: str) -> type[BaseSettings]:
     return getattr(importlib.import_module(module), name)
 
 
+def _default(field) -> str:
+    if field.is_required():
+        return "(required)"
+    if field.default is None:
+        return "(unset)"
+    if isinstance(field.default, SecretStr):
+        return "(secret)"
+    return repr(field.default)
+
+
 def rows() -> list[tuple[str, str, str, str]]:
     """(variable, default, components, description), one row per variable."""
-    table: dict[str, list] = {}
+    table: dict[str, dict] = {}
     for component, path in SETTINGS_CLASSES.items():
-        cls = load(path)
-        for name, field in cls.model_fields.items():
-            var = name.upper()
-            default = "(required)" if field.is_required() else repr(field.default)
-            if field.default is None:
-                default = "(unset)"
-            row = table.setdefault(var, [var, default, [], field.description or ""])
-            row[2].append(component)
-    return [(v, d, ", ".join(c), desc) for v, d, c, desc in sorted(table.values())]
+        for name, field in load(path).model_fields.items():
+            row = table.setdefault(name.upper(), {"defaults": {}, "description": field.description or ""})
+            row["defaults"][component] = _default(field)
+    out = []
+    for var in sorted(table):
+        defaults = table[var]["defaults"]
+        if len(set(defaults.values())) == 1:
+            default = f"`{next(iter(defaults.values()))}`"
+        else:
+            default = "; ".join(f"{c}: `{d}`" for c, d in defaults.items())
+        out.append((var, default, ", ".join(defaults), table[var]["description"]))
+    return out
 
 
 def markdown() -> str:
     lines = ["| variable | default | read by | meaning |", "|---|---|---|---|"]
     for var, default, components, desc in rows():
-        lines.append(f"| `{var}` | `{default}` | {components} | {desc} |")
+        lines.append(f"| `{var}` | {default} | {components} | {desc} |")
     return "\n".join(lines)
 
 
