@@ -96,6 +96,8 @@ class Scanner:
             sim_cmd = ["sim", "--api-key", self.api_key, "--start", args.start, "--speed", str(args.speed)]
             if args.seed is not None:
                 sim_cmd += ["--seed", str(args.seed)]
+            if args.rate:
+                sim_cmd += ["--rate", str(args.rate)]
             sim = self._component("sim", sim_cmd, {})
             sim.launch()
             sim.wait_ready(args.ready_timeout)
@@ -180,6 +182,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--start", default="09:29:00", help="simulated ET start time, or 'now' (default 09:29:00: just before the open)")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated clock speed (default 1 = real time)")
     parser.add_argument("--seed", type=int, default=None, help="simulator seed for a repeatable market")
+    parser.add_argument("--rate", type=int, default=None,
+                        help="simulator load mode: this many events/s (A and T over every ticker) instead of the market")
     parser.add_argument("--ready-timeout", type=float, default=60.0, help="seconds to wait for each component")
     return parser.parse_args(argv)
 
