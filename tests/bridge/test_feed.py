@@ -166,7 +166,16 @@ async def test_eviction_by_a_second_connection_backs_off_then_takes_the_feed_bac
             assert metric(bridge, "stampede_bridge_reconnects_total", reason="max_connections") == 1
 
 
-async def test_nats_restart_mid_stream_recreates_streams_and_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("queue_size", "dropped", "reason"),
+    [
+        (5, "stampede_bridge_dropped_frames_total", "queue_full"),  # oldest frames go first
+        (5000, "stampede_bridge_dropped_events_total", "stale"),  # trades aged out (max age 1 s)
+    ],
+)
+async def test_nats_restart_mid_stream_recreates_streams_and_resumes(
+    tmp_path: Path, queue_size: int, dropped: str, reason: str
+) -> None:
     server = localstack.nats_server(tmp_path).start()
     try:
         async with running_simulator(**SIM, speed=1) as sim:
@@ -176,6 +185,8 @@ async def test_nats_restart_mid_stream_recreates_streams_and_resumes(tmp_path: P
                 sim.api_key,
                 massive_subscriptions="A.*,T.*",
                 bridge_ack_timeout=1.0,
+                bridge_queue_size=queue_size,
+                bridge_max_age_t=1.0,
             )
             async with running_bridge(settings) as bridge:
                 published = "stampede_bridge_published_events_total"
@@ -186,7 +197,7 @@ async def test_nats_restart_mid_stream_recreates_streams_and_resumes(tmp_path: P
                     what="outage seen",
                 )
                 assert not (await bridge.readiness())[0]
-                await asyncio.sleep(1.0)  # the feed keeps flowing into the queue meanwhile
+                await asyncio.sleep(1.5)  # the feed keeps flowing into the queue meanwhile
                 await asyncio.to_thread(server.start)
                 await wait_for(
                     lambda: metric(bridge, "stampede_bridge_nats_connected") == 1,
@@ -201,12 +212,12 @@ async def test_nats_restart_mid_stream_recreates_streams_and_resumes(tmp_path: P
                 nc = await nats.connect(server.url)
                 try:
                     info = await nc.jetstream().stream_info(stream_name(Channel.TRADE))
-                    assert (
-                        info.state.messages > 0 and info.config.max_age == settings.bridge_max_age_t
-                    )
+                    assert info.state.last_seq > 0  # re-created, then written to
+                    assert info.config.max_age == settings.bridge_max_age_t
                 finally:
                     await nc.close()
                 assert (await bridge.readiness())[0]
+                await wait_for(lambda: metric(bridge, dropped, reason=reason) > 0, what=reason)
                 # The feed was never touched by the NATS outage.
                 assert (
                     sum(
