@@ -109,8 +109,7 @@ class Bridge:
             await asyncio.wait({feed, stopping, processor}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             feed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feed
+            await asyncio.wait({feed})  # its outcome is raised below, after the drain
             await self._drain(processor)
             await self.publisher.close()
         for task in (feed, processor):
