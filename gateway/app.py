@@ -174,7 +174,7 @@ class WebSocketSession:
 
     def __init__(self, ws: WebSocket, hub: Hub, settings: GatewaySettings) -> None:
         self.ws, self.hub, self.settings = ws, hub, settings
-        self.client = Client(settings.gateway_client_queue)
+        self.client = Client(settings.gateway_client_queue_bytes)
 
     async def run(self, token: str | None) -> None:
         await self.ws.accept()

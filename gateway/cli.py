@@ -10,6 +10,19 @@ from stampede.telemetry import setup_logging, setup_tracing
 from stampede_gateway.settings import GatewaySettings
 
 
+def server_options(settings: GatewaySettings) -> dict[str, object]:
+    """uvicorn WebSocket options (the tests and the bench serve with the same ones)."""
+    return {
+        # A hard cap far above the protocol limit; the soft limit answers with an error frame.
+        "ws_max_size": settings.gateway_max_message_bytes * 16,
+        # Compression would cost CPU per client per message; diffs are shared, small bytes.
+        "ws_per_message_deflate": False,
+        # Protocol pings find dead peers (and keep idle proxies from closing the socket).
+        "ws_ping_interval": 20.0,
+        "ws_ping_timeout": 20.0,
+    }
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="stampede gateway",
@@ -28,7 +41,5 @@ def main(argv: list[str]) -> int:
 
     log.info("gateway listening on %s:%d (redis %s, auth %s)", args.host, args.port,
              settings.redis_url.split("@")[-1], "on" if settings.gateway_token else "off")
-    # A hard cap far above the protocol limit; the soft limit answers with an error frame.
-    run(create_app(settings), args.host, args.port, ws_max_size=settings.gateway_max_message_bytes * 16,
-        ws_ping_interval=20.0, ws_ping_timeout=20.0)
+    run(create_app(settings), args.host, args.port, **server_options(settings))
     return 0

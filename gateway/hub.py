@@ -62,9 +62,10 @@ class Outgoing:
 class Client:
     """One WebSocket connection: its subscriptions and its bounded outgoing queue."""
 
-    def __init__(self, queue_limit: int) -> None:
-        self.queue_limit = queue_limit
+    def __init__(self, queue_limit_bytes: int) -> None:
+        self.queue_limit_bytes = queue_limit_bytes
         self.queue: deque[Outgoing] = deque()
+        self.queued_bytes = 0
         self.subs: dict[str, Spec] = {}
         self.resets = 0
         self._ready = asyncio.Event()
@@ -72,11 +73,16 @@ class Client:
     def push(self, item: Outgoing) -> None:
         """Queue regardless of the limit (control replies, fresh snapshots)."""
         self.queue.append(item)
+        self.queued_bytes += len(item.text)
         self._ready.set()
+
+    def clear(self) -> None:
+        self.queue.clear()
+        self.queued_bytes = 0
 
     @property
     def full(self) -> bool:
-        return len(self.queue) >= self.queue_limit
+        return self.queued_bytes >= self.queue_limit_bytes
 
     async def pump(self, send: Callable[[str], Awaitable[None]]) -> None:
         """Send queued messages in order until cancelled or the socket fails."""
@@ -86,6 +92,7 @@ class Client:
                 await self._ready.wait()
                 continue
             item = self.queue.popleft()
+            self.queued_bytes -= len(item.text)
             await send(item.text)
             _record_sent(item)
 
@@ -249,10 +256,10 @@ class Hub:
         if not client.full:
             client.push(item)
             return True
-        client.queue.clear()
+        client.clear()
         client.resets += 1
-        self._log_once("slow_client", "a client fell %d messages behind; replacing its backlog "
-                       "with snapshots", client.queue_limit)
+        self._log_once("slow_client", "a client fell %d bytes behind; replacing its backlog "
+                       "with snapshots", client.queue_limit_bytes)
         self.resync(client, None, reason="slow_client")
         return False
 

@@ -40,10 +40,10 @@ class GatewaySettings(RedisSettings):
     gateway_max_message_bytes: int = Field(
         4096, ge=256, description="Largest message a client may send (bigger ones get a `message_too_large` error)."
     )
-    gateway_client_queue: int = Field(
-        64, ge=2,
-        description="Messages queued per client; a client that falls this far behind has its "
-        "backlog replaced by fresh snapshots.",
+    gateway_client_queue_bytes: int = Field(
+        1 << 20, ge=1024,
+        description="Bytes queued per client; a client that falls this far behind has its "
+        "backlog replaced by fresh snapshots (so memory per client stays bounded).",
     )
     gateway_heartbeat_seconds: float = Field(
         1.0, gt=0, description="How often clients get a heartbeat with feed freshness."

@@ -13,12 +13,14 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+import uvicorn
 import websockets
 
 from stampede import keys, localstack
 from stampede.boards import BOARDS_BY_NAME
-from stampede.service import serve_in_background
+from stampede.service import uvicorn_config
 from stampede_gateway.app import create_app
+from stampede_gateway.cli import server_options
 from stampede_gateway.diff import apply, from_wire
 from stampede_gateway.settings import GatewaySettings
 
@@ -46,7 +48,8 @@ async def running_gateway(redis_url: str, **overrides: Any) -> AsyncIterator[Gat
     settings = GatewaySettings(redis_url=redis_url, **{**FAST, **overrides})
     app = create_app(settings)
     port = localstack.free_port()
-    server, task = await serve_in_background(app, "127.0.0.1", port)
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, **server_options(settings)))
+    task = asyncio.create_task(server._serve())  # as serve_in_background, with our options
     for _ in range(200):
         if server.started:
             break
@@ -177,11 +180,13 @@ class ReferenceClient:
                 return message
 
     async def drain(self, quiet: float = 0.3) -> None:
-        """Receive until nothing arrives for ``quiet`` seconds (heartbeats excepted)."""
-        while True:
+        """Receive until no board message (heartbeats aside) arrives for ``quiet`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + quiet
+        while (left := deadline - loop.time()) > 0:
             try:
-                message = await self.receive(quiet)
+                message = await self.receive(left)
             except (TimeoutError, asyncio.TimeoutError):
                 return
-            if message["type"] == "heartbeat":
-                continue
+            if message["type"] != "heartbeat":
+                deadline = loop.time() + quiet
