@@ -44,10 +44,10 @@ class Gateway:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(redis_url: str, **overrides: Any) -> AsyncIterator[Gateway]:
+async def running_gateway(redis_url: str, port: int | None = None, **overrides: Any) -> AsyncIterator[Gateway]:
     settings = GatewaySettings(redis_url=redis_url, **{**FAST, **overrides})
     app = create_app(settings)
-    port = localstack.free_port()
+    port = port or localstack.free_port()
     server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, **server_options(settings)))
     task = asyncio.create_task(server._serve())  # as serve_in_background, with our options
     for _ in range(200):
