@@ -1,0 +1,318 @@
+"""Crash tests: `kill -9` one process mid-stream, restart only that one, and the scanner heals.
+
+One pipeline for the module (every component its own process, exactly as `stampede up` starts
+them, on a private nats-server and redis-server). The simulated day starts at 19:58:45 ET, so
+the feed runs for about a minute of wall time and then goes quiet by itself at 20:00; while it
+runs, the tests crash, in this order, redis-server, nats-server, the feed bridge, one function
+replica (momentum: the trades function, whose writes are additive) and the gateway. Each crash
+is SIGKILL (no shutdown hook), the restart is the same command on the same port, and nothing
+else is touched: the bridge must reconnect to NATS and re-declare its memory streams, the
+dispatcher must re-bind its consumers and retry what the functions answered 503 (Redis down)
+or could not answer (function down), the functions must reconnect to Redis, and a gateway
+client must be able to reconnect and get a fresh snapshot.
+
+What "converges" means, and what is lost on purpose:
+
+- Redis runs without persistence locally, so a `kill -9` loses every board AND the day's
+  reference data. Boards rebuild from the next events; the cumulative fields (`av` = volume,
+  last price) come back with each symbol's next bar. Reference data does NOT come back by
+  itself: the cluster's PingSource fires only at 03:xx ET, so until someone re-fires the load,
+  gainers/losers/gappers/rvol cannot rank. The test re-fires it once after the Redis restart
+  (the one manual step, and it is not a process restart) - see docs/testing.md.
+- Events in flight while a process is down are lost, not replayed: memory streams vanish with
+  nats-server, the bridge drops what it cannot publish in time, the dispatcher dead-letters
+  what a dead function refused `retry` times. That is the design (fresh over complete).
+- So after the feed ends, every symbol that printed a bar AFTER the last crash was repaired
+  must be exactly what the simulator sent (`/_sim/truth`): row last/volume/change and its rank
+  on the gainers, losers and volume boards among those symbols.
+- Nothing is counted twice: the momentum function adds up trades per symbol and second
+  (count and dollar volume) in Redis. Every second's count must be at most the number of
+  distinct trades the bridge published for it (a recorder subscribes to `stampede.stocks.T.>`
+  on core NATS and de-duplicates by CloudEvent id), whatever crashed; and once everything is
+  healthy again it must be exactly equal (nothing lost either).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+import nats
+import pytest
+import redis
+
+from fault_pipeline import Pipeline
+from gateway.gw_helpers import ReferenceClient
+from stampede.conditions import eligibility
+from stampede.market import Trade
+
+pytestmark = pytest.mark.slow
+
+START = "19:58:45"
+SEED = 23
+
+
+class TradeRecorder:
+    """Every trade CloudEvent the bridge publishes, once per CloudEvent id (core NATS)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, bytes] = {}
+        self.copies = 0
+        self.nc: nats.NATS | None = None
+        self.started_ms = 0  # trades of later seconds are all recorded
+
+    async def start(self, url: str) -> None:
+        self.nc = await nats.connect(url, max_reconnect_attempts=-1, reconnect_time_wait=0.2,
+                                     pending_size=256 * 1024 * 1024)
+
+        async def on_message(msg: Any) -> None:
+            self.copies += 1
+            self.by_id.setdefault(msg.headers["ce-id"], msg.data)
+
+        await self.nc.subscribe("stampede.stocks.T.>", cb=on_message, pending_msgs_limit=-1,
+                                pending_bytes_limit=-1)
+        await self.nc.flush()
+        self.started_ms = int(time.time() * 1000)
+
+    async def stop(self) -> None:
+        if self.nc is not None:
+            await self.nc.close()
+
+    def eligible_counts(self) -> Counter[tuple[str, int]]:
+        """(symbol, Unix second) -> trades that count toward trade counts (volume-eligible)."""
+        counts: Counter[tuple[str, int]] = Counter()
+        for data in self.by_id.values():
+            for trade in msgspec.json.decode(data, type=list[Trade]):
+                if eligibility(trade.c).volume:
+                    counts[(trade.sym, trade.t // 1000)] += 1
+        return counts
+
+
+@pytest.fixture(scope="module")
+async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pipeline]:
+    p = Pipeline(tmp_path_factory.mktemp("faults"), start=START, seed=SEED)
+    try:
+        await asyncio.to_thread(p.start)
+        yield p
+    finally:
+        await asyncio.to_thread(p.stop)
+
+
+@pytest.fixture(scope="module")
+async def recorder(pipeline: Pipeline) -> AsyncIterator[TradeRecorder]:
+    rec = TradeRecorder()
+    await rec.start(pipeline.nats_url)
+    yield rec
+    await rec.stop()
+
+
+@pytest.fixture(scope="module")
+def facts() -> dict[str, Any]:
+    """What the crash tests learned, for the final comparison."""
+    return {}
+
+
+def _redis(p: Pipeline) -> redis.Redis:
+    return redis.Redis.from_url(p.redis_url, decode_responses=True, socket_timeout=5)
+
+
+async def _until(check, timeout: float, what: str, interval: float = 0.3) -> Any:
+    """Poll a blocking ``check`` (run in a thread) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, redis.RedisError, OSError):
+            last = await asyncio.to_thread(check)
+            if last:
+                return last
+        await asyncio.sleep(interval)
+    pytest.fail(f"{what} did not happen within {timeout:.0f}s (last: {last!r})")
+
+
+def _board_writes(p: Pipeline, function: str) -> float:
+    return p.metrics(f"function-{function}").value("stampede_function_events_applied_total")
+
+
+async def _flowing(p: Pipeline, function: str, timeout: float = 30.0) -> None:
+    """The function applies new events again (its applied counter moves)."""
+    before = await asyncio.to_thread(_board_writes, p, function)
+    await _until(lambda: _board_writes(p, function) > before, timeout, f"{function} applying events")
+
+
+async def test_pipeline_is_flowing(pipeline: Pipeline, recorder: TradeRecorder) -> None:
+    for function in ("movers", "momentum"):
+        await _flowing(pipeline, function)
+    day = pipeline.truth(limit=1)["day"]
+    assert await asyncio.to_thread(lambda: _redis(pipeline).zcard(f"sp:{day}:board:volume")) > 0
+
+
+async def test_redis_crash(pipeline: Pipeline, facts: dict) -> None:
+    """Functions answer 503 while Redis is gone, the dispatcher naks and retries, writes resume."""
+    dispatch_before = await asyncio.to_thread(pipeline.metrics, "dispatch")
+    await asyncio.to_thread(pipeline.crash, "redis-server")
+    await asyncio.sleep(1.5)
+    movers = await asyncio.to_thread(pipeline.metrics, "function-movers")
+    await asyncio.to_thread(pipeline.restart, "redis-server")
+    await asyncio.to_thread(pipeline.reload_reference_data)  # see the module docstring
+    await _flowing(pipeline, "movers")
+    await _flowing(pipeline, "momentum")
+    dispatch_after = await asyncio.to_thread(pipeline.metrics, "dispatch")
+    assert movers.value("stampede_function_batches_total", outcome="error") \
+        + movers.value("http_server_request_duration_seconds_count", http_response_status_code="503") > 0
+    naks = "stampede_dispatch_deliveries_total"
+    assert dispatch_after.value(naks, outcome="nak") > dispatch_before.value(naks, outcome="nak")
+    for name in ("function-movers", "function-momentum", "function-halts", "gateway", "dispatch", "bridge"):
+        assert pipeline.process(name).running, f"{name} died with Redis"
+    facts["redis_restarted_ms"] = int(time.time() * 1000)
+
+
+async def test_nats_crash(pipeline: Pipeline) -> None:
+    """The bridge reconnects and re-declares its memory streams; the dispatcher re-binds."""
+    await asyncio.to_thread(pipeline.crash, "nats-server")
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(pipeline.restart, "nats-server")
+    await _until(lambda: pipeline.metrics("bridge").value("stampede_bridge_nats_connected") == 1, 30,
+                 "bridge reconnected to NATS")
+    await _flowing(pipeline, "movers")
+    await _flowing(pipeline, "momentum")
+    bound = await asyncio.to_thread(lambda: pipeline.metrics("dispatch").by(
+        "stampede_dispatch_consumer_bound", "trigger"))
+    assert bound.get("movers") == 1 and bound.get("momentum") == 1, bound
+    for name in ("bridge", "dispatch", "function-movers"):
+        assert pipeline.process(name).running, f"{name} died with NATS"
+
+
+async def test_bridge_crash(pipeline: Pipeline) -> None:
+    """A new bridge process logs in again (one connection per key) and publishes."""
+    old = pipeline.pid("bridge")
+    await asyncio.to_thread(pipeline.crash, "bridge")
+    await asyncio.to_thread(pipeline.restart, "bridge")
+    assert pipeline.pid("bridge") != old
+    await _until(lambda: pipeline.metrics("bridge").value("stampede_bridge_cloudevents_published_total") > 0,
+                 30, "the new bridge publishing")
+    await _flowing(pipeline, "movers")
+
+
+async def test_function_replica_crash(pipeline: Pipeline) -> None:
+    """Killed mid-request: the dispatcher retries (or dead-letters), nothing is applied twice."""
+    await asyncio.to_thread(pipeline.crash, "function-momentum")
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(pipeline.restart, "function-momentum")
+    await _flowing(pipeline, "momentum")
+    dispatch = await asyncio.to_thread(pipeline.metrics, "dispatch")
+    failed = sum(dispatch.value("stampede_dispatch_deliveries_total", trigger="momentum", outcome=o)
+                 for o in ("nak", "dlq"))
+    assert failed > 0, "the dispatcher never noticed the dead function"
+
+
+async def test_gateway_crash(pipeline: Pipeline, facts: dict) -> None:
+    """A client's socket drops with the gateway; reconnecting gives a snapshot of the live board."""
+    ws_url = pipeline.gateway_url.replace("http://", "ws://") + "/ws"
+    async with ReferenceClient.connect(ws_url) as client:
+        await client.subscribe("v", "volume", limit=10)
+        await client.until(lambda m: m["type"] == "snapshot")
+        await asyncio.to_thread(pipeline.crash, "gateway")
+        with pytest.raises(Exception):  # noqa: B017 - any close/reset of the socket will do
+            while True:
+                await client.receive(timeout=5)
+    await asyncio.to_thread(pipeline.restart, "gateway")
+    async with ReferenceClient.connect(ws_url) as client:
+        await client.subscribe("v", "volume", limit=10)
+        snapshot = await client.until(lambda m: m["type"] == "snapshot")
+        assert snapshot["rows"], "empty volume board after the gateway restart"
+    facts["healthy_truth"] = await asyncio.to_thread(pipeline.truth, 0)
+    facts["healthy_ms"] = int(time.time() * 1000)
+
+
+async def test_boards_converge_to_truth(pipeline: Pipeline, facts: dict) -> None:
+    if "healthy_truth" not in facts:
+        pytest.skip("the crash sequence did not finish")
+    final = await asyncio.to_thread(pipeline.wait_for_feed_end)
+    before = facts["healthy_truth"]["symbols"]
+    repaired = {sym for sym, row in final["symbols"].items()
+                if row["bars"] > before.get(sym, {}).get("bars", 0)}
+    assert len(repaired) >= 10, f"only {len(repaired)} symbols traded after the crashes; start earlier"
+    day = final["day"]
+    r = _redis(pipeline)
+
+    def rows_match() -> list[str]:
+        pipe = r.pipeline()
+        for sym in sorted(repaired):
+            pipe.hmget(f"sp:{day}:row:{sym}", "last", "volume", "change_pct")
+        wrong = []
+        for sym, (last, volume, change) in zip(sorted(repaired), pipe.execute()):
+            want = final["symbols"][sym]
+            got = (_f(last), _f(volume), _f(change))
+            expected = (want["last"], want["volume"], want["change_pct"])
+            if any(g is None or abs(g - e) > 1e-6 * max(1.0, abs(e))
+                   for g, e in zip(got, expected) if e is not None):
+                wrong.append(f"{sym}: {got} != {expected}")
+        return wrong
+
+    # The feed is quiet; give the pipeline a little time to drain.
+    deadline = time.monotonic() + 30
+    while (wrong := await asyncio.to_thread(rows_match)) and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+    assert wrong == []
+
+    truth_boards = {
+        "gainers": _rank(final, repaired, "change_pct", descending=True),
+        "losers": _rank(final, repaired, "change_pct", descending=False),
+        "volume": _rank(final, repaired, "volume", descending=True),
+    }
+    for board, expected in truth_boards.items():
+        members = await asyncio.to_thread(r.zrange, f"sp:{day}:board:{board}", 0, -1, withscores=True)
+        got = sorted(((sym, round(score, 6)) for sym, score in members if sym in repaired),
+                     key=lambda x: (-x[1] if board != "losers" else x[1], x[0]))[:10]
+        assert got == expected, board
+
+    # The gateway serves the same board (REST snapshot read from Redis, after its restart).
+    answer = await asyncio.to_thread(httpx.get, f"{pipeline.gateway_url}/api/boards/volume",
+                                     params={"limit": 10}, timeout=10)
+    top = await asyncio.to_thread(r.zrevrange, f"sp:{day}:board:volume", 0, 9)
+    assert [row["sym"] for row in answer.json()["rows"]] == top
+
+
+async def test_no_trade_counted_twice(pipeline: Pipeline, recorder: TradeRecorder, facts: dict) -> None:
+    if "healthy_ms" not in facts:
+        pytest.skip("the crash sequence did not finish")
+    await asyncio.to_thread(pipeline.wait_for_feed_end)
+    await asyncio.sleep(3)  # let the last deliveries land
+    published = recorder.eligible_counts()
+    day = pipeline.truth(limit=1)["day"]
+    r = _redis(pipeline)
+    applied: Counter[tuple[str, int]] = Counter()
+    prefix = f"sp:{day}:state:win:"
+    for key in await asyncio.to_thread(lambda: list(r.scan_iter(prefix + "*", count=1000))):
+        sym, minute = key[len(prefix):].rsplit(":", 1)
+        for field, value in (await asyncio.to_thread(r.hgetall, key)).items():
+            if field.startswith("n:"):
+                applied[(sym, int(minute) * 60 + int(field[2:]))] += int(value)
+    # Wall clock -> simulated exchange clock (speed 1: a constant offset).
+    first_recorded = (recorder.started_ms + pipeline.sim_offset_ms) // 1000 + 2
+    healthy = (facts["healthy_ms"] + pipeline.sim_offset_ms) // 1000 + 2
+    assert applied, "no momentum buckets in Redis"
+    twice = {k: (n, published[k]) for k, n in applied.items() if k[1] >= first_recorded and n > published[k]}
+    assert twice == {}, "trades counted more often than they were published"
+    lost = {k: (applied[k], n) for k, n in published.items() if k[1] >= healthy and applied[k] != n}
+    assert lost == {}, "trades published after recovery but not counted"
+    checked = sum(1 for k in published if k[1] >= healthy)
+    assert checked > 0, "no trades after the crashes"
+    print(f"recorded {len(recorder.by_id)} trade CloudEvents ({recorder.copies} copies), "
+          f"{sum(published.values())} eligible trades, {checked} symbol-seconds checked for equality")
+
+
+def _f(value: str | None) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+def _rank(truth: dict, symbols: set[str], field: str, descending: bool) -> list[tuple[str, float]]:
+    rows = [(sym, round(truth["symbols"][sym][field], 6)) for sym in symbols
+            if truth["symbols"][sym][field] is not None]
+    return sorted(rows, key=lambda x: (-x[1] if descending else x[1], x[0]))[:10]
