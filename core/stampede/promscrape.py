@@ -159,11 +159,7 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
 
 def scrape(url: str, timeout: float = 2.0, client: httpx.Client | None = None,
            extra: Mapping[str, str] | None = None) -> Snapshot:
-    """One ``/metrics`` page as a snapshot (raises ``httpx.HTTPError`` when it cannot be read).
-
-    Redirects are followed (the services mount the exposition app at ``/metrics/``, and
-    Prometheus follows the redirect too).
-    """
+    """One ``/metrics`` page as a snapshot (raises ``httpx.HTTPError`` when it cannot be read)."""
     getter = client.get if client is not None else httpx.get
     answer = getter(url, timeout=timeout, follow_redirects=True)
     answer.raise_for_status()

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from prometheus_client import REGISTRY, CollectorRegistry, make_asgi_app
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -36,7 +36,9 @@ def add_service_routes(
             status_code=200 if ok else 503,
         )
 
-    app.mount("/metrics", make_asgi_app(registry))
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def uvicorn_config(app: object, host: str, port: int, **kwargs: object) -> uvicorn.Config:
