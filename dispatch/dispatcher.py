@@ -15,29 +15,14 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from opentelemetry import trace
-
-from stampede.subjects import DLQ_ROOT, DLQ_STREAM
+from stampede.subjects import DLQ_STREAM, dlq_stream_config
 from stampede_dispatch.consumer import State, TriggerWorker
 from stampede_dispatch.metrics import DispatchMetrics
 from stampede_dispatch.settings import DispatchSettings
 from stampede_dispatch.triggers import Trigger
 
 log = logging.getLogger("stampede_dispatch")
-
-
-def dlq_stream(settings: DispatchSettings) -> StreamConfig:
-    """Same dead-letter stream the bridge declares (whoever starts first creates it)."""
-    return StreamConfig(
-        name=DLQ_STREAM,
-        subjects=[f"{DLQ_ROOT}.>"],
-        storage=StorageType.FILE,
-        retention=RetentionPolicy.LIMITS,
-        discard=DiscardPolicy.OLD,
-        max_age=settings.dispatch_dlq_max_age,
-        duplicate_window=min(120.0, settings.dispatch_dlq_max_age),
-    )
 
 
 def public_url(url: str) -> str:
@@ -87,7 +72,7 @@ class Dispatcher:
             await self.js.stream_info(DLQ_STREAM)
         except nats.js.errors.NotFoundError:
             with contextlib.suppress(nats.js.errors.BadRequestError):  # lost a race with the bridge: fine
-                await self.js.add_stream(dlq_stream(self.settings))
+                await self.js.add_stream(dlq_stream_config(self.settings.dispatch_dlq_max_age))
                 log.info("created dead-letter stream %s", DLQ_STREAM)
 
     async def run(self) -> None:
@@ -141,7 +126,7 @@ class Dispatcher:
                 except nats.js.errors.NotFoundError:
                     worker.request_rebind()
                     continue
-                except (nats.errors.Error, asyncio.TimeoutError):
+                except (TimeoutError, nats.errors.Error):
                     continue  # NATS away: the workers notice and recover on their own
                 self.metrics.consumer_pending.labels(trigger.name).set(info.num_pending or 0)
                 self.metrics.consumer_ack_pending.labels(trigger.name).set(info.num_ack_pending or 0)

@@ -28,7 +28,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from stampede.market import Channel
-from stampede.subjects import DLQ_ROOT, DLQ_STREAM, stream_name, stream_subjects
+from stampede.subjects import DLQ_STREAM, dlq_stream_config, stream_name, stream_subjects
 
 log = logging.getLogger("feed_bridge.publisher")
 
@@ -53,19 +53,6 @@ def channel_stream(settings: BridgeSettings, channel: Channel) -> StreamConfig:
         max_age=max_age,
         max_bytes=settings.bridge_stream_max_bytes,
         duplicate_window=min(max_age, settings.bridge_duplicate_window),
-    )
-
-
-def dlq_stream(settings: BridgeSettings) -> StreamConfig:
-    """Dead letters are kept on file and for days: people read them, not the scanner."""
-    return StreamConfig(
-        name=DLQ_STREAM,
-        subjects=[f"{DLQ_ROOT}.>"],
-        storage=StorageType.FILE,
-        retention=RetentionPolicy.LIMITS,
-        discard=DiscardPolicy.OLD,
-        max_age=settings.bridge_dlq_max_age,
-        duplicate_window=min(120.0, settings.bridge_dlq_max_age),
     )
 
 
@@ -116,7 +103,7 @@ class Publisher:
             await self.js.stream_info(DLQ_STREAM)
         except nats.js.errors.NotFoundError:
             with contextlib.suppress(nats.js.errors.BadRequestError):  # lost a race: fine
-                await self.js.add_stream(dlq_stream(self.settings))
+                await self.js.add_stream(dlq_stream_config(self.settings.bridge_dlq_max_age))
         self.ready.set()
         self.metrics.nats_connected.set(1)
         log.info("jetstream streams in place on %s", public_url(self.settings.nats_url))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import zlib
 
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
 from stampede.market import Channel
 
 SUBJECT_ROOT = "stampede.stocks"
@@ -39,3 +41,18 @@ def shard_of(symbol: str, shards: int) -> int:
 
 def dlq_subject(function: str) -> str:
     return f"{DLQ_ROOT}.{function}"
+
+
+def dlq_stream_config(max_age: float) -> StreamConfig:
+    """The dead-letter stream, declared alike by the bridge and the dispatcher (whoever starts
+    first creates it). Dead letters are kept on file and for days: people read them, not the
+    scanner."""
+    return StreamConfig(
+        name=DLQ_STREAM,
+        subjects=[f"{DLQ_ROOT}.>"],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        max_age=max_age,
+        duplicate_window=min(120.0, max_age),
+    )
