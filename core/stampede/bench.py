@@ -515,7 +515,7 @@ def compare_with_truth(status: dict, sim: str, limit: int = 20, attempts: int = 
             rows = {
                 name: http.get(
                     f"{status['gateway']}/api/boards/{name}", params={"limit": limit}
-                ).json()["rows"]
+                ).json().get("rows", [])
                 for name in truth_boards
             }
             after = http.get(f"{sim}/_sim/truth", params={"limit": limit}).json()
