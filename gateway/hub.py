@@ -36,7 +36,7 @@ from stampede_gateway.diff import View, diff
 from stampede_gateway.messages import addressed, encode
 from stampede_gateway.rows import Spec
 from stampede_gateway.settings import GatewaySettings
-from stampede_gateway.store import newest_day, read_boards
+from stampede_gateway.store import newest_day, read_boards, today_et
 
 log = logging.getLogger("stampede.gateway.hub")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -160,6 +160,7 @@ class Hub:
         self.settings = settings
         self.redis = redis
         self.day = ""
+        self.day_guessed = True
         self.clients: set[Client] = set()
         self.feeds: dict[Spec, Feed] = {}
         self.boards: dict[str, Freshness] = {}
@@ -178,10 +179,14 @@ class Hub:
 
     async def start(self) -> None:
         try:
-            self.day = await newest_day(self.redis)
+            found = await newest_day(self.redis)
         except (RedisError, OSError) as exc:
-            self.day = time.strftime("%Y-%m-%d")  # replaced by the first notification
+            found = None
             self._log_once("start_day", "could not scan Redis for the current day: %s", exc)
+        # Without boards in Redis the day is a guess (today in ET); the first notification's
+        # day replaces it even if older, so a replay of a past session is shown too.
+        self.day = found or today_et()
+        self.day_guessed = found is None
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("gateway-ticker", self._ticker()), ("gateway-listener", self._listener()),
             ("gateway-refresher", self._refresher()), ("gateway-heartbeat", self._heartbeat()),
@@ -288,10 +293,11 @@ class Hub:
             metrics.NOTIFICATIONS.labels("bad").inc()
             self._log_once("bad_notification", "ignoring a bad change notification (%s): %.200r", exc, raw)
             return
-        if day < self.day:
+        if day < self.day and not self.day_guessed:
             metrics.NOTIFICATIONS.labels("old_day").inc()
             return
-        if day > self.day:
+        self.day_guessed = False
+        if day != self.day:
             log.info("new trading day %s (was %s)", day, self.day)
             self.day = day
             self.boards.clear()

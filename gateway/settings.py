@@ -27,7 +27,7 @@ class GatewaySettings(RedisSettings):
         100, ge=1, le=1000, description="Largest `limit` (rows) a subscription or REST call may ask for."
     )
     gateway_filter_depth: int = Field(
-        250, ge=1, le=5000,
+        200, ge=1, le=5000,
         description="How deep into a board filtered subscriptions look (filters keep the first "
         "`limit` matching rows of the board's top N).",
     )

@@ -53,11 +53,15 @@ async def read_boards(redis: Redis, day: str, depths: dict[str, int]) -> BoardRe
     return BoardRead(boards, len(names) + len(symbols), 2 if symbols else 1)
 
 
-async def newest_day(redis: Redis) -> str:
-    """The newest day that has a board in Redis, else today in ET (a fresh start)."""
+async def newest_day(redis: Redis) -> str | None:
+    """The newest day that has a board in Redis (None on a fresh start)."""
     newest = ""
     async for key in redis.scan_iter(match=f"{keys.PREFIX}:*:board:*", count=1000):
         match = _BOARD_KEY.match(key)
         if match and match.group(1) > newest:
             newest = match.group(1)
-    return newest or datetime.now(ET).date().isoformat()
+    return newest or None
+
+
+def today_et() -> str:
+    return datetime.now(ET).date().isoformat()
