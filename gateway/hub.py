@@ -352,6 +352,9 @@ class Hub:
                 need = min(spec.depth(self.settings.gateway_filter_depth), depth_cap)
                 depths[spec.board] = max(depths.get(spec.board, 0), need)
         day, tick_ms, started = self.day, now_ms(), time.perf_counter()
+        # the newest data the read can include: notifications arriving during the read are
+        # for the next tick and must not make this one look fresher than it is
+        freshness = {b: Freshness(**self.boards.get(b, Freshness()).to_wire()) for b in boards}
         try:
             read = await read_boards(self.redis, day, depths)
         except (RedisError, OSError):
@@ -372,12 +375,14 @@ class Hub:
             if feed.spec.depth(self.settings.gateway_filter_depth) > depths[feed.spec.board]:
                 self._mark_dirty({feed.spec.board})  # subscribed during the read, needs more rows
                 continue
-            self._advance(feed, rows, tick_ms, measured=feed.spec.board in notified)
+            self._advance(feed, rows, tick_ms, freshness[feed.spec.board],
+                          measured=feed.spec.board in notified)
         metrics.TICK_DURATION.observe(time.perf_counter() - started)
 
-    def _advance(self, feed: Feed, rows: list[dict[str, Any]], tick_ms: int, measured: bool) -> None:
+    def _advance(self, feed: Feed, rows: list[dict[str, Any]], tick_ms: int, board_freshness: Freshness,
+                 measured: bool) -> None:
         view = feed.spec.select(rows)
-        freshness = Freshness(**self.boards.get(feed.spec.board, Freshness()).to_wire())
+        freshness = Freshness(**board_freshness.to_wire())
         if freshness.exchange_ms is None:  # no notification yet: the rows' own newest time
             freshness.exchange_ms = max((r["updated_ms"] for r in view if "updated_ms" in r), default=None)
         if feed.view is None:
