@@ -27,7 +27,6 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 import websockets
-
 from stampede import keys, localstack
 from stampede.boards import BOARDS_BY_NAME
 
@@ -98,7 +97,7 @@ async def client(url: str, stats: Stats, stop: asyncio.Event, ready: asyncio.Eve
         while not stop.is_set():
             try:
                 raw = await asyncio.wait_for(ws.recv(), 0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             now = time.time() * 1000
             msg = orjson.loads(raw)
@@ -121,7 +120,7 @@ async def client(url: str, stats: Stats, stop: asyncio.Event, ready: asyncio.Eve
 
 
 def metric(text: str, name: str) -> float:
-    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M))
+    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.MULTILINE))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -187,9 +186,10 @@ async def main() -> int:
     port = localstack.free_port()
     env = {**os.environ, "REDIS_URL": redis_server.url, "LOG_FORMAT": "console", "LOG_LEVEL": "WARNING",
            "GATEWAY_MAX_CLIENTS": str(args.clients + 10)}
-    gateway = subprocess.Popen([sys.executable, "-m", "stampede.cli", "gateway", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=open(work / "gateway.log", "wb"))
+    with open(work / "gateway.log", "wb") as log:  # noqa: ASYNC230 (once, before any client)
+        gateway = subprocess.Popen(  # noqa: ASYNC220 (a child process for the whole run)
+            [sys.executable, "-m", "stampede.cli", "gateway", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=log)
     redis = aioredis.from_url(redis_server.url)
     try:
         localstack.wait_for_port("127.0.0.1", port, proc=gateway)

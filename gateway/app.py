@@ -17,17 +17,15 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
-from starlette.websockets import WebSocketDisconnect
-
 from stampede.boards import BOARDS, BOARDS_BY_NAME
 from stampede.service import add_service_routes
-
 from stampede_gateway import messages, metrics
 from stampede_gateway.hub import Client, Hub, Outgoing, now_ms
 from stampede_gateway.messages import ProtocolError
 from stampede_gateway.rows import Filters, Spec
 from stampede_gateway.settings import GatewaySettings
 from stampede_gateway.store import read_boards
+from starlette.websockets import WebSocketDisconnect
 
 log = logging.getLogger("stampede.gateway")
 STATIC = resources.files("stampede_gateway") / "static"
@@ -106,7 +104,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def ready() -> tuple[bool, str]:
         try:
             await asyncio.wait_for(redis.ping(), 2.0)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             return False, f"redis unreachable: {exc}"
         if not hub.listening:
             return False, "not subscribed to change notifications yet"
@@ -206,7 +204,7 @@ class WebSocketSession:
             try:
                 text = await asyncio.wait_for(self._receive_text(), self.settings.gateway_auth_timeout_seconds)
                 first = messages.parse(text) if text is not None else None
-            except (asyncio.TimeoutError, ProtocolError):
+            except (TimeoutError, ProtocolError):
                 first = None
             token = first.token if isinstance(first, messages.Auth) else None
         if token is not None and _same(token, expected):

@@ -6,7 +6,6 @@ import argparse
 
 from stampede.service import run
 from stampede.telemetry import setup_logging, setup_tracing
-
 from stampede_gateway.settings import GatewaySettings
 
 

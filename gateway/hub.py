@@ -27,10 +27,8 @@ import orjson
 from opentelemetry import propagate, trace
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-
 from stampede import keys
 from stampede.boards import BOARDS_BY_NAME
-
 from stampede_gateway import metrics
 from stampede_gateway.diff import View, diff
 from stampede_gateway.messages import addressed, encode

@@ -12,9 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 import orjson
-
 from stampede.boards import BOARDS_BY_NAME
-
 from stampede_gateway.rows import Filters, Spec
 
 PROTOCOL = "stampede.gateway.v1"

@@ -7,7 +7,12 @@ same process (the tests run everything in one interpreter); process metrics are 
 from __future__ import annotations
 
 from prometheus_client import (
-    CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
 )
 
 REGISTRY = CollectorRegistry()

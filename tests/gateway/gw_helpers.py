@@ -15,7 +15,6 @@ import orjson
 import redis.asyncio as aioredis
 import uvicorn
 import websockets
-
 from stampede import keys, localstack
 from stampede.boards import BOARDS_BY_NAME
 from stampede.service import uvicorn_config
@@ -25,7 +24,7 @@ from stampede_gateway.diff import apply, from_wire
 from stampede_gateway.settings import GatewaySettings
 
 DAY = "2025-03-14"
-FAST = dict(gateway_max_tick_hz=20.0, gateway_refresh_seconds=30.0, gateway_heartbeat_seconds=0.5)
+FAST = {"gateway_max_tick_hz": 20.0, "gateway_refresh_seconds": 30.0, "gateway_heartbeat_seconds": 0.5}
 
 
 @dataclass
@@ -132,7 +131,7 @@ class ReferenceClient:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def connect(cls, url: str, **kwargs: Any) -> AsyncIterator["ReferenceClient"]:
+    async def connect(cls, url: str, **kwargs: Any) -> AsyncIterator[ReferenceClient]:
         async with websockets.connect(url, max_size=None, **kwargs) as ws:
             yield cls(ws)
 
@@ -186,7 +185,7 @@ class ReferenceClient:
         while (left := deadline - loop.time()) > 0:
             try:
                 message = await self.receive(left)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 return
             if message["type"] != "heartbeat":
                 deadline = loop.time() + quiet

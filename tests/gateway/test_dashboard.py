@@ -8,9 +8,8 @@ import time
 
 import pytest
 import redis.asyncio as aioredis
-from playwright.async_api import async_playwright
-
 from gw_helpers import DAY, publish, running_gateway
+from playwright.async_api import async_playwright
 from stampede import keys, localstack
 from stampede.boards import BOARDS_BY_NAME
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from stampede_gateway import messages
 from stampede_gateway.diff import Diff, apply, diff, from_wire
 from stampede_gateway.messages import ProtocolError

@@ -9,7 +9,6 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 import websockets
-
 from gw_helpers import DAY, Market, ReferenceClient, running_gateway
 
 
@@ -77,8 +76,8 @@ async def test_token_guards_rest_and_websocket(market, redis_url):
 
 
 async def test_bad_requests_get_error_frames_and_the_connection_lives(market, redis_url):
-    async with running_gateway(redis_url, gateway_max_subscriptions=2, gateway_max_message_bytes=512) as gw:
-        async with ReferenceClient.connect(gw.ws_url) as c:
+    async with running_gateway(redis_url, gateway_max_subscriptions=2, gateway_max_message_bytes=512) as gw, \
+            ReferenceClient.connect(gw.ws_url) as c:
             await c.receive()  # hello
             async def expect(raw: str, code: str) -> None:
                 await c.ws.send(raw)
@@ -105,11 +104,11 @@ async def test_bad_requests_get_error_frames_and_the_connection_lives(market, re
 
 
 async def test_client_limit_refuses_politely(market, redis_url):
-    async with running_gateway(redis_url, gateway_max_clients=1) as gw:
-        async with ReferenceClient.connect(gw.ws_url) as first:
-            assert (await first.receive())["type"] == "hello"
-            async with websockets.connect(gw.ws_url) as second:
-                assert orjson.loads(await second.recv())["code"] == "too_many_clients"
+    async with running_gateway(redis_url, gateway_max_clients=1) as gw, \
+            ReferenceClient.connect(gw.ws_url) as first:
+        assert (await first.receive())["type"] == "hello"
+        async with websockets.connect(gw.ws_url) as second:
+            assert orjson.loads(await second.recv())["code"] == "too_many_clients"
 
 
 async def test_new_trading_day_and_redis_restart(workdir):

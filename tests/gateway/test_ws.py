@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 
 import httpx
@@ -13,9 +12,13 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 import websockets
-
-from gw_helpers import DAY, Market, ReferenceClient, Subscription, publish, row_fields, running_gateway
-from stampede import keys
+from gw_helpers import (
+    DAY,
+    Market,
+    ReferenceClient,
+    Subscription,
+    running_gateway,
+)
 from stampede_gateway import metrics
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "gateway-ws.v1.json").read_text())
