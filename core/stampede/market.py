@@ -165,7 +165,8 @@ _encoder = msgspec.json.Encoder()
 
 def decode_frame(raw: bytes | str) -> list[FrameItem]:
     """Decode a whole frame at once (the fast path). Raises ``msgspec.DecodeError``/
-    ``msgspec.ValidationError`` when any item is bad; callers then fall back to
+    ``msgspec.ValidationError`` when any item is bad (``UnicodeDecodeError`` for a string that
+    is not UTF-8, ``RecursionError`` when it nests too deeply); callers then fall back to
     :func:`decode_frame_items` to keep the good items."""
     return _frame_decoder.decode(raw)
 
@@ -178,7 +179,7 @@ def decode_frame_items(raw: bytes | str) -> tuple[list[FrameItem], list[tuple[st
     """
     try:
         items = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # not UTF-8; nested too deeply
         return [], [("invalid_json", str(exc), _sample(raw))]
     if not isinstance(items, list):
         return [], [("not_array", "frame is not a JSON array", _sample(raw))]
