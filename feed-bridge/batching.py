@@ -40,7 +40,7 @@ def parse_frame(raw: bytes, shards: int = 1) -> ParsedFrame:
     parsed = ParsedFrame()
     try:
         items = decode_frame(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
         items, parsed.problems = decode_frame_items(raw)
     groups: dict[object, list] = {}
     if shards <= 1:
