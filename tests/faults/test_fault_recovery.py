@@ -260,6 +260,7 @@ async def test_boards_converge_to_truth(pipeline: Pipeline, facts: dict) -> None
     while (wrong := await asyncio.to_thread(rows_match)) and time.monotonic() < deadline:
         await asyncio.sleep(1)
     assert wrong == []
+    print(f"{len(repaired)} of {len(final['symbols'])} symbols printed a bar after the crashes; rows equal truth")
 
     truth_boards = {
         "gainers": _rank(final, repaired, "change_pct", descending=True),
@@ -304,7 +305,10 @@ async def test_no_trade_counted_twice(pipeline: Pipeline, recorder: TradeRecorde
     assert lost == {}, "trades published after recovery but not counted"
     checked = sum(1 for k in published if k[1] >= healthy)
     assert checked > 0, "no trades after the crashes"
-    print(f"recorded {len(recorder.by_id)} trade CloudEvents ({recorder.copies} copies), "
+    momentum = await asyncio.to_thread(pipeline.metrics, "function-momentum")
+    print(f"duplicates skipped by the restarted momentum replica: "
+          f"{momentum.value('stampede_function_dropped_total', reason='duplicate'):.0f}; "
+          f"recorded {len(recorder.by_id)} trade CloudEvents ({recorder.copies} copies), "
           f"{sum(published.values())} eligible trades, {checked} symbol-seconds checked for equality")
 
 
