@@ -119,7 +119,7 @@
       if (isNew) { tr = makeRow(b); b.trs.set(row.sym, tr); }
       updateRow(b, tr, row, i, !isNew && fresh);
       if (b.tbody.children[i] !== tr) b.tbody.insertBefore(tr, b.tbody.children[i] || null);
-      if (isNew && fresh) { tr.classList.remove("flash-new"); void tr.offsetWidth; tr.classList.add("flash-new"); }
+      if (isNew && fresh) flashOnce(tr, "flash-new");
     });
     b.empty.style.display = b.rows.length ? "none" : "block";
     b.empty.textContent = "no symbols match";
@@ -166,11 +166,19 @@
       td.classList.toggle("na", v == null);
       if (SIGNED.has(col)) { td.classList.toggle("up", v > 0); td.classList.toggle("down", v < 0); }
       if (flash && prev !== undefined && v != null && prev != null && v !== prev) {
-        const cls = v > prev ? "flash-up" : "flash-down";
-        td.classList.remove("flash-up", "flash-down"); void td.offsetWidth; td.classList.add(cls);
+        flashOnce(td, v > prev ? "flash-up" : "flash-down");
       }
       tr._vals[col] = v;
     });
+  }
+
+  // A flash is a class set now and removed by a timer (CSS fades it out), so it always ends,
+  // even in a background tab that renders no frames.
+  function flashOnce(el, cls) {
+    el.classList.remove("flash-up", "flash-down", "flash-new");
+    el.classList.add(cls);
+    clearTimeout(el._flashTimer);
+    el._flashTimer = setTimeout(() => el.classList.remove(cls), 700);
   }
 
   function escapeHtml(s) { return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`); }

@@ -126,7 +126,7 @@ async def test_dashboard_shows_live_boards_updates_and_recovers(redis_url, artif
                 await market.move()
                 await asyncio.sleep(0.15)
             await asyncio.sleep(1.5)  # let rank animations settle for a clean picture
-            await page.screenshot(path=str(artifacts_dir / "dashboard.png"), full_page=True)
+            await page.screenshot(path=str(artifacts_dir / "dashboard.png"), full_page=True, animations="disabled")
             # filters reach the server and come back as a filtered snapshot
             await page.fill("#min-price", "1")
             await page.fill("#max-price", "20")
