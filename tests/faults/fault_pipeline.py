@@ -25,22 +25,22 @@ class Pipeline:
     """A started `stampede.up.Scanner` plus crash/restart by process name."""
 
     def __init__(self, workdir: Path, start: str, seed: int, speed: float = 1.0,
-                 api_key: str | None = None, symbols: int | None = None) -> None:
+                 api_key: str | None = None, env: dict[str, str] | None = None) -> None:
         args = up.parse_args(["--workdir", str(workdir), "--start", start, "--seed", str(seed),
                               "--speed", str(speed), "--port", str(localstack.free_port()),
                               "--ready-timeout", "90"])
         self.api_key = api_key
-        self.symbols = symbols
+        self.env = env or {}
         self.scanner = up.Scanner(args)
         self.status: dict[str, Any] = {}
 
     def start(self) -> dict[str, Any]:
-        saved = {name: os.environ.get(name) for name in ("MASSIVE_API_KEY", "SIM_SYMBOLS")}
+        # Scanner hands its own environment to every component; set ours only while starting.
+        extra = {**self.env, **({"MASSIVE_API_KEY": self.api_key} if self.api_key else {})}
+        saved = {name: os.environ.get(name) for name in extra}
+        os.environ.update(extra)
         if self.api_key:
-            os.environ["MASSIVE_API_KEY"] = self.api_key
             self.scanner.api_key = self.api_key
-        if self.symbols:
-            os.environ["SIM_SYMBOLS"] = str(self.symbols)
         try:
             self.status = self.scanner.start()
         finally:
