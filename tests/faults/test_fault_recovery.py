@@ -46,7 +46,6 @@ import msgspec
 import nats
 import pytest
 import redis
-
 from fault_pipeline import Pipeline
 from gateway.gw_helpers import ReferenceClient
 from stampede.conditions import eligibility

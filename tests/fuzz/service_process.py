@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-
 from stampede import localstack, promscrape
 
 

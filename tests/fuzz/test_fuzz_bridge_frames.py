@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import subprocess
 import sys
 import threading
 import time
@@ -29,13 +28,13 @@ import httpx
 import msgspec
 import psutil
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from websockets.sync.server import ServerConnection, serve
-
 from feed_bridge.batching import parse_frame
 from fuzz_strategies import hostile_frames
+from hypothesis import HealthCheck, assume, given, settings
 from stampede import localstack, promscrape
 from stampede.market import EVENT_TYPES
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection, serve
 
 KINDS = {"invalid_json", "not_array", "invalid_event", "unknown_ev"}
 FRAME_KINDS = {"invalid_json", "not_array"}
@@ -89,7 +88,7 @@ class HostileMassive:
                 continue
             try:
                 ws.send(frame)
-            except Exception:
+            except (ConnectionClosed, OSError):
                 self.frames.queue.appendleft(frame)  # the next connection gets it
                 return
 

@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fuzz_strategies import event_like, hostile_frames, json_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from fuzz_strategies import event_like, hostile_frames, json_values
 from service_process import Service, service
 from stampede import localstack
 

@@ -10,21 +10,20 @@ as if nothing happened, and the gateway's memory stays bounded.
 
 from __future__ import annotations
 
-import json
 import itertools
+import json
 from collections.abc import Iterator
 
 import orjson
 import pytest
+from fuzz_strategies import json_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
-
-from fuzz_strategies import json_values
 from service_process import Service, service
 from stampede import localstack
 from stampede.boards import BOARDS_BY_NAME
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 MAX_MESSAGE = 4096
 HARD_CAP = MAX_MESSAGE * 16

@@ -16,7 +16,6 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-
 from fuzz.service_process import Service, service
 from stampede import localstack
 

@@ -27,7 +27,6 @@ import httpx
 import nats
 import psutil
 import pytest
-
 from faults.fault_pipeline import Pipeline
 from gateway.gw_helpers import ReferenceClient
 from stampede.boards import BOARDS
@@ -88,10 +87,10 @@ async def test_key_not_on_nats_or_gateway_or_metrics(pipeline: Pipeline) -> None
             assert _leaks(answer.content) == [], path
             assert _leaks(repr(answer.headers)) == [], path
 
-    for name, url in pipeline.status["metrics"].items():
-        page = httpx.get(url, timeout=10).text
-        assert page, name
-        assert _leaks(page) == [], name
+        for name, url in pipeline.status["metrics"].items():
+            page = (await http.get(url)).text
+            assert page, name
+            assert _leaks(page) == [], name
 
 
 def test_key_not_in_logs_status_or_command_lines(pipeline: Pipeline) -> None:
