@@ -513,9 +513,9 @@ def compare_with_truth(status: dict, sim: str, limit: int = 20, attempts: int = 
             before = http.get(f"{sim}/_sim/truth", params={"limit": limit}).json()
             time.sleep(0.3)
             rows = {
-                name: http.get(
-                    f"{status['gateway']}/api/boards/{name}", params={"limit": limit}
-                ).json().get("rows", [])
+                name: http.get(f"{status['gateway']}/api/boards/{name}", params={"limit": limit})
+                .json()
+                .get("rows", [])
                 for name in truth_boards
             }
             after = http.get(f"{sim}/_sim/truth", params={"limit": limit}).json()
