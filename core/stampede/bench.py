@@ -46,7 +46,7 @@ import httpx
 import psutil
 import websockets
 
-from stampede import up
+from stampede import localstack, up
 from stampede.boards import BOARDS, BOARDS_BY_NAME
 from stampede.promscrape import (
     Snapshot,
@@ -84,7 +84,9 @@ HELD_LAG_SECONDS = 1.0
 @contextlib.contextmanager
 def pipeline(workdir: Path, up_argv: list[str]) -> Iterator[dict]:
     """A fresh ``stampede up`` (in this process, as its own children); yields status.json."""
-    args = up.parse_args(["--workdir", str(workdir), "--port", "0", *up_argv])
+    # An explicit free port: another scanner on this machine may hold the usual 8765.
+    port = str(localstack.free_port())
+    args = up.parse_args(["--workdir", str(workdir), "--port", port, *up_argv])
     scanner = up.Scanner(args)
     try:
         yield scanner.start()
@@ -744,22 +746,20 @@ def main(argv: list[str]) -> int:
         "benchmark share the machine's CPUs; cpu_percent is % of one core per process",
     }
     chosen = ("steady", "ramp", "open") if args.scenario == "all" else (args.scenario,)
+    runners = {"steady": steady, "ramp": ramp, "open": open_burst}
     try:
-        if "steady" in chosen:
-            results["steady"] = steady(plan)
-        if "ramp" in chosen:
-            results["ramp"] = ramp(plan)
-        if "open" in chosen:
-            results["open"] = open_burst(plan)
+        for name in chosen:
+            try:
+                results[name] = runners[name](plan)
+            except (RuntimeError, TimeoutError) as exc:  # a pipeline that did not come up
+                print(
+                    f"stampede bench: {name} failed: {exc} (logs kept under {workroot})",
+                    file=sys.stderr,
+                )
+                results.setdefault("errors", {})[name] = str(exc)
     except KeyboardInterrupt:
         print("interrupted; writing what was measured", file=sys.stderr)
-    except (RuntimeError, TimeoutError) as exc:
-        print(
-            f"stampede bench: the pipeline failed: {exc} (logs kept under {workroot})",
-            file=sys.stderr,
-        )
-        results["error"] = str(exc)
-    if "error" not in results:
+    if "errors" not in results:
         shutil.rmtree(workroot, ignore_errors=True)
     results["finished"] = datetime.now().astimezone().isoformat(timespec="seconds")
     path = out_dir / f"{started.strftime('%Y%m%dT%H%M%S')}.json"
@@ -767,4 +767,4 @@ def main(argv: list[str]) -> int:
     print()
     print(report(results))
     print(f"\nresults: {path}")
-    return 1 if "error" in results else 0
+    return 1 if "errors" in results else 0
