@@ -11,14 +11,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from stampede import bench
 
 
 def _figures(applied: float, tail_p50: float | None, stale: float = 0) -> dict:
     drops = {"function CloudEvents": {"stale": stale}} if stale else {}
-    return {"offered_events_per_s": 10_000, "throughput_per_s": {"functions_applied": applied},
-            "tail_board_write_p50_s": tail_p50, "drops": drops}
+    return {
+        "offered_events_per_s": 10_000,
+        "throughput_per_s": {"functions_applied": applied},
+        "tail_board_write_p50_s": tail_p50,
+        "drops": drops,
+    }
 
 
 def test_held_needs_throughput_low_lag_and_nothing_stale() -> None:
@@ -45,9 +48,16 @@ def test_recovery_is_the_start_of_the_last_good_run_after_the_open() -> None:
 
 
 def test_board_match_compares_values_in_order_and_symbols_except_ties() -> None:
-    truth = [{"sym": "AAA", "value": 5.0}, {"sym": "BBB", "value": 2.0}, {"sym": "CCC", "value": 2.0}]
-    same = [{"sym": "AAA", "change_pct": 5.0}, {"sym": "CCC", "change_pct": 2.0},
-            {"sym": "BBB", "change_pct": 2.0}]
+    truth = [
+        {"sym": "AAA", "value": 5.0},
+        {"sym": "BBB", "value": 2.0},
+        {"sym": "CCC", "value": 2.0},
+    ]
+    same = [
+        {"sym": "AAA", "change_pct": 5.0},
+        {"sym": "CCC", "change_pct": 2.0},
+        {"sym": "BBB", "change_pct": 2.0},
+    ]
     assert bench.board_match("gainers", truth, same) == {"equal": True, "matching": 3, "rows": 3}
     wrong = [{"sym": "ZZZ", "change_pct": 5.0}, *same[1:]]
     assert bench.board_match("gainers", truth, wrong)["equal"] is False
@@ -58,9 +68,25 @@ def test_board_match_compares_values_in_order_and_symbols_except_ties() -> None:
 def test_quick_steady_run_writes_every_stage(tmp_path: Path) -> None:
     out = tmp_path / "results"
     run = subprocess.run(
-        [sys.executable, "-m", "stampede.cli", "bench", "--quick", "--scenario", "steady",
-         "--rates", "1000", "--seconds", "5", "--out", str(out)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "stampede.cli",
+            "bench",
+            "--quick",
+            "--scenario",
+            "steady",
+            "--rates",
+            "1000",
+            "--seconds",
+            "5",
+            "--out",
+            str(out),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     (path,) = out.glob("*.json")
@@ -71,6 +97,11 @@ def test_quick_steady_run_writes_every_stage(tmp_path: Path) -> None:
     assert figures["throughput_per_s"]["functions_applied"] > 0
     assert {"board_write", "dispatch"} <= set(figures["latency_s"]["pipeline"])
     assert {"sim", "bridge", "dispatch", "function-momentum", "redis-server", "gateway"} <= set(
-        figures["cpu_percent"])
-    assert figures["client"]["messages"].get("snapshot", 0) + figures["client"]["messages"].get("diff", 0) > 0
+        figures["cpu_percent"]
+    )
+    assert (
+        figures["client"]["messages"].get("snapshot", 0)
+        + figures["client"]["messages"].get("diff", 0)
+        > 0
+    )
     assert "STEADY" in run.stdout
