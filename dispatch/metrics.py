@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from stampede.telemetry import LATENCY_BUCKETS, pipeline_latency_histogram
 
 OUTCOMES = ("ack", "nak", "term", "dlq", "filtered")
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 class DispatchMetrics:
@@ -29,12 +29,8 @@ class DispatchMetrics:
             ["trigger", "http_response_status_code", "error_type"],
             buckets=LATENCY_BUCKETS, registry=r,
         )
-        self.pipeline_latency = Histogram(
-            "stampede_pipeline_latency_seconds",
-            "From the CloudEvent `time` (bridge read the frame) to the stage; stage=dispatch: "
-            "the subscriber acknowledged the delivery.",
-            ["stage"], buckets=LATENCY_BUCKETS, registry=r,
-        )
+        # stage=dispatch: the subscriber acknowledged the delivery.
+        self.pipeline_latency = pipeline_latency_histogram(r)
         self.inflight = Gauge(
             "stampede_dispatch_inflight", "HTTP deliveries in flight.", ["trigger"], registry=r
         )

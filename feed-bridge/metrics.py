@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from stampede.market import Channel
-
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+from stampede.telemetry import LATENCY_BUCKETS, pipeline_latency_histogram
 
 
 class BridgeMetrics:
@@ -114,13 +113,7 @@ class BridgeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.pipeline_latency = Histogram(
-            "stampede_pipeline_latency_seconds",
-            "From frame read (CloudEvent time) to the stage.",
-            ["stage"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
+        self.pipeline_latency = pipeline_latency_histogram(r)
         # Label children resolved once: the hot path must not pay for .labels() per batch.
         self.events_by_channel = {ch: self.events.labels(ch.value) for ch in Channel}
         self.published_by_channel = {ch: self.published.labels(ch.value) for ch in Channel}

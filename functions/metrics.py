@@ -15,17 +15,21 @@ from prometheus_client import (
     Counter,
     Histogram,
 )
+from stampede.telemetry import (
+    LATENCY_BUCKETS,
+    exchange_latency_histogram,
+    pipeline_latency_histogram,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
     REGISTRY.register(_collector)
 
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 HTTP_DURATION = Histogram(
     "http_server_request_duration_seconds", "Duration of HTTP server requests.",
     ["http_request_method", "http_route", "http_response_status_code"],
-    buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    buckets=LATENCY_BUCKETS, registry=REGISTRY,
 )
 EVENTS_APPLIED = Counter(
     "stampede_function_events_applied_total",
@@ -52,18 +56,10 @@ DROPPED = Counter(
 REDIS_APPLY = Histogram(
     "stampede_function_redis_apply_duration_seconds",
     "Duration of the single Redis round trip that applies one CloudEvent.",
-    ["function"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    ["function"], buckets=LATENCY_BUCKETS, registry=REGISTRY,
 )
-PIPELINE_LATENCY = Histogram(
-    "stampede_pipeline_latency_seconds",
-    "Wall time from the CloudEvent's time (bridge read) to this stage.",
-    ["stage"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
-)
-EXCHANGE_LATENCY = Histogram(
-    "stampede_exchange_latency_seconds",
-    "Wall time from the newest event's exchange timestamp to this stage.",
-    ["stage"], buckets=_LATENCY_BUCKETS + (60, 300), registry=REGISTRY,
-)
+PIPELINE_LATENCY = pipeline_latency_histogram(REGISTRY)
+EXCHANGE_LATENCY = exchange_latency_histogram(REGISTRY)
 REFDATA_SYMBOLS = Counter(
     "stampede_function_refdata_symbols_loaded_total",
     "Symbols whose reference data was loaded.", registry=REGISTRY,

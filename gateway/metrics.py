@@ -14,24 +14,17 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from stampede.telemetry import (
+    exchange_latency_histogram,
+    pipeline_latency_histogram,
+)
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0,
-                    1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
-
-PIPELINE_LATENCY = Histogram(
-    "stampede_pipeline_latency_seconds",
-    "From the bridge reading a frame (CloudEvent time) to the stage.",
-    ["stage"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
-)
-EXCHANGE_LATENCY = Histogram(
-    "stampede_exchange_latency_seconds",
-    "From the event's exchange timestamp to the stage.",
-    ["stage"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
-)
+PIPELINE_LATENCY = pipeline_latency_histogram(REGISTRY)
+EXCHANGE_LATENCY = exchange_latency_histogram(REGISTRY)
 CLIENTS = Gauge("stampede_gateway_clients", "Connected WebSocket clients.", registry=REGISTRY)
 SUBSCRIPTIONS = Gauge(
     "stampede_gateway_subscriptions", "Active subscriptions over all clients.", registry=REGISTRY

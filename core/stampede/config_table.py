@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
+from pathlib import Path
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
@@ -61,8 +63,20 @@ def markdown() -> str:
     return "\n".join(lines)
 
 
+README_BLOCK = re.compile(r"(<!-- config:start -->\n).*?(\n<!-- config:end -->)", re.DOTALL)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="stampede config", description=__doc__)
-    parser.parse_args(argv)
-    print(markdown())
+    parser.add_argument("--update", metavar="README", type=Path,
+                        help="rewrite the table between the config markers of this file")
+    args = parser.parse_args(argv)
+    if args.update is None:
+        print(markdown())
+        return 0
+    text = args.update.read_text()
+    updated, found = README_BLOCK.subn(lambda m: m.group(1) + markdown() + m.group(2), text)
+    if not found:
+        parser.error(f"no <!-- config:start --> ... <!-- config:end --> block in {args.update}")
+    args.update.write_text(updated)
     return 0

@@ -13,6 +13,7 @@ import os
 import sys
 
 from opentelemetry import trace
+from prometheus_client import CollectorRegistry, Histogram
 from pythonjsonlogger.json import JsonFormatter
 
 from stampede.settings import CommonSettings
@@ -63,3 +64,29 @@ def setup_tracing(settings: CommonSettings, component: str) -> trace.Tracer:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(provider)
     return trace.get_tracer(f"stampede.{component}")
+
+
+# One bucket layout for every latency histogram, so stages compare and aggregate: sub-ms for
+# publish acks, up to minutes for exchange time behind a stalled pipeline.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25,
+                   0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+def pipeline_latency_histogram(registry: CollectorRegistry) -> Histogram:
+    """``stampede_pipeline_latency_seconds{stage}``: from the bridge reading the frame
+    (CloudEvent ``time``) to ``stage`` (publish, dispatch, board_write, client_send)."""
+    return Histogram(
+        "stampede_pipeline_latency_seconds",
+        "Wall time from the bridge reading the frame (CloudEvent time) to the stage.",
+        ["stage"], buckets=LATENCY_BUCKETS, registry=registry,
+    )
+
+
+def exchange_latency_histogram(registry: CollectorRegistry) -> Histogram:
+    """``stampede_exchange_latency_seconds{stage}``: from the newest event's exchange timestamp
+    to ``stage``; meaningful when the feed runs in real time."""
+    return Histogram(
+        "stampede_exchange_latency_seconds",
+        "Wall time from the newest event's exchange timestamp to the stage.",
+        ["stage"], buckets=LATENCY_BUCKETS, registry=registry,
+    )

@@ -19,7 +19,7 @@ def _block(text: str, name: str) -> str:
 
 def test_configuration_table_is_what_stampede_config_prints() -> None:
     assert _block(README, "config") == config_table.markdown().strip(), (
-        "README configuration table is stale: paste the output of `stampede config`"
+        "README configuration table is stale: run `stampede config --update README.md`"
     )
 
 
