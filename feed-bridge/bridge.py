@@ -71,7 +71,9 @@ class Bridge:
         self.metrics.queue_depth.set_function(lambda: len(self.queue))
         self.feed = FeedConnection(settings, self.queue, self.metrics)
         self.publisher = Publisher(settings, self.metrics)
-        self.writer = EnvelopeWriter(settings.feed_source, settings.bridge_content_mode)
+        self.writer = EnvelopeWriter(
+            settings.feed_source, settings.bridge_content_mode, settings.bridge_broker_ttl
+        )
         self.idle_until: datetime | None = None
         self._stop = asyncio.Event()
         self._max_age = {ch: settings.max_age(ch) for ch in Channel}

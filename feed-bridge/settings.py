@@ -35,6 +35,13 @@ class BridgeSettings(NatsSettings):
         description="CloudEvents NATS content mode: `binary` (ce-* headers, data as payload) or "
         "`structured` (whole event as JSON; needed by Knative eventing-natss).",
     )
+    bridge_broker_ttl: int | None = Field(
+        None,
+        ge=1,
+        description="When set, stamp every CloudEvent with the Knative `knativebrokerttl` "
+        "extension (e.g. 255). Needed when publishing straight into an eventing-natss Broker's "
+        "channel, whose filter drops events the broker ingress did not stamp.",
+    )
     bridge_shards: int = Field(
         1,
         ge=1,

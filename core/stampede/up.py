@@ -28,6 +28,7 @@ from stampede import localstack
 from stampede.events import REFDATA_LOAD_TYPE
 
 FUNCTIONS = ("refdata", "movers", "momentum", "halts")
+REFDATA_EVERY_SECONDS = 20 * 60  # the cluster's PingSource fires every 20 minutes
 LOCAL_API_KEY = "stampede-local-key"
 
 
@@ -93,12 +94,12 @@ class Scanner:
             ws_url = os.environ.get("MASSIVE_WS_URL", "wss://socket.massive.com/stocks")
             rest_url = os.environ.get("MASSIVE_REST_URL", "https://api.massive.com")
         else:
-            sim_cmd = ["sim", "--api-key", self.api_key, "--start", args.start, "--speed", str(args.speed)]
+            sim_cmd = ["sim", "--start", args.start, "--speed", str(args.speed)]
             if args.seed is not None:
                 sim_cmd += ["--seed", str(args.seed)]
             if args.rate:
                 sim_cmd += ["--rate", str(args.rate)]
-            sim = self._component("sim", sim_cmd, {})
+            sim = self._component("sim", sim_cmd, {"MASSIVE_API_KEY": self.api_key})  # not argv: ps shows argv
             sim.launch()
             sim.wait_ready(args.ready_timeout)
             ws_url = f"ws://127.0.0.1:{sim.port}/stocks"
@@ -113,7 +114,8 @@ class Scanner:
             component.launch()
         for component in functions.values():
             component.wait_ready(args.ready_timeout)
-        self._load_reference_data(functions["refdata"])
+        self.refdata = functions["refdata"]
+        self.load_reference_data()
 
         subscribers = ",".join(f"{name}={c.url}" for name, c in functions.items())
         dispatch = self._component("dispatch", ["dispatch"], {**common, "DISPATCH_SUBSCRIBER_URLS": subscribers})
@@ -144,8 +146,9 @@ class Scanner:
         (self.workdir / "status.json").write_text(json.dumps(status, indent=2))
         return status
 
-    def _load_reference_data(self, refdata: Component) -> None:
-        """Fire the once-a-day reference-data load, as the cluster's PingSource does."""
+    def load_reference_data(self) -> None:
+        """Fire the reference-data load, as the cluster's PingSource does (a no-op once the
+        day is loaded; a reload if Redis lost it)."""
         headers = {
             "ce-specversion": "1.0",
             "ce-type": REFDATA_LOAD_TYPE,
@@ -153,7 +156,7 @@ class Scanner:
             "ce-id": uuid.uuid4().hex,
             "content-type": "application/json",
         }
-        answer = httpx.post(refdata.url + "/", headers=headers, content=b"{}", timeout=120)
+        answer = httpx.post(self.refdata.url + "/", headers=headers, content=b"{}", timeout=120)
         if answer.status_code >= 300:
             raise RuntimeError(f"reference data load failed: {answer.status_code} {answer.text[:300]}")
 
@@ -206,7 +209,14 @@ def main(argv: list[str]) -> int:
         print(f"Stampede is up.\n  dashboard: {status['dashboard']}\n  logs:      {status['logs']}/"
               f"\n  metrics:   {status['gateway']}/metrics (and each service's /metrics, see "
               f"{scanner.workdir / 'status.json'})\nPress Ctrl-C to stop.", flush=True)
+        next_refdata = time.monotonic() + REFDATA_EVERY_SECONDS
         while True:
+            if time.monotonic() >= next_refdata:
+                next_refdata += REFDATA_EVERY_SECONDS
+                try:
+                    scanner.load_reference_data()
+                except (httpx.HTTPError, RuntimeError) as exc:
+                    print(f"reference data load failed (will retry): {exc}", file=sys.stderr, flush=True)
             for component in scanner.components:
                 if not component.running:
                     print(f"{component.name} exited with {component.proc.returncode}; see "

@@ -79,3 +79,17 @@ def test_source_with_odd_characters_round_trips() -> None:
         back = nats_binding.from_nats(nats_binding.NATSMessage(out.headers, out.payload), fmt)
         assert back.get_source() == source
         assert back.get_extension("traceparent") == TRACEPARENT
+
+
+def test_broker_ttl_extension_is_stamped_in_both_modes() -> None:
+    """The eventing-natss route needs Knative's `knativebrokerttl` (its ingress is bypassed)."""
+    read_at = datetime(2026, 1, 2, tzinfo=UTC)
+    for mode, fmt in (("binary", RawJSONFormat()), ("structured", JSONFormat())):
+        out = EnvelopeWriter(SOURCE, mode, broker_ttl=255).write(
+            Batch(Channel.TRADE, 0, DATA, 1), FrameStamp(read_at, TRACEPARENT)
+        )
+        back = nats_binding.from_nats(nats_binding.NATSMessage(out.headers, out.payload), fmt)
+        assert str(back.get_extension("knativebrokerttl")) == "255"
+        plain = EnvelopeWriter(SOURCE, mode).write(Batch(Channel.TRADE, 0, DATA, 1), FrameStamp(read_at, TRACEPARENT))
+        unstamped = nats_binding.from_nats(nats_binding.NATSMessage(plain.headers, plain.payload), fmt)
+        assert unstamped.get_extension("knativebrokerttl") is None

@@ -107,14 +107,12 @@ class Pipeline:
         return promscrape.scrape(self.status["metrics"][name], timeout=5.0)
 
     def reload_reference_data(self) -> None:
-        """What the PingSource does on its schedule (and `stampede up` once at start), with
-        the retries its delivery spec gives it (the first answers may be 503 while the
-        function's Redis connection is re-established)."""
-        refdata = self.process("function-refdata")
-        assert isinstance(refdata, up.Component)
+        """What the PingSource (and `stampede up`) does every 20 minutes, done now instead of
+        waiting for the next fire, retried while the function's first answers are 503 (its
+        Redis connection is being re-established)."""
         for attempt in range(20):
             try:
-                self.scanner._load_reference_data(refdata)
+                self.scanner.load_reference_data()
                 return
             except RuntimeError:
                 if attempt == 19:

@@ -104,7 +104,9 @@ def test_refdata_is_fired_before_the_premarket_in_new_york_time(overlay: str) ->
     spec = ping["spec"]
     assert spec["timezone"] == "America/New_York"
     minute, hour, _, _, weekdays = spec["schedule"].split()
-    assert all(int(h) < 4 for h in hour.split(",")), "must fire before 04:00 ET"
+    first_hour = int(hour.replace("-", ",").split(",")[0])
+    assert first_hour < 4, "must first fire before 04:00 ET"
+    assert "-" in hour and int(hour.split("-")[1]) >= 16, "must fire again during the session (reload after a Redis loss)"
     assert weekdays == "1-5"
     assert spec["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "refdata"}
     assert yaml.safe_load(spec["data"]) == {}
