@@ -733,9 +733,7 @@ def make_plan(args: argparse.Namespace, workroot: Path) -> Plan:
         seconds=args.seconds or (10 if quick else 30),
         warmup=3 if quick else 10,
         ramp_seconds=args.ramp_seconds or (10 if quick else 60),
-        ramp_rates=[25_000, 50_000, 100_000]
-        if quick
-        else [10_000, 20_000, 40_000, 80_000, 160_000],
+        ramp_rates=[10_000, 25_000, 50_000] if quick else [10_000, 20_000, 40_000, 80_000, 160_000],
         ramp_refine=0 if quick else 2,
         open_start="09:29:50" if quick else "09:29:30",
         open_after=25 if quick else 60,
