@@ -23,7 +23,7 @@ import httpx
 import psutil
 import pytest
 
-from gateway.gw_helpers import ReferenceClient
+from gw_helpers import ReferenceClient  # tests/gateway (see pythonpath in pyproject.toml)
 
 pytestmark = pytest.mark.slow
 

@@ -47,7 +47,7 @@ import nats
 import pytest
 import redis
 from fault_pipeline import Pipeline
-from gateway.gw_helpers import ReferenceClient
+from gw_helpers import ReferenceClient  # tests/gateway (see pythonpath in pyproject.toml)
 from stampede.conditions import eligibility
 from stampede.market import Trade
 

@@ -28,7 +28,7 @@ import nats
 import psutil
 import pytest
 from faults.fault_pipeline import Pipeline
-from gateway.gw_helpers import ReferenceClient
+from gw_helpers import ReferenceClient  # tests/gateway (see pythonpath in pyproject.toml)
 from stampede.boards import BOARDS
 
 pytestmark = pytest.mark.slow
