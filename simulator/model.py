@@ -49,6 +49,8 @@ SECONDS_PER_SESSION = 23_400
 LULD_REF_TAU = 150.0  # s: the band reference follows a ~5-minute mean of the price
 LULD_LIMIT_STATE_MS = 15_000
 HALT_MS = 300_000
+LOAD_REVERSION_S = 300.0  # load mode: a price forgets its deviation from the reference in ~5 minutes
+LOAD_BAND = 0.10  # load mode: log-price stays within ±10 % of the reference (a LULD-like band)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +278,8 @@ class MarketModel:
     def _trade_second(self, s: int, session: str, out: SecondOutput) -> None:
         t0 = self.midnight_ms + s * 1000
         rng = np.random.default_rng([self.seed, self.day.toordinal(), s])
-        self._apply_scenario(s)
+        if not self.rate:  # load mode is uniform: no gappers, no runners
+            self._apply_scenario(s)
         regular = session == "regular"
         luld_rows: list[tuple[np.ndarray, np.ndarray]] = []  # (syms, indicator)
         if regular and not self.rate:
@@ -296,11 +299,11 @@ class MarketModel:
         old = self.mid[a]
         dt = np.maximum(s - self.last_move[a], 1)
         if self.rate:
-            std = self.sigma_s[a] * np.sqrt(dt)
+            new = self._load_walk(a, dt, rng)
         else:
             share = (self.cum_weights[s + 1] - self.cum_weights[np.minimum(self.last_move[a], s)]) / self.regular_weight
             std = self.u.sigma_daily[a] * np.sqrt(share)
-        new = old * np.exp(rng.standard_normal(len(a)) * std + self.drift[a] * dt)
+            new = old * np.exp(rng.standard_normal(len(a)) * std + self.drift[a] * dt)
         if regular and not self.rate:
             new = self._limit_states(s, t0, a, new, luld_rows)
         self.mid[a] = new
@@ -397,6 +400,17 @@ class MarketModel:
             "ax": rng.choice(EXCHANGES[1:], len(a))[qorder], "ap": ap[qorder], "as": as_[qorder],
             "t": qt[qorder], "q": self.quote_seq[a][qorder], "z": tape[qorder],
         })
+
+    def _load_walk(self, a: np.ndarray, dt: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Next prices of tickers ``a`` in load mode, which runs for hours at any rate: a
+        mean-reverting walk (an exact Ornstein-Uhlenbeck step in log price, the per-second
+        volatility of each ticker) around its reference price, clipped to a LULD-like band, so
+        prices stay realistic however long the load runs."""
+        ref = self.u.prev_close[a].astype(np.float64)
+        keep = np.exp(-dt / LOAD_REVERSION_S)
+        spread = self.sigma_s[a] * np.sqrt(LOAD_REVERSION_S / 2 * (1 - keep ** 2))
+        x = np.log(self.mid[a] / ref) * keep + rng.standard_normal(len(a)) * spread
+        return ref * np.exp(np.clip(x, -LOAD_BAND, LOAD_BAND))
 
     # ------------------------------------------------------------------ LULD
     def _limit_states(self, s: int, t0: int, a: np.ndarray, new: np.ndarray, luld_rows: list) -> np.ndarray:
