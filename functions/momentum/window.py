@@ -3,16 +3,22 @@
 State (all day-scoped, see ``stampede.keys.state``):
 - ``win:{SYM}:{minute}``  hash per symbol and Unix minute, expiring after the window TTL:
   ``n:{s}`` trades, ``d:{s}`` dollar volume in cents (HINCRBY: commutative), ``p:{s}`` last
-  price of second ``s`` with its (``pt:{s}``, ``pq:{s}``) order, ``c`` the minute's close.
+  price of second ``s`` with its (``pt:{s}``, ``pq:{s}``) order, ``c`` the minute's close,
+  ``N``/``D`` the minute's running trade count and cents (so a 60-second sum reads a total
+  and at most half a minute of seconds, not 60 fields).
 - ``mom:{SYM}``  hash: ``t`` the symbol's clock (newest trade time seen), ``fs`` its first
   traded second of the day, last price ``lp``
-  (with ``lt``/``lq``), ``hi``/``hit``, ``lo``/``lot``, ``phi``/``phit``.
+  (with ``lt``/``lq``), ``hi``/``hit``, ``lo``/``lot``, ``phi``/``phit``, and ``w`` (msgpack)
+  the window metrics' inputs as of the symbol's second: tape-window trades, 60-second cents,
+  the prices 1 and 5 minutes before with the earliest second that could change each.
 - ``clock:momentum``  hash: ``asof`` = newest trade time of any symbol (the feed's clock).
 - ``momentum_live``  sorted set symbol -> its clock, to drop stale symbols from the boards.
 
 Every merge is a max or a sum, so replicas applying batches in any order reach the same state;
-the metrics are recomputed from the merged buckets as of the symbol's clock on every apply, so
-the last apply of a symbol always reflects everything merged so far.
+the metrics always equal a recompute from the merged buckets as of the symbol's clock: when its
+second advanced they are recomputed, otherwise ``w`` is brought up to date with this batch's
+buckets (exact integer sums; a price is looked up again only if a bucket it depends on moved),
+so the last apply of a symbol always reflects everything merged so far.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ end
 local W, STALE, TTL, WTTL, CAP, LOOK = p.tape_s, p.stale_ms, p.ttl, p.win_ttl, p.cap, p.lookback
 
 local function num(x) return string.format('%.10g', x) end
+local function int(v) return tonumber(v) or 0 end
+-- Sums are written as exact integers (Redis would print a Lua number with %.14g).
+local function whole(x) return string.format('%.0f', x) end
 
 local function newer(t, q, ct, cq)
   return ct == nil or t > ct or (t == ct and q >= (cq or 0))
@@ -48,6 +57,7 @@ for prefix, list in pairs(NAMES) do
   for s = 0, 59 do list[s + 1] = prefix .. s end
 end
 
+-- Sum of field ``n:`` over seconds [from_s, to_s] (a few seconds: the tape-speed window).
 local function sum(g, sym, field, from_s, to_s)
   local total, names = 0, NAMES[field]
   for m = math.floor(from_s / 60), math.floor(to_s / 60) do
@@ -59,18 +69,49 @@ local function sum(g, sym, field, from_s, to_s)
   return total
 end
 
--- The last price at or before second ``sec``; nil when the symbol had not traded by then
--- (``first`` = its first traded second today), so a new symbol costs no look-ups.
-local function price_at_or_before(g, sym, sec, first)
-  if sec < first then return nil end
+-- Dollar volume in cents over the 60 seconds ending at ``sec`` (the symbol's clock, so the
+-- current minute holds nothing later): the current minute's running total ``D`` plus the
+-- tail of the previous minute, read directly or as its ``D`` minus its head, whichever is
+-- fewer fields. ``first`` = the first traded second today: no earlier minute holds anything.
+local function cents_1m(g, sym, sec, first)
   local m = math.floor(sec / 60)
-  local vals = redis.call('HMGET', bucket_key(g, sym, m), unpack(NAMES['p:'], 1, sec - m * 60 + 1))
-  for i = #vals, 1, -1 do if vals[i] then return tonumber(vals[i]) end end
+  local ss = sec - m * 60
+  local total = tonumber(redis.call('HGET', bucket_key(g, sym, m), 'D')) or 0
+  if ss == 59 or (m - 1) * 60 + 59 < first then return total end
+  local k, names = bucket_key(g, sym, m - 1), NAMES['d:']
+  if 59 - ss <= ss + 2 then
+    for _, v in ipairs(redis.call('HMGET', k, unpack(names, ss + 2, 60))) do
+      if v then total = total + tonumber(v) end
+    end
+  else
+    local vals = redis.call('HMGET', k, 'D', unpack(names, 1, ss + 1))
+    total = total + (tonumber(vals[1]) or 0)
+    for i = 2, #vals do if vals[i] then total = total - tonumber(vals[i]) end end
+  end
+  return total
+end
+
+-- The last price at or before second ``sec`` (0 when the symbol had not traded by then), and
+-- the earliest second whose bucket could change that answer: the second it was found in, the
+-- start of the minute whose close it is, or the start of the look-back when nothing was found.
+-- ``first`` = the symbol's first traded second today, so a new symbol costs no look-ups. The
+-- second itself is tried first (an active symbol traded in it), then the rest of its minute.
+local function price_at_or_before(g, sym, sec, first)
+  local m = math.floor(sec / 60)
+  local ss = sec - m * 60
+  if sec < first then return 0, (m - LOOK) * 60 end
+  local key = bucket_key(g, sym, m)
+  local v = redis.call('HGET', key, NAMES['p:'][ss + 1])
+  if v then return tonumber(v), sec end
+  if ss > 0 then
+    local vals = redis.call('HMGET', key, unpack(NAMES['p:'], 1, ss))
+    for i = #vals, 1, -1 do if vals[i] then return tonumber(vals[i]), m * 60 + i - 1 end end
+  end
   for k = 1, math.min(LOOK, m - math.floor(first / 60)) do
     local c = redis.call('HGET', bucket_key(g, sym, m - k), 'c')
-    if c then return tonumber(c) end
+    if c then return tonumber(c), (m - k) * 60 end
   end
-  return nil
+  return 0, (m - LOOK) * 60
 end
 
 local changed = 0
@@ -97,40 +138,57 @@ for _, g in ipairs(p.groups) do
   local adds, rems, newest_ms = {}, {}, {}  -- board -> {score, sym, ...} / {sym, ...}; {sym, ms, ...}
   for idx, s in ipairs(g.syms) do
     local sym, newest, secs, last, hi, lo, phi, first_sec = s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]
-    local expired = {}
     for i = 1, #secs, 6 do
       local sec, n, cents, pt, pq, pp = secs[i], secs[i + 1], secs[i + 2], secs[i + 3], secs[i + 4], secs[i + 5]
       local m = math.floor(sec / 60)
       local ss = sec - m * 60
       local k = bucket_key(g, sym, m)
-      redis.call('HINCRBY', k, 'n:' .. ss, n)
-      if cents ~= 0 then redis.call('HINCRBY', k, 'd:' .. ss, cents) end
+      local nf, df = 'n:' .. ss, 'd:' .. ss
+      local c = redis.call('HMGET', k, nf, df, 'N', 'D', 'pt:' .. ss, 'pq:' .. ss, 'ct', 'cq')
+      local set = {nf, whole(int(c[1]) + n), 'N', whole(int(c[3]) + n)}
+      if cents ~= 0 then append(set, df, whole(int(c[2]) + cents), 'D', whole(int(c[4]) + cents)) end
       if pt >= 0 then
-        local c = redis.call('HMGET', k, 'pt:' .. ss, 'pq:' .. ss, 'ct', 'cq')
-        local set = {}
-        if newer(pt, pq, tonumber(c[1]), tonumber(c[2])) then
-          set[1], set[2], set[3], set[4], set[5], set[6] = 'p:' .. ss, pp, 'pt:' .. ss, pt, 'pq:' .. ss, pq
+        if newer(pt, pq, tonumber(c[5]), tonumber(c[6])) then
+          append(set, 'p:' .. ss, pp, 'pt:' .. ss, pt, 'pq:' .. ss, pq)
         end
-        if newer(pt, pq, tonumber(c[3]), tonumber(c[4])) then
-          local j = #set
-          set[j + 1], set[j + 2], set[j + 3], set[j + 4], set[j + 5], set[j + 6] = 'c', pp, 'ct', pt, 'cq', pq
-        end
-        if #set > 0 then redis.call('HSET', k, unpack(set)) end
+        if newer(pt, pq, tonumber(c[7]), tonumber(c[8])) then append(set, 'c', pp, 'ct', pt, 'cq', pq) end
       end
-      if not expired[k] then
-        expired[k] = true
-        redis.call('EXPIRE', k, WTTL)
-      end
+      redis.call('HSET', k, unpack(set))
+      -- A bucket gets its lifetime when created (no N yet); it is only written during its
+      -- minute (and by late redeliveries, which recreate it if it has expired).
+      if c[3] == false then redis.call('EXPIRE', k, WTTL) end
     end
 
     local mk = g.mom .. sym
-    local cur = redis.call('HMGET', mk, 't', 'lt', 'lq', 'lp', 'hi', 'hit', 'lo', 'lot', 'phi', 'phit', 'fs')
+    local cur = redis.call('HMGET', mk, 't', 'lt', 'lq', 'lp', 'hi', 'hit', 'lo', 'lot', 'phi', 'phit', 'fs', 'w')
     local first = cur[1] == false
     local asof = math.max(tonumber(cur[1]) or 0, newest)
     local lp = tonumber(cur[4])
     local h, ht, l, lt, ph, pht = tonumber(cur[5]), tonumber(cur[6]), tonumber(cur[7]), tonumber(cur[8]), tonumber(cur[9]), tonumber(cur[10])
     local fs = math.min(tonumber(cur[11]) or first_sec, first_sec)
-    local state = {'t', asof, 'fs', fs}
+    local secT = math.floor(asof / 1000)
+    -- Window sums (trades over the tape window, cents over 60 s) and the prices 1 and 5
+    -- minutes before (with the second from which a bucket could change each), as of second
+    -- second ``w[1]``: while the symbol's second has not advanced they are brought up to date from this
+    -- batch's buckets alone, and a price is looked up again only if a bucket it depends on moved.
+    local wn, wd, r1, f1, r5, f5
+    local w = cur[12] and cmsgpack.unpack(cur[12])
+    if w and w[1] == secT then
+      wn, wd, r1, f1, r5, f5 = w[2], w[3], w[4], w[5], w[6], w[7]
+      for i = 1, #secs, 6 do
+        local sec = secs[i]
+        if sec > secT - W then wn = wn + secs[i + 1] end
+        if sec > secT - 60 then wd = wd + secs[i + 2] end
+        if sec >= f1 and sec <= secT - 60 then r1 = nil end
+        if sec >= f5 and sec <= secT - 300 then r5 = nil end
+      end
+    else
+      wn = sum(g, sym, 'n:', math.max(secT - W + 1, fs), secT)
+      wd = cents_1m(g, sym, secT, fs)
+    end
+    if r1 == nil then r1, f1 = price_at_or_before(g, sym, secT - 60, fs) end
+    if r5 == nil then r5, f5 = price_at_or_before(g, sym, secT - 300, fs) end
+    local state = {'t', asof, 'fs', fs, 'w', cmsgpack.pack({secT, wn, wd, r1, f1, r5, f5})}
     if #last > 0 and newer(last[1], last[2], tonumber(cur[2]), tonumber(cur[3])) then
       lp = last[3]
       append(state, 'lt', last[1], 'lq', last[2], 'lp', lp)
@@ -143,15 +201,12 @@ for _, g in ipairs(p.groups) do
     redis.call('HSET', mk, unpack(state))
     if first then redis.call('EXPIRE', mk, TTL) end
 
-    local secT = math.floor(asof / 1000)
-    local tps = sum(g, sym, 'n:', secT - W + 1, secT) / W
-    local dollars = sum(g, sym, 'd:', secT - 59, secT) / 100
+    local tps = wn / W
+    local dollars = wd / 100
     local ch1, ch5
     if lp then
-      local r1 = price_at_or_before(g, sym, secT - 60, fs)
-      local r5 = price_at_or_before(g, sym, secT - 300, fs)
-      if r1 and r1 > 0 then ch1 = (lp - r1) / r1 * 100 end
-      if r5 and r5 > 0 then ch5 = (lp - r5) / r5 * 100 end
+      if r1 > 0 then ch1 = (lp - r1) / r1 * 100 end
+      if r5 > 0 then ch5 = (lp - r5) / r5 * 100 end
     end
 
     local row = g.row .. sym
