@@ -16,6 +16,7 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from opentelemetry import trace
+from stampede.settings import public_url
 from stampede.subjects import DLQ_STREAM, dlq_stream_config
 from stampede_dispatch.consumer import State, TriggerWorker
 from stampede_dispatch.metrics import DispatchMetrics
@@ -23,12 +24,6 @@ from stampede_dispatch.settings import DispatchSettings
 from stampede_dispatch.triggers import Trigger
 
 log = logging.getLogger("stampede_dispatch")
-
-
-def public_url(url: str) -> str:
-    """A NATS URL without credentials, for logs."""
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
 
 
 class Dispatcher:

@@ -9,11 +9,10 @@ how long JetStream keeps what it did publish.
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from stampede.market import Channel
-from stampede.settings import NatsSettings
+from stampede.settings import NatsSettings, public_url
 
 
 class BridgeSettings(NatsSettings):
@@ -136,12 +135,3 @@ class BridgeSettings(NatsSettings):
     def feed_source(self) -> str:
         """CloudEvent ``source``: the feed URL without credentials, query or fragment."""
         return public_url(self.massive_ws_url)
-
-
-def public_url(url: str) -> str:
-    """A URL safe to log or publish: user info, query string and fragment removed."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))

@@ -8,6 +8,7 @@ cannot drift from the code.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,3 +32,12 @@ class RedisSettings(CommonSettings):
 
 class NatsSettings(CommonSettings):
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server with JetStream.")
+
+
+def public_url(url: str) -> str:
+    """A URL safe to log or publish: user info, query string and fragment removed."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))

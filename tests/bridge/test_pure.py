@@ -10,9 +10,10 @@ from feed_bridge.backoff import Backoff
 from feed_bridge.framequeue import FrameQueue
 from feed_bridge.protocol import Meaning, auth_message, classify
 from feed_bridge.schedule import feed_window
-from feed_bridge.settings import BridgeSettings, public_url
+from feed_bridge.settings import BridgeSettings
 from stampede.market import Channel
 from stampede.markettime import ET
+from stampede.settings import public_url
 
 
 async def test_queue_drops_the_oldest_when_full() -> None:
