@@ -197,7 +197,7 @@ class MarketModel:
         """Advance from 04:00 to ``until_s`` without events, in 5-minute steps, a block of
         steps at a time (numpy over tickers x steps): accumulated volume, VWAP, official open,
         highs and prices as if the day had run, so even a start at 19:59 takes a fraction of
-        a second."""
+        a second. Only the market mode has a day to catch up on (load mode starts fresh)."""
         spans = [(a, min(a + span_s, until_s)) for a in range(PREMARKET_START, until_s, span_s)
                  if self.session(a) != "closed"]
         for j in range(0, len(spans), chunk):
@@ -223,13 +223,10 @@ class MarketModel:
             active = (s0 >= r.start_s) & (s0 < r.start_s + r.duration_s)
             boost[r.sym, active] = 25.0
             drift[r.sym, active] = r.log_return / r.duration_s * length[active]
-        if self.rate:
-            lam = np.full((n, m), 1.0) * (self.rate / n) * length
-        else:
-            lam = self.trade_rate[:, None] * w[None, :] * boost
+        lam = self.trade_rate[:, None] * w[None, :] * boost
         counts = rng.poisson(lam)
         traded = counts > 0
-        scale = np.sqrt(length / SECONDS_PER_SESSION) if self.rate else np.sqrt(w / self.regular_weight)
+        scale = np.sqrt(w / self.regular_weight)
         steps = rng.standard_normal((n, m)) * (self.u.sigma_daily[:, None] * scale[None, :]) + drift + jump
         path = self.mid[:, None] * np.exp(np.cumsum(steps, axis=1))
         vol = counts * self.u.avg_size[:, None]  # shares: trades x average size
