@@ -27,7 +27,6 @@ import httpx
 import nats
 import psutil
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-
 from stampede import localstack
 from stampede.events import RawJSONFormat, market_batch_event
 from stampede.market import Channel
@@ -35,7 +34,7 @@ from stampede.nats_binding import to_binary
 from stampede.subjects import stream_name, stream_subjects, subject
 
 TRIGGER = "movers"
-SUBSCRIBER = '''
+SUBSCRIBER = """
 import sys, uvicorn
 count = 0
 async def app(scope, receive, send):
@@ -54,7 +53,7 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
-'''
+"""
 
 
 def batch_data(size: int, seq: int) -> bytes:
@@ -71,7 +70,9 @@ def batch_data(size: int, seq: int) -> bytes:
 def build_messages(count: int, batch: int) -> list:
     """Built before the clock starts, so the bench measures the dispatcher, not event building."""
     return [
-        to_binary(market_batch_event(Channel.AGGREGATE, batch_data(batch, seq), "/bench"), RawJSONFormat())
+        to_binary(
+            market_batch_event(Channel.AGGREGATE, batch_data(batch, seq), "/bench"), RawJSONFormat()
+        )
         for seq in range(count)
     ]
 
@@ -94,22 +95,42 @@ async def run(args: argparse.Namespace) -> int:
     sub_port, status_port = localstack.free_port(), localstack.free_port()
     subscriber = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, str(sub_port)])
     env = {
-        **os.environ, "NATS_URL": server.url, "LOG_FORMAT": "console", "LOG_LEVEL": "WARNING",
+        **os.environ,
+        "NATS_URL": server.url,
+        "LOG_FORMAT": "console",
+        "LOG_LEVEL": "WARNING",
         "DISPATCH_SUBSCRIBER_URLS": f"{TRIGGER}=http://127.0.0.1:{sub_port}",
-        "DISPATCH_CONCURRENCY": str(args.concurrency), "DISPATCH_FETCH_BATCH": str(args.concurrency),
+        "DISPATCH_CONCURRENCY": str(args.concurrency),
+        "DISPATCH_FETCH_BATCH": str(args.concurrency),
         "DISPATCH_MAX_ACK_PENDING": str(max(1000, args.concurrency * 4)),
     }
     dispatch = subprocess.Popen(
-        [sys.executable, "-m", "stampede.cli", "dispatch", "--host", "127.0.0.1", "--port", str(status_port)], env=env
+        [
+            sys.executable,
+            "-m",
+            "stampede.cli",
+            "dispatch",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(status_port),
+        ],
+        env=env,
     )
     nc = await nats.connect(server.url)
     js = nc.jetstream()
     try:
         localstack.wait_for_port("127.0.0.1", sub_port, proc=subscriber)
-        await js.add_stream(StreamConfig(
-            name=stream_name(Channel.AGGREGATE), subjects=stream_subjects(Channel.AGGREGATE),
-            storage=StorageType.MEMORY, retention=RetentionPolicy.LIMITS, discard=DiscardPolicy.OLD, max_age=600,
-        ))
+        await js.add_stream(
+            StreamConfig(
+                name=stream_name(Channel.AGGREGATE),
+                subjects=stream_subjects(Channel.AGGREGATE),
+                storage=StorageType.MEMORY,
+                retention=RetentionPolicy.LIMITS,
+                discard=DiscardPolicy.OLD,
+                max_age=600,
+            )
+        )
         deadline = time.monotonic() + 30
         while True:  # the dispatcher's durable consumer exists: it sees every message from now on
             try:
@@ -135,12 +156,18 @@ async def run(args: argparse.Namespace) -> int:
         publish_time = await publish_task
         cpu = [p.cpu_percent() for p in procs]
         received = int(httpx.get(f"http://127.0.0.1:{sub_port}/count").text)
-        print(f"CloudEvents delivered: {args.events} of {args.batch} events each (~{message_bytes} bytes), "
-              f"subscriber counted {received}")
+        print(
+            f"CloudEvents delivered: {args.events} of {args.batch} events each (~{message_bytes} bytes), "
+            f"subscriber counted {received}"
+        )
         print(f"elapsed: {elapsed:.2f} s (publishing alone took {publish_time:.2f} s)")
-        print(f"throughput: {args.events / elapsed:,.0f} CloudEvents/s = {args.events * args.batch / elapsed:,.0f} market events/s")
+        print(
+            f"throughput: {args.events / elapsed:,.0f} CloudEvents/s = {args.events * args.batch / elapsed:,.0f} market events/s"
+        )
         print(f"CPU: dispatch {cpu[0]:.0f}%, subscriber {cpu[1]:.0f}% (of one core)")
-        print(f"settings: DISPATCH_CONCURRENCY={args.concurrency}, redeliveries={info.num_redelivered}")
+        print(
+            f"settings: DISPATCH_CONCURRENCY={args.concurrency}, redeliveries={info.num_redelivered}"
+        )
         return 0 if received == args.events else 1
     finally:
         await nc.close()
@@ -151,10 +178,18 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=20_000, help="CloudEvents to deliver (default 20000)")
-    parser.add_argument("--batch", type=int, default=200, help="market events per CloudEvent (default 200)")
-    parser.add_argument("--concurrency", type=int, default=32, help="DISPATCH_CONCURRENCY (default 32)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--events", type=int, default=20_000, help="CloudEvents to deliver (default 20000)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=200, help="market events per CloudEvent (default 200)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="DISPATCH_CONCURRENCY (default 32)"
+    )
     return asyncio.run(run(parser.parse_args()))
 
 

@@ -52,23 +52,58 @@ async def read(url: str, subscriptions: str, warmup: float, seconds: float) -> d
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=int, default=50_000, help="events/s asked of the simulator (default 50000)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="measurement window (default 20)")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring (default 3)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rate", type=int, default=50_000, help="events/s asked of the simulator (default 50000)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="measurement window (default 20)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds before measuring (default 3)"
+    )
     parser.add_argument("--subscriptions", default="A.*,T.*")
-    parser.add_argument("--market", action="store_true", help="realistic market at --start instead of --rate")
-    parser.add_argument("--start", default="09:30:00", help="ET start for --market (default 09:30:00)")
+    parser.add_argument(
+        "--market", action="store_true", help="realistic market at --start instead of --rate"
+    )
+    parser.add_argument(
+        "--start", default="09:30:00", help="ET start for --market (default 09:30:00)"
+    )
     parser.add_argument("--speed", type=float, default=1.0, help="clock speed for --market")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="stampede-bench-sim-"))
     port = localstack.free_port()
-    mode = ["--start", args.start, "--speed", str(args.speed)] if args.market else ["--rate", str(args.rate)]
+    mode = (
+        ["--start", args.start, "--speed", str(args.speed)]
+        if args.market
+        else ["--rate", str(args.rate)]
+    )
     sim = localstack.ServerProcess(
-        "sim", "127.0.0.1", port, workdir, workdir / "sim.log",
-        [sys.executable, "-m", "stampede.cli", "sim", "--host", "127.0.0.1", "--port", str(port),
-         "--api-key", API_KEY, "--seed", "7", "--date", "2025-03-14", *mode],
+        "sim",
+        "127.0.0.1",
+        port,
+        workdir,
+        workdir / "sim.log",
+        [
+            sys.executable,
+            "-m",
+            "stampede.cli",
+            "sim",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--api-key",
+            API_KEY,
+            "--seed",
+            "7",
+            "--date",
+            "2025-03-14",
+            *mode,
+        ],
     )
     launched = time.monotonic()
     sim.start()
@@ -78,12 +113,20 @@ def main() -> int:
         me = psutil.Process()
         proc.cpu_percent(None)
         me.cpu_percent(None)
-        result = asyncio.run(read(f"ws://127.0.0.1:{port}/stocks", args.subscriptions, args.warmup, args.seconds))
+        result = asyncio.run(
+            read(f"ws://127.0.0.1:{port}/stocks", args.subscriptions, args.warmup, args.seconds)
+        )
         cpu_sim, cpu_reader = proc.cpu_percent(None), me.cpu_percent(None)
     finally:
         sim.stop()
-    what = f"--market --start {args.start} --speed {args.speed}" if args.market else f"--rate {args.rate}"
-    print(f"stampede sim {what}, reader subscribed to {args.subscriptions}, {args.seconds:.0f}s after {args.warmup:.0f}s warm-up")
+    what = (
+        f"--market --start {args.start} --speed {args.speed}"
+        if args.market
+        else f"--rate {args.rate}"
+    )
+    print(
+        f"stampede sim {what}, reader subscribed to {args.subscriptions}, {args.seconds:.0f}s after {args.warmup:.0f}s warm-up"
+    )
     print(f"  startup to listening : {ready_s:.2f} s")
     print(f"  events/s received    : {result['events']:,.0f}")
     print(f"  frames/s received    : {result['frames']:,.0f}")

@@ -20,12 +20,16 @@ import sys
 import pydantic
 import uvloop
 from fastapi import FastAPI
-
 from stampede import service
 from stampede.telemetry import setup_logging, setup_tracing
 from stampede_dispatch.dispatcher import Dispatcher
 from stampede_dispatch.settings import DispatchSettings
-from stampede_dispatch.triggers import Trigger, TriggerError, default_triggers_path, load_triggers, routable
+from stampede_dispatch.triggers import (
+    Trigger,
+    default_triggers_path,
+    load_triggers,
+    routable,
+)
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 
@@ -44,9 +48,12 @@ def configured_triggers(settings: DispatchSettings) -> list[Trigger]:
 def routes(triggers: list[Trigger]) -> list[dict[str, object]]:
     return [
         {
-            "trigger": t.name, "type": t.event_type,
-            "stream": t.stream if t.channel else None, "url": t.url,
-            "retry": t.delivery.retry, "backoff": f"{t.delivery.backoff_policy} {t.delivery.backoff_delay}s",
+            "trigger": t.name,
+            "type": t.event_type,
+            "stream": t.stream if t.channel else None,
+            "url": t.url,
+            "retry": t.delivery.retry,
+            "backoff": f"{t.delivery.backoff_policy} {t.delivery.backoff_delay}s",
             "dead_letter": t.dlq_subject if t.delivery.dead_letter else None,
         }
         for t in triggers
@@ -54,7 +61,9 @@ def routes(triggers: list[Trigger]) -> list[dict[str, object]]:
 
 
 async def serve(settings: DispatchSettings, triggers: list[Trigger], host: str, port: int) -> int:
-    dispatcher = Dispatcher(settings, routable(triggers), tracer=setup_tracing(settings, "dispatch"))
+    dispatcher = Dispatcher(
+        settings, routable(triggers), tracer=setup_tracing(settings, "dispatch")
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, dispatcher.stop)
@@ -68,17 +77,24 @@ async def serve(settings: DispatchSettings, triggers: list[Trigger], host: str, 
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="stampede dispatch", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="stampede dispatch",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="0.0.0.0", help="status server address (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=8080, help="status server port (default 8080)")
-    parser.add_argument("--routes", action="store_true", help="print the routing table (JSON) and exit")
+    parser.add_argument(
+        "--routes", action="store_true", help="print the routing table (JSON) and exit"
+    )
     args = parser.parse_args(argv)
     try:
         settings = DispatchSettings()
         triggers = configured_triggers(settings)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
         print(f"stampede dispatch: bad configuration: {problems}", file=sys.stderr)
         return EXIT_CONFIG
     except (OSError, ValueError) as exc:  # TriggerError is a ValueError; missing file an OSError

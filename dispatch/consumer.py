@@ -31,7 +31,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
-
 from stampede_dispatch.metrics import DispatchMetrics
 from stampede_dispatch.settings import DispatchSettings
 from stampede_dispatch.translate import Verdict, attributes, dead_letter_headers, to_http, verdict
@@ -115,7 +114,9 @@ class TriggerWorker:
         self._errors_logged: set[str] = set()
         self._clients = [
             httpx.AsyncClient(
-                http1=True, http2=False, timeout=settings.dispatch_request_timeout,
+                http1=True,
+                http2=False,
+                timeout=settings.dispatch_request_timeout,
                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             )
             for _ in range(settings.dispatch_concurrency)
@@ -146,16 +147,20 @@ class TriggerWorker:
                     continue
                 wait = STREAM_POLL
             except Rebind as exc:
-                log.warning("trigger %s: consumer gone (%s); re-creating it", self.trigger.name, exc)
+                log.warning(
+                    "trigger %s: consumer gone (%s); re-creating it", self.trigger.name, exc
+                )
                 self._set_bound(False)
                 if time.monotonic() - self._bound_at > ERROR_PAUSE[1]:
                     continue  # gone after a good run: re-create at once
                 pause = min(pause * 2, ERROR_PAUSE[1])  # gone again right away: do not spin
-            except (nats.errors.Error, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, nats.errors.Error, OSError) as exc:
                 if self._stopping.is_set():
                     break
                 self.state, self.detail = State.FAILING, repr(exc)
-                self._log_once(type(exc).__name__, "trigger %s: %r; retrying", self.trigger.name, exc)
+                self._log_once(
+                    type(exc).__name__, "trigger %s: %r; retrying", self.trigger.name, exc
+                )
                 pause = min(pause * 2, ERROR_PAUSE[1])
             self._set_bound(False)
             with contextlib.suppress(asyncio.TimeoutError):
@@ -200,7 +205,10 @@ class TriggerWorker:
         except nats.js.errors.NotFoundError:
             if self.state is not State.WAITING_FOR_STREAM:
                 log.info("trigger %s: waiting for stream %s", trigger.name, trigger.stream)
-            self.state, self.detail = State.WAITING_FOR_STREAM, f"stream {trigger.stream} does not exist yet"
+            self.state, self.detail = (
+                State.WAITING_FOR_STREAM,
+                f"stream {trigger.stream} does not exist yet",
+            )
             return False
         await self.js.add_consumer(trigger.stream, consumer_config(trigger, self.settings))
         if self._psub is not None:
@@ -212,7 +220,13 @@ class TriggerWorker:
         self._errors_logged.clear()
         self.state, self.detail = State.BOUND, ""
         self._set_bound(True)
-        log.info("trigger %s: consuming %s (%s) -> %s", trigger.name, trigger.stream, trigger.event_type, trigger.url)
+        log.info(
+            "trigger %s: consuming %s (%s) -> %s",
+            trigger.name,
+            trigger.stream,
+            trigger.event_type,
+            trigger.url,
+        )
         return True
 
     def _set_bound(self, bound: bool) -> None:
@@ -234,7 +248,7 @@ class TriggerWorker:
             want = batch
             try:
                 messages = await self._psub.fetch(want, timeout=FETCH_WAIT)
-            except asyncio.TimeoutError:  # nats-py raises its own or the builtin one
+            except TimeoutError:  # nats-py raises its own or the builtin one
                 continue  # nothing new (or NATS is away: nats-py reconnects meanwhile)
             except (nats.js.errors.ServiceUnavailableError, nats.js.errors.NotFoundError) as exc:
                 raise Rebind(repr(exc)) from exc
@@ -260,11 +274,20 @@ class TriggerWorker:
         self.metrics.inflight.labels(trigger.name).inc()
         try:
             await self._deliver_once(message, client)
-        except nats.errors.Error as exc:  # ack/nak lost (NATS away): JetStream redelivers after ack wait
-            self._log_once(f"settle-{type(exc).__name__}", "trigger %s: could not settle a message (%r)", trigger.name, exc)
+        except (
+            nats.errors.Error
+        ) as exc:  # ack/nak lost (NATS away): JetStream redelivers after ack wait
+            self._log_once(
+                f"settle-{type(exc).__name__}",
+                "trigger %s: could not settle a message (%r)",
+                trigger.name,
+                exc,
+            )
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await message.nak()  # shutting down: another replica (or the next start) takes it now
+                await (
+                    message.nak()
+                )  # shutting down: another replica (or the next start) takes it now
             raise
         finally:
             self.metrics.inflight.labels(trigger.name).dec()
@@ -284,7 +307,9 @@ class TriggerWorker:
         traceparent = http_headers.get("ce-traceparent")
         parent = propagate.extract({"traceparent": traceparent}) if traceparent else None
         with self.tracer.start_as_current_span(
-            f"dispatch {trigger.name}", context=parent, kind=trace.SpanKind.CLIENT,
+            f"dispatch {trigger.name}",
+            context=parent,
+            kind=trace.SpanKind.CLIENT,
             attributes={
                 "messaging.system": "nats",
                 "messaging.destination.name": message.subject,
@@ -302,7 +327,9 @@ class TriggerWorker:
                 span.set_status(trace.StatusCode.ERROR, error[:200])
             await self._settle(message, status, error, headers)
 
-    async def _post(self, client: httpx.AsyncClient, headers: dict[str, str], body: bytes) -> tuple[int | None, str]:
+    async def _post(
+        self, client: httpx.AsyncClient, headers: dict[str, str], body: bytes
+    ) -> tuple[int | None, str]:
         """POST the event; (status, error excerpt). status None = no answer (network, timeout)."""
         started = time.perf_counter()
         try:
@@ -310,15 +337,32 @@ class TriggerWorker:
             # keep-alive connection instead of returning it to the lane.
             answer = await client.post(self.trigger.url, headers=headers, content=body)
             status = answer.status_code
-            error = "" if 200 <= status < 300 else answer.content[:ERROR_BODY_BYTES].decode("utf-8", "replace")
-            self.metrics.request_duration.labels(self.trigger.name, str(status), "").observe(time.perf_counter() - started)
+            error = (
+                ""
+                if 200 <= status < 300
+                else answer.content[:ERROR_BODY_BYTES].decode("utf-8", "replace")
+            )
+            self.metrics.request_duration.labels(self.trigger.name, str(status), "").observe(
+                time.perf_counter() - started
+            )
             return status, error
         except httpx.HTTPError as exc:
-            self.metrics.request_duration.labels(self.trigger.name, "", type(exc).__name__).observe(time.perf_counter() - started)
-            self._log_once(f"http-{type(exc).__name__}", "trigger %s: %s to %s: %s", self.trigger.name, type(exc).__name__, self.trigger.url, exc)
+            self.metrics.request_duration.labels(self.trigger.name, "", type(exc).__name__).observe(
+                time.perf_counter() - started
+            )
+            self._log_once(
+                f"http-{type(exc).__name__}",
+                "trigger %s: %s to %s: %s",
+                self.trigger.name,
+                type(exc).__name__,
+                self.trigger.url,
+                exc,
+            )
             return None, f"{type(exc).__name__}: {exc}"
 
-    async def _settle(self, message: Msg, status: int | None, error: str, headers: dict[str, str]) -> None:
+    async def _settle(
+        self, message: Msg, status: int | None, error: str, headers: dict[str, str]
+    ) -> None:
         trigger, metrics = self.trigger, self.metrics
         deliveries = message.metadata.num_delivered
         match verdict(status):
@@ -334,8 +378,14 @@ class TriggerWorker:
             case Verdict.RETRY:
                 await self._dead_letter(message, "retries_exhausted", status, error)
             case Verdict.REJECT:
-                self._log_once(f"reject-{status}", "trigger %s: %s answered %s (not retried): %s",
-                               trigger.name, trigger.url, status, error[:200])
+                self._log_once(
+                    f"reject-{status}",
+                    "trigger %s: %s answered %s (not retried): %s",
+                    trigger.name,
+                    trigger.url,
+                    status,
+                    error[:200],
+                )
                 await self._dead_letter(message, "rejected", status, error)
 
     async def _dead_letter(self, message: Msg, reason: str, status: int | None, error: str) -> None:
@@ -347,15 +397,26 @@ class TriggerWorker:
             metrics.deliveries.labels(trigger.name, "term").inc()
             return
         headers = dead_letter_headers(
-            message.headers, reason=reason, trigger=trigger.name, destination=trigger.url,
-            subject=message.subject, stream_sequence=meta.sequence.stream,
-            deliveries=meta.num_delivered, status=status, error=error,
+            message.headers,
+            reason=reason,
+            trigger=trigger.name,
+            destination=trigger.url,
+            subject=message.subject,
+            stream_sequence=meta.sequence.stream,
+            deliveries=meta.num_delivered,
+            status=status,
+            error=error,
         )
         try:
             await self.js.publish(trigger.dlq_subject, message.data, headers=headers)
-        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+        except (TimeoutError, nats.errors.Error) as exc:
             metrics.dead_letter_failures.labels(trigger.name).inc()
-            self._log_once("dlq", "trigger %s: dead letter not stored (%r); will retry the message", trigger.name, exc)
+            self._log_once(
+                "dlq",
+                "trigger %s: dead letter not stored (%r); will retry the message",
+                trigger.name,
+                exc,
+            )
             await message.nak(delay=trigger.delivery.backoff(meta.num_delivered) or 1.0)
             metrics.deliveries.labels(trigger.name, "nak").inc()
             return

@@ -27,7 +27,12 @@ log = logging.getLogger("stampede_dispatch")
 
 
 class Dispatcher:
-    def __init__(self, settings: DispatchSettings, triggers: list[Trigger], tracer: trace.Tracer | None = None) -> None:
+    def __init__(
+        self,
+        settings: DispatchSettings,
+        triggers: list[Trigger],
+        tracer: trace.Tracer | None = None,
+    ) -> None:
         self.settings = settings
         self.triggers = triggers
         self.tracer = tracer or trace.get_tracer("stampede.dispatch")
@@ -66,7 +71,9 @@ class Dispatcher:
         try:
             await self.js.stream_info(DLQ_STREAM)
         except nats.js.errors.NotFoundError:
-            with contextlib.suppress(nats.js.errors.BadRequestError):  # lost a race with the bridge: fine
+            with contextlib.suppress(
+                nats.js.errors.BadRequestError
+            ):  # lost a race with the bridge: fine
                 await self.js.add_stream(dlq_stream_config(self.settings.dispatch_dlq_max_age))
                 log.info("created dead-letter stream %s", DLQ_STREAM)
 
@@ -105,7 +112,9 @@ class Dispatcher:
         if self.nc is None or not self.nc.is_connected:
             return False, "NATS not connected"
         states = {w.trigger.name: w.state for w in self.workers}
-        detail = ", ".join(f"{name}: {state.value}" for name, state in states.items()) or "no triggers"
+        detail = (
+            ", ".join(f"{name}: {state.value}" for name, state in states.items()) or "no triggers"
+        )
         ok = all(s in (State.BOUND, State.WAITING_FOR_STREAM) for s in states.values())
         return ok, detail
 
@@ -124,9 +133,13 @@ class Dispatcher:
                 except (TimeoutError, nats.errors.Error):
                     continue  # NATS away: the workers notice and recover on their own
                 self.metrics.consumer_pending.labels(trigger.name).set(info.num_pending or 0)
-                self.metrics.consumer_ack_pending.labels(trigger.name).set(info.num_ack_pending or 0)
+                self.metrics.consumer_ack_pending.labels(trigger.name).set(
+                    info.num_ack_pending or 0
+                )
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.dispatch_lag_poll_interval)
+                await asyncio.wait_for(
+                    self._stopping.wait(), self.settings.dispatch_lag_poll_interval
+                )
 
     async def _on_disconnected(self) -> None:
         self.metrics.nats_connected.set(0)
@@ -137,7 +150,9 @@ class Dispatcher:
         self.metrics.nats_connected.set(1)
         self._nats_errors_logged.clear()
         log.warning("nats reconnected; consumers are re-created where they vanished")
-        self._tasks.append(asyncio.create_task(self._ensure_dlq_quietly(), name="dispatch-dlq-stream"))
+        self._tasks.append(
+            asyncio.create_task(self._ensure_dlq_quietly(), name="dispatch-dlq-stream")
+        )
 
     async def _ensure_dlq_quietly(self) -> None:
         with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
@@ -147,4 +162,6 @@ class Dispatcher:
         kind = type(error).__name__
         if kind not in self._nats_errors_logged:
             self._nats_errors_logged.add(kind)
-            log.warning("nats error (%s): %s; retrying without further logs until reconnected", kind, error)
+            log.warning(
+                "nats error (%s): %s; retrying without further logs until reconnected", kind, error
+            )

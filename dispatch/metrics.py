@@ -16,18 +16,21 @@ class DispatchMetrics:
             "Delivery attempts by result: ack (2xx), nak (retry later), dlq (dead-lettered and "
             "terminated), term (terminated without a dead letter sink), filtered (acked, not for "
             "this Trigger's attribute filter).",
-            ["trigger", "outcome"], registry=r,
+            ["trigger", "outcome"],
+            registry=r,
         )
         self.redeliveries = Counter(
             "stampede_dispatch_redeliveries_total",
             "Delivery attempts of messages JetStream had delivered before (retries, ack-wait expiries).",
-            ["trigger"], registry=r,
+            ["trigger"],
+            registry=r,
         )
         self.request_duration = Histogram(
             "http_client_request_duration_seconds",
             "Duration of HTTP deliveries to subscribers (OpenTelemetry http.client.request.duration).",
             ["trigger", "http_response_status_code", "error_type"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         # stage=dispatch: the subscriber acknowledged the delivery.
         self.pipeline_latency = pipeline_latency_histogram(r)
@@ -38,22 +41,26 @@ class DispatchMetrics:
             "stampede_dispatch_consumer_pending",
             "Messages in the stream not yet delivered to the Trigger's consumer (consumer lag, "
             "JetStream num_pending).",
-            ["trigger"], registry=r,
+            ["trigger"],
+            registry=r,
         )
         self.consumer_ack_pending = Gauge(
             "stampede_dispatch_consumer_ack_pending",
             "Messages delivered but not yet acknowledged (in flight or waiting out a retry backoff).",
-            ["trigger"], registry=r,
+            ["trigger"],
+            registry=r,
         )
         self.consumer_bound = Gauge(
             "stampede_dispatch_consumer_bound",
             "1 while the Trigger's durable consumer exists and is being pulled.",
-            ["trigger"], registry=r,
+            ["trigger"],
+            registry=r,
         )
         self.dead_letter_failures = Counter(
             "stampede_dispatch_dead_letter_failures_total",
             "Dead letters that could not be published to STAMPEDE_DLQ (the message is retried instead).",
-            ["trigger"], registry=r,
+            ["trigger"],
+            registry=r,
         )
         self.nats_connected = Gauge(
             "stampede_dispatch_nats_connected", "1 while connected to NATS.", registry=r
@@ -64,5 +71,10 @@ class DispatchMetrics:
         for outcome in OUTCOMES:
             self.deliveries.labels(trigger, outcome)
         self.redeliveries.labels(trigger)
-        for gauge in (self.inflight, self.consumer_pending, self.consumer_ack_pending, self.consumer_bound):
+        for gauge in (
+            self.inflight,
+            self.consumer_pending,
+            self.consumer_ack_pending,
+            self.consumer_bound,
+        ):
             gauge.labels(trigger).set(0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
-
 from stampede.settings import NatsSettings
 
 
@@ -30,39 +29,50 @@ class DispatchSettings(NatsSettings):
         "stampede", description="Namespace of the subscriber Knative Services (cluster-local URLs)."
     )
     dispatch_concurrency: int = Field(
-        32, ge=1, le=1024,
+        32,
+        ge=1,
+        le=1024,
         description="HTTP deliveries in flight at once per Trigger: its delivery lanes, each with one keep-alive connection.",
     )
     dispatch_fetch_batch: int = Field(
-        32, ge=1, le=1024, description="Messages pulled from JetStream per fetch; each Trigger holds at most two fetches of undelivered messages."
+        32,
+        ge=1,
+        le=1024,
+        description="Messages pulled from JetStream per fetch; each Trigger holds at most two fetches of undelivered messages.",
     )
     dispatch_max_ack_pending: int = Field(
-        1000, ge=1,
+        1000,
+        ge=1,
         description="JetStream `max_ack_pending` of each Trigger's consumer: delivered but not yet "
         "acked messages (including those waiting out a retry backoff).",
     )
     dispatch_ack_wait: float = Field(
-        30.0, gt=0,
+        30.0,
+        gt=0,
         description="JetStream `ack_wait` (s): a message not acked or nak'ed in this time (e.g. the "
         "dispatcher died mid-delivery) is redelivered.",
     )
     dispatch_request_timeout: float = Field(
-        25.0, gt=0,
+        25.0,
+        gt=0,
         description="HTTP timeout (s) of one delivery, below `DISPATCH_ACK_WAIT` (covers a Knative "
         "cold start behind the activator). A timeout counts as a failure to retry.",
     )
     dispatch_lag_poll_interval: float = Field(
-        5.0, gt=0,
+        5.0,
+        gt=0,
         description="Seconds between consumer-info polls (consumer lag gauge; notices a consumer "
         "that vanished with its stream and re-creates it).",
     )
     dispatch_shutdown_grace: float = Field(
-        20.0, ge=0,
+        20.0,
+        ge=0,
         description="On SIGTERM, seconds to let in-flight deliveries finish before nak'ing them "
         "for immediate redelivery elsewhere.",
     )
     dispatch_dlq_max_age: float = Field(
-        7 * 24 * 3600.0, ge=1,
+        7 * 24 * 3600.0,
+        ge=1,
         description="Max age (s) of the dead-letter stream STAMPEDE_DLQ (created if missing).",
     )
 
@@ -73,7 +83,7 @@ class DispatchSettings(NatsSettings):
         return value
 
     @model_validator(mode="after")
-    def _timeout_below_ack_wait(self) -> "DispatchSettings":
+    def _timeout_below_ack_wait(self) -> DispatchSettings:
         if self.dispatch_request_timeout >= self.dispatch_ack_wait:
             raise ValueError(
                 "DISPATCH_REQUEST_TIMEOUT must be below DISPATCH_ACK_WAIT, or JetStream redelivers "

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import TypeAdapter
-
 from stampede.events import CHANNEL_OF_TYPE
 from stampede.market import Channel
 from stampede.subjects import dlq_subject, stream_name, stream_subjects
@@ -91,7 +90,9 @@ def default_triggers_path(package_file: str = __file__) -> Path:
     )
 
 
-def subscriber_url(name: str, namespace: str, overrides: dict[str, str], uri: str | None = None) -> str:
+def subscriber_url(
+    name: str, namespace: str, overrides: dict[str, str], uri: str | None = None
+) -> str:
     """Where a subscriber ref lives: an override, else its cluster-local Knative URL (plus ``uri`` path)."""
     base = overrides.get(name) or f"http://{name}.{namespace}.svc.cluster.local"
     return base + (uri or "/") if not uri or uri.startswith("/") else f"{base}/{uri}"
@@ -123,15 +124,25 @@ def parse_delivery(spec: dict[str, Any] | None, where: str) -> Delivery:
 def parse_trigger(doc: dict[str, Any], namespace: str, overrides: dict[str, str]) -> Trigger:
     name = doc.get("metadata", {}).get("name")
     where = f"Trigger {name!r}"
-    if doc.get("apiVersion") != "eventing.knative.dev/v1" or doc.get("kind") != "Trigger" or not name:
+    if (
+        doc.get("apiVersion") != "eventing.knative.dev/v1"
+        or doc.get("kind") != "Trigger"
+        or not name
+    ):
         raise TriggerError(f"{where}: not an eventing.knative.dev/v1 Trigger with a name")
     spec = doc.get("spec") or {}
     if spec.get("filters"):
-        raise TriggerError(f"{where}: spec.filters (new filters) is not supported; use spec.filter.attributes")
-    attributes = {k: str(v) for k, v in ((spec.get("filter") or {}).get("attributes") or {}).items()}
+        raise TriggerError(
+            f"{where}: spec.filters (new filters) is not supported; use spec.filter.attributes"
+        )
+    attributes = {
+        k: str(v) for k, v in ((spec.get("filter") or {}).get("attributes") or {}).items()
+    }
     event_type = attributes.pop("type", None)
     if not event_type:
-        raise TriggerError(f"{where}: needs spec.filter.attributes.type (the dispatcher routes by type)")
+        raise TriggerError(
+            f"{where}: needs spec.filter.attributes.type (the dispatcher routes by type)"
+        )
     subscriber = spec.get("subscriber") or {}
     ref, uri = subscriber.get("ref"), subscriber.get("uri")
     if ref:
@@ -168,7 +179,8 @@ def routable(triggers: list[Trigger]) -> list[Trigger]:
         if trigger.channel is None:
             log.info(
                 "trigger %s: no JetStream stream carries type %s; not dispatched from here",
-                trigger.name, trigger.event_type,
+                trigger.name,
+                trigger.event_type,
             )
         else:
             kept.append(trigger)

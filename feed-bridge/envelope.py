@@ -60,14 +60,18 @@ class EnvelopeWriter:
     """Turns batches into NATS messages in one content mode, for one feed ``source``."""
 
     def __init__(
-        self, source: str, mode: Literal["binary", "structured"] = "binary",
+        self,
+        source: str,
+        mode: Literal["binary", "structured"] = "binary",
         broker_ttl: int | None = None,
     ) -> None:
         self.source = source
         self.mode = mode
         # Knative's broker TTL extension, for the eventing-natss route (see BridgeSettings).
-        self._ttl_header = {} if broker_ttl is None else {CE_PREFIX + "knativebrokerttl": str(broker_ttl)}
-        ttl_json = "" if broker_ttl is None else f', "knativebrokerttl": {broker_ttl}' 
+        self._ttl_header = (
+            {} if broker_ttl is None else {CE_PREFIX + "knativebrokerttl": str(broker_ttl)}
+        )
+        ttl_json = "" if broker_ttl is None else f', "knativebrokerttl": {broker_ttl}'
         self._source_header = encode_header_value(source)
         self._type = {ch: MARKET_EVENT_TYPES[ch] for ch in Channel}
         self._schema_header = {ch: encode_header_value(data_schema(ch)) for ch in Channel}

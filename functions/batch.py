@@ -40,7 +40,9 @@ def decode_batch(event: Incoming, channel: Channel) -> list[MarketEvent]:
     try:
         events = decode_events(channel, event.data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise BadEvent(f"data is not a JSON array of Massive {channel.value} events: {exc}") from exc
+        raise BadEvent(
+            f"data is not a JSON array of Massive {channel.value} events: {exc}"
+        ) from exc
     check_numbers(events, channel)
     return events
 
@@ -48,28 +50,41 @@ def decode_batch(event: Incoming, channel: Channel) -> list[MarketEvent]:
 def check_numbers(events: list[MarketEvent], channel: Channel) -> None:
     """Raise BadEvent naming the first price or size that is not finite, >= 0 and below its
     bound (NaN fails every comparison, so the chained checks reject it too)."""
-    for bound, kind, fields in ((PRICE_MAX, "price", _PRICES[channel]), (SIZE_MAX, "size", _SIZES[channel])):
+    for bound, kind, fields in (
+        (PRICE_MAX, "price", _PRICES[channel]),
+        (SIZE_MAX, "size", _SIZES[channel]),
+    ):
         for name, attr in fields:
             for index, market_event in enumerate(events):
                 value = getattr(market_event, attr)
                 if not 0.0 <= value < bound:
                     raise BadEvent(
                         f"event {index} ({channel.value}) field {name!r} = {value!r} is not a sane "
-                        f"{kind}: it must be finite, >= 0 and < {bound:g}")
+                        f"{kind}: it must be finite, >= 0 and < {bound:g}"
+                    )
 
 
-async def apply_writes(event: Incoming, ctx: Context, writes: list[RowWrite], events: int,
-                       exchange_ms: int) -> Outcome:
+async def apply_writes(
+    event: Incoming, ctx: Context, writes: list[RowWrite], events: int, exchange_ms: int
+) -> Outcome:
     """Apply row writes of one CloudEvent in one Redis round trip."""
     if not writes:
         return Outcome("ignored", events=events)
     day = max(w.day for w in writes)
     with ctx.redis_apply():
         applied = await ctx.store.apply_rows(
-            writes, event_id=event.id, exchange_ms=exchange_ms,
-            received_ms=event.time_ms or exchange_ms, day=day,
+            writes,
+            event_id=event.id,
+            exchange_ms=exchange_ms,
+            received_ms=event.time_ms or exchange_ms,
+            day=day,
         )
     if applied.duplicate:
         return Outcome("duplicate", events=events)
-    return Outcome("applied", events=events, boards=applied.boards, exchange_ms=exchange_ms,
-                   detail={"rows_changed": applied.changed})
+    return Outcome(
+        "applied",
+        events=events,
+        boards=applied.boards,
+        exchange_ms=exchange_ms,
+        detail={"rows_changed": applied.changed},
+    )

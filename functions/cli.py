@@ -36,8 +36,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("name", choices=FUNCTIONS, help="the function to serve")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
-    parser.add_argument("--port", type=int, default=8080,
-                        help="port to listen on (default 8080; $PORT wins when set, as Knative sets it)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8080,
+        help="port to listen on (default 8080; $PORT wins when set, as Knative sets it)",
+    )
     args = parser.parse_args(argv)
     settings = FunctionSettings()
     run(create_app(args.name, settings), args.host, settings.port or args.port)

@@ -90,8 +90,14 @@ def parse(headers: dict[str, str], body: bytes) -> list[Incoming]:
             return [_incoming(ce_http.from_binary(message, _FORMAT), traceparent)]
     except InvalidCloudEvent:
         raise
-    except (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError,
-            msgspec.DecodeError) as exc:
+    except (
+        BaseCloudEventException,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        msgspec.DecodeError,
+    ) as exc:
         raise InvalidCloudEvent(f"malformed CloudEvent: {exc}") from exc
     raise InvalidCloudEvent(
         "not a CloudEvent: send binary mode (ce-* headers), "

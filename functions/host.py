@@ -90,7 +90,10 @@ class Context:
 def redis_client(url: str) -> Redis:
     """A client that fails fast when Redis is down (the sender retries; we answer 503)."""
     return Redis.from_url(
-        url, socket_connect_timeout=1.0, socket_timeout=5.0, retry=Retry(NoBackoff(), 1),
+        url,
+        socket_connect_timeout=1.0,
+        socket_timeout=5.0,
+        retry=Retry(NoBackoff(), 1),
         health_check_interval=0,
     )
 
@@ -105,12 +108,14 @@ class _BadInputLog:
     def __call__(self, kind: str, message: str) -> None:
         if kind not in self._seen:
             self._seen.add(kind)
-            self._log.warning("bad input (%s): %s (further ones are only counted)", kind,
-                              message[:300])
+            self._log.warning(
+                "bad input (%s): %s (further ones are only counted)", kind, message[:300]
+            )
 
 
-def build_app(handler: Handler, settings: FunctionSettings, tracer: trace.Tracer,
-              log: logging.Logger) -> FastAPI:
+def build_app(
+    handler: Handler, settings: FunctionSettings, tracer: trace.Tracer, log: logging.Logger
+) -> FastAPI:
     """The ASGI app serving ``handler`` on ``POST /``."""
     state: dict[str, Context] = {}
     bad_input = _BadInputLog(log)
@@ -121,10 +126,13 @@ def build_app(handler: Handler, settings: FunctionSettings, tracer: trace.Tracer
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         redis = redis_client(settings.redis_url)
         ctx = Context(
-            function=name, settings=settings, redis=redis,
+            function=name,
+            settings=settings,
+            redis=redis,
             store=Store(redis, settings.function_board_size, settings.function_seen_ttl_seconds),
             references=ReferenceCache(redis, settings.function_reference_cache_seconds),
-            tracer=tracer, log=log,
+            tracer=tracer,
+            log=log,
         )
         state["ctx"] = ctx
         start = getattr(handler, "start", None)
@@ -138,8 +146,13 @@ def build_app(handler: Handler, settings: FunctionSettings, tracer: trace.Tracer
                 await stop()
             await redis.aclose()
 
-    app = FastAPI(title=f"stampede function {name}", lifespan=lifespan, docs_url=None,
-                  redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title=f"stampede function {name}",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
 
     async def ready() -> tuple[bool, str]:
         try:
@@ -159,8 +172,12 @@ def build_app(handler: Handler, settings: FunctionSettings, tracer: trace.Tracer
 
     async def process(event: Incoming) -> tuple[int, dict[str, Any]]:
         if event.type not in handler.event_types:
-            return error(400, "invalid", f"function {name!r} does not handle type "
-                         f"{event.type!r}; it handles {sorted(handler.event_types)}")
+            return error(
+                400,
+                "invalid",
+                f"function {name!r} does not handle type "
+                f"{event.type!r}; it handles {sorted(handler.event_types)}",
+            )
         now_ms = time.time() * 1000
         if handler.checks_age and event.time_ms is not None and max_age_ms > 0:
             age_ms = now_ms - event.time_ms
@@ -168,9 +185,12 @@ def build_app(handler: Handler, settings: FunctionSettings, tracer: trace.Tracer
                 metrics.DROPPED.labels(name, "stale").inc()
                 metrics.BATCHES.labels(name, "stale").inc()
                 return 200, {"status": "stale", "id": event.id, "age_seconds": age_ms / 1000}
-        parent = propagate.extract({"traceparent": event.traceparent}) if event.traceparent else None
-        with tracer.start_as_current_span(f"{name} process", context=parent,
-                                          kind=trace.SpanKind.SERVER) as span:
+        parent = (
+            propagate.extract({"traceparent": event.traceparent}) if event.traceparent else None
+        )
+        with tracer.start_as_current_span(
+            f"{name} process", context=parent, kind=trace.SpanKind.SERVER
+        ) as span:
             span.set_attribute("cloudevents.event_id", event.id)
             span.set_attribute("cloudevents.event_type", event.type)
             try:
@@ -181,13 +201,19 @@ def build_app(handler: Handler, settings: FunctionSettings, tracer: trace.Tracer
             except REDIS_DOWN as exc:
                 span.set_status(trace.StatusCode.ERROR, f"redis unavailable: {type(exc).__name__}")
                 metrics.BATCHES.labels(name, "redis_unavailable").inc()
-                return 503, {"status": "error", "error": "redis_unavailable",
-                             "message": f"Redis unavailable ({type(exc).__name__}); retry later"}
+                return 503, {
+                    "status": "error",
+                    "error": "redis_unavailable",
+                    "message": f"Redis unavailable ({type(exc).__name__}); retry later",
+                }
             except Unavailable as exc:
                 span.set_status(trace.StatusCode.ERROR, "upstream unavailable")
                 metrics.BATCHES.labels(name, "upstream_unavailable").inc()
-                return 503, {"status": "error", "error": "upstream_unavailable",
-                             "message": str(exc)}
+                return 503, {
+                    "status": "error",
+                    "error": "upstream_unavailable",
+                    "message": str(exc),
+                }
             span.set_attribute("stampede.events", outcome.events)
         metrics.BATCHES.labels(name, outcome.status).inc()
         if outcome.status == "duplicate":
@@ -200,12 +226,19 @@ def build_app(handler: Handler, settings: FunctionSettings, tracer: trace.Tracer
                 metrics.BOARD_UPDATES.labels(name, board).inc()
             if event.time_ms is not None:
                 metrics.PIPELINE_LATENCY.labels("board_write").observe(
-                    max(done - event.time_ms / 1000, 0.0))
+                    max(done - event.time_ms / 1000, 0.0)
+                )
             if outcome.exchange_ms is not None:
                 metrics.EXCHANGE_LATENCY.labels("board_write").observe(
-                    max(done - outcome.exchange_ms / 1000, 0.0))
-        body = {"status": outcome.status, "id": event.id, "events": outcome.events,
-                "boards": list(outcome.boards), **outcome.detail}
+                    max(done - outcome.exchange_ms / 1000, 0.0)
+                )
+        body = {
+            "status": outcome.status,
+            "id": event.id,
+            "events": outcome.events,
+            "boards": list(outcome.boards),
+            **outcome.detail,
+        }
         return 200, body
 
     async def receive(request: Request) -> Response:

@@ -27,40 +27,54 @@ for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
 
 
 HTTP_DURATION = Histogram(
-    "http_server_request_duration_seconds", "Duration of HTTP server requests.",
+    "http_server_request_duration_seconds",
+    "Duration of HTTP server requests.",
     ["http_request_method", "http_route", "http_response_status_code"],
-    buckets=LATENCY_BUCKETS, registry=REGISTRY,
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 EVENTS_APPLIED = Counter(
     "stampede_function_events_applied_total",
-    "Market events in CloudEvents applied to Redis.", ["function"], registry=REGISTRY,
+    "Market events in CloudEvents applied to Redis.",
+    ["function"],
+    registry=REGISTRY,
 )
 BOARD_UPDATES = Counter(
     "stampede_function_board_updates_total",
-    "Applied CloudEvents that touched a board.", ["function", "board"], registry=REGISTRY,
+    "Applied CloudEvents that touched a board.",
+    ["function", "board"],
+    registry=REGISTRY,
 )
 BATCHES = Counter(
     "stampede_function_batches_total",
-    "CloudEvents (batches) handled, by outcome.", ["function", "outcome"], registry=REGISTRY,
+    "CloudEvents (batches) handled, by outcome.",
+    ["function", "outcome"],
+    registry=REGISTRY,
 )
 BATCH_SIZE = Histogram(
-    "stampede_function_batch_size_events", "Market events per applied CloudEvent.",
-    ["function"], buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000),
+    "stampede_function_batch_size_events",
+    "Market events per applied CloudEvent.",
+    ["function"],
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000),
     registry=REGISTRY,
 )
 DROPPED = Counter(
     "stampede_function_dropped_total",
     "CloudEvents not applied, by reason (stale, duplicate, invalid).",
-    ["function", "reason"], registry=REGISTRY,
+    ["function", "reason"],
+    registry=REGISTRY,
 )
 REDIS_APPLY = Histogram(
     "stampede_function_redis_apply_duration_seconds",
     "Duration of the single Redis round trip that applies one CloudEvent.",
-    ["function"], buckets=LATENCY_BUCKETS, registry=REGISTRY,
+    ["function"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 PIPELINE_LATENCY = pipeline_latency_histogram(REGISTRY)
 EXCHANGE_LATENCY = exchange_latency_histogram(REGISTRY)
 REFDATA_SYMBOLS = Counter(
     "stampede_function_refdata_symbols_loaded_total",
-    "Symbols whose reference data was loaded.", registry=REGISTRY,
+    "Symbols whose reference data was loaded.",
+    registry=REGISTRY,
 )

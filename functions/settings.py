@@ -52,7 +52,8 @@ class FunctionSettings(RedisSettings):
         10, description="Sessions of history for average volume and the intraday volume profile."
     )
     refdata_profile_symbol: str = Field(
-        "SPY", description="Liquid proxy whose minute bars give the intraday cumulative-volume profile."
+        "SPY",
+        description="Liquid proxy whose minute bars give the intraday cumulative-volume profile.",
     )
     refdata_timeout_seconds: float = Field(
         30.0, description="Timeout of each Massive REST call made by the refdata function."

@@ -179,11 +179,21 @@ class Store:
             self._keys[(kind, day, name)] = key
         return key
 
-    def header(self, day: str, event_id: str | None, boards: Iterable[str],
-                exchange_ms: int, received_ms: int) -> dict:
+    def header(
+        self,
+        day: str,
+        event_id: str | None,
+        boards: Iterable[str],
+        exchange_ms: int,
+        received_ms: int,
+    ) -> dict:
         names = sorted(boards)
-        message = {"day": day, "boards": names, "exchange_ms": exchange_ms,
-                   "received_ms": received_ms}
+        message = {
+            "day": day,
+            "boards": names,
+            "exchange_ms": exchange_ms,
+            "received_ms": received_ms,
+        }
         if trace.get_current_span().is_recording():  # tracing on: the gateway links its tick here
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
@@ -197,8 +207,13 @@ class Store:
         }
 
     async def apply_rows(
-        self, writes: list[RowWrite], *, event_id: str | None, exchange_ms: int,
-        received_ms: int, day: str,
+        self,
+        writes: list[RowWrite],
+        *,
+        event_id: str | None,
+        exchange_ms: int,
+        received_ms: int,
+        day: str,
     ) -> Applied:
         """Apply guarded row writes (movers, halts) for one CloudEvent.
 
@@ -232,11 +247,15 @@ class Store:
         touched = sorted({name for _, name in boards})
         payload = self.header(day, event_id, touched, exchange_ms, received_ms)
         payload["boards"] = [self._key("board", d, name) for d, name in boards]
-        payload["groups"] = [[self._key("clock", d, clock), keys.row(d, ""), rows,
-                               keys.state(d, UPDATED)]
-                             for (d, clock), rows in groups.items()]
-        payload["trim"] = [[index, self.board_size, int(BOARDS_BY_NAME[name].ascending)]
-                           for (_, name), index in boards.items()]
+        payload["groups"] = [
+            [self._key("clock", d, clock), keys.row(d, ""), rows, keys.state(d, UPDATED)]
+            for (d, clock), rows in groups.items()
+        ]
+        payload["trim"] = [
+            [index, self.board_size, int(BOARDS_BY_NAME[name].ascending)]
+            for (_, name), index in boards.items()
+        ]
         result = int(await self._rows(args=[_encoder.encode(payload)]))
-        return Applied(duplicate=result == 0, changed=max(result - 1, 0),
-                       boards=tuple(touched), day=day)
+        return Applied(
+            duplicate=result == 0, changed=max(result - 1, 0), boards=tuple(touched), day=day
+        )

@@ -46,7 +46,9 @@ class BoardSnapshot(BaseModel):
     exchange_ms: int | None = Field(description="Exchange time (Unix ms) of the newest data seen.")
     received_ms: int | None = Field(description="When the bridge read the newest data (Unix ms).")
     server_ms: int
-    rows: list[dict[str, Any]] = Field(description="Rows in rank order (fields: see docs/gateway.md).")
+    rows: list[dict[str, Any]] = Field(
+        description="Rows in rank order (fields: see docs/gateway.md)."
+    )
 
 
 class ErrorBody(BaseModel):
@@ -57,7 +59,10 @@ class ErrorBody(BaseModel):
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     redis = aioredis.from_url(
-        settings.redis_url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
+        settings.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=5,
         health_check_interval=15,
     )
     hub = Hub(settings, redis)
@@ -86,18 +91,26 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not _same(token, settings.gateway_token):
-            raise HTTPException(401, {"code": "unauthorized", "message": "missing or wrong bearer token"},
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                {"code": "unauthorized", "message": "missing or wrong bearer token"},
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, dict) else {"code": "error", "message": str(exc.detail)}
+        detail = (
+            exc.detail
+            if isinstance(exc.detail, dict)
+            else {"code": "error", "message": str(exc.detail)}
+        )
         return JSONResponse(detail, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+            for e in exc.errors()
         )
         return JSONResponse({"code": "bad_request", "message": problems}, status_code=422)
 
@@ -118,15 +131,30 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
-    @app.get("/api/boards", response_model=list[BoardInfo], dependencies=[Depends(authorize)],
-             responses={401: {"model": ErrorBody}})
+    @app.get(
+        "/api/boards",
+        response_model=list[BoardInfo],
+        dependencies=[Depends(authorize)],
+        responses={401: {"model": ErrorBody}},
+    )
     async def list_boards() -> list[BoardInfo]:
         """The board catalogue."""
-        return [BoardInfo(name=b.name, title=b.title, metric=b.metric, ascending=b.ascending) for b in BOARDS]
+        return [
+            BoardInfo(name=b.name, title=b.title, metric=b.metric, ascending=b.ascending)
+            for b in BOARDS
+        ]
 
-    @app.get("/api/boards/{name}", response_model=BoardSnapshot, dependencies=[Depends(authorize)],
-             responses={401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody},
-                        503: {"model": ErrorBody}})
+    @app.get(
+        "/api/boards/{name}",
+        response_model=BoardSnapshot,
+        dependencies=[Depends(authorize)],
+        responses={
+            401: {"model": ErrorBody},
+            404: {"model": ErrorBody},
+            422: {"model": ErrorBody},
+            503: {"model": ErrorBody},
+        },
+    )
     async def board_snapshot(
         name: Annotated[str, Path(description="Board name, see /api/boards.")],
         limit: Annotated[int, Query(ge=1, description="Rows (at most GATEWAY_MAX_LIMIT).")] = 20,
@@ -136,24 +164,39 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     ) -> BoardSnapshot:
         """A snapshot of one board: top `limit` rows that pass the filters (read now)."""
         if name not in BOARDS_BY_NAME:
-            raise HTTPException(404, {"code": "unknown_board",
-                                      "message": f"unknown board {name!r}; see /api/boards"})
+            raise HTTPException(
+                404,
+                {"code": "unknown_board", "message": f"unknown board {name!r}; see /api/boards"},
+            )
         if limit > settings.gateway_max_limit:
-            raise HTTPException(422, {"code": "bad_request",
-                                      "message": f"limit is above the maximum {settings.gateway_max_limit}"})
+            raise HTTPException(
+                422,
+                {
+                    "code": "bad_request",
+                    "message": f"limit is above the maximum {settings.gateway_max_limit}",
+                },
+            )
         if min_price is not None and max_price is not None and min_price > max_price:
-            raise HTTPException(422, {"code": "bad_request", "message": "min_price is above max_price"})
+            raise HTTPException(
+                422, {"code": "bad_request", "message": "min_price is above max_price"}
+            )
         spec = Spec(name, limit, Filters(min_price, max_price, min_volume))
         try:
-            read = await read_boards(redis, hub.day, {name: spec.depth(settings.gateway_filter_depth)})
+            read = await read_boards(
+                redis, hub.day, {name: spec.depth(settings.gateway_filter_depth)}
+            )
         except (RedisError, OSError) as exc:
             raise HTTPException(503, {"code": "redis_unavailable", "message": str(exc)}) from None
         fresh = hub.boards.get(name)
         return BoardSnapshot(
-            board=name, day=hub.day, limit=limit, filters=spec.filters.to_wire(),
+            board=name,
+            day=hub.day,
+            limit=limit,
+            filters=spec.filters.to_wire(),
             exchange_ms=fresh.exchange_ms if fresh else None,
             received_ms=fresh.received_ms if fresh else None,
-            server_ms=now_ms(), rows=spec.select(read.boards[name]),
+            server_ms=now_ms(),
+            rows=spec.select(read.boards[name]),
         )
 
     @app.websocket("/ws")
@@ -177,8 +220,11 @@ class WebSocketSession:
     async def run(self, token: str | None) -> None:
         await self.ws.accept()
         if len(self.hub.clients) >= self.settings.gateway_max_clients:
-            await self._refuse("too_many_clients", "this gateway is full; retry later or use another replica",
-                               messages.CLOSE_TOO_MANY_CLIENTS)
+            await self._refuse(
+                "too_many_clients",
+                "this gateway is full; retry later or use another replica",
+                messages.CLOSE_TOO_MANY_CLIENTS,
+            )
             return
         if not await self._authenticate(token):
             return
@@ -192,7 +238,9 @@ class WebSocketSession:
             for task in (pump, reader):
                 task.cancel()
             for task in (pump, reader):
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
+                with contextlib.suppress(
+                    asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError
+                ):
                     await task
             self.hub.remove_client(self.client)
 
@@ -202,15 +250,20 @@ class WebSocketSession:
             return True
         if token is None:  # the token may come as the first message instead of in the URL
             try:
-                text = await asyncio.wait_for(self._receive_text(), self.settings.gateway_auth_timeout_seconds)
+                text = await asyncio.wait_for(
+                    self._receive_text(), self.settings.gateway_auth_timeout_seconds
+                )
                 first = messages.parse(text) if text is not None else None
             except (TimeoutError, ProtocolError):
                 first = None
             token = first.token if isinstance(first, messages.Auth) else None
         if token is not None and _same(token, expected):
             return True
-        await self._refuse("unauthorized", "a valid token is required (?token= or a first auth message)",
-                           messages.CLOSE_UNAUTHORIZED)
+        await self._refuse(
+            "unauthorized",
+            "a valid token is required (?token= or a first auth message)",
+            messages.CLOSE_UNAUTHORIZED,
+        )
         return False
 
     async def _refuse(self, code: str, message: str, close_code: int) -> None:
@@ -221,16 +274,27 @@ class WebSocketSession:
 
     def _hello(self) -> str:
         s = self.settings
-        return messages.encode({
-            "type": "hello", "protocol": messages.PROTOCOL, "day": self.hub.day, "server_ms": now_ms(),
-            "boards": [{"name": b.name, "title": b.title, "metric": b.metric, "ascending": b.ascending}
-                       for b in BOARDS],
-            "limits": {"max_limit": s.gateway_max_limit, "max_subscriptions": s.gateway_max_subscriptions,
-                       "max_message_bytes": s.gateway_max_message_bytes,
-                       "filter_depth": s.gateway_filter_depth, "max_tick_hz": s.gateway_max_tick_hz},
-            "stale_after_ms": int(s.gateway_stale_seconds * 1000),
-            "heartbeat_ms": int(s.gateway_heartbeat_seconds * 1000),
-        })
+        return messages.encode(
+            {
+                "type": "hello",
+                "protocol": messages.PROTOCOL,
+                "day": self.hub.day,
+                "server_ms": now_ms(),
+                "boards": [
+                    {"name": b.name, "title": b.title, "metric": b.metric, "ascending": b.ascending}
+                    for b in BOARDS
+                ],
+                "limits": {
+                    "max_limit": s.gateway_max_limit,
+                    "max_subscriptions": s.gateway_max_subscriptions,
+                    "max_message_bytes": s.gateway_max_message_bytes,
+                    "filter_depth": s.gateway_filter_depth,
+                    "max_tick_hz": s.gateway_max_tick_hz,
+                },
+                "stale_after_ms": int(s.gateway_stale_seconds * 1000),
+                "heartbeat_ms": int(s.gateway_heartbeat_seconds * 1000),
+            }
+        )
 
     async def _receive_text(self) -> str | None:
         """The next message as text, or None when the client has gone."""
@@ -248,32 +312,51 @@ class WebSocketSession:
                 return
             try:
                 if len(text) > self.settings.gateway_max_message_bytes:
-                    raise ProtocolError("message_too_large", f"messages are limited to "
-                                        f"{self.settings.gateway_max_message_bytes} bytes")
+                    raise ProtocolError(
+                        "message_too_large",
+                        f"messages are limited to {self.settings.gateway_max_message_bytes} bytes",
+                    )
                 self._handle(messages.parse(text))
             except ProtocolError as exc:
                 metrics.CLIENT_ERRORS.labels(exc.code).inc()
-                self.client.push(Outgoing(messages.error(exc.code, exc.message, exc.sub_id), "control"))
+                self.client.push(
+                    Outgoing(messages.error(exc.code, exc.message, exc.sub_id), "control")
+                )
 
     def _handle(self, message: messages.ClientMessage) -> None:
         client, hub = self.client, self.hub
         if isinstance(message, messages.Subscribe):
             spec = messages.spec_of(message, self.settings.gateway_max_limit)
-            if message.id not in client.subs and len(client.subs) >= self.settings.gateway_max_subscriptions:
-                raise ProtocolError("too_many_subscriptions", f"at most "
-                                    f"{self.settings.gateway_max_subscriptions} subscriptions per client",
-                                    message.id)
+            if (
+                message.id not in client.subs
+                and len(client.subs) >= self.settings.gateway_max_subscriptions
+            ):
+                raise ProtocolError(
+                    "too_many_subscriptions",
+                    f"at most {self.settings.gateway_max_subscriptions} subscriptions per client",
+                    message.id,
+                )
             hub.subscribe(client, message.id, spec)
         elif isinstance(message, messages.Unsubscribe):
             if not hub.unsubscribe(client, message.id):
-                raise ProtocolError("unknown_subscription", f"no subscription {message.id!r}", message.id)
-            client.push(Outgoing(messages.encode({"type": "unsubscribed", "id": message.id}), "control"))
+                raise ProtocolError(
+                    "unknown_subscription", f"no subscription {message.id!r}", message.id
+                )
+            client.push(
+                Outgoing(messages.encode({"type": "unsubscribed", "id": message.id}), "control")
+            )
         elif isinstance(message, messages.Resync):
             if message.id is not None and message.id not in client.subs:
-                raise ProtocolError("unknown_subscription", f"no subscription {message.id!r}", message.id)
+                raise ProtocolError(
+                    "unknown_subscription", f"no subscription {message.id!r}", message.id
+                )
             hub.resync(client, message.id)
         elif isinstance(message, messages.Ping):
-            client.push(Outgoing(messages.encode({"type": "pong", "t": message.t, "server_ms": now_ms()}),
-                                 "control"))
+            client.push(
+                Outgoing(
+                    messages.encode({"type": "pong", "t": message.t, "server_ms": now_ms()}),
+                    "control",
+                )
+            )
         elif isinstance(message, messages.Auth):
             pass  # already authenticated (or auth is off): harmless

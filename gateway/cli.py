@@ -38,7 +38,12 @@ def main(argv: list[str]) -> int:
     setup_tracing(settings, "gateway")
     from stampede_gateway.app import create_app  # after logging is configured
 
-    log.info("gateway listening on %s:%d (redis %s, auth %s)", args.host, args.port,
-             settings.redis_url.split("@")[-1], "on" if settings.gateway_token else "off")
+    log.info(
+        "gateway listening on %s:%d (redis %s, auth %s)",
+        args.host,
+        args.port,
+        settings.redis_url.split("@")[-1],
+        "on" if settings.gateway_token else "off",
+    )
     run(create_app(settings), args.host, args.port, **server_options(settings))
     return 0

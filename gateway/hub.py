@@ -102,9 +102,13 @@ def _record_sent(item: Outgoing) -> None:
         metrics.DIFFS_SENT.inc()
         now = time.time()
         if item.received_ms:
-            metrics.PIPELINE_LATENCY.labels("client_send").observe(max(0.0, now - item.received_ms / 1000))
+            metrics.PIPELINE_LATENCY.labels("client_send").observe(
+                max(0.0, now - item.received_ms / 1000)
+            )
         if item.exchange_ms:
-            metrics.EXCHANGE_LATENCY.labels("client_send").observe(max(0.0, now - item.exchange_ms / 1000))
+            metrics.EXCHANGE_LATENCY.labels("client_send").observe(
+                max(0.0, now - item.exchange_ms / 1000)
+            )
     elif item.kind == "snapshot":
         metrics.SNAPSHOTS_SENT.labels(item.reason or "initial").inc()
 
@@ -140,11 +144,18 @@ class Feed:
 
     def snapshot_body(self, day: str) -> str:
         if self._snapshot_body is None:
-            self._snapshot_body = encode({
-                "seq": self.seq, "board": self.spec.board, "day": day, "limit": self.spec.limit,
-                "filters": self.spec.filters.to_wire(), "tick_ms": self.tick_ms,
-                **self.freshness.to_wire(), "rows": self.view,
-            })
+            self._snapshot_body = encode(
+                {
+                    "seq": self.seq,
+                    "board": self.spec.board,
+                    "day": day,
+                    "limit": self.spec.limit,
+                    "filters": self.spec.filters.to_wire(),
+                    "tick_ms": self.tick_ms,
+                    **self.freshness.to_wire(),
+                    "rows": self.view,
+                }
+            )
         return self._snapshot_body
 
     def advance(self, view: View, tick_ms: int, freshness: Freshness) -> None:
@@ -185,10 +196,15 @@ class Hub:
         # day replaces it even if older, so a replay of a past session is shown too.
         self.day = found or today_et()
         self.day_guessed = found is None
-        self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
-            ("gateway-ticker", self._ticker()), ("gateway-listener", self._listener()),
-            ("gateway-refresher", self._refresher()), ("gateway-heartbeat", self._heartbeat()),
-        )]
+        self._tasks = [
+            asyncio.create_task(coro, name=name)
+            for name, coro in (
+                ("gateway-ticker", self._ticker()),
+                ("gateway-listener", self._listener()),
+                ("gateway-refresher", self._refresher()),
+                ("gateway-heartbeat", self._heartbeat()),
+            )
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -261,8 +277,11 @@ class Hub:
             return True
         client.clear()
         client.resets += 1
-        self._log_once("slow_client", "a client fell %d bytes behind; replacing its backlog "
-                       "with snapshots", client.queue_limit_bytes)
+        self._log_once(
+            "slow_client",
+            "a client fell %d bytes behind; replacing its backlog with snapshots",
+            client.queue_limit_bytes,
+        )
         self.resync(client, None, reason="slow_client")
         return False
 
@@ -289,7 +308,9 @@ class Hub:
                 raise ValueError("day must be YYYY-MM-DD and boards a list")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             metrics.NOTIFICATIONS.labels("bad").inc()
-            self._log_once("bad_notification", "ignoring a bad change notification (%s): %.200r", exc, raw)
+            self._log_once(
+                "bad_notification", "ignoring a bad change notification (%s): %.200r", exc, raw
+            )
             return
         if day < self.day and not self.day_guessed:
             metrics.NOTIFICATIONS.labels("old_day").inc()
@@ -328,10 +349,14 @@ class Hub:
         child of the first, so the trace of that event shows the tick that published it.
         """
         traced, self.traced = self.traced, []
-        contexts = [trace.get_current_span(propagate.extract({"traceparent": tp})).get_span_context()
-                    for tp in traced]
+        contexts = [
+            trace.get_current_span(propagate.extract({"traceparent": tp})).get_span_context()
+            for tp in traced
+        ]
         links = [trace.Link(c) for c in contexts if c.is_valid]
-        parent = trace.set_span_in_context(trace.NonRecordingSpan(links[0].context)) if links else None
+        parent = (
+            trace.set_span_in_context(trace.NonRecordingSpan(links[0].context)) if links else None
+        )
         with _tracer.start_as_current_span("gateway tick", context=parent, links=links):
             await self._tick()
 
@@ -373,16 +398,29 @@ class Hub:
             if feed.spec.depth(self.settings.gateway_filter_depth) > depths[feed.spec.board]:
                 self._mark_dirty({feed.spec.board})  # subscribed during the read, needs more rows
                 continue
-            self._advance(feed, rows, tick_ms, freshness[feed.spec.board],
-                          measured=feed.spec.board in notified)
+            self._advance(
+                feed,
+                rows,
+                tick_ms,
+                freshness[feed.spec.board],
+                measured=feed.spec.board in notified,
+            )
         metrics.TICK_DURATION.observe(time.perf_counter() - started)
 
-    def _advance(self, feed: Feed, rows: list[dict[str, Any]], tick_ms: int, board_freshness: Freshness,
-                 measured: bool) -> None:
+    def _advance(
+        self,
+        feed: Feed,
+        rows: list[dict[str, Any]],
+        tick_ms: int,
+        board_freshness: Freshness,
+        measured: bool,
+    ) -> None:
         view = feed.spec.select(rows)
         freshness = Freshness(**board_freshness.to_wire())
         if freshness.exchange_ms is None:  # no notification yet: the rows' own newest time
-            freshness.exchange_ms = max((r["updated_ms"] for r in view if "updated_ms" in r), default=None)
+            freshness.exchange_ms = max(
+                (r["updated_ms"] for r in view if "updated_ms" in r), default=None
+            )
         if feed.view is None:
             feed.advance(view, tick_ms, freshness)
             for client, ids in list(feed.members.items()):
@@ -393,16 +431,26 @@ class Hub:
         if not change:
             return
         feed.advance(view, tick_ms, freshness)
-        body = encode({
-            "seq": feed.seq, "board": feed.spec.board, "day": self.day, "tick_ms": tick_ms,
-            **freshness.to_wire(), **change.to_wire(),
-        })
+        body = encode(
+            {
+                "seq": feed.seq,
+                "board": feed.spec.board,
+                "day": self.day,
+                "tick_ms": tick_ms,
+                **freshness.to_wire(),
+                **change.to_wire(),
+            }
+        )
         received = freshness.received_ms if measured else None
         exchange = freshness.exchange_ms if measured else None
         for client, ids in list(feed.members.items()):
             for sub_id in ids:
-                item = Outgoing(addressed("diff", sub_id, body), "diff",
-                                received_ms=received, exchange_ms=exchange)
+                item = Outgoing(
+                    addressed("diff", sub_id, body),
+                    "diff",
+                    received_ms=received,
+                    exchange_ms=exchange,
+                )
                 if not self._deliver(client, item):
                     break  # its snapshots already include this diff
 
@@ -447,7 +495,9 @@ class Hub:
             except (RedisError, OSError) as exc:
                 self.listening = False
                 metrics.REDIS_ERRORS.labels("subscribe").inc()
-                log.warning("change notifications interrupted (%s); reconnecting in %.1fs", exc, backoff)
+                log.warning(
+                    "change notifications interrupted (%s); reconnecting in %.1fs", exc, backoff
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
@@ -467,11 +517,16 @@ class Hub:
                 self.broadcast(self.heartbeat())
 
     def heartbeat(self) -> str:
-        return encode({
-            "type": "heartbeat", "server_ms": now_ms(), "day": self.day,
-            "feed": self.feed_freshness.to_wire(), "listening": self.listening,
-            "boards": {name: f.to_wire() for name, f in sorted(self.boards.items())},
-        })
+        return encode(
+            {
+                "type": "heartbeat",
+                "server_ms": now_ms(),
+                "day": self.day,
+                "feed": self.feed_freshness.to_wire(),
+                "listening": self.listening,
+                "boards": {name: f.to_wire() for name, f in sorted(self.boards.items())},
+            }
+        )
 
     def _log_once(self, kind: str, message: str, *args: object) -> None:
         if kind not in self._logged:

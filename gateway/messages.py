@@ -79,7 +79,8 @@ def parse(text: str | bytes) -> ClientMessage:
     kind = obj.get("type")
     if kind not in CLIENT_TYPES:
         raise ProtocolError(
-            "unknown_type", f"unknown message type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}"
+            "unknown_type",
+            f"unknown message type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}",
         )
     try:
         return msgspec.convert(obj, type=ClientMessage)
@@ -93,17 +94,24 @@ def spec_of(message: Subscribe, max_limit: int) -> Spec:
     if message.board not in BOARDS_BY_NAME:
         raise ProtocolError(
             "unknown_board",
-            f"unknown board {message.board!r}; boards: {', '.join(BOARDS_BY_NAME)}", message.id,
+            f"unknown board {message.board!r}; boards: {', '.join(BOARDS_BY_NAME)}",
+            message.id,
         )
     if message.limit > max_limit:
-        raise ProtocolError("bad_request", f"limit {message.limit} is above the maximum {max_limit}", message.id)
+        raise ProtocolError(
+            "bad_request", f"limit {message.limit} is above the maximum {max_limit}", message.id
+        )
     return Spec(message.board, message.limit, filters_of(message.filters, message.id))
 
 
 def filters_of(wire: WireFilters | None, sub_id: str | None = None) -> Filters:
     if wire is None:
         return Filters()
-    if wire.min_price is not None and wire.max_price is not None and wire.min_price > wire.max_price:
+    if (
+        wire.min_price is not None
+        and wire.max_price is not None
+        and wire.min_price > wire.max_price
+    ):
         raise ProtocolError("bad_request", "min_price is above max_price", sub_id)
     return Filters(wire.min_price, wire.max_price, wire.min_volume)
 

@@ -30,41 +30,60 @@ SUBSCRIPTIONS = Gauge(
     "stampede_gateway_subscriptions", "Active subscriptions over all clients.", registry=REGISTRY
 )
 VIEWS = Gauge(
-    "stampede_gateway_views", "Distinct subscription specs (each diffed once per tick).",
+    "stampede_gateway_views",
+    "Distinct subscription specs (each diffed once per tick).",
     registry=REGISTRY,
 )
-DIFFS_SENT = Counter("stampede_gateway_diffs_sent_total", "Diff messages sent to clients.", registry=REGISTRY)
+DIFFS_SENT = Counter(
+    "stampede_gateway_diffs_sent_total", "Diff messages sent to clients.", registry=REGISTRY
+)
 SNAPSHOTS_SENT = Counter(
-    "stampede_gateway_snapshots_sent_total", "Snapshot messages sent to clients.", ["reason"],
+    "stampede_gateway_snapshots_sent_total",
+    "Snapshot messages sent to clients.",
+    ["reason"],
     registry=REGISTRY,
 )
 MESSAGES_SENT = Counter(
     "stampede_gateway_messages_sent_total", "WebSocket messages sent, all types.", registry=REGISTRY
 )
-BYTES_SENT = Counter("stampede_gateway_sent_bytes_total", "WebSocket payload bytes sent.", registry=REGISTRY)
-TICKS = Counter("stampede_gateway_ticks_total", "Ticks (board reads + diff rounds).", registry=REGISTRY)
+BYTES_SENT = Counter(
+    "stampede_gateway_sent_bytes_total", "WebSocket payload bytes sent.", registry=REGISTRY
+)
+TICKS = Counter(
+    "stampede_gateway_ticks_total", "Ticks (board reads + diff rounds).", registry=REGISTRY
+)
 REDIS_READS = Counter(
     "stampede_gateway_redis_reads_total",
     "Redis read commands issued by ticks (divide by ticks_total for reads per tick).",
     registry=REGISTRY,
 )
 REDIS_READS_PER_TICK = Histogram(
-    "stampede_gateway_redis_reads_per_tick", "Redis read commands per tick.",
-    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000), registry=REGISTRY,
+    "stampede_gateway_redis_reads_per_tick",
+    "Redis read commands per tick.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+    registry=REGISTRY,
 )
 TICK_DURATION = Histogram(
-    "stampede_gateway_tick_duration_seconds", "Read + diff + enqueue time of a tick.",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0), registry=REGISTRY,
+    "stampede_gateway_tick_duration_seconds",
+    "Read + diff + enqueue time of a tick.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+    registry=REGISTRY,
 )
 NOTIFICATIONS = Counter(
-    "stampede_gateway_notifications_total", "Change notifications received, by result.",
-    ["result"], registry=REGISTRY,
+    "stampede_gateway_notifications_total",
+    "Change notifications received, by result.",
+    ["result"],
+    registry=REGISTRY,
 )
 CLIENT_ERRORS = Counter(
-    "stampede_gateway_client_errors_total", "Error frames sent to clients, by code.", ["code"],
+    "stampede_gateway_client_errors_total",
+    "Error frames sent to clients, by code.",
+    ["code"],
     registry=REGISTRY,
 )
 REDIS_ERRORS = Counter(
-    "stampede_gateway_redis_errors_total", "Redis failures (the gateway retries), by operation.",
-    ["operation"], registry=REGISTRY,
+    "stampede_gateway_redis_errors_total",
+    "Redis failures (the gateway retries), by operation.",
+    ["operation"],
+    registry=REGISTRY,
 )

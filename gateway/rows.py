@@ -34,7 +34,9 @@ def wire_value(field_name: str, raw: str) -> Any:
     return number
 
 
-def wire_row(sym: str, values: Sequence[str | None], fields: Sequence[str] = ROW_FIELDS) -> dict[str, Any]:
+def wire_row(
+    sym: str, values: Sequence[str | None], fields: Sequence[str] = ROW_FIELDS
+) -> dict[str, Any]:
     """A client row from HMGET values (in ``fields`` order); the symbol is always present."""
     row: dict[str, Any] = {"sym": sym}
     for name, raw in zip(fields, values):
@@ -73,8 +75,15 @@ class Filters:
         return True
 
     def to_wire(self) -> dict[str, float]:
-        return {k: v for k, v in (("min_price", self.min_price), ("max_price", self.max_price),
-                                  ("min_volume", self.min_volume)) if v is not None}
+        return {
+            k: v
+            for k, v in (
+                ("min_price", self.min_price),
+                ("max_price", self.max_price),
+                ("min_volume", self.min_volume),
+            )
+            if v is not None
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,34 +13,47 @@ class GatewaySettings(RedisSettings):
         "(`?token=` or a first `auth` message); unset = open (local use only).",
     )
     gateway_max_tick_hz: float = Field(
-        10.0, gt=0, le=100,
+        10.0,
+        gt=0,
+        le=100,
         description="Most board reads + diff rounds per second; change notifications in between "
         "are coalesced into the next tick.",
     )
     gateway_refresh_seconds: float = Field(
-        5.0, gt=0,
+        5.0,
+        gt=0,
         description="Safety refresh: re-read every watched board this often even without "
         "notifications (covers a missed pub/sub message).",
     )
     gateway_max_limit: int = Field(
-        100, ge=1, le=1000, description="Largest `limit` (rows) a subscription or REST call may ask for."
+        100,
+        ge=1,
+        le=1000,
+        description="Largest `limit` (rows) a subscription or REST call may ask for.",
     )
     gateway_filter_depth: int = Field(
-        200, ge=1, le=5000,
+        200,
+        ge=1,
+        le=5000,
         description="How deep into a board filtered subscriptions look (filters keep the first "
         "`limit` matching rows of the board's top N).",
     )
     gateway_max_clients: int = Field(
-        1000, ge=1, description="WebSocket clients one gateway accepts; more are refused (code `too_many_clients`)."
+        1000,
+        ge=1,
+        description="WebSocket clients one gateway accepts; more are refused (code `too_many_clients`).",
     )
     gateway_max_subscriptions: int = Field(
         32, ge=1, description="Subscriptions one WebSocket client may hold at once."
     )
     gateway_max_message_bytes: int = Field(
-        4096, ge=256, description="Largest message a client may send (bigger ones get a `message_too_large` error)."
+        4096,
+        ge=256,
+        description="Largest message a client may send (bigger ones get a `message_too_large` error).",
     )
     gateway_client_queue_bytes: int = Field(
-        1 << 20, ge=1024,
+        1 << 20,
+        ge=1024,
         description="Bytes queued per client; a client that falls this far behind has its "
         "backlog replaced by fresh snapshots (so memory per client stays bounded).",
     )
@@ -48,7 +61,8 @@ class GatewaySettings(RedisSettings):
         1.0, gt=0, description="How often clients get a heartbeat with feed freshness."
     )
     gateway_stale_seconds: float = Field(
-        10.0, gt=0,
+        10.0,
+        gt=0,
         description="Feed age (wall clock since the bridge read the newest applied frame) after "
         "which the dashboard marks boards stale.",
     )

@@ -37,7 +37,9 @@ async def read_boards(redis: Redis, day: str, depths: dict[str, int]) -> BoardRe
     names = sorted(depths)
     pipe = redis.pipeline(transaction=False)
     for name in names:
-        pipe.zrange(keys.board(day, name), 0, depths[name] - 1, desc=not BOARDS_BY_NAME[name].ascending)
+        pipe.zrange(
+            keys.board(day, name), 0, depths[name] - 1, desc=not BOARDS_BY_NAME[name].ascending
+        )
     members: list[list[str]] = await pipe.execute()
     symbols = sorted({sym for ranked in members for sym in ranked})
     rows: dict[str, dict[str, Any]] = {}

@@ -25,8 +25,16 @@ from stampede.telemetry import setup_logging
 FLAGS: dict[str, tuple[str, type, str]] = {
     "--host": ("sim_host", str, "listen address"),
     "--port": ("sim_port", int, "listen port (0 = any free port)"),
-    "--api-key": ("massive_api_key", str, "the one accepted API key (default $MASSIVE_API_KEY or stampede-local-key)"),
-    "--date": ("sim_date", str, "trading day YYYY-MM-DD (default: latest XNYS session on or before today)"),
+    "--api-key": (
+        "massive_api_key",
+        str,
+        "the one accepted API key (default $MASSIVE_API_KEY or stampede-local-key)",
+    ),
+    "--date": (
+        "sim_date",
+        str,
+        "trading day YYYY-MM-DD (default: latest XNYS session on or before today)",
+    ),
     "--start": ("sim_start", str, "ET start time HH:MM[:SS], or 'now' (default now)"),
     "--speed": ("sim_speed", float, "simulated seconds per wall second (default 1)"),
     "--seed": ("sim_seed", int, "random seed (default 1)"),
@@ -35,17 +43,32 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "--rate": ("sim_rate", int, "load mode: events per second, A and T mixed over every ticker"),
     "--replay": ("sim_replay", str, "replay a recorded feed file (JSON lines of frames)"),
     "--record": ("sim_record", str, "append every market frame sent to this file"),
-    "--agg-delay-ms": ("sim_agg_delay_ms", int, "delay of A/AM bars after their window (default 2000)"),
+    "--agg-delay-ms": (
+        "sim_agg_delay_ms",
+        int,
+        "delay of A/AM bars after their window (default 2000)",
+    ),
     "--tick-ms": ("sim_tick_ms", int, "wall ms between sends (default 50)"),
     "--frame-events": ("sim_frame_events", int, "most events per frame (default 500)"),
-    "--slow-consumer-bytes": ("sim_slow_consumer_bytes", int, "per-connection buffer bound before slow_consumer"),
-    "--auth-timeout": ("sim_auth_timeout", float, "seconds to authenticate before auth_timeout (default 10)"),
+    "--slow-consumer-bytes": (
+        "sim_slow_consumer_bytes",
+        int,
+        "per-connection buffer bound before slow_consumer",
+    ),
+    "--auth-timeout": (
+        "sim_auth_timeout",
+        float,
+        "seconds to authenticate before auth_timeout (default 10)",
+    ),
 }
 
 
 def parse(argv: list[str]) -> SimSettings:
-    parser = argparse.ArgumentParser(prog="stampede sim", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="stampede sim",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     for flag, (field, kind, help_) in FLAGS.items():
         parser.add_argument(flag, dest=field, type=kind, default=None, help=help_)
     args = parser.parse_args(argv)
@@ -61,9 +84,16 @@ async def serve(settings: SimSettings) -> int:
         loop.add_signal_handler(sig, stop.set)
     await sim.start()
     clock = sim.clock.as_json()
-    mode = f"rate {settings.sim_rate}/s" if settings.sim_rate else ("replay" if settings.sim_replay else "market")
-    print(f"stampede sim ready ws={sim.ws_url} rest={sim.rest_url} day={sim.day} et={clock['et']} "
-          f"speed={settings.sim_speed} mode={mode} symbols={sim.universe.size}", flush=True)
+    mode = (
+        f"rate {settings.sim_rate}/s"
+        if settings.sim_rate
+        else ("replay" if settings.sim_replay else "market")
+    )
+    print(
+        f"stampede sim ready ws={sim.ws_url} rest={sim.rest_url} day={sim.day} et={clock['et']} "
+        f"speed={settings.sim_speed} mode={mode} symbols={sim.universe.size}",
+        flush=True,
+    )
     await stop.wait()
     await sim.stop()
     return 0

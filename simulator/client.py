@@ -29,8 +29,14 @@ def status_frame(status: str, message: str) -> bytes:
 
 
 class Client:
-    def __init__(self, ws: ServerConnection, index: dict[str, int], slow_consumer_bytes: int,
-                 on_frame=None, on_terminate=None) -> None:
+    def __init__(
+        self,
+        ws: ServerConnection,
+        index: dict[str, int],
+        slow_consumer_bytes: int,
+        on_frame=None,
+        on_terminate=None,
+    ) -> None:
         self.id = next(_ids)
         self.ws = ws
         self.key: str | None = None
@@ -61,7 +67,9 @@ class Client:
         self.pending_bytes += len(frame)
         self._wake.set()
         if self.pending_bytes > self.limit:
-            self.terminate("slow_consumer", "Slow consumer: the connection is not reading fast enough.")
+            self.terminate(
+                "slow_consumer", "Slow consumer: the connection is not reading fast enough."
+            )
             return False
         return True
 

@@ -29,8 +29,12 @@ class SimClock:
 
     def as_json(self) -> dict:
         sim = self.now_ms()
-        return {"sim_ms": sim, "speed": self.speed, "wall_ms": self.wall_ms(),
-                "et": markettime.et_datetime(sim).isoformat(timespec="milliseconds")}
+        return {
+            "sim_ms": sim,
+            "speed": self.speed,
+            "wall_ms": self.wall_ms(),
+            "et": markettime.et_datetime(sim).isoformat(timespec="milliseconds"),
+        }
 
 
 def default_day(today: date | None = None) -> date:

@@ -60,7 +60,12 @@ class Columns:
         return len(self.sym)
 
     def slice(self, lo: int, hi: int) -> Columns:
-        return Columns(self.channel, self.sym[lo:hi], self.time[lo:hi], {k: v[lo:hi] for k, v in self.cols.items()})
+        return Columns(
+            self.channel,
+            self.sym[lo:hi],
+            self.time[lo:hi],
+            {k: v[lo:hi] for k, v in self.cols.items()},
+        )
 
     def encode(self, symbols: list[str], sel: np.ndarray | None = None) -> list[bytes]:
         """JSON bytes of each selected event, exactly as Massive sends it."""
@@ -73,7 +78,7 @@ class Columns:
 def _default(cls: type, name: str) -> object:
     """The struct's own default object: msgspec's ``omit_defaults`` omits a value only when it
     IS that object, so "no official open yet" must pass it to leave ``op`` out, as Massive does."""
-    fields = cls.__struct_fields__[-len(cls.__struct_defaults__):]
+    fields = cls.__struct_fields__[-len(cls.__struct_defaults__) :]
     return dict(zip(fields, cls.__struct_defaults__))[name]
 
 
@@ -82,10 +87,37 @@ def _encode_aggregates(cls: type[Aggregate]):
 
     def run(names: list[str], c: dict[str, list]) -> list[bytes]:
         return [
-            encode(cls(sym=n, v=v, av=av, op=op or no_open, vw=vw, o=o, c=cl, h=h, l=lo, a=a, z=z, s=s, e=e))
+            encode(
+                cls(
+                    sym=n,
+                    v=v,
+                    av=av,
+                    op=op or no_open,
+                    vw=vw,
+                    o=o,
+                    c=cl,
+                    h=h,
+                    l=lo,
+                    a=a,
+                    z=z,
+                    s=s,
+                    e=e,
+                )
+            )
             for n, v, av, op, vw, o, cl, h, lo, a, z, s, e in zip(
-                names, c["v"], c["av"], c["op"], c["vw"], c["o"], c["c"], c["h"], c["l"], c["a"],
-                c["z"], c["s"], c["e"],
+                names,
+                c["v"],
+                c["av"],
+                c["op"],
+                c["vw"],
+                c["o"],
+                c["c"],
+                c["h"],
+                c["l"],
+                c["a"],
+                c["z"],
+                c["s"],
+                c["e"],
             )
         ]
 
@@ -98,7 +130,19 @@ def _encode_trades(names: list[str], c: dict[str, list]) -> list[bytes]:
         names, c["p"], c["s"], c["t"], c["x"], c["i"], c["z"], c["c"], c["q"], c["trfi"], c["trft"]
     ):
         if trfi:
-            ev = Trade(sym=n, p=p, s=s, t=t, x=x, i=str(i), z=z, c=COND_LISTS[cond], q=q, trfi=trfi, trft=trft)
+            ev = Trade(
+                sym=n,
+                p=p,
+                s=s,
+                t=t,
+                x=x,
+                i=str(i),
+                z=z,
+                c=COND_LISTS[cond],
+                q=q,
+                trfi=trfi,
+                trft=trft,
+            )
         else:
             ev = Trade(sym=n, p=p, s=s, t=t, x=x, i=str(i), z=z, c=COND_LISTS[cond], q=q)
         out.append(encode(ev))

@@ -31,16 +31,31 @@ MAX_SECONDS_PER_TICK = 120
 
 
 class Feed:
-    def __init__(self, clock: SimClock, symbols: list[str], metrics: SimMetrics, *,
-                 model: MarketModel | None = None, replay: ReplaySource | None = None,
-                 agg_delay_ms: int = 2000, tick_ms: int = 50, frame_events: int = 500,
-                 recorder: Recorder | None = None) -> None:
+    def __init__(
+        self,
+        clock: SimClock,
+        symbols: list[str],
+        metrics: SimMetrics,
+        *,
+        model: MarketModel | None = None,
+        replay: ReplaySource | None = None,
+        agg_delay_ms: int = 2000,
+        tick_ms: int = 50,
+        frame_events: int = 500,
+        recorder: Recorder | None = None,
+    ) -> None:
         self.clock, self.symbols, self.metrics = clock, symbols, metrics
         self.model, self.replay, self.recorder = model, replay, recorder
-        self.agg_delay_ms, self.tick_s, self.frame_events = agg_delay_ms, tick_ms / 1000, frame_events
+        self.agg_delay_ms, self.tick_s, self.frame_events = (
+            agg_delay_ms,
+            tick_ms / 1000,
+            frame_events,
+        )
         self.clients: set[Client] = set()
         self._timed: collections.deque[list] = collections.deque()  # [Columns, cursor]
-        self._delayed: collections.deque[tuple[int, Columns]] = collections.deque()  # (release ms, bars)
+        self._delayed: collections.deque[tuple[int, Columns]] = (
+            collections.deque()
+        )  # (release ms, bars)
         self.next_second = 0
         self.ticks = 0
         self._replay_started = False
@@ -103,7 +118,11 @@ class Feed:
             return
         target = seconds_of_day(now)
         generated = 0
-        while self.next_second <= target and self.next_second < 86_400 and generated < MAX_SECONDS_PER_TICK:
+        while (
+            self.next_second <= target
+            and self.next_second < 86_400
+            and generated < MAX_SECONDS_PER_TICK
+        ):
             self._queue(self.model.step(self.next_second))
             self.next_second += 1
             generated += 1
@@ -166,7 +185,7 @@ class Feed:
     def _send_items(self, client: Client, items: list[bytes]) -> None:
         step = self.frame_events
         for i in range(0, len(items), step):
-            frame = b"[" + b",".join(items[i:i + step]) + b"]"
+            frame = b"[" + b",".join(items[i : i + step]) + b"]"
             if not client.push(frame):
                 return
             if self.recorder is not None and client.key is not None:
@@ -204,4 +223,3 @@ def _encode_list(items: list[dict]) -> bytes:
     import msgspec
 
     return msgspec.json.encode(items)
-

@@ -9,14 +9,41 @@ class SimMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.events = Counter("stampede_sim_events_sent_total", "Market events sent, by channel.", ["channel"], registry=r)
-        self.frames = Counter("stampede_sim_frames_sent_total", "WebSocket frames written to clients.", registry=r)
-        self.bytes = Counter("stampede_sim_sent_bytes_total", "WebSocket payload bytes written to clients.", registry=r)
-        self.connections = Gauge("stampede_sim_connections", "Open WebSocket connections.", registry=r)
-        self.disconnects = Counter("stampede_sim_disconnects_total", "Connections ended by the server, by status.", ["reason"], registry=r)
-        self.client_errors = Counter("stampede_sim_client_errors_total", "Bad client messages, by kind.", ["kind"], registry=r)
-        self.http = Histogram(
-            "http_server_request_duration_seconds", "REST request duration.",
-            ["http_request_method", "http_route", "http_response_status_code"], registry=r,
+        self.events = Counter(
+            "stampede_sim_events_sent_total",
+            "Market events sent, by channel.",
+            ["channel"],
+            registry=r,
         )
-        self.sim_time = Gauge("stampede_sim_clock_milliseconds", "The simulated clock (Unix ms).", registry=r)
+        self.frames = Counter(
+            "stampede_sim_frames_sent_total", "WebSocket frames written to clients.", registry=r
+        )
+        self.bytes = Counter(
+            "stampede_sim_sent_bytes_total",
+            "WebSocket payload bytes written to clients.",
+            registry=r,
+        )
+        self.connections = Gauge(
+            "stampede_sim_connections", "Open WebSocket connections.", registry=r
+        )
+        self.disconnects = Counter(
+            "stampede_sim_disconnects_total",
+            "Connections ended by the server, by status.",
+            ["reason"],
+            registry=r,
+        )
+        self.client_errors = Counter(
+            "stampede_sim_client_errors_total",
+            "Bad client messages, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.http = Histogram(
+            "http_server_request_duration_seconds",
+            "REST request duration.",
+            ["http_request_method", "http_route", "http_response_status_code"],
+            registry=r,
+        )
+        self.sim_time = Gauge(
+            "stampede_sim_clock_milliseconds", "The simulated clock (Unix ms).", registry=r
+        )

@@ -49,7 +49,9 @@ SECONDS_PER_SESSION = 23_400
 LULD_REF_TAU = 150.0  # s: the band reference follows a ~5-minute mean of the price
 LULD_LIMIT_STATE_MS = 15_000
 HALT_MS = 300_000
-LOAD_REVERSION_S = 300.0  # load mode: a price forgets its deviation from the reference in ~5 minutes
+LOAD_REVERSION_S = (
+    300.0  # load mode: a price forgets its deviation from the reference in ~5 minutes
+)
 LOAD_BAND = 0.10  # load mode: log-price stays within ±10 % of the reference (a LULD-like band)
 
 
@@ -81,12 +83,24 @@ class SecondOutput:
     imbalances: Columns | None = None
 
     def batches(self) -> list[Columns]:
-        return [b for b in (self.trades, self.quotes, self.bars, self.minute_bars, self.luld, self.imbalances)
-                if b is not None and len(b)]
+        return [
+            b
+            for b in (
+                self.trades,
+                self.quotes,
+                self.bars,
+                self.minute_bars,
+                self.luld,
+                self.imbalances,
+            )
+            if b is not None and len(b)
+        ]
 
 
 class MarketModel:
-    def __init__(self, universe: Universe, history: History, day: date, seed: int, rate: int | None = None) -> None:
+    def __init__(
+        self, universe: Universe, history: History, day: date, seed: int, rate: int | None = None
+    ) -> None:
         self.u, self.history, self.day, self.seed, self.rate = universe, history, day, seed, rate
         n = universe.size
         self.midnight_ms = markettime.et_ms(day, time(0, 0))
@@ -96,7 +110,7 @@ class MarketModel:
         # Prices diffuse with trading activity, not calendar time: the variance between two
         # instants is the daily variance times the share of a regular session's activity between them.
         self.cum_weights = np.concatenate([[0.0], np.cumsum(self.weights)])
-        self.regular_weight = float(self.weights[REGULAR_START:self.close_s].sum())
+        self.regular_weight = float(self.weights[REGULAR_START : self.close_s].sum())
         self.trade_rate = universe.daily_trades
         self.sigma_s = universe.sigma_daily / math.sqrt(SECONDS_PER_SESSION)
         self.prev_close = history.c[:, -1].copy()
@@ -116,10 +130,27 @@ class MarketModel:
         self.quote_seq = np.zeros(n, dtype=np.int64)
         self.aux_seq = 0
         # last trade / quote for REST snapshots
-        self.last_trade = {k: np.zeros(n, dtype=d) for k, d in
-                           (("p", float), ("s", np.int64), ("t", np.int64), ("x", np.int64), ("i", np.int64), ("c", np.int64))}
-        self.last_quote = {k: np.zeros(n, dtype=d) for k, d in
-                           (("p", float), ("s", np.int64), ("P", float), ("S", np.int64), ("t", np.int64))}
+        self.last_trade = {
+            k: np.zeros(n, dtype=d)
+            for k, d in (
+                ("p", float),
+                ("s", np.int64),
+                ("t", np.int64),
+                ("x", np.int64),
+                ("i", np.int64),
+                ("c", np.int64),
+            )
+        }
+        self.last_quote = {
+            k: np.zeros(n, dtype=d)
+            for k, d in (
+                ("p", float),
+                ("s", np.int64),
+                ("P", float),
+                ("S", np.int64),
+                ("t", np.int64),
+            )
+        }
         # LULD
         self.luld_ref = np.zeros(n)
         self.luld_pub = np.zeros(n)  # published reference; 0 = no bands yet
@@ -143,18 +174,38 @@ class MarketModel:
         rng = np.random.default_rng([self.seed, 0x5CE, self.day.toordinal()])
         u = self.u
         small = np.nonzero((u.prev_close >= 1.0) & (u.prev_close <= 30.0) & ~u.tier1)[0]
-        picks = rng.choice(small, min(len(small), 26), replace=False) if len(small) else np.array([], int)
+        picks = (
+            rng.choice(small, min(len(small), 26), replace=False)
+            if len(small)
+            else np.array([], int)
+        )
         gappers = []
         for j, sym in enumerate(picks[:14]):
-            news = int(rng.choice([7 * 3600, 8 * 3600, int(rng.integers(PREMARKET_START + 60, REGULAR_START - 900))]))
+            news = int(
+                rng.choice(
+                    [
+                        7 * 3600,
+                        8 * 3600,
+                        int(rng.integers(PREMARKET_START + 60, REGULAR_START - 900)),
+                    ]
+                )
+            )
             up = j % 3 != 2
             factor = math.exp(rng.uniform(0.08, 0.6)) if up else math.exp(-rng.uniform(0.06, 0.3))
             gappers.append(Gapper(int(sym), news, factor))
-        nasdaq = [int(s) for s in picks[14:] if u.tape[s] == TAPE_NASDAQ] + [int(s) for s in picks[14:] if u.tape[s] != TAPE_NASDAQ]
+        nasdaq = [int(s) for s in picks[14:] if u.tape[s] == TAPE_NASDAQ] + [
+            int(s) for s in picks[14:] if u.tape[s] != TAPE_NASDAQ
+        ]
         runners = []
         for j, sym in enumerate(nasdaq[:10]):
-            start = REGULAR_START + (int(rng.integers(30, 240)) if j < 3 else int(rng.integers(300, self.close_s - REGULAR_START - 2400)))
-            runners.append(Runner(sym, start, int(rng.integers(180, 900)), float(rng.uniform(0.15, 0.7))))
+            start = REGULAR_START + (
+                int(rng.integers(30, 240))
+                if j < 3
+                else int(rng.integers(300, self.close_s - REGULAR_START - 2400))
+            )
+            runners.append(
+                Runner(sym, start, int(rng.integers(180, 900)), float(rng.uniform(0.15, 0.7)))
+            )
         return gappers, runners
 
     def _apply_scenario(self, s: int, span: int = 1) -> None:
@@ -181,8 +232,13 @@ class MarketModel:
 
     def band_pct(self, syms: np.ndarray, s: int) -> np.ndarray:
         price = np.maximum(self.luld_pub[syms], 0.0001)
-        pct = np.where(self.u.tier1[syms], 0.05, np.where(price > 3.0, 0.10, np.where(
-            price >= 0.75, 0.20, np.minimum(0.15 / price, 0.75))))
+        pct = np.where(
+            self.u.tier1[syms],
+            0.05,
+            np.where(
+                price > 3.0, 0.10, np.where(price >= 0.75, 0.20, np.minimum(0.15 / price, 0.75))
+            ),
+        )
         if s < REGULAR_START + 900 or s >= self.close_s - 1500:
             pct = pct * 2.0
         return pct
@@ -198,12 +254,17 @@ class MarketModel:
         steps at a time (numpy over tickers x steps): accumulated volume, VWAP, official open,
         highs and prices as if the day had run, so even a start at 19:59 takes a fraction of
         a second. Only the market mode has a day to catch up on (load mode starts fresh)."""
-        spans = [(a, min(a + span_s, until_s)) for a in range(PREMARKET_START, until_s, span_s)
-                 if self.session(a) != "closed"]
+        spans = [
+            (a, min(a + span_s, until_s))
+            for a in range(PREMARKET_START, until_s, span_s)
+            if self.session(a) != "closed"
+        ]
         for j in range(0, len(spans), chunk):
-            self._advance(spans[j:j + chunk])
+            self._advance(spans[j : j + chunk])
         regular_seen = self.op > 0
-        self.luld_ref[regular_seen] = self.luld_pub[regular_seen] = np.nan_to_num(self.last[regular_seen])
+        self.luld_ref[regular_seen] = self.luld_pub[regular_seen] = np.nan_to_num(
+            self.last[regular_seen]
+        )
 
     def _advance(self, spans: list[tuple[int, int]]) -> None:
         n, m = self.u.size, len(spans)
@@ -227,7 +288,11 @@ class MarketModel:
         counts = rng.poisson(lam)
         traded = counts > 0
         scale = np.sqrt(w / self.regular_weight)
-        steps = rng.standard_normal((n, m)) * (self.u.sigma_daily[:, None] * scale[None, :]) + drift + jump
+        steps = (
+            rng.standard_normal((n, m)) * (self.u.sigma_daily[:, None] * scale[None, :])
+            + drift
+            + jump
+        )
         path = self.mid[:, None] * np.exp(np.cumsum(steps, axis=1))
         vol = counts * self.u.avg_size[:, None]  # shares: trades x average size
         rows = np.nonzero(traded.any(axis=1))[0]
@@ -237,8 +302,14 @@ class MarketModel:
         self.dollars += (vol * path).sum(axis=1)
         self.last[rows] = tick_round(path[rows, last_col])
         self.last_move[rows] = (s0 + length.astype(np.int64))[last_col]
-        self.day_high[rows] = np.maximum(self.day_high[rows], tick_round(np.where(traded[rows], path[rows], -np.inf).max(axis=1) * wig[rows]))
-        self.day_low[rows] = np.minimum(self.day_low[rows], tick_round(np.where(traded[rows], path[rows], np.inf).min(axis=1) / wig[rows]))
+        self.day_high[rows] = np.maximum(
+            self.day_high[rows],
+            tick_round(np.where(traded[rows], path[rows], -np.inf).max(axis=1) * wig[rows]),
+        )
+        self.day_low[rows] = np.minimum(
+            self.day_low[rows],
+            tick_round(np.where(traded[rows], path[rows], np.inf).min(axis=1) / wig[rows]),
+        )
         self.mid = path[:, -1].copy()
         self.seq += counts.sum(axis=1) * 3
         self.trade_id += int(counts.sum())
@@ -247,7 +318,9 @@ class MarketModel:
             opening = traded & regular_cols[None, :]
             new_open = np.nonzero(opening.any(axis=1) & (self.op == 0))[0]
             first = np.argmax(opening[new_open], axis=1)
-            before = np.where(first > 0, path[new_open, np.maximum(first - 1, 0)], self.mid[new_open])
+            before = np.where(
+                first > 0, path[new_open, np.maximum(first - 1, 0)], self.mid[new_open]
+            )
             self.op[new_open] = tick_round(before)
 
     # ------------------------------------------------------------------ one second
@@ -266,7 +339,9 @@ class MarketModel:
             n_bars = min(n, max(1, self.rate // 6))
             pick = rng.choice(n, n_bars, replace=False) if n_bars < n else np.arange(n)
             counts = np.zeros(n, dtype=np.int64)
-            counts[pick] = 1 + rng.multinomial(max(0, self.rate - 2 * n_bars), np.full(n_bars, 1.0 / n_bars))
+            counts[pick] = 1 + rng.multinomial(
+                max(0, self.rate - 2 * n_bars), np.full(n_bars, 1.0 / n_bars)
+            )
             return counts
         lam = self.trade_rate * self.weights[s] * self.boost
         lam[self.halted_until > t0] = 0.0
@@ -290,15 +365,26 @@ class MarketModel:
             out.luld = self._luld_columns(s, t0, luld_rows)
             out.imbalances = self._imbalances(s, t0, rng)
 
-    def _prints(self, s: int, t0: int, a: np.ndarray, n: np.ndarray, rng: np.random.Generator,
-                regular: bool, out: SecondOutput, luld_rows: list) -> None:
+    def _prints(
+        self,
+        s: int,
+        t0: int,
+        a: np.ndarray,
+        n: np.ndarray,
+        rng: np.random.Generator,
+        regular: bool,
+        out: SecondOutput,
+        luld_rows: list,
+    ) -> None:
         k = int(n.sum())
         old = self.mid[a]
         dt = np.maximum(s - self.last_move[a], 1)
         if self.rate:
             new = self._load_walk(a, dt, rng)
         else:
-            share = (self.cum_weights[s + 1] - self.cum_weights[np.minimum(self.last_move[a], s)]) / self.regular_weight
+            share = (
+                self.cum_weights[s + 1] - self.cum_weights[np.minimum(self.last_move[a], s)]
+            ) / self.regular_weight
             std = self.u.sigma_daily[a] * np.sqrt(share)
             new = old * np.exp(rng.standard_normal(len(a)) * std + self.drift[a] * dt)
         if regular and not self.rate:
@@ -309,7 +395,9 @@ class MarketModel:
         starts = np.concatenate([[0], np.cumsum(n)[:-1]])
         group = np.repeat(np.arange(len(a)), n)
         sym = a[group]
-        offs = np.sort(rng.integers(0, 1000, k) + group * 1000) - group * 1000  # sorted within group
+        offs = (
+            np.sort(rng.integers(0, 1000, k) + group * 1000) - group * 1000
+        )  # sorted within group
         rank = np.arange(k) - starts[group]
         frac = (rank + 1) / n[group]
         p_old, p_new = old[group], new[group]
@@ -321,9 +409,15 @@ class MarketModel:
         block = rng.random(k) < 0.004
         size[block] *= rng.integers(10, 120, int(block.sum()))
         u = rng.random(k)
-        cond = np.where(odd, np.where(u < 0.15, ODD_SWEEP, ODD_LOT),
-                        np.select([u < 0.15, u < 0.17, u < 0.18, u < 0.185, u < 0.19],
-                                  [SWEEP, TRADE_THRU, AVG_PRICE, CASH, HIGH_LOW_ONLY], REGULAR))
+        cond = np.where(
+            odd,
+            np.where(u < 0.15, ODD_SWEEP, ODD_LOT),
+            np.select(
+                [u < 0.15, u < 0.17, u < 0.18, u < 0.185, u < 0.19],
+                [SWEEP, TRADE_THRU, AVG_PRICE, CASH, HIGH_LOW_ONLY],
+                REGULAR,
+            ),
+        )
         if not regular:
             cond = np.where(~odd & (rng.random(k) < 0.05), FORM_T, cond)
         cond[starts] = REGULAR  # each ticker-second has an eligible print: the bar has a price
@@ -368,21 +462,53 @@ class MarketModel:
         self.trade_id += k
         ends = np.concatenate([starts[1:], [k]]) - 1
         lt = self.last_trade
-        lt["p"][a], lt["s"][a], lt["t"][a], lt["x"][a], lt["c"][a] = price[ends], size[ends], t[ends], x[ends], cond[ends]
+        lt["p"][a], lt["s"][a], lt["t"][a], lt["x"][a], lt["c"][a] = (
+            price[ends],
+            size[ends],
+            t[ends],
+            x[ends],
+            cond[ends],
+        )
         lt["i"][a] = ids[np.argsort(order)][ends]
-        out.trades = Columns(Channel.TRADE, sym[order], t[order], {
-            "p": price[order], "s": size[order], "t": t[order], "x": x[order], "i": ids,
-            "z": self.u.tape[sym][order], "c": cond[order], "q": q[order], "trfi": trfi[order], "trft": trft[order],
-        })
+        out.trades = Columns(
+            Channel.TRADE,
+            sym[order],
+            t[order],
+            {
+                "p": price[order],
+                "s": size[order],
+                "t": t[order],
+                "x": x[order],
+                "i": ids,
+                "z": self.u.tape[sym][order],
+                "c": cond[order],
+                "q": q[order],
+                "trfi": trfi[order],
+                "trft": trft[order],
+            },
+        )
 
         tape = self.u.tape[a]
         e = np.full(len(a), t0 + 1000, dtype=np.int64)
-        out.bars = Columns(Channel.AGGREGATE, a, e, {
-            "v": v, "av": self.av[a].copy(), "op": self.op[a].copy(), "vw": np.round(dsum / v, 4),
-            "o": o, "c": c, "h": h, "l": lo, "a": np.round(self.dollars[a] / self.av[a], 4),
-            "z": np.maximum(np.round(v / np.maximum(nvol, 1)), 1).astype(np.int64),
-            "s": e - 1000, "e": e,
-        })
+        out.bars = Columns(
+            Channel.AGGREGATE,
+            a,
+            e,
+            {
+                "v": v,
+                "av": self.av[a].copy(),
+                "op": self.op[a].copy(),
+                "vw": np.round(dsum / v, 4),
+                "o": o,
+                "c": c,
+                "h": h,
+                "l": lo,
+                "a": np.round(self.dollars[a] / self.av[a], 4),
+                "z": np.maximum(np.round(v / np.maximum(nvol, 1)), 1).astype(np.int64),
+                "s": e - 1000,
+                "e": e,
+            },
+        )
         qhalf = np.maximum(np.where(c >= 1, 0.01, 0.0001), c * 0.0005 * (1 + rng.random(len(a))))
         bp, ap = tick_round(np.maximum(c - qhalf, 0.0001)), tick_round(c + qhalf)
         ap = np.maximum(ap, bp + np.where(bp >= 1, 0.01, 0.0001))
@@ -392,11 +518,22 @@ class MarketModel:
         lq = self.last_quote
         lq["p"][a], lq["s"][a], lq["P"][a], lq["S"][a], lq["t"][a] = bp, bs, ap, as_, qt
         qorder = np.argsort(qt, kind="stable")
-        out.quotes = Columns(Channel.QUOTE, a[qorder], qt[qorder], {
-            "bx": rng.choice(EXCHANGES[1:], len(a))[qorder], "bp": bp[qorder], "bs": bs[qorder],
-            "ax": rng.choice(EXCHANGES[1:], len(a))[qorder], "ap": ap[qorder], "as": as_[qorder],
-            "t": qt[qorder], "q": self.quote_seq[a][qorder], "z": tape[qorder],
-        })
+        out.quotes = Columns(
+            Channel.QUOTE,
+            a[qorder],
+            qt[qorder],
+            {
+                "bx": rng.choice(EXCHANGES[1:], len(a))[qorder],
+                "bp": bp[qorder],
+                "bs": bs[qorder],
+                "ax": rng.choice(EXCHANGES[1:], len(a))[qorder],
+                "ap": ap[qorder],
+                "as": as_[qorder],
+                "t": qt[qorder],
+                "q": self.quote_seq[a][qorder],
+                "z": tape[qorder],
+            },
+        )
 
     def _load_walk(self, a: np.ndarray, dt: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Next prices of tickers ``a`` in load mode, which runs for hours at any rate: a
@@ -405,12 +542,14 @@ class MarketModel:
         prices stay realistic however long the load runs."""
         ref = self.u.prev_close[a].astype(np.float64)
         keep = np.exp(-dt / LOAD_REVERSION_S)
-        spread = self.sigma_s[a] * np.sqrt(LOAD_REVERSION_S / 2 * (1 - keep ** 2))
+        spread = self.sigma_s[a] * np.sqrt(LOAD_REVERSION_S / 2 * (1 - keep**2))
         x = np.log(self.mid[a] / ref) * keep + rng.standard_normal(len(a)) * spread
         return ref * np.exp(np.clip(x, -LOAD_BAND, LOAD_BAND))
 
     # ------------------------------------------------------------------ LULD
-    def _limit_states(self, s: int, t0: int, a: np.ndarray, new: np.ndarray, luld_rows: list) -> np.ndarray:
+    def _limit_states(
+        self, s: int, t0: int, a: np.ndarray, new: np.ndarray, luld_rows: list
+    ) -> np.ndarray:
         banded = self.luld_pub[a] > 0
         if not banded.any():
             return new
@@ -420,7 +559,12 @@ class MarketModel:
         new = np.where(banded, clipped, new)
         since = self.limit_since[a]
         self.limit_since[a] = np.where(at_limit, np.where(since > 0, since, t0), 0)
-        halt = at_limit & (since > 0) & (t0 - since >= LULD_LIMIT_STATE_MS) & (self.u.tape[a] == TAPE_NASDAQ)
+        halt = (
+            at_limit
+            & (since > 0)
+            & (t0 - since >= LULD_LIMIT_STATE_MS)
+            & (self.u.tape[a] == TAPE_NASDAQ)
+        )
         if halt.any():
             syms = a[halt]
             self.halted_until[syms] = t0 + HALT_MS
@@ -447,14 +591,20 @@ class MarketModel:
         last = np.where(np.isnan(self.last), self.luld_ref, self.last)
         self.luld_ref[live] += (last[live] - self.luld_ref[live]) * alpha
         first = live & (self.luld_pub == 0)
-        moved = live & (self.luld_pub > 0) & (np.abs(self.luld_ref - self.luld_pub) >= 0.01 * self.luld_pub)
+        moved = (
+            live
+            & (self.luld_pub > 0)
+            & (np.abs(self.luld_ref - self.luld_pub) >= 0.01 * self.luld_pub)
+        )
         if s in (REGULAR_START + 900, self.close_s - 1500):
             moved |= live & (self.luld_pub > 0)
         syms = np.nonzero(first | moved)[0]
         self.luld_pub[syms] = self.luld_ref[syms]
         return syms, np.zeros(len(syms), dtype=np.int64)
 
-    def _luld_columns(self, s: int, t0: int, rows: list[tuple[np.ndarray, np.ndarray]]) -> Columns | None:
+    def _luld_columns(
+        self, s: int, t0: int, rows: list[tuple[np.ndarray, np.ndarray]]
+    ) -> Columns | None:
         rows = [r for r in rows if len(r[0])]
         if not rows:
             return None
@@ -464,10 +614,19 @@ class MarketModel:
         self.luld_seq[syms] += 1
         # a resume opens the second (its trades follow); halts and band changes close it
         t_ms = np.where(ind == LULD_RESUME_CODE, t0, t0 + 999).astype(np.int64)
-        return Columns(Channel.LULD, syms, t_ms, {
-            "h": upper, "l": lower, "i": ind, "z": self.u.tape[syms], "t": t_ms * 1000,  # microseconds, as Massive's example
-            "q": self.luld_seq[syms].copy(),
-        })
+        return Columns(
+            Channel.LULD,
+            syms,
+            t_ms,
+            {
+                "h": upper,
+                "l": lower,
+                "i": ind,
+                "z": self.u.tape[syms],
+                "t": t_ms * 1000,  # microseconds, as Massive's example
+                "q": self.luld_seq[syms].copy(),
+            },
+        )
 
     # ------------------------------------------------------------------ NOI
     def _imbalances(self, s: int, t0: int, rng: np.random.Generator) -> Columns | None:
@@ -481,14 +640,21 @@ class MarketModel:
         self.aux_seq += k
         t_ms = np.full(k, t0 + 250, dtype=np.int64)
         hhmm = 930 if opening else (self.close_s // 3600) * 100 + (self.close_s % 3600) // 60
-        return Columns(Channel.IMBALANCE, syms, t_ms, {
-            "t": t_ms * 1_000_000,  # nanoseconds, as Massive's example
-            "at": np.full(k, hhmm), "a": np.full(k, "O" if opening else "C"),
-            "x": np.where(self.u.tape[syms] == TAPE_NASDAQ, 12, 10),
-            "o": rng.integers(1, 500, k) * 100, "p": rng.integers(1, 5000, k) * 100,
-            "b": tick_round(self.mid[syms] * (1 + rng.normal(0, 0.002, k))),
-            "q": self.aux_seq - k + np.arange(1, k + 1),
-        })
+        return Columns(
+            Channel.IMBALANCE,
+            syms,
+            t_ms,
+            {
+                "t": t_ms * 1_000_000,  # nanoseconds, as Massive's example
+                "at": np.full(k, hhmm),
+                "a": np.full(k, "O" if opening else "C"),
+                "x": np.where(self.u.tape[syms] == TAPE_NASDAQ, 12, 10),
+                "o": rng.integers(1, 500, k) * 100,
+                "p": rng.integers(1, 5000, k) * 100,
+                "b": tick_round(self.mid[syms] * (1 + rng.normal(0, 0.002, k))),
+                "q": self.aux_seq - k + np.arange(1, k + 1),
+            },
+        )
 
     # ------------------------------------------------------------------ minutes
     def _accumulate_minute(self, a, v, dsum, nvol, o, h, lo, c) -> None:
@@ -507,13 +673,25 @@ class MarketModel:
             start = self.midnight_ms + minute_s * 1000
             e = np.full(len(a), start + 60_000, dtype=np.int64)
             v = self.m_v[a]
-            cols = Columns(Channel.MINUTE_AGGREGATE, a, e, {
-                "v": v, "av": self.av[a].copy(), "op": self.op[a].copy(), "vw": np.round(self.m_d[a] / v, 4),
-                "o": self.m_o[a], "c": self.m_c[a].copy(), "h": self.m_h[a], "l": self.m_l[a],
-                "a": np.round(self.dollars[a] / self.av[a], 4),
-                "z": np.maximum(np.round(v / np.maximum(self.m_n[a], 1)), 1).astype(np.int64),
-                "s": e - 60_000, "e": e,
-            })
+            cols = Columns(
+                Channel.MINUTE_AGGREGATE,
+                a,
+                e,
+                {
+                    "v": v,
+                    "av": self.av[a].copy(),
+                    "op": self.op[a].copy(),
+                    "vw": np.round(self.m_d[a] / v, 4),
+                    "o": self.m_o[a],
+                    "c": self.m_c[a].copy(),
+                    "h": self.m_h[a],
+                    "l": self.m_l[a],
+                    "a": np.round(self.dollars[a] / self.av[a], 4),
+                    "z": np.maximum(np.round(v / np.maximum(self.m_n[a], 1)), 1).astype(np.int64),
+                    "s": e - 60_000,
+                    "e": e,
+                },
+            )
             self.last_minute = cols
         self.m_v[:] = 0
         self.m_d[:] = 0.0

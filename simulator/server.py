@@ -66,13 +66,27 @@ class Simulator:
         self.clock = SimClock(start_ms, s.sim_speed)
         self.recorder = Recorder(s.sim_record) if s.sim_record else None
         self.feed = Feed(
-            self.clock, self.universe.symbols, self.metrics, model=None if replay else self.model, replay=replay,
-            agg_delay_ms=s.sim_agg_delay_ms, tick_ms=s.sim_tick_ms, frame_events=s.sim_frame_events,
+            self.clock,
+            self.universe.symbols,
+            self.metrics,
+            model=None if replay else self.model,
+            replay=replay,
+            agg_delay_ms=s.sim_agg_delay_ms,
+            tick_ms=s.sim_tick_ms,
+            frame_events=s.sim_frame_events,
             recorder=self.recorder,
         )
         self.rest = RestApi(
-            self.universe, self.history, self.model, self.clock, self.api_key, s.sim_seed, s.sim_rest_rate_limit,
-            truth=self.truth, ready=lambda: self._running, metrics_text=lambda: generate_latest(self.metrics.registry),
+            self.universe,
+            self.history,
+            self.model,
+            self.clock,
+            self.api_key,
+            s.sim_seed,
+            s.sim_rest_rate_limit,
+            truth=self.truth,
+            ready=lambda: self._running,
+            metrics_text=lambda: generate_latest(self.metrics.registry),
         )
         self.truths: dict[str, Truth] = {}
         self.by_key: dict[str, Client] = {}
@@ -85,9 +99,15 @@ class Simulator:
         self.feed.prepare()
         self.clock.restart(self.clock.start_ms)  # the simulated day starts when we can serve it
         self._server = await serve(
-            self._handle, self.settings.sim_host, self.settings.sim_port,
-            process_request=self._process_request, compression=None, max_size=1 << 20,
-            write_limit=1 << 20, ping_interval=20, ping_timeout=20,
+            self._handle,
+            self.settings.sim_host,
+            self.settings.sim_port,
+            process_request=self._process_request,
+            compression=None,
+            max_size=1 << 20,
+            write_limit=1 << 20,
+            ping_interval=20,
+            ping_timeout=20,
             logger=logging.getLogger("massive_sim.websockets"),
         )
         self._feed_task = asyncio.create_task(self.feed.run(), name="sim-feed")
@@ -141,7 +161,9 @@ class Simulator:
             client.drop()
         return len(clients)
 
-    def disconnect_all(self, status: str = "force_disconnect", message: str = "Forced disconnect.") -> int:
+    def disconnect_all(
+        self, status: str = "force_disconnect", message: str = "Forced disconnect."
+    ) -> int:
         """Send ``status`` to every client and close it, as the service does on maintenance."""
         clients = self.clients
         for client in clients:
@@ -160,7 +182,12 @@ class Simulator:
             truth = self.truths.get(query.get("apiKey") or self.api_key) or self._new_truth()
         doc = truth.snapshot(limit=limit, symbols=symbols)
         now = self.clock.now_ms()
-        doc.update(scope=scope, sim_ms=now, day=self.day.isoformat(), prev_session=self.history.sessions[-1].isoformat())
+        doc.update(
+            scope=scope,
+            sim_ms=now,
+            day=self.day.isoformat(),
+            prev_session=self.history.sessions[-1].isoformat(),
+        )
         return doc
 
     def _new_truth(self) -> Truth:
@@ -169,7 +196,12 @@ class Simulator:
     def _market_truth(self) -> Truth:
         """Everything generated so far, sent or not (what an ``A.*`` reader would converge to)."""
         t, m = self._new_truth(), self.model
-        t.last, t.volume, t.open, t.high = m.last.copy(), m.av.astype(float), m.op.copy(), m.day_high.copy()
+        t.last, t.volume, t.open, t.high = (
+            m.last.copy(),
+            m.av.astype(float),
+            m.op.copy(),
+            m.day_high.copy(),
+        )
         t.bars = (m.av > 0).astype(np.int64)
         return t
 
@@ -186,9 +218,16 @@ class Simulator:
         except Exception:
             log.exception("REST handler failed for route %s", path.split("/")[1:3])
             reply = Reply(500, b'{"status":"ERROR","error":"Internal error"}', route="error")
-        self.metrics.http.labels("GET", reply.route, str(reply.status)).observe(time.perf_counter() - started)
-        hdrs = Headers([("Content-Type", reply.content_type), ("Content-Length", str(len(reply.body))),
-                        ("Connection", "close")])
+        self.metrics.http.labels("GET", reply.route, str(reply.status)).observe(
+            time.perf_counter() - started
+        )
+        hdrs = Headers(
+            [
+                ("Content-Type", reply.content_type),
+                ("Content-Length", str(len(reply.body))),
+                ("Connection", "close"),
+            ]
+        )
         return Response(reply.status, HTTPStatus(reply.status).phrase, hdrs, reply.body)
 
     # ------------------------------------------------------------------ WebSocket
@@ -197,8 +236,13 @@ class Simulator:
         self.metrics.bytes.inc(len(frame))
 
     async def _handle(self, ws: ServerConnection) -> None:
-        client = Client(ws, self.index, self.settings.sim_slow_consumer_bytes, on_frame=self._count_frame,
-                        on_terminate=lambda status: self.metrics.disconnects.labels(status).inc())
+        client = Client(
+            ws,
+            self.index,
+            self.settings.sim_slow_consumer_bytes,
+            on_frame=self._count_frame,
+            on_terminate=lambda status: self.metrics.disconnects.labels(status).inc(),
+        )
         self.feed.clients.add(client)
         self.metrics.connections.inc()
         client.send_status("connected", "Connected Successfully")
@@ -210,7 +254,12 @@ class Simulator:
                     try:
                         raw = await asyncio.wait_for(ws.recv(), max(0.0, deadline - loop.time()))
                     except TimeoutError:
-                        self._end(client, "auth_timeout", "No authentication request received.", CLOSE_POLICY)
+                        self._end(
+                            client,
+                            "auth_timeout",
+                            "No authentication request received.",
+                            CLOSE_POLICY,
+                        )
                         continue
                 else:
                     raw = await ws.recv()
@@ -280,4 +329,3 @@ class Simulator:
             else:
                 client.subs.remove(channel, ticker)
                 client.send_status("success", f"unsubscribed to: {topic}")
-

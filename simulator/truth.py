@@ -92,24 +92,40 @@ class Truth:
             "gainers": self._rank(change, ranked, descending=True, limit=limit),
             "losers": self._rank(change, ranked, descending=False, limit=limit),
             "gappers": self._rank(gap, ranked, descending=True, limit=limit),
-            "from_open": self._rank(from_open, seen & (self.open > 0), descending=True, limit=limit),
+            "from_open": self._rank(
+                from_open, seen & (self.open > 0), descending=True, limit=limit
+            ),
             "volume": self._rank(self.volume, seen, descending=True, limit=limit),
         }
-        wanted = np.nonzero(seen)[0] if symbols is None else [self.index[s] for s in symbols if s in self.index]
+        wanted = (
+            np.nonzero(seen)[0]
+            if symbols is None
+            else [self.index[s] for s in symbols if s in self.index]
+        )
         rows = {}
         for i in wanted:
             pc = self.prev_close[i]
             rows[self.symbols[i]] = {
-                "last": _num(self.last[i]), "prev_close": _num(pc), "open": _num(self.open[i]) or None,
-                "volume": _num(self.volume[i]), "high": _num(self.high[i]), "bars": int(self.bars[i]),
+                "last": _num(self.last[i]),
+                "prev_close": _num(pc),
+                "open": _num(self.open[i]) or None,
+                "volume": _num(self.volume[i]),
+                "high": _num(self.high[i]),
+                "bars": int(self.bars[i]),
                 "change_pct": _num(change[i]) if ranked[i] else None,
                 "gap_pct": _num(gap[i]) if ranked[i] else None,
                 "from_open_pct": _num(from_open[i]) if self.open[i] > 0 and seen[i] else None,
             }
-        return {"updated_ms": self.updated_ms, "definitions": __doc__.split("Definitions")[1].strip(),
-                "boards": boards, "symbols": rows}
+        return {
+            "updated_ms": self.updated_ms,
+            "definitions": __doc__.split("Definitions")[1].strip(),
+            "boards": boards,
+            "symbols": rows,
+        }
 
-    def _rank(self, metric: np.ndarray, eligible: np.ndarray, descending: bool, limit: int) -> list[dict]:
+    def _rank(
+        self, metric: np.ndarray, eligible: np.ndarray, descending: bool, limit: int
+    ) -> list[dict]:
         idx = np.nonzero(eligible & np.isfinite(metric))[0]
         names = np.array([self.symbols[i] for i in idx], dtype=str)
         key = -metric[idx] if descending else metric[idx]

@@ -22,13 +22,26 @@ from stampede import markettime
 
 # (ticker, tape, price, average daily volume) — liquid names a scanner user expects to see.
 WELL_KNOWN: tuple[tuple[str, int, float, float], ...] = (
-    ("SPY", 2, 512.0, 70e6), ("QQQ", 3, 438.0, 42e6), ("IWM", 2, 205.0, 30e6),
-    ("AAPL", 3, 189.0, 55e6), ("MSFT", 3, 415.0, 21e6), ("NVDA", 3, 118.0, 250e6),
-    ("TSLA", 3, 178.0, 95e6), ("AMZN", 3, 182.0, 40e6), ("META", 3, 492.0, 15e6),
-    ("GOOGL", 3, 171.0, 26e6), ("AMD", 3, 158.0, 50e6), ("INTC", 3, 31.0, 45e6),
-    ("JPM", 1, 198.0, 9e6), ("BAC", 1, 38.5, 35e6), ("XOM", 1, 112.0, 16e6),
-    ("F", 1, 12.1, 55e6), ("PLTR", 3, 24.3, 60e6), ("SOFI", 3, 7.2, 45e6),
-    ("NIO", 1, 4.6, 50e6), ("T", 1, 17.4, 33e6),
+    ("SPY", 2, 512.0, 70e6),
+    ("QQQ", 3, 438.0, 42e6),
+    ("IWM", 2, 205.0, 30e6),
+    ("AAPL", 3, 189.0, 55e6),
+    ("MSFT", 3, 415.0, 21e6),
+    ("NVDA", 3, 118.0, 250e6),
+    ("TSLA", 3, 178.0, 95e6),
+    ("AMZN", 3, 182.0, 40e6),
+    ("META", 3, 492.0, 15e6),
+    ("GOOGL", 3, 171.0, 26e6),
+    ("AMD", 3, 158.0, 50e6),
+    ("INTC", 3, 31.0, 45e6),
+    ("JPM", 1, 198.0, 9e6),
+    ("BAC", 1, 38.5, 35e6),
+    ("XOM", 1, 112.0, 16e6),
+    ("F", 1, 12.1, 55e6),
+    ("PLTR", 3, 24.3, 60e6),
+    ("SOFI", 3, 7.2, 45e6),
+    ("NIO", 1, 4.6, 50e6),
+    ("T", 1, 17.4, 33e6),
 )
 TAPE_NYSE, TAPE_AMEX, TAPE_NASDAQ = 1, 2, 3
 
@@ -65,7 +78,9 @@ def build_universe(seed: int, count: int) -> Universe:
 
     price = np.exp(rng.normal(np.log(14.0), 1.25, n_gen)).clip(0.08, 2500.0)
     # Volume is heavy-tailed and cheaper stocks trade more shares.
-    adv = np.exp(rng.normal(np.log(260_000.0), 1.7, n_gen)) * (20.0 / np.maximum(price, 1.0)) ** 0.25
+    adv = (
+        np.exp(rng.normal(np.log(260_000.0), 1.7, n_gen)) * (20.0 / np.maximum(price, 1.0)) ** 0.25
+    )
     adv = adv.clip(3_000, 4e8)
     tape = rng.choice([TAPE_NYSE, TAPE_AMEX, TAPE_NASDAQ], n_gen, p=[0.32, 0.08, 0.60])
 
@@ -73,13 +88,23 @@ def build_universe(seed: int, count: int) -> Universe:
     adv = np.concatenate([[k[3] for k in known], adv])
     tape = np.concatenate([[k[1] for k in known], tape]).astype(np.int64)
     avg_size = np.clip(600.0 / np.sqrt(np.maximum(price, 0.5)), 40.0, 1500.0)
-    sigma = np.clip(0.012 + 0.05 / np.sqrt(np.maximum(price, 0.2)) + rng.gamma(2.0, 0.004, count), 0.008, 0.25)
+    sigma = np.clip(
+        0.012 + 0.05 / np.sqrt(np.maximum(price, 0.2)) + rng.gamma(2.0, 0.004, count), 0.008, 0.25
+    )
     dollar_volume = price * adv
     tier1 = np.zeros(count, dtype=bool)
-    tier1[np.argsort(-dollar_volume)[: max(1, count * 600 // 8200)]] = True  # ~600 of 8,200, like the large caps and ETFs of tier 1
+    tier1[np.argsort(-dollar_volume)[: max(1, count * 600 // 8200)]] = (
+        True  # ~600 of 8,200, like the large caps and ETFs of tier 1
+    )
     return Universe(
-        symbols=symbols, tape=tape, prev_close=tick_round(price), adv=adv, avg_size=avg_size,
-        daily_trades=np.maximum(adv / avg_size, 5.0), sigma_daily=sigma, tier1=tier1,
+        symbols=symbols,
+        tape=tape,
+        prev_close=tick_round(price),
+        adv=adv,
+        avg_size=avg_size,
+        daily_trades=np.maximum(adv / avg_size, 5.0),
+        sigma_daily=sigma,
+        tier1=tier1,
     )
 
 
@@ -127,14 +152,24 @@ def build_history(universe: Universe, today: date, days: int, seed: int) -> Hist
     rng = np.random.default_rng([seed, 0x415])
     n, sig = universe.size, universe.sigma_daily[:, None]
     returns = rng.normal(0.0, 1.0, (n, days)) * sig
-    log_c = np.log(universe.prev_close)[:, None] - np.cumsum(returns[:, ::-1], axis=1)[:, ::-1] + returns
+    log_c = (
+        np.log(universe.prev_close)[:, None]
+        - np.cumsum(returns[:, ::-1], axis=1)[:, ::-1]
+        + returns
+    )
     c = tick_round(np.exp(log_c))
     c[:, -1] = universe.prev_close
     prev = np.concatenate([c[:, :1] * np.exp(-returns[:, :1]), c[:, :-1]], axis=1)
     o = tick_round(prev * np.exp(rng.normal(0.0, 0.3, (n, days)) * sig))
     step = np.where(c >= 1.0, 0.01, 0.0001)
-    h = np.maximum(tick_round(np.maximum(o, c) * np.exp(np.abs(rng.normal(0, 0.5, (n, days))) * sig)), np.maximum(o, c) + step)
-    l = np.minimum(tick_round(np.minimum(o, c) * np.exp(-np.abs(rng.normal(0, 0.5, (n, days))) * sig)), np.minimum(o, c) - step)
+    h = np.maximum(
+        tick_round(np.maximum(o, c) * np.exp(np.abs(rng.normal(0, 0.5, (n, days))) * sig)),
+        np.maximum(o, c) + step,
+    )
+    l = np.minimum(
+        tick_round(np.minimum(o, c) * np.exp(-np.abs(rng.normal(0, 0.5, (n, days))) * sig)),
+        np.minimum(o, c) - step,
+    )
     l = np.maximum(l, step)
     v = np.round(universe.adv[:, None] * np.exp(rng.normal(-0.12, 0.5, (n, days)))).astype(np.int64)
     trades = np.maximum(1, np.round(v / universe.avg_size[:, None])).astype(np.int64)
@@ -156,7 +191,9 @@ class MinuteBars:
     n: np.ndarray
 
 
-def minute_bars(universe: Universe, history: History, sym: int, session: int, seed: int) -> MinuteBars:
+def minute_bars(
+    universe: Universe, history: History, sym: int, session: int, seed: int
+) -> MinuteBars:
     """Minute bars of a past session that add up to its daily bar (volume, trades, open, close,
     high, low), shaped by the same intraday profile the live feed follows."""
     day = history.sessions[session]
@@ -206,8 +243,14 @@ def minute_bars(universe: Universe, history: History, sym: int, session: int, se
     vw = np.round((hi + lo + opens + path) / 4.0, 4)
     midnight = markettime.et_ms(day, time(0, 0))
     return MinuteBars(
-        t=midnight + minutes.astype(np.int64) * 60_000, o=opens, h=hi, l=lo, c=path,
-        v=vols, vw=vw, n=np.maximum(counts, 1),
+        t=midnight + minutes.astype(np.int64) * 60_000,
+        o=opens,
+        h=hi,
+        l=lo,
+        c=path,
+        v=vols,
+        vw=vw,
+        n=np.maximum(counts, 1),
     )
 
 

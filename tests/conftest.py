@@ -14,7 +14,6 @@ from pathlib import Path
 import nats
 import pytest
 import redis.asyncio as aioredis
-
 from stampede import localstack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

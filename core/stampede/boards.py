@@ -37,9 +37,28 @@ BOARDS_BY_NAME: dict[str, Board] = {b.name: b for b in BOARDS}
 
 # Row hash fields (all optional; absent means "not known yet").
 ROW_FIELDS: tuple[str, ...] = (
-    "sym", "last", "prev_close", "change_pct", "open", "gap_pct", "from_open_pct",
-    "volume", "rvol", "vwap", "high", "low", "premarket_high",
-    "change_1m_pct", "change_5m_pct", "trades_per_sec", "dollar_volume_1m", "hod_time",
-    "halted", "halt_time", "luld_upper", "luld_lower", "has_reference",
+    "sym",
+    "last",
+    "prev_close",
+    "change_pct",
+    "open",
+    "gap_pct",
+    "from_open_pct",
+    "volume",
+    "rvol",
+    "vwap",
+    "high",
+    "low",
+    "premarket_high",
+    "change_1m_pct",
+    "change_5m_pct",
+    "trades_per_sec",
+    "dollar_volume_1m",
+    "hod_time",
+    "halted",
+    "halt_time",
+    "luld_upper",
+    "luld_lower",
+    "has_reference",
     "updated_ms",  # exchange time (Unix ms) of the newest event applied to the row
 )

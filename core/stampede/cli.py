@@ -11,10 +11,19 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("massive_sim.cli", "Run the protocol-faithful Massive simulator (WebSocket + REST)."),
-    "bridge": ("feed_bridge.cli", "Run the feed bridge: Massive WebSocket -> CloudEvents on JetStream."),
-    "dispatch": ("stampede_dispatch.cli", "Run the local broker: JetStream -> function services, per the Triggers."),
+    "bridge": (
+        "feed_bridge.cli",
+        "Run the feed bridge: Massive WebSocket -> CloudEvents on JetStream.",
+    ),
+    "dispatch": (
+        "stampede_dispatch.cli",
+        "Run the local broker: JetStream -> function services, per the Triggers.",
+    ),
     "function": ("stampede_functions.cli", "Serve one scoring function (stampede function NAME)."),
-    "gateway": ("stampede_gateway.cli", "Serve the boards as WebSocket diffs, REST and the dashboard."),
+    "gateway": (
+        "stampede_gateway.cli",
+        "Serve the boards as WebSocket diffs, REST and the dashboard.",
+    ),
     "up": ("stampede.up", "Run the whole scanner locally on private NATS and Redis."),
     "top": ("stampede.top", "Watch live rates, lag, drops and latency of a running `stampede up`."),
     "config": ("stampede.config_table", "Print every environment variable each component reads."),

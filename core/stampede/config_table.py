@@ -43,7 +43,9 @@ def rows() -> list[tuple[str, str, str, str]]:
     table: dict[str, dict] = {}
     for component, path in SETTINGS_CLASSES.items():
         for name, field in load(path).model_fields.items():
-            row = table.setdefault(name.upper(), {"defaults": {}, "description": field.description or ""})
+            row = table.setdefault(
+                name.upper(), {"defaults": {}, "description": field.description or ""}
+            )
             row["defaults"][component] = _default(field)
     out = []
     for var in sorted(table):
@@ -68,8 +70,12 @@ README_BLOCK = re.compile(r"(<!-- config:start -->\n).*?(\n<!-- config:end -->)"
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="stampede config", description=__doc__)
-    parser.add_argument("--update", metavar="README", type=Path,
-                        help="rewrite the table between the config markers of this file")
+    parser.add_argument(
+        "--update",
+        metavar="README",
+        type=Path,
+        help="rewrite the table between the config markers of this file",
+    )
     args = parser.parse_args(argv)
     if args.update is None:
         print(markdown())

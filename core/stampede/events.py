@@ -10,7 +10,7 @@ Types are versioned: a breaking change to a data schema gets a new type.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -79,7 +79,7 @@ def market_batch_event(
         "id": event_id or uuid.uuid4().hex,
         "source": source,
         "type": MARKET_EVENT_TYPES[channel],
-        "time": time or datetime.now(timezone.utc),
+        "time": time or datetime.now(UTC),
         "datacontenttype": DATA_CONTENT_TYPE,
         "dataschema": data_schema(channel),
     }

@@ -24,7 +24,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(host: str, port: int, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, timeout: float = 15.0, proc: subprocess.Popen | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -78,11 +80,16 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         self.launch()
         wait_for_port(self.host, self.port, proc=self.proc)
         return self
@@ -105,7 +112,7 @@ class ServerProcess:
         """SIGKILL, as in a crash (fault tests)."""
         self.stop(signal.SIGKILL)
 
-    def restart(self) -> "ServerProcess":
+    def restart(self) -> ServerProcess:
         self.stop()
         return self.start()
 
@@ -135,7 +142,20 @@ def redis_server(workdir: Path, port: int | None = None, host: str = "127.0.0.1"
     port = port or free_port(host)
     data = workdir / "redis"
     argv = [
-        _binary("redis-server"), "--bind", host, "--port", str(port), "--dir", str(data),
-        "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no",
+        _binary("redis-server"),
+        "--bind",
+        host,
+        "--port",
+        str(port),
+        "--dir",
+        str(data),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+        "--daemonize",
+        "no",
     ]
     return RedisServer("redis-server", host, port, data, workdir / "redis-server.log", argv)

@@ -39,7 +39,7 @@ class Aggregate(msgspec.Struct, tag_field="ev", tag="A", omit_defaults=True):
     o: float
     c: float
     h: float
-    l: float  # noqa: E741 - Massive's field name
+    l: float
     vw: float = 0.0  # window VWAP
     av: float = 0.0  # today's accumulated volume
     op: float = 0.0  # today's official open; 0/absent before 09:30 ET
@@ -89,7 +89,7 @@ class Luld(msgspec.Struct, tag_field="ev", tag="LULD", omit_defaults=True):
 
     T: str
     h: float  # upper band
-    l: float  # noqa: E741 - lower band
+    l: float
     t: int  # timestamp; unit varies by source, see ``to_millis``
     i: list[int] = []  # indicators: 17 halt, 18 resume
     z: int = 0
@@ -179,7 +179,11 @@ def decode_frame_items(raw: bytes | str) -> tuple[list[FrameItem], list[tuple[st
     """
     try:
         items = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # not UTF-8; nested too deeply
+    except (
+        msgspec.DecodeError,
+        UnicodeDecodeError,
+        RecursionError,
+    ) as exc:  # not UTF-8; nested too deeply
         return [], [("invalid_json", str(exc), _sample(raw))]
     if not isinstance(items, list):
         return [], [("not_array", "frame is not a JSON array", _sample(raw))]

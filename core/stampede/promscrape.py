@@ -28,8 +28,11 @@ Labels = frozenset[tuple[str, str]]
 
 # Sample names a family of each type exposes (a labelled family with no children yet has none).
 _SUFFIXES = {
-    "counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "summary": ("", "_count", "_sum"),
-    "info": ("_info",), "gaugehistogram": ("_bucket", "_gcount", "_gsum"),
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_count", "_sum"),
+    "summary": ("", "_count", "_sum"),
+    "info": ("_info",),
+    "gaugehistogram": ("_bucket", "_gcount", "_gsum"),
 }
 
 
@@ -42,7 +45,9 @@ class Snapshot:
     declared: frozenset[str] = frozenset()  # sample names of every family, with or without samples
 
     @classmethod
-    def parse(cls, text: str, at: float | None = None, extra: Mapping[str, str] | None = None) -> Snapshot:
+    def parse(
+        cls, text: str, at: float | None = None, extra: Mapping[str, str] | None = None
+    ) -> Snapshot:
         """Parse an exposition page; ``extra`` labels (e.g. the component) are added to every series."""
         samples: dict[tuple[str, Labels], float] = {}
         declared: set[str] = set()
@@ -75,7 +80,8 @@ class Snapshot:
         """Every series of sample ``name`` whose labels include ``match``."""
         wanted = match.items()
         return {
-            labels: value for (sample, labels), value in self.samples.items()
+            labels: value
+            for (sample, labels), value in self.samples.items()
             if sample == name and all(item in labels for item in wanted)
         }
 
@@ -113,7 +119,9 @@ def rate(before: Snapshot, after: Snapshot, name: str, **match: str) -> float:
     return increase(before.value(name, **match), after.value(name, **match)) / elapsed
 
 
-def rates_by(before: Snapshot, after: Snapshot, name: str, label: str, **match: str) -> dict[str, float]:
+def rates_by(
+    before: Snapshot, after: Snapshot, name: str, label: str, **match: str
+) -> dict[str, float]:
     """Per-second increase of a counter grouped by one label."""
     elapsed = after.at - before.at
     old, new = before.by(name, label, **match), after.by(name, label, **match)
@@ -122,7 +130,9 @@ def rates_by(before: Snapshot, after: Snapshot, name: str, label: str, **match: 
     return {key: increase(old.get(key, 0.0), value) / elapsed for key, value in new.items()}
 
 
-def bucket_increase(before: list[tuple[float, float]], after: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def bucket_increase(
+    before: list[tuple[float, float]], after: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
     """Buckets of the observations made between two snapshots (``increase(..._bucket[w])``)."""
     old = dict(before)
     return [(le, increase(old.get(le, 0.0), count)) for le, count in after]
@@ -157,8 +167,12 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
     return buckets[-2][0] if len(buckets) > 1 else None
 
 
-def scrape(url: str, timeout: float = 2.0, client: httpx.Client | None = None,
-           extra: Mapping[str, str] | None = None) -> Snapshot:
+def scrape(
+    url: str,
+    timeout: float = 2.0,
+    client: httpx.Client | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> Snapshot:
     """One ``/metrics`` page as a snapshot (raises ``httpx.HTTPError`` when it cannot be read)."""
     getter = client.get if client is not None else httpx.get
     answer = getter(url, timeout=timeout, follow_redirects=True)
@@ -179,8 +193,11 @@ class Round:
         return Snapshot.merge(self.components.values())
 
 
-def scrape_all(urls: Mapping[str, str], timeout: float = 2.0, client: httpx.Client | None = None) -> Round:
+def scrape_all(
+    urls: Mapping[str, str], timeout: float = 2.0, client: httpx.Client | None = None
+) -> Round:
     """Scrape every component concurrently; each series gets a ``component`` label."""
+
     def one(item: tuple[str, str]) -> tuple[str, Snapshot | str]:
         name, url = item
         try:

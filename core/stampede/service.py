@@ -70,7 +70,9 @@ def run(app: object, host: str, port: int, **kwargs: object) -> None:
     uvicorn.Server(uvicorn_config(app, host, port, **kwargs)).run()
 
 
-async def serve_in_background(app: object, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
+async def serve_in_background(
+    app: object, host: str, port: int
+) -> tuple[uvicorn.Server, asyncio.Task]:
     """Run a status server inside an existing event loop (for workers like the bridge).
 
     The caller owns signal handling; stop it with ``server.should_exit = True``.

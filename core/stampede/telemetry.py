@@ -68,8 +68,28 @@ def setup_tracing(settings: CommonSettings, component: str) -> trace.Tracer:
 
 # One bucket layout for every latency histogram, so stages compare and aggregate: sub-ms for
 # publish acks, up to minutes for exchange time behind a stalled pipeline.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25,
-                   0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
 
 
 def pipeline_latency_histogram(registry: CollectorRegistry) -> Histogram:
@@ -78,7 +98,9 @@ def pipeline_latency_histogram(registry: CollectorRegistry) -> Histogram:
     return Histogram(
         "stampede_pipeline_latency_seconds",
         "Wall time from the bridge reading the frame (CloudEvent time) to the stage.",
-        ["stage"], buckets=LATENCY_BUCKETS, registry=registry,
+        ["stage"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
     )
 
 
@@ -88,5 +110,7 @@ def exchange_latency_histogram(registry: CollectorRegistry) -> Histogram:
     return Histogram(
         "stampede_exchange_latency_seconds",
         "Wall time from the newest event's exchange timestamp to the stage.",
-        ["stage"], buckets=LATENCY_BUCKETS, registry=registry,
+        ["stage"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
     )

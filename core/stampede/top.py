@@ -47,9 +47,19 @@ STAGES = (
     Stage("bridge events in", "stampede_bridge_events_total", "channel"),
     Stage("bridge events published", "stampede_bridge_published_events_total", "channel"),
     Stage("bridge CloudEvents published", "stampede_bridge_cloudevents_published_total", "channel"),
-    Stage("dispatch CloudEvents delivered", "stampede_dispatch_deliveries_total", "trigger", (("outcome", "ack"),)),
+    Stage(
+        "dispatch CloudEvents delivered",
+        "stampede_dispatch_deliveries_total",
+        "trigger",
+        (("outcome", "ack"),),
+    ),
     Stage("function events applied", "stampede_function_events_applied_total", "function"),
-    Stage("function CloudEvents applied", "stampede_function_batches_total", "function", (("outcome", "applied"),)),
+    Stage(
+        "function CloudEvents applied",
+        "stampede_function_batches_total",
+        "function",
+        (("outcome", "applied"),),
+    ),
     Stage("gateway ticks", "stampede_gateway_ticks_total"),
     Stage("gateway diffs sent", "stampede_gateway_diffs_sent_total"),
     Stage("gateway bytes sent", "stampede_gateway_sent_bytes_total"),
@@ -60,8 +70,18 @@ DROPS = (
     ("bridge frames", "stampede_bridge_dropped_frames_total", "reason", ()),
     ("bridge events", "stampede_bridge_dropped_events_total", "reason", ()),
     ("function CloudEvents", "stampede_function_dropped_total", "reason", ()),
-    ("dispatch dead-lettered", "stampede_dispatch_deliveries_total", "trigger", (("outcome", "dlq"),)),
-    ("dispatch terminated", "stampede_dispatch_deliveries_total", "trigger", (("outcome", "term"),)),
+    (
+        "dispatch dead-lettered",
+        "stampede_dispatch_deliveries_total",
+        "trigger",
+        (("outcome", "dlq"),),
+    ),
+    (
+        "dispatch terminated",
+        "stampede_dispatch_deliveries_total",
+        "trigger",
+        (("outcome", "term"),),
+    ),
     ("dispatch retried", "stampede_dispatch_deliveries_total", "trigger", (("outcome", "nak"),)),
 )
 
@@ -121,16 +141,22 @@ def render(window: list[Round], errors: dict[str, str] | None = None) -> str:
         split = ""
         if stage.split:
             parts = rates_by(before, after, stage.counter, stage.split, **match)
-            split = "  ".join(f"{k}={_fmt_rate(v)}" for k, v in sorted(parts.items()) if v or total == 0)
+            split = "  ".join(
+                f"{k}={_fmt_rate(v)}" for k, v in sorted(parts.items()) if v or total == 0
+            )
         lines.append(f"  {stage.title:<30}{_fmt_rate(total):>10}   {split}")
 
     lines += ["", "LAG"]
-    for trigger, pending in sorted(after.by("stampede_dispatch_consumer_pending", "trigger").items()):
+    for trigger, pending in sorted(
+        after.by("stampede_dispatch_consumer_pending", "trigger").items()
+    ):
         ack = after.value("stampede_dispatch_consumer_ack_pending", trigger=trigger)
         lines.append(f"  dispatch {trigger:<21}pending {pending:>8.0f}   ack pending {ack:>6.0f}")
     if after.series("stampede_bridge_queue_depth_frames"):
-        lines.append(f"  bridge queue {after.value('stampede_bridge_queue_depth_frames'):>17.0f} frames   "
-                     f"unacked publishes {after.value('stampede_bridge_unacked_publishes'):.0f}")
+        lines.append(
+            f"  bridge queue {after.value('stampede_bridge_queue_depth_frames'):>17.0f} frames   "
+            f"unacked publishes {after.value('stampede_bridge_unacked_publishes'):.0f}"
+        )
 
     lines += ["", f"{'DROPS':<32}{'/s':>10}   total by reason"]
     for title, counter, label, match in DROPS:
@@ -146,13 +172,17 @@ def render(window: list[Round], errors: dict[str, str] | None = None) -> str:
         keys = _label_values(after, histogram, label) if label else [None]
         for key in keys:
             match = {label: key} if label and key is not None else {}
-            recent = bucket_increase(oldest.buckets(histogram, **match), after.buckets(histogram, **match))
+            recent = bucket_increase(
+                oldest.buckets(histogram, **match), after.buckets(histogram, **match)
+            )
             if not recent:
                 continue
             count = recent[-1][1]
             name = f"{title} {key}" if key is not None else title
-            lines.append(f"  {name:<42}{_fmt_seconds(histogram_quantile(0.5, recent)):>10}"
-                         f"{_fmt_seconds(histogram_quantile(0.99, recent)):>10}{count:>8.0f}")
+            lines.append(
+                f"  {name:<42}{_fmt_seconds(histogram_quantile(0.5, recent)):>10}"
+                f"{_fmt_seconds(histogram_quantile(0.99, recent)):>10}{count:>8.0f}"
+            )
 
     clients = after.value("stampede_gateway_clients")
     lines += ["", f"gateway clients {clients:.0f}"]
@@ -162,16 +192,34 @@ def render(window: list[Round], errors: dict[str, str] | None = None) -> str:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="stampede top", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--status", default=".stampede/status.json",
-                        help="status.json written by `stampede up` (default .stampede/status.json)")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between scrapes (default 1)")
-    parser.add_argument("--window", type=float, default=10.0,
-                        help="seconds of observations behind the percentiles (default 10)")
-    parser.add_argument("--count", type=int, default=0,
-                        help="stop after this many screens (default 0: until Ctrl-C)")
-    parser.add_argument("--no-clear", action="store_true", help="print screens one after another (for logs)")
+    parser = argparse.ArgumentParser(
+        prog="stampede top",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--status",
+        default=".stampede/status.json",
+        help="status.json written by `stampede up` (default .stampede/status.json)",
+    )
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between scrapes (default 1)"
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=10.0,
+        help="seconds of observations behind the percentiles (default 10)",
+    )
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=0,
+        help="stop after this many screens (default 0: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--no-clear", action="store_true", help="print screens one after another (for logs)"
+    )
     return parser.parse_args(argv)
 
 
@@ -181,7 +229,10 @@ def main(argv: list[str]) -> int:
     try:
         urls = load_status(status_path)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"stampede top: cannot read {status_path} ({exc}); is `stampede up` running?", file=sys.stderr)
+        print(
+            f"stampede top: cannot read {status_path} ({exc}); is `stampede up` running?",
+            file=sys.stderr,
+        )
         return 2
     keep = max(2, int(args.window / args.interval) + 1)
     rounds: deque[Round] = deque(maxlen=keep)

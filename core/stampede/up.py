@@ -55,7 +55,9 @@ class Component(localstack.ServerProcess):
             except httpx.HTTPError as exc:
                 last = str(exc)
             time.sleep(0.2)
-        raise TimeoutError(f"{self.name} not ready after {timeout:.0f}s ({last}); see {self.log_path}")
+        raise TimeoutError(
+            f"{self.name} not ready after {timeout:.0f}s ({last}); see {self.log_path}"
+        )
 
 
 class Scanner:
@@ -71,10 +73,21 @@ class Scanner:
         self.components: list[Component] = []
         self.api_key = os.environ.get("MASSIVE_API_KEY") or LOCAL_API_KEY
 
-    def _component(self, name: str, command: list[str], env: dict[str, str], port: int | None = None) -> Component:
+    def _component(
+        self, name: str, command: list[str], env: dict[str, str], port: int | None = None
+    ) -> Component:
         port = port or localstack.free_port()
         full_env = {**os.environ, "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"), **env}
-        argv = [sys.executable, "-m", "stampede.cli", *command, "--host", "127.0.0.1", "--port", str(port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "stampede.cli",
+            *command,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
         component = Component(
             name, "127.0.0.1", port, self.workdir, self.logs / f"{name}.log", argv, full_env
         )
@@ -90,7 +103,9 @@ class Scanner:
 
         if args.no_sim:
             if not os.environ.get("MASSIVE_API_KEY"):
-                raise SystemExit("stampede up --no-sim needs MASSIVE_API_KEY set (a Massive API key)")
+                raise SystemExit(
+                    "stampede up --no-sim needs MASSIVE_API_KEY set (a Massive API key)"
+                )
             ws_url = os.environ.get("MASSIVE_WS_URL", "wss://socket.massive.com/stocks")
             rest_url = os.environ.get("MASSIVE_REST_URL", "https://api.massive.com")
         else:
@@ -99,12 +114,18 @@ class Scanner:
                 sim_cmd += ["--seed", str(args.seed)]
             if args.rate:
                 sim_cmd += ["--rate", str(args.rate)]
-            sim = self._component("sim", sim_cmd, {"MASSIVE_API_KEY": self.api_key})  # not argv: ps shows argv
+            sim = self._component(
+                "sim", sim_cmd, {"MASSIVE_API_KEY": self.api_key}
+            )  # not argv: ps shows argv
             sim.launch()
             sim.wait_ready(args.ready_timeout)
             ws_url = f"ws://127.0.0.1:{sim.port}/stocks"
             rest_url = sim.url
-        feed = {"MASSIVE_API_KEY": self.api_key, "MASSIVE_WS_URL": ws_url, "MASSIVE_REST_URL": rest_url}
+        feed = {
+            "MASSIVE_API_KEY": self.api_key,
+            "MASSIVE_WS_URL": ws_url,
+            "MASSIVE_REST_URL": rest_url,
+        }
 
         functions = {
             name: self._component(f"function-{name}", ["function", name], {**common, **feed})
@@ -118,7 +139,9 @@ class Scanner:
         self.load_reference_data()
 
         subscribers = ",".join(f"{name}={c.url}" for name, c in functions.items())
-        dispatch = self._component("dispatch", ["dispatch"], {**common, "DISPATCH_SUBSCRIBER_URLS": subscribers})
+        dispatch = self._component(
+            "dispatch", ["dispatch"], {**common, "DISPATCH_SUBSCRIBER_URLS": subscribers}
+        )
         bridge = self._component(
             "bridge", ["bridge"], {**common, **feed, "BRIDGE_MARKET_HOURS_ONLY": "false"}
         )
@@ -141,7 +164,9 @@ class Scanner:
             "logs": str(self.logs),
             "metrics": {c.name: f"{c.url}/metrics" for c in self.components},
             "services": {c.name: c.url for c in self.components},
-            "pids": {p.name: p.proc.pid for p in (self.nats, self.redis, *self.components) if p.proc},
+            "pids": {
+                p.name: p.proc.pid for p in (self.nats, self.redis, *self.components) if p.proc
+            },
         }
         (self.workdir / "status.json").write_text(json.dumps(status, indent=2))
         return status
@@ -158,7 +183,9 @@ class Scanner:
         }
         answer = httpx.post(self.refdata.url + "/", headers=headers, content=b"{}", timeout=120)
         if answer.status_code >= 300:
-            raise RuntimeError(f"reference data load failed: {answer.status_code} {answer.text[:300]}")
+            raise RuntimeError(
+                f"reference data load failed: {answer.status_code} {answer.text[:300]}"
+            )
 
     def stop(self) -> None:
         for component in reversed(self.components):
@@ -177,17 +204,43 @@ def _preferred_port(port: int) -> int:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="stampede up", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=0, help="gateway/dashboard port (default 8765, or a free one if taken)")
-    parser.add_argument("--workdir", default=".stampede", help="data dirs, logs and status.json (default .stampede)")
-    parser.add_argument("--no-sim", action="store_true", help="use the real Massive feed (needs MASSIVE_API_KEY)")
-    parser.add_argument("--start", default="09:29:00", help="simulated ET start time, or 'now' (default 09:29:00: just before the open)")
-    parser.add_argument("--speed", type=float, default=1.0, help="simulated clock speed (default 1 = real time)")
-    parser.add_argument("--seed", type=int, default=None, help="simulator seed for a repeatable market")
-    parser.add_argument("--rate", type=int, default=None,
-                        help="simulator load mode: this many events/s (A and T over every ticker) instead of the market")
-    parser.add_argument("--ready-timeout", type=float, default=60.0, help="seconds to wait for each component")
+    parser = argparse.ArgumentParser(
+        prog="stampede up",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="gateway/dashboard port (default 8765, or a free one if taken)",
+    )
+    parser.add_argument(
+        "--workdir", default=".stampede", help="data dirs, logs and status.json (default .stampede)"
+    )
+    parser.add_argument(
+        "--no-sim", action="store_true", help="use the real Massive feed (needs MASSIVE_API_KEY)"
+    )
+    parser.add_argument(
+        "--start",
+        default="09:29:00",
+        help="simulated ET start time, or 'now' (default 09:29:00: just before the open)",
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="simulated clock speed (default 1 = real time)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="simulator seed for a repeatable market"
+    )
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=None,
+        help="simulator load mode: this many events/s (A and T over every ticker) instead of the market",
+    )
+    parser.add_argument(
+        "--ready-timeout", type=float, default=60.0, help="seconds to wait for each component"
+    )
     return parser.parse_args(argv)
 
 
@@ -206,9 +259,12 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     try:
         status = scanner.start()
-        print(f"Stampede is up.\n  dashboard: {status['dashboard']}\n  logs:      {status['logs']}/"
-              f"\n  metrics:   {status['gateway']}/metrics (and each service's /metrics, see "
-              f"{scanner.workdir / 'status.json'})\nPress Ctrl-C to stop.", flush=True)
+        print(
+            f"Stampede is up.\n  dashboard: {status['dashboard']}\n  logs:      {status['logs']}/"
+            f"\n  metrics:   {status['gateway']}/metrics (and each service's /metrics, see "
+            f"{scanner.workdir / 'status.json'})\nPress Ctrl-C to stop.",
+            flush=True,
+        )
         next_refdata = time.monotonic() + REFDATA_EVERY_SECONDS
         while True:
             if time.monotonic() >= next_refdata:
@@ -216,11 +272,19 @@ def main(argv: list[str]) -> int:
                 try:
                     scanner.load_reference_data()
                 except (httpx.HTTPError, RuntimeError) as exc:
-                    print(f"reference data load failed (will retry): {exc}", file=sys.stderr, flush=True)
+                    print(
+                        f"reference data load failed (will retry): {exc}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             for component in scanner.components:
                 if not component.running:
-                    print(f"{component.name} exited with {component.proc.returncode}; see "
-                          f"{component.log_path}", file=sys.stderr, flush=True)
+                    print(
+                        f"{component.name} exited with {component.proc.returncode}; see "
+                        f"{component.log_path}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     return 1
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -31,16 +31,30 @@ def score_batch(events: Iterable[Luld]) -> list[RowWrite]:
     timed = [(to_millis(e.t), e) for e in events]
     writes = []
     for sym, (ms, e) in _newest(timed).items():
-        writes.append(RowWrite(
-            day=trading_day(ms), sym=sym, clock=BANDS_CLOCK, t=ms, tie=e.q,
-            fields={"luld_upper": e.h, "luld_lower": e.l}, static={"sym": sym},
-        ))
+        writes.append(
+            RowWrite(
+                day=trading_day(ms),
+                sym=sym,
+                clock=BANDS_CLOCK,
+                t=ms,
+                tie=e.q,
+                fields={"luld_upper": e.h, "luld_lower": e.l},
+                static={"sym": sym},
+            )
+        )
     status = [(ms, e) for ms, e in timed if LULD_HALT in e.i or LULD_RESUME in e.i]
     for sym, (ms, e) in _newest(status).items():
         halted = LULD_HALT in e.i and LULD_RESUME not in e.i
-        writes.append(RowWrite(
-            day=trading_day(ms), sym=sym, clock=HALT_CLOCK, t=ms, tie=e.q,
-            fields={"halted": "1" if halted else "0", "halt_time": str(ms)}, static={"sym": sym},
-            scores={"halts": float(ms)},
-        ))
+        writes.append(
+            RowWrite(
+                day=trading_day(ms),
+                sym=sym,
+                clock=HALT_CLOCK,
+                t=ms,
+                tie=e.q,
+                fields={"halted": "1" if halted else "0", "halt_time": str(ms)},
+                static={"sym": sym},
+                scores={"halts": float(ms)},
+            )
+        )
     return writes

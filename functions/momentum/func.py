@@ -36,15 +36,22 @@ class Momentum:
         s = ctx.settings
         with ctx.redis_apply():
             result = await self.window.apply(
-                header, [group_payload(d, entries) for d, entries in sorted(by_day.items())],
+                header,
+                [group_payload(d, entries) for d, entries in sorted(by_day.items())],
                 tape_seconds=s.function_tape_seconds,
                 stale_ms=s.function_momentum_stale_seconds * 1000,
-                window_ttl=s.function_window_ttl_seconds, board_size=s.function_board_size,
+                window_ttl=s.function_window_ttl_seconds,
+                board_size=s.function_board_size,
             )
         if result == 0:
             return Outcome("duplicate", events=len(trades))
-        return Outcome("applied", events=len(trades), boards=self.boards, exchange_ms=newest,
-                       detail={"symbols": result - 1})
+        return Outcome(
+            "applied",
+            events=len(trades),
+            boards=self.boards,
+            exchange_ms=newest,
+            detail={"symbols": result - 1},
+        )
 
 
 def new() -> Momentum:

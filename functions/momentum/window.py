@@ -273,9 +273,18 @@ def group_payload(day: str, symbols: list[SymbolTrades]) -> dict:
         for second, b in entry.seconds.items():
             t, q, price = b.last if b.last is not None else (-1, 0, 0.0)
             secs += [second, b.trades, b.cents, t, q, price]
-        syms.append([entry.sym, entry.newest_ms, secs, list(entry.last or ()),
-                     _extreme(entry.high), _extreme(entry.low), _extreme(entry.premarket_high),
-                     min(entry.seconds)])
+        syms.append(
+            [
+                entry.sym,
+                entry.newest_ms,
+                secs,
+                list(entry.last or ()),
+                _extreme(entry.high),
+                _extreme(entry.low),
+                _extreme(entry.premarket_high),
+                min(entry.seconds),
+            ]
+        )
     return {
         "newest": max(e.newest_ms for e in symbols),
         "clock": keys.state(day, "clock:momentum"),
@@ -299,9 +308,24 @@ class Window:
     def __init__(self, redis: Redis) -> None:
         self._script = redis.register_script(_LUA)
 
-    async def apply(self, header: dict, groups: list[dict], *, tape_seconds: int,
-                    stale_ms: int, window_ttl: int, board_size: int) -> int:
+    async def apply(
+        self,
+        header: dict,
+        groups: list[dict],
+        *,
+        tape_seconds: int,
+        stale_ms: int,
+        window_ttl: int,
+        board_size: int,
+    ) -> int:
         """Returns 0 for a duplicate CloudEvent, else 1 + the number of symbols merged."""
-        payload = {**header, "groups": groups, "tape_s": tape_seconds, "stale_ms": stale_ms,
-                   "win_ttl": window_ttl, "cap": board_size, "lookback": LOOKBACK_MINUTES}
+        payload = {
+            **header,
+            "groups": groups,
+            "tape_s": tape_seconds,
+            "stale_ms": stale_ms,
+            "win_ttl": window_ttl,
+            "cap": board_size,
+            "lookback": LOOKBACK_MINUTES,
+        }
         return int(await self._script(args=[_encoder.encode(payload)]))

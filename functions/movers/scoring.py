@@ -32,8 +32,13 @@ OPEN_SECONDS = REGULAR_OPEN.hour * 3600 + REGULAR_OPEN.minute * 60
 MIN_EXPECTED_VOLUME = 1.0  # below this an RVOL is a division by (almost) nothing
 
 
-def score_bar(bar: Aggregate, reference: Reference, day: str, seconds_of_day: float,
-              profile_fraction: float | None = None) -> RowWrite:
+def score_bar(
+    bar: Aggregate,
+    reference: Reference,
+    day: str,
+    seconds_of_day: float,
+    profile_fraction: float | None = None,
+) -> RowWrite:
     """The row write and board scores of one symbol's newest bar; ``seconds_of_day`` is the
     bar's end as ET seconds since midnight of ``day``; ``profile_fraction`` is
     ``reference.profile_at(seconds_of_day)`` when the caller has it already."""

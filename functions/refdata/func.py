@@ -67,8 +67,9 @@ class RefData:
 
     async def start(self, ctx: Context) -> None:
         s = ctx.settings
-        self.rest = MassiveRest(s.massive_rest_url, s.massive_api_key.get_secret_value(),
-                                s.refdata_timeout_seconds)
+        self.rest = MassiveRest(
+            s.massive_rest_url, s.massive_api_key.get_secret_value(), s.refdata_timeout_seconds
+        )
 
     async def stop(self) -> None:
         await self.rest.close()
@@ -84,9 +85,13 @@ class RefData:
         if not taken:
             current = (await ctx.redis.get(latch) or b"").decode()
             if current == "loading" or not force:
-                return Outcome("ignored", detail={
-                    "day": day.isoformat(),
-                    "reason": "load in progress" if current == "loading" else "already loaded"})
+                return Outcome(
+                    "ignored",
+                    detail={
+                        "day": day.isoformat(),
+                        "reason": "load in progress" if current == "loading" else "already loaded",
+                    },
+                )
             await ctx.redis.set(latch, "loading", ex=LOADING_TTL_SECONDS)
         try:
             loaded = await self.load(day, ctx)
@@ -99,30 +104,51 @@ class RefData:
         with ctx.redis_apply():
             await self.save(day.isoformat(), loaded, ctx)
         metrics.REFDATA_SYMBOLS.inc(len(loaded.prev_close))
-        ctx.log.info("reference data loaded", extra={
-            "day": day.isoformat(), "symbols": len(loaded.prev_close),
-            "sessions": loaded.sessions, "profile_minutes": len(loaded.profile)})
-        return Outcome("applied", events=1, detail={
-            "day": day.isoformat(), "symbols": len(loaded.prev_close),
-            "sessions": loaded.sessions, "profile_minutes": len(loaded.profile)})
+        ctx.log.info(
+            "reference data loaded",
+            extra={
+                "day": day.isoformat(),
+                "symbols": len(loaded.prev_close),
+                "sessions": loaded.sessions,
+                "profile_minutes": len(loaded.profile),
+            },
+        )
+        return Outcome(
+            "applied",
+            events=1,
+            detail={
+                "day": day.isoformat(),
+                "symbols": len(loaded.prev_close),
+                "sessions": loaded.sessions,
+                "profile_minutes": len(loaded.profile),
+            },
+        )
 
     async def load(self, day: date, ctx: Context) -> Loaded:
         s = ctx.settings
         sessions = sessions_before(day, s.refdata_sessions)
         grouped_answers = await asyncio.gather(*(self.rest.grouped_daily(d) for d in sessions))
         grouped = {d.isoformat(): bars for d, bars in zip(sessions, grouped_answers)}
-        minute_bars = await self.rest.minute_bars(s.refdata_profile_symbol, sessions[0],
-                                                  sessions[-1])
+        minute_bars = await self.rest.minute_bars(
+            s.refdata_profile_symbol, sessions[0], sessions[-1]
+        )
         return build(grouped, minute_bars)
 
     async def save(self, day: str, loaded: Loaded, ctx: Context) -> None:
         """Replace the day's reference hashes atomically (MULTI/EXEC, one round trip)."""
-        meta = {"loaded_ms": int(time.time() * 1000), "sessions": loaded.sessions,
-                "symbols": len(loaded.prev_close),
-                "profile_symbol": ctx.settings.refdata_profile_symbol}
+        meta = {
+            "loaded_ms": int(time.time() * 1000),
+            "sessions": loaded.sessions,
+            "symbols": len(loaded.prev_close),
+            "profile_symbol": ctx.settings.refdata_profile_symbol,
+        }
         async with ctx.redis.pipeline(transaction=True) as pipe:
-            for name, mapping in (("prev_close", loaded.prev_close), ("adv", loaded.adv),
-                                  ("profile", loaded.profile), ("meta", meta)):
+            for name, mapping in (
+                ("prev_close", loaded.prev_close),
+                ("adv", loaded.adv),
+                ("profile", loaded.profile),
+                ("meta", meta),
+            ):
                 key = keys.reference(day, name)
                 pipe.delete(key)
                 if mapping:
@@ -134,4 +160,3 @@ class RefData:
 
 def new() -> RefData:
     return RefData()
-

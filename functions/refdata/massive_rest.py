@@ -16,7 +16,8 @@ class MassiveError(RuntimeError):
 class MassiveRest:
     def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout,
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
             headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
         )
 
@@ -29,8 +30,9 @@ class MassiveRest:
         except httpx.HTTPError as exc:
             raise MassiveError(f"GET {url.split('?')[0]} failed: {type(exc).__name__}") from exc
         if answer.status_code != 200:
-            raise MassiveError(f"GET {url.split('?')[0]} answered {answer.status_code}: "
-                               f"{answer.text[:200]}")
+            raise MassiveError(
+                f"GET {url.split('?')[0]} answered {answer.status_code}: {answer.text[:200]}"
+            )
         return answer.json()
 
     async def today(self) -> date:

@@ -90,6 +90,10 @@ def test_broker_ttl_extension_is_stamped_in_both_modes() -> None:
         )
         back = nats_binding.from_nats(nats_binding.NATSMessage(out.headers, out.payload), fmt)
         assert str(back.get_extension("knativebrokerttl")) == "255"
-        plain = EnvelopeWriter(SOURCE, mode).write(Batch(Channel.TRADE, 0, DATA, 1), FrameStamp(read_at, TRACEPARENT))
-        unstamped = nats_binding.from_nats(nats_binding.NATSMessage(plain.headers, plain.payload), fmt)
+        plain = EnvelopeWriter(SOURCE, mode).write(
+            Batch(Channel.TRADE, 0, DATA, 1), FrameStamp(read_at, TRACEPARENT)
+        )
+        unstamped = nats_binding.from_nats(
+            nats_binding.NATSMessage(plain.headers, plain.payload), fmt
+        )
         assert unstamped.get_extension("knativebrokerttl") is None

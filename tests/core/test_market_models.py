@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-
 from stampede import conditions, market, markettime, subjects
 
 SPEC_EXAMPLES = [
@@ -30,7 +29,11 @@ def test_protocol_examples_decode_and_reencode_losslessly() -> None:
 
 
 def test_bad_items_are_reported_and_good_items_kept() -> None:
-    frame = b'[{"ev":"XX","sym":"A"},{"ev":"T","sym":"A","p":"high","s":1,"t":1},' + SPEC_EXAMPLES[1] + b"]"
+    frame = (
+        b'[{"ev":"XX","sym":"A"},{"ev":"T","sym":"A","p":"high","s":1,"t":1},'
+        + SPEC_EXAMPLES[1]
+        + b"]"
+    )
     with pytest.raises(msgspec.ValidationError):
         market.decode_frame(frame)
     good, bad = market.decode_frame_items(frame)

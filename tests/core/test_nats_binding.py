@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import nats
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-
 from stampede import nats_binding
 from stampede.events import MARKET_EVENT_TYPES, RawJSONFormat, market_batch_event
 from stampede.market import Channel
@@ -21,7 +20,7 @@ def _event() -> CloudEvent:
         b'[{"ev":"T","sym":"MSFT","p":114.125,"s":100,"t":1536036818784}]',
         "wss://socket.massive.com/stocks",
         event_id="abc-1",
-        time=datetime(2026, 11, 24, 14, 30, 0, 123000, tzinfo=timezone.utc),
+        time=datetime(2026, 11, 24, 14, 30, 0, 123000, tzinfo=UTC),
         traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     )
 
@@ -54,8 +53,12 @@ async def test_binary_round_trip_through_nats(nats_url: str) -> None:
 
 async def test_structured_round_trip_through_nats(nats_url: str) -> None:
     sent = CloudEvent(
-        {"type": "dev.stampede.refdata.load.v1", "source": "/test", "id": "x-2",
-         "datacontenttype": "application/json"},
+        {
+            "type": "dev.stampede.refdata.load.v1",
+            "source": "/test",
+            "id": "x-2",
+            "datacontenttype": "application/json",
+        },
         {"date": "2026-11-24"},
     )
     nc = await nats.connect(nats_url)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from stampede import market
 from stampede.events import MARKET_EVENT_TYPES, batch_json_schema
 from stampede.market import Channel
@@ -25,8 +24,20 @@ def test_committed_schema_matches_the_code(channel: Channel) -> None:
 
 def test_schema_accepts_protocol_example_and_rejects_bad_types() -> None:
     schema = batch_json_schema(Channel.TRADE)
-    good = [{"ev": "T", "sym": "MSFT", "x": 4, "i": "12345", "z": 3, "p": 114.125, "s": 100,
-             "c": [0, 12], "t": 1536036818784, "q": 3681328}]
+    good = [
+        {
+            "ev": "T",
+            "sym": "MSFT",
+            "x": 4,
+            "i": "12345",
+            "z": 3,
+            "p": 114.125,
+            "s": 100,
+            "c": [0, 12],
+            "t": 1536036818784,
+            "q": 3681328,
+        }
+    ]
     jsonschema.validate(good, schema)
     assert market.decode_events(Channel.TRADE, json.dumps(good))[0].p == 114.125
     with pytest.raises(jsonschema.ValidationError):

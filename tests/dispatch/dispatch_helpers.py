@@ -13,14 +13,12 @@ import nats
 from fastapi import FastAPI, Request, Response
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-
 from stampede.events import RawJSONFormat, market_batch_event
 from stampede.localstack import free_port
 from stampede.market import Channel
 from stampede.nats_binding import to_binary, to_structured
 from stampede.service import serve_in_background
 from stampede.subjects import stream_name, stream_subjects, subject
-
 from stampede_dispatch.dispatcher import Dispatcher
 from stampede_dispatch.settings import DispatchSettings
 from stampede_dispatch.triggers import load_triggers, routable
@@ -49,11 +47,15 @@ class Subscriber:
 
         @app.post("/")
         async def receive(request: Request) -> Response:
-            self.received.append(Received(dict(request.headers), await request.body(), time.monotonic()))
+            self.received.append(
+                Received(dict(request.headers), await request.body(), time.monotonic())
+            )
             if self.delay:
                 await asyncio.sleep(self.delay)
             status = self.statuses.pop(0) if self.statuses else 200
-            return Response(f"status {status} from test subscriber\r\nsecond line", status_code=status)
+            return Response(
+                f"status {status} from test subscriber\r\nsecond line", status_code=status
+            )
 
         return app
 
@@ -75,13 +77,25 @@ async def serve_subscriber(subscriber: Subscriber) -> AsyncIterator[Subscriber]:
 def market_stream(channel: Channel, max_age: float = 60.0) -> StreamConfig:
     """A channel stream as the bridge declares it (memory, limits, discard old)."""
     return StreamConfig(
-        name=stream_name(channel), subjects=stream_subjects(channel), storage=StorageType.MEMORY,
-        retention=RetentionPolicy.LIMITS, discard=DiscardPolicy.OLD, max_age=max_age,
+        name=stream_name(channel),
+        subjects=stream_subjects(channel),
+        storage=StorageType.MEMORY,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        max_age=max_age,
     )
 
 
-def batch_message(channel: Channel, n: int, *, structured: bool = False, traceparent: str | None = None, **kw):
-    data = b"[" + b",".join(b'{"ev":"%s","sym":"S%d","p":1.5}' % (channel.value.encode(), i) for i in range(n)) + b"]"
+def batch_message(
+    channel: Channel, n: int, *, structured: bool = False, traceparent: str | None = None, **kw
+):
+    data = (
+        b"["
+        + b",".join(
+            b'{"ev":"%s","sym":"S%d","p":1.5}' % (channel.value.encode(), i) for i in range(n)
+        )
+        + b"]"
+    )
     event = market_batch_event(channel, data, "/test/bridge", traceparent=traceparent, **kw)
     return event, (to_structured if structured else to_binary)(event, FORMAT)
 
@@ -123,18 +137,30 @@ spec:
 
 
 def write_triggers(path: Path, specs: list[dict]) -> Path:
-    path.write_text("---\n".join(TRIGGER_TEMPLATE.format(**{"retry": 2, "delay": "PT0.05S", **s}) for s in specs))
+    path.write_text(
+        "---\n".join(
+            TRIGGER_TEMPLATE.format(**{"retry": 2, "delay": "PT0.05S", **s}) for s in specs
+        )
+    )
     return path
 
 
 @contextlib.asynccontextmanager
-async def running_dispatcher(nats_url: str, triggers_path: Path, urls: dict[str, str], **settings) -> AsyncIterator[Dispatcher]:
+async def running_dispatcher(
+    nats_url: str, triggers_path: Path, urls: dict[str, str], **settings
+) -> AsyncIterator[Dispatcher]:
     overrides = ",".join(f"{k}={v}" for k, v in urls.items())
     config = DispatchSettings(
-        nats_url=nats_url, dispatch_triggers_path=triggers_path, dispatch_subscriber_urls=overrides,
-        dispatch_lag_poll_interval=0.2, dispatch_shutdown_grace=5, **settings,
+        nats_url=nats_url,
+        dispatch_triggers_path=triggers_path,
+        dispatch_subscriber_urls=overrides,
+        dispatch_lag_poll_interval=0.2,
+        dispatch_shutdown_grace=5,
+        **settings,
     )
-    triggers = routable(load_triggers(triggers_path, config.dispatch_namespace, config.subscriber_overrides()))
+    triggers = routable(
+        load_triggers(triggers_path, config.dispatch_namespace, config.subscriber_overrides())
+    )
     dispatcher = Dispatcher(config, triggers)
     await dispatcher.start()
     try:
@@ -143,7 +169,9 @@ async def running_dispatcher(nats_url: str, triggers_path: Path, urls: dict[str,
         await dispatcher.close()
 
 
-async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = check()
@@ -156,7 +184,9 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float
 
 
 async def all_bound(dispatcher: Dispatcher) -> None:
-    await eventually(lambda: all(w.state.value == "bound" for w in dispatcher.workers), what="consumers bound")
+    await eventually(
+        lambda: all(w.state.value == "bound" for w in dispatcher.workers), what="consumers bound"
+    )
 
 
 def metric(dispatcher: Dispatcher, name: str, **labels: str) -> float:

@@ -7,16 +7,22 @@ import time
 from pathlib import Path
 
 from cloudevents.core.bindings import http as ce_http
+from dispatch_helpers import (
+    Subscriber,
+    all_bound,
+    eventually,
+    jetstream,
+    market_stream,
+    metric,
+    publish,
+    running_dispatcher,
+    serve_subscriber,
+    write_triggers,
+)
 from prometheus_client import generate_latest
-
 from stampede.events import MARKET_EVENT_TYPES, RawJSONFormat
 from stampede.market import Channel
 from stampede.subjects import DLQ_STREAM, dlq_subject
-
-from dispatch_helpers import (
-    Subscriber, all_bound, eventually, jetstream, market_stream, metric, publish, running_dispatcher,
-    serve_subscriber, write_triggers,
-)
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRADES = {"name": "momentum", "type": MARKET_EVENT_TYPES[Channel.TRADE]}
@@ -30,13 +36,15 @@ async def dlq_messages(js, function: str, expected: int) -> list:
     while len(messages) < expected and time.monotonic() < deadline:
         try:
             messages += await sub.fetch(expected - len(messages), timeout=0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     await sub.unsubscribe()
     return messages
 
 
-async def test_binary_delivery_preserves_every_attribute_and_data_byte_and_acks(nats_url: str, tmp_path: Path) -> None:
+async def test_binary_delivery_preserves_every_attribute_and_data_byte_and_acks(
+    nats_url: str, tmp_path: Path
+) -> None:
     triggers = write_triggers(tmp_path / "t.yaml", [TRADES])
     async with jetstream(nats_url) as js, serve_subscriber(Subscriber()) as fn:
         await js.add_stream(market_stream(Channel.TRADE))
@@ -47,7 +55,17 @@ async def test_binary_delivery_preserves_every_attribute_and_data_byte_and_acks(
             sent = await publish(js, Channel.TRADE, 5, traceparent=TRACEPARENT)
             sent += await publish(js, Channel.TRADE, 2, structured=True)
             await eventually(lambda: len(fn.received) == 7, what="7 deliveries")
-            await eventually(lambda: metric(dispatcher, "stampede_dispatch_deliveries_total", trigger="momentum", outcome="ack") == 7)
+            await eventually(
+                lambda: (
+                    metric(
+                        dispatcher,
+                        "stampede_dispatch_deliveries_total",
+                        trigger="momentum",
+                        outcome="ack",
+                    )
+                    == 7
+                )
+            )
             info = await js.consumer_info("STOCKS_T", "momentum")
             assert info.num_ack_pending == 0 and info.num_redelivered == 0
             assert (info.config.deliver_policy, info.config.ack_policy) == ("all", "explicit")
@@ -69,11 +87,39 @@ async def test_503_is_retried_with_backoff_then_acked(nats_url: str, tmp_path: P
         async with running_dispatcher(nats_url, triggers, {"momentum": fn.url}) as dispatcher:
             await all_bound(dispatcher)
             (event,) = await publish(js, Channel.TRADE)
-            await eventually(lambda: metric(dispatcher, "stampede_dispatch_deliveries_total", trigger="momentum", outcome="ack") == 1)
-            assert metric(dispatcher, "stampede_dispatch_deliveries_total", trigger="momentum", outcome="nak") == 2
-            assert metric(dispatcher, "stampede_dispatch_redeliveries_total", trigger="momentum") == 2
-            assert metric(dispatcher, "http_client_request_duration_seconds_count", trigger="momentum",
-                          http_response_status_code="503", error_type="") == 2
+            await eventually(
+                lambda: (
+                    metric(
+                        dispatcher,
+                        "stampede_dispatch_deliveries_total",
+                        trigger="momentum",
+                        outcome="ack",
+                    )
+                    == 1
+                )
+            )
+            assert (
+                metric(
+                    dispatcher,
+                    "stampede_dispatch_deliveries_total",
+                    trigger="momentum",
+                    outcome="nak",
+                )
+                == 2
+            )
+            assert (
+                metric(dispatcher, "stampede_dispatch_redeliveries_total", trigger="momentum") == 2
+            )
+            assert (
+                metric(
+                    dispatcher,
+                    "http_client_request_duration_seconds_count",
+                    trigger="momentum",
+                    http_response_status_code="503",
+                    error_type="",
+                )
+                == 2
+            )
             assert (await js.consumer_info("STOCKS_T", "momentum")).num_ack_pending == 0
     assert [r.headers["ce-id"] for r in fn.received] == [event.get_id()] * 3
     gaps = [b.at - a.at for a, b in zip(fn.received, fn.received[1:])]
@@ -81,7 +127,9 @@ async def test_503_is_retried_with_backoff_then_acked(nats_url: str, tmp_path: P
     assert gaps[0] >= 0.18 and gaps[1] >= 0.38, gaps
 
 
-async def test_400_goes_to_the_dead_letter_stream_without_retry(nats_url: str, tmp_path: Path) -> None:
+async def test_400_goes_to_the_dead_letter_stream_without_retry(
+    nats_url: str, tmp_path: Path
+) -> None:
     triggers = write_triggers(tmp_path / "t.yaml", [TRADES])
     async with jetstream(nats_url) as js, serve_subscriber(Subscriber(statuses=[400])) as fn:
         await js.add_stream(market_stream(Channel.TRADE))
@@ -89,10 +137,26 @@ async def test_400_goes_to_the_dead_letter_stream_without_retry(nats_url: str, t
             await all_bound(dispatcher)
             (event,) = await publish(js, Channel.TRADE)
             (dead,) = await dlq_messages(js, "momentum", 1)
-            assert metric(dispatcher, "stampede_dispatch_deliveries_total", trigger="momentum", outcome="dlq") == 1
+            assert (
+                metric(
+                    dispatcher,
+                    "stampede_dispatch_deliveries_total",
+                    trigger="momentum",
+                    outcome="dlq",
+                )
+                == 1
+            )
             await asyncio.sleep(0.5)  # a retry would come within 0.1 s
             assert len(fn.received) == 1
-            assert metric(dispatcher, "stampede_dispatch_deliveries_total", trigger="momentum", outcome="nak") == 0
+            assert (
+                metric(
+                    dispatcher,
+                    "stampede_dispatch_deliveries_total",
+                    trigger="momentum",
+                    outcome="nak",
+                )
+                == 0
+            )
     headers = dead.headers
     assert headers["Stampede-Dlq-Reason"] == "rejected"
     assert headers["Stampede-Dlq-Status"] == "400"
@@ -103,7 +167,9 @@ async def test_400_goes_to_the_dead_letter_stream_without_retry(nats_url: str, t
     assert dead.data == event.get_data()
 
 
-async def test_exhausted_retries_go_to_the_dead_letter_stream(nats_url: str, tmp_path: Path) -> None:
+async def test_exhausted_retries_go_to_the_dead_letter_stream(
+    nats_url: str, tmp_path: Path
+) -> None:
     triggers = write_triggers(tmp_path / "t.yaml", [{**TRADES, "retry": 2, "delay": "PT0.02S"}])
     async with jetstream(nats_url) as js, serve_subscriber(Subscriber(statuses=[503] * 10)) as fn:
         await js.add_stream(market_stream(Channel.TRADE))
@@ -111,8 +177,24 @@ async def test_exhausted_retries_go_to_the_dead_letter_stream(nats_url: str, tmp
             await all_bound(dispatcher)
             (event,) = await publish(js, Channel.TRADE)
             (dead,) = await dlq_messages(js, "momentum", 1)
-            assert metric(dispatcher, "stampede_dispatch_deliveries_total", trigger="momentum", outcome="nak") == 2
-            assert metric(dispatcher, "stampede_dispatch_deliveries_total", trigger="momentum", outcome="dlq") == 1
+            assert (
+                metric(
+                    dispatcher,
+                    "stampede_dispatch_deliveries_total",
+                    trigger="momentum",
+                    outcome="nak",
+                )
+                == 2
+            )
+            assert (
+                metric(
+                    dispatcher,
+                    "stampede_dispatch_deliveries_total",
+                    trigger="momentum",
+                    outcome="dlq",
+                )
+                == 1
+            )
     assert len(fn.received) == 3  # first attempt + retry: 2
     assert dead.headers["Stampede-Dlq-Reason"] == "retries_exhausted"
     assert dead.headers["Stampede-Dlq-Deliveries"] == "3"
@@ -120,48 +202,97 @@ async def test_exhausted_retries_go_to_the_dead_letter_stream(nats_url: str, tmp
     assert dead.headers["ce-id"] == event.get_id()
 
 
-async def test_a_down_subscriber_does_not_hold_up_another_trigger(nats_url: str, tmp_path: Path) -> None:
-    triggers = write_triggers(tmp_path / "t.yaml", [{**TRADES, "retry": 50, "delay": "PT0.05S"}, AGGREGATES])
+async def test_a_down_subscriber_does_not_hold_up_another_trigger(
+    nats_url: str, tmp_path: Path
+) -> None:
+    triggers = write_triggers(
+        tmp_path / "t.yaml", [{**TRADES, "retry": 50, "delay": "PT0.05S"}, AGGREGATES]
+    )
     from stampede.localstack import free_port
 
     nobody = f"http://127.0.0.1:{free_port()}"  # connection refused
     async with jetstream(nats_url) as js, serve_subscriber(Subscriber()) as movers:
         await js.add_stream(market_stream(Channel.TRADE))
         await js.add_stream(market_stream(Channel.AGGREGATE))
-        async with running_dispatcher(nats_url, triggers, {"momentum": nobody, "movers": movers.url},
-                                      dispatch_concurrency=4) as dispatcher:
+        async with running_dispatcher(
+            nats_url, triggers, {"momentum": nobody, "movers": movers.url}, dispatch_concurrency=4
+        ) as dispatcher:
             await all_bound(dispatcher)
             await publish(js, Channel.TRADE, 20)  # more than momentum's concurrency
             sent = await publish(js, Channel.AGGREGATE, 20)
             await eventually(lambda: len(movers.received) == 20, what="movers deliveries")
             assert {r.headers["ce-id"] for r in movers.received} == {e.get_id() for e in sent}
-            await eventually(lambda: metric(dispatcher, "stampede_dispatch_deliveries_total", trigger="momentum", outcome="nak") >= 20)
-            assert metric(dispatcher, "stampede_dispatch_deliveries_total", trigger="momentum", outcome="ack") == 0
-            assert metric(dispatcher, "http_client_request_duration_seconds_count", trigger="momentum",
-                          http_response_status_code="", error_type="ConnectError") >= 20
+            await eventually(
+                lambda: (
+                    metric(
+                        dispatcher,
+                        "stampede_dispatch_deliveries_total",
+                        trigger="momentum",
+                        outcome="nak",
+                    )
+                    >= 20
+                )
+            )
+            assert (
+                metric(
+                    dispatcher,
+                    "stampede_dispatch_deliveries_total",
+                    trigger="momentum",
+                    outcome="ack",
+                )
+                == 0
+            )
+            assert (
+                metric(
+                    dispatcher,
+                    "http_client_request_duration_seconds_count",
+                    trigger="momentum",
+                    http_response_status_code="",
+                    error_type="ConnectError",
+                )
+                >= 20
+            )
             assert all(t.done() is False for t in dispatcher._tasks)  # nothing crashed
-            await eventually(lambda: metric(dispatcher, "stampede_dispatch_consumer_ack_pending", trigger="momentum") == 20,
-                             what="lag poll")
+            await eventually(
+                lambda: (
+                    metric(dispatcher, "stampede_dispatch_consumer_ack_pending", trigger="momentum")
+                    == 20
+                ),
+                what="lag poll",
+            )
             assert (await dispatcher.readiness())[0]
 
 
-async def test_waits_for_a_missing_stream_ready_meanwhile_and_exposes_lag(nats_url: str, tmp_path: Path) -> None:
+async def test_waits_for_a_missing_stream_ready_meanwhile_and_exposes_lag(
+    nats_url: str, tmp_path: Path
+) -> None:
     triggers = write_triggers(tmp_path / "t.yaml", [TRADES])
     async with jetstream(nats_url) as js, serve_subscriber(Subscriber(delay=0.3)) as fn:
-        async with running_dispatcher(nats_url, triggers, {"momentum": fn.url}, dispatch_concurrency=1,
-                                      dispatch_fetch_batch=1) as dispatcher:
+        async with running_dispatcher(
+            nats_url, triggers, {"momentum": fn.url}, dispatch_concurrency=1, dispatch_fetch_batch=1
+        ) as dispatcher:
             await eventually(lambda: dispatcher.workers[0].state.value == "waiting for stream")
             assert await dispatcher.readiness() == (True, "momentum: waiting for stream")
             await js.add_stream(market_stream(Channel.TRADE))  # the bridge starts later
             await all_bound(dispatcher)
             await publish(js, Channel.TRADE, 10)
-            await eventually(lambda: metric(dispatcher, "stampede_dispatch_consumer_pending", trigger="momentum") >= 5,
-                             what="consumer lag gauge")
+            await eventually(
+                lambda: (
+                    metric(dispatcher, "stampede_dispatch_consumer_pending", trigger="momentum")
+                    >= 5
+                ),
+                what="consumer lag gauge",
+            )
             text = generate_latest(dispatcher.metrics.registry).decode()
             assert 'stampede_dispatch_consumer_pending{trigger="momentum"}' in text
             assert 'stampede_dispatch_inflight{trigger="momentum"} 1.0' in text
             await eventually(lambda: len(fn.received) == 10, what="all delivered")
-            await eventually(lambda: metric(dispatcher, "stampede_dispatch_consumer_pending", trigger="momentum") == 0)
+            await eventually(
+                lambda: (
+                    metric(dispatcher, "stampede_dispatch_consumer_pending", trigger="momentum")
+                    == 0
+                )
+            )
 
 
 async def test_stop_finishes_in_flight_deliveries(nats_url: str, tmp_path: Path) -> None:
@@ -173,6 +304,14 @@ async def test_stop_finishes_in_flight_deliveries(nats_url: str, tmp_path: Path)
             await publish(js, Channel.TRADE, 3)
             await eventually(lambda: len(fn.received) == 3)
             await dispatcher.close()  # returns after the slow answers came back and were acked
-            assert metric(dispatcher, "stampede_dispatch_deliveries_total", trigger="momentum", outcome="ack") == 3
+            assert (
+                metric(
+                    dispatcher,
+                    "stampede_dispatch_deliveries_total",
+                    trigger="momentum",
+                    outcome="ack",
+                )
+                == 3
+            )
         info = await js.consumer_info("STOCKS_T", "momentum")
         assert info.num_ack_pending == 0 and info.delivered.consumer_seq == 3

@@ -11,15 +11,20 @@ from pathlib import Path
 
 import httpx
 import nats
-
+from dispatch_helpers import (
+    Subscriber,
+    all_bound,
+    eventually,
+    market_stream,
+    metric,
+    publish,
+    running_dispatcher,
+    serve_subscriber,
+    write_triggers,
+)
 from stampede import localstack
 from stampede.events import MARKET_EVENT_TYPES
 from stampede.market import Channel
-
-from dispatch_helpers import (
-    Subscriber, all_bound, eventually, market_stream, metric, publish, running_dispatcher, serve_subscriber,
-    write_triggers,
-)
 
 TRADES = {"name": "momentum", "type": MARKET_EVENT_TYPES[Channel.TRADE]}
 
@@ -35,10 +40,14 @@ async def test_nats_restart_mid_stream(tmp_path: Path) -> None:
             async with running_dispatcher(server.url, triggers, {"momentum": fn.url}) as dispatcher:
                 await all_bound(dispatcher)
                 before = await publish(js, Channel.TRADE, 5)
-                await eventually(lambda: len(fn.received) == 5, what="deliveries before the restart")
+                await eventually(
+                    lambda: len(fn.received) == 5, what="deliveries before the restart"
+                )
 
                 server.restart()  # memory stream and its consumer are gone
-                await eventually(lambda: nc.is_connected and dispatcher.nc.is_connected, what="reconnect")
+                await eventually(
+                    lambda: nc.is_connected and dispatcher.nc.is_connected, what="reconnect"
+                )
 
                 async def redeclare() -> bool:  # as the bridge does once JetStream answers again
                     try:
@@ -48,9 +57,16 @@ async def test_nats_restart_mid_stream(tmp_path: Path) -> None:
                         return False
 
                 await eventually(redeclare, what="stream re-declared")
-                await eventually(lambda: dispatcher.workers[0].state.value == "bound"
-                                 and metric(dispatcher, "stampede_dispatch_consumer_bound", trigger="momentum") == 1,
-                                 what="consumer re-created")
+                await eventually(
+                    lambda: (
+                        dispatcher.workers[0].state.value == "bound"
+                        and metric(
+                            dispatcher, "stampede_dispatch_consumer_bound", trigger="momentum"
+                        )
+                        == 1
+                    ),
+                    what="consumer re-created",
+                )
 
                 async def consumer_exists() -> bool:
                     try:
@@ -61,23 +77,48 @@ async def test_nats_restart_mid_stream(tmp_path: Path) -> None:
 
                 await eventually(consumer_exists, what="consumer on the new stream")
                 after = await publish(js, Channel.TRADE, 5)
-                await eventually(lambda: len(fn.received) == 10, what="deliveries after the restart")
-                assert sorted(r.headers["ce-id"] for r in fn.received) == sorted(e.get_id() for e in before + after)
+                await eventually(
+                    lambda: len(fn.received) == 10, what="deliveries after the restart"
+                )
+                assert sorted(r.headers["ce-id"] for r in fn.received) == sorted(
+                    e.get_id() for e in before + after
+                )
                 assert (await dispatcher.readiness())[0]
     finally:
         await nc.close()
         server.stop()
 
 
-async def test_cli_serves_status_and_stops_cleanly_on_sigterm(nats_url: str, tmp_path: Path) -> None:
+async def test_cli_serves_status_and_stops_cleanly_on_sigterm(
+    nats_url: str, tmp_path: Path
+) -> None:
     triggers = write_triggers(tmp_path / "t.yaml", [TRADES])
     port = localstack.free_port()
-    env = {**os.environ, "NATS_URL": nats_url, "DISPATCH_TRIGGERS_PATH": str(triggers),
-           "DISPATCH_SUBSCRIBER_URLS": "momentum=http://127.0.0.1:9", "LOG_FORMAT": "console"}
-    proc = subprocess.Popen([sys.executable, "-m", "stampede.cli", "dispatch", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "NATS_URL": nats_url,
+        "DISPATCH_TRIGGERS_PATH": str(triggers),
+        "DISPATCH_SUBSCRIBER_URLS": "momentum=http://127.0.0.1:9",
+        "LOG_FORMAT": "console",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stampede.cli",
+            "dispatch",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
             async def ready() -> bool:
                 try:
                     return (await client.get("/readyz")).status_code == 200

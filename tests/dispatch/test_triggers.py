@@ -8,13 +8,16 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-
 from stampede.events import MARKET_EVENT_TYPES, REFDATA_LOAD_TYPE
 from stampede.market import Channel
-
 from stampede_dispatch.settings import DispatchSettings
 from stampede_dispatch.triggers import (
-    Delivery, TriggerError, default_triggers_path, load_triggers, parse_trigger, routable,
+    Delivery,
+    TriggerError,
+    default_triggers_path,
+    load_triggers,
+    parse_trigger,
+    routable,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +33,9 @@ def documents() -> list[dict]:
 
 def test_every_document_is_a_valid_knative_trigger() -> None:
     schema = json.loads(SCHEMA.read_text())
-    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)(schema)
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)(
+        schema
+    )
     docs = documents()
     assert [d["kind"] for d in docs] == ["Trigger"] * 4
     for doc in docs:
@@ -65,14 +70,23 @@ def test_the_file_routes_each_function_its_type_and_skips_refdata() -> None:
     }
     assert by_name["movers"].url == "http://movers.stampede.svc.cluster.local/"
     assert by_name["halts"].dlq_subject == "stampede.dlq.halts"
-    assert by_name["momentum"].delivery == Delivery(retry=3, backoff_policy="exponential", backoff_delay=0.1, dead_letter=True)
+    assert by_name["momentum"].delivery == Delivery(
+        retry=3, backoff_policy="exponential", backoff_delay=0.1, dead_letter=True
+    )
 
 
 def test_subscriber_urls_overrides_and_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DISPATCH_SUBSCRIBER_URLS", "movers=http://127.0.0.1:8101/, momentum=http://10.0.0.2:9000")
+    monkeypatch.setenv(
+        "DISPATCH_SUBSCRIBER_URLS", "movers=http://127.0.0.1:8101/, momentum=http://10.0.0.2:9000"
+    )
     monkeypatch.setenv("DISPATCH_NAMESPACE", "scanner")
     settings = DispatchSettings()
-    urls = {t.name: t.url for t in load_triggers(TRIGGERS, settings.dispatch_namespace, settings.subscriber_overrides())}
+    urls = {
+        t.name: t.url
+        for t in load_triggers(
+            TRIGGERS, settings.dispatch_namespace, settings.subscriber_overrides()
+        )
+    }
     assert urls == {
         "movers": "http://127.0.0.1:8101/",
         "momentum": "http://10.0.0.2:9000/",
@@ -92,18 +106,31 @@ def _trigger(**spec) -> dict:
     base = {
         "broker": "stampede",
         "filter": {"attributes": {"type": "dev.stampede.stocks.trade.v1"}},
-        "subscriber": {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "momentum"}},
+        "subscriber": {
+            "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "momentum"}
+        },
     }
-    return {"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "t"}, "spec": {**base, **spec}}
+    return {
+        "apiVersion": "eventing.knative.dev/v1",
+        "kind": "Trigger",
+        "metadata": {"name": "t"},
+        "spec": {**base, **spec},
+    }
 
 
 def test_defaults_extra_filters_and_uri_subscribers() -> None:
     plain = parse_trigger(_trigger(), "stampede", {})
     assert plain.delivery == Delivery()  # Knative: no retry, no dead letter sink unless configured
-    filtered = parse_trigger(_trigger(filter={"attributes": {"type": "dev.stampede.stocks.trade.v1", "source": "/a"}}), "ns", {})
+    filtered = parse_trigger(
+        _trigger(filter={"attributes": {"type": "dev.stampede.stocks.trade.v1", "source": "/a"}}),
+        "ns",
+        {},
+    )
     assert filtered.other_filters == (("source", "/a"),)
     assert filtered.matches({"source": "/a"}) and not filtered.matches({"source": "/b"})
-    by_uri = parse_trigger(_trigger(subscriber={"uri": "http://example.test:8080/events"}), "ns", {})
+    by_uri = parse_trigger(
+        _trigger(subscriber={"uri": "http://example.test:8080/events"}), "ns", {}
+    )
     assert (by_uri.url, by_uri.subscriber) == ("http://example.test:8080/events", "t")
 
 

@@ -17,12 +17,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-
 from gw_helpers import ReferenceClient  # tests/gateway (see pythonpath in pyproject.toml)
 
 pytestmark = pytest.mark.slow
@@ -56,9 +54,23 @@ def scanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     workdir = tmp_path_factory.mktemp("up")
     with squatters((4222, 6379)):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "stampede.cli", "up", "--workdir", str(workdir),
-             "--port", "0", "--start", START, "--seed", "11"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "stampede.cli",
+                "up",
+                "--workdir",
+                str(workdir),
+                "--port",
+                "0",
+                "--start",
+                START,
+                "--seed",
+                "11",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         status_path = workdir / "status.json"
         deadline = time.monotonic() + 120
@@ -66,7 +78,10 @@ def scanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 out = proc.stdout.read() if proc.stdout else ""
-                logs = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in (workdir / "logs").glob("*.log"))
+                logs = "\n".join(
+                    f"--- {p.name}\n{p.read_text()[-2000:]}"
+                    for p in (workdir / "logs").glob("*.log")
+                )
                 pytest.fail(f"stampede up did not come up:\n{out}\n{logs}")
             time.sleep(0.2)
         status = json.loads(status_path.read_text())
@@ -81,7 +96,9 @@ def scanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 def _truth(status: dict) -> dict:
-    return httpx.get(f"{status['services']['sim']}/_sim/truth", params={"limit": BOARD_LIMIT}, timeout=10).json()
+    return httpx.get(
+        f"{status['services']['sim']}/_sim/truth", params={"limit": BOARD_LIMIT}, timeout=10
+    ).json()
 
 
 def _wait_for_market_close(status: dict) -> dict:
@@ -129,7 +146,10 @@ def test_sigint_stops_every_process(scanner: dict) -> None:
     assert len(pids) >= 9, pids
     proc.send_signal(signal.SIGINT)
     assert proc.wait(60) == 0
-    alive = [name for name, pid in pids.items() if psutil.pid_exists(pid)
-             and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    alive = [
+        name
+        for name, pid in pids.items()
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
     assert alive == []
     assert "stopping" in (proc.stdout.read() if proc.stdout else "")

@@ -23,11 +23,31 @@ from stampede import localstack, promscrape, up
 class Pipeline:
     """A started `stampede.up.Scanner` plus crash/restart by process name."""
 
-    def __init__(self, workdir: Path, start: str, seed: int, speed: float = 1.0,
-                 api_key: str | None = None, env: dict[str, str] | None = None) -> None:
-        args = up.parse_args(["--workdir", str(workdir), "--start", start, "--seed", str(seed),
-                              "--speed", str(speed), "--port", str(localstack.free_port()),
-                              "--ready-timeout", "90"])
+    def __init__(
+        self,
+        workdir: Path,
+        start: str,
+        seed: int,
+        speed: float = 1.0,
+        api_key: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        args = up.parse_args(
+            [
+                "--workdir",
+                str(workdir),
+                "--start",
+                start,
+                "--seed",
+                str(seed),
+                "--speed",
+                str(speed),
+                "--port",
+                str(localstack.free_port()),
+                "--ready-timeout",
+                "90",
+            ]
+        )
         self.api_key = api_key
         self.env = env or {}
         self.scanner = up.Scanner(args)
@@ -133,4 +153,6 @@ class Pipeline:
         raise TimeoutError("the simulated feed did not go quiet")
 
     def log_texts(self) -> dict[str, str]:
-        return {p.name: p.read_text(errors="replace") for p in Path(self.status["logs"]).glob("*.log")}
+        return {
+            p.name: p.read_text(errors="replace") for p in Path(self.status["logs"]).glob("*.log")
+        }

@@ -67,15 +67,17 @@ class TradeRecorder:
         self.started_ms = 0  # trades of later seconds are all recorded
 
     async def start(self, url: str) -> None:
-        self.nc = await nats.connect(url, max_reconnect_attempts=-1, reconnect_time_wait=0.2,
-                                     pending_size=256 * 1024 * 1024)
+        self.nc = await nats.connect(
+            url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, pending_size=256 * 1024 * 1024
+        )
 
         async def on_message(msg: Any) -> None:
             self.copies += 1
             self.by_id.setdefault(msg.headers["ce-id"], msg.data)
 
-        await self.nc.subscribe("stampede.stocks.T.>", cb=on_message, pending_msgs_limit=-1,
-                                pending_bytes_limit=-1)
+        await self.nc.subscribe(
+            "stampede.stocks.T.>", cb=on_message, pending_msgs_limit=-1, pending_bytes_limit=-1
+        )
         await self.nc.flush()
         self.started_ms = int(time.time() * 1000)
 
@@ -141,7 +143,9 @@ def _board_writes(p: Pipeline, function: str) -> float:
 async def _flowing(p: Pipeline, function: str, timeout: float = 30.0) -> None:
     """The function applies new events again (its applied counter moves)."""
     before = await asyncio.to_thread(_board_writes, p, function)
-    await _until(lambda: _board_writes(p, function) > before, timeout, f"{function} applying events")
+    await _until(
+        lambda: _board_writes(p, function) > before, timeout, f"{function} applying events"
+    )
 
 
 async def test_pipeline_is_flowing(pipeline: Pipeline, recorder: TradeRecorder) -> None:
@@ -162,11 +166,23 @@ async def test_redis_crash(pipeline: Pipeline, facts: dict) -> None:
     await _flowing(pipeline, "movers")
     await _flowing(pipeline, "momentum")
     dispatch_after = await asyncio.to_thread(pipeline.metrics, "dispatch")
-    assert movers.value("stampede_function_batches_total", outcome="error") \
-        + movers.value("http_server_request_duration_seconds_count", http_response_status_code="503") > 0
+    assert (
+        movers.value("stampede_function_batches_total", outcome="error")
+        + movers.value(
+            "http_server_request_duration_seconds_count", http_response_status_code="503"
+        )
+        > 0
+    )
     naks = "stampede_dispatch_deliveries_total"
     assert dispatch_after.value(naks, outcome="nak") > dispatch_before.value(naks, outcome="nak")
-    for name in ("function-movers", "function-momentum", "function-halts", "gateway", "dispatch", "bridge"):
+    for name in (
+        "function-movers",
+        "function-momentum",
+        "function-halts",
+        "gateway",
+        "dispatch",
+        "bridge",
+    ):
         assert pipeline.process(name).running, f"{name} died with Redis"
     facts["redis_restarted_ms"] = int(time.time() * 1000)
 
@@ -176,12 +192,16 @@ async def test_nats_crash(pipeline: Pipeline) -> None:
     await asyncio.to_thread(pipeline.crash, "nats-server")
     await asyncio.sleep(1.0)
     await asyncio.to_thread(pipeline.restart, "nats-server")
-    await _until(lambda: pipeline.metrics("bridge").value("stampede_bridge_nats_connected") == 1, 30,
-                 "bridge reconnected to NATS")
+    await _until(
+        lambda: pipeline.metrics("bridge").value("stampede_bridge_nats_connected") == 1,
+        30,
+        "bridge reconnected to NATS",
+    )
     await _flowing(pipeline, "movers")
     await _flowing(pipeline, "momentum")
-    bound = await asyncio.to_thread(lambda: pipeline.metrics("dispatch").by(
-        "stampede_dispatch_consumer_bound", "trigger"))
+    bound = await asyncio.to_thread(
+        lambda: pipeline.metrics("dispatch").by("stampede_dispatch_consumer_bound", "trigger")
+    )
     assert bound.get("movers") == 1 and bound.get("momentum") == 1, bound
     for name in ("bridge", "dispatch", "function-movers"):
         assert pipeline.process(name).running, f"{name} died with NATS"
@@ -193,8 +213,11 @@ async def test_bridge_crash(pipeline: Pipeline) -> None:
     await asyncio.to_thread(pipeline.crash, "bridge")
     await asyncio.to_thread(pipeline.restart, "bridge")
     assert pipeline.pid("bridge") != old
-    await _until(lambda: pipeline.metrics("bridge").value("stampede_bridge_cloudevents_published_total") > 0,
-                 30, "the new bridge publishing")
+    await _until(
+        lambda: pipeline.metrics("bridge").value("stampede_bridge_cloudevents_published_total") > 0,
+        30,
+        "the new bridge publishing",
+    )
     await _flowing(pipeline, "movers")
 
 
@@ -205,8 +228,10 @@ async def test_function_replica_crash(pipeline: Pipeline) -> None:
     await asyncio.to_thread(pipeline.restart, "function-momentum")
     await _flowing(pipeline, "momentum")
     dispatch = await asyncio.to_thread(pipeline.metrics, "dispatch")
-    failed = sum(dispatch.value("stampede_dispatch_deliveries_total", trigger="momentum", outcome=o)
-                 for o in ("nak", "dlq"))
+    failed = sum(
+        dispatch.value("stampede_dispatch_deliveries_total", trigger="momentum", outcome=o)
+        for o in ("nak", "dlq")
+    )
     assert failed > 0, "the dispatcher never noticed the dead function"
 
 
@@ -234,9 +259,14 @@ async def test_boards_converge_to_truth(pipeline: Pipeline, facts: dict) -> None
         pytest.skip("the crash sequence did not finish")
     final = await asyncio.to_thread(pipeline.wait_for_feed_end)
     before = facts["healthy_truth"]["symbols"]
-    repaired = {sym for sym, row in final["symbols"].items()
-                if row["bars"] > before.get(sym, {}).get("bars", 0)}
-    assert len(repaired) >= 10, f"only {len(repaired)} symbols traded after the crashes; start earlier"
+    repaired = {
+        sym
+        for sym, row in final["symbols"].items()
+        if row["bars"] > before.get(sym, {}).get("bars", 0)
+    }
+    assert len(repaired) >= 10, (
+        f"only {len(repaired)} symbols traded after the crashes; start earlier"
+    )
     day = final["day"]
     r = _redis(pipeline)
 
@@ -249,8 +279,11 @@ async def test_boards_converge_to_truth(pipeline: Pipeline, facts: dict) -> None
             want = final["symbols"][sym]
             got = (_f(last), _f(volume), _f(change))
             expected = (want["last"], want["volume"], want["change_pct"])
-            if any(g is None or abs(g - e) > 1e-6 * max(1.0, abs(e))
-                   for g, e in zip(got, expected) if e is not None):
+            if any(
+                g is None or abs(g - e) > 1e-6 * max(1.0, abs(e))
+                for g, e in zip(got, expected)
+                if e is not None
+            ):
                 wrong.append(f"{sym}: {got} != {expected}")
         return wrong
 
@@ -259,7 +292,9 @@ async def test_boards_converge_to_truth(pipeline: Pipeline, facts: dict) -> None
     while (wrong := await asyncio.to_thread(rows_match)) and time.monotonic() < deadline:
         await asyncio.sleep(1)
     assert wrong == []
-    print(f"{len(repaired)} of {len(final['symbols'])} symbols printed a bar after the crashes; rows equal truth")
+    print(
+        f"{len(repaired)} of {len(final['symbols'])} symbols printed a bar after the crashes; rows equal truth"
+    )
 
     truth_boards = {
         "gainers": _rank(final, repaired, "change_pct", descending=True),
@@ -267,19 +302,26 @@ async def test_boards_converge_to_truth(pipeline: Pipeline, facts: dict) -> None
         "volume": _rank(final, repaired, "volume", descending=True),
     }
     for board, expected in truth_boards.items():
-        members = await asyncio.to_thread(r.zrange, f"sp:{day}:board:{board}", 0, -1, withscores=True)
-        got = sorted(((sym, round(score, 6)) for sym, score in members if sym in repaired),
-                     key=lambda x: (-x[1] if board != "losers" else x[1], x[0]))[:10]
+        members = await asyncio.to_thread(
+            r.zrange, f"sp:{day}:board:{board}", 0, -1, withscores=True
+        )
+        got = sorted(
+            ((sym, round(score, 6)) for sym, score in members if sym in repaired),
+            key=lambda x: (-x[1] if board != "losers" else x[1], x[0]),
+        )[:10]
         assert got == expected, board
 
     # The gateway serves the same board (REST snapshot read from Redis, after its restart).
-    answer = await asyncio.to_thread(httpx.get, f"{pipeline.gateway_url}/api/boards/volume",
-                                     params={"limit": 10}, timeout=10)
+    answer = await asyncio.to_thread(
+        httpx.get, f"{pipeline.gateway_url}/api/boards/volume", params={"limit": 10}, timeout=10
+    )
     top = await asyncio.to_thread(r.zrevrange, f"sp:{day}:board:volume", 0, 9)
     assert [row["sym"] for row in answer.json()["rows"]] == top
 
 
-async def test_no_trade_counted_twice(pipeline: Pipeline, recorder: TradeRecorder, facts: dict) -> None:
+async def test_no_trade_counted_twice(
+    pipeline: Pipeline, recorder: TradeRecorder, facts: dict
+) -> None:
     if "healthy_ms" not in facts:
         pytest.skip("the crash sequence did not finish")
     await asyncio.to_thread(pipeline.wait_for_feed_end)
@@ -290,7 +332,7 @@ async def test_no_trade_counted_twice(pipeline: Pipeline, recorder: TradeRecorde
     applied: Counter[tuple[str, int]] = Counter()
     prefix = f"sp:{day}:state:win:"
     for key in await asyncio.to_thread(lambda: list(r.scan_iter(prefix + "*", count=1000))):
-        sym, minute = key[len(prefix):].rsplit(":", 1)
+        sym, minute = key[len(prefix) :].rsplit(":", 1)
         for field, value in (await asyncio.to_thread(r.hgetall, key)).items():
             if field.startswith("n:"):
                 applied[(sym, int(minute) * 60 + int(field[2:]))] += int(value)
@@ -298,17 +340,23 @@ async def test_no_trade_counted_twice(pipeline: Pipeline, recorder: TradeRecorde
     first_recorded = (recorder.started_ms + pipeline.sim_offset_ms) // 1000 + 2
     healthy = (facts["healthy_ms"] + pipeline.sim_offset_ms) // 1000 + 2
     assert applied, "no momentum buckets in Redis"
-    twice = {k: (n, published[k]) for k, n in applied.items() if k[1] >= first_recorded and n > published[k]}
+    twice = {
+        k: (n, published[k])
+        for k, n in applied.items()
+        if k[1] >= first_recorded and n > published[k]
+    }
     assert twice == {}, "trades counted more often than they were published"
     lost = {k: (applied[k], n) for k, n in published.items() if k[1] >= healthy and applied[k] != n}
     assert lost == {}, "trades published after recovery but not counted"
     checked = sum(1 for k in published if k[1] >= healthy)
     assert checked > 0, "no trades after the crashes"
     momentum = await asyncio.to_thread(pipeline.metrics, "function-momentum")
-    print(f"duplicates skipped by the restarted momentum replica: "
-          f"{momentum.value('stampede_function_dropped_total', reason='duplicate'):.0f}; "
-          f"recorded {len(recorder.by_id)} trade CloudEvents ({recorder.copies} copies), "
-          f"{sum(published.values())} eligible trades, {checked} symbol-seconds checked for equality")
+    print(
+        f"duplicates skipped by the restarted momentum replica: "
+        f"{momentum.value('stampede_function_dropped_total', reason='duplicate'):.0f}; "
+        f"recorded {len(recorder.by_id)} trade CloudEvents ({recorder.copies} copies), "
+        f"{sum(published.values())} eligible trades, {checked} symbol-seconds checked for equality"
+    )
 
 
 def _f(value: str | None) -> float | None:
@@ -316,6 +364,9 @@ def _f(value: str | None) -> float | None:
 
 
 def _rank(truth: dict, symbols: set[str], field: str, descending: bool) -> list[tuple[str, float]]:
-    rows = [(sym, round(truth["symbols"][sym][field], 6)) for sym in symbols
-            if truth["symbols"][sym][field] is not None]
+    rows = [
+        (sym, round(truth["symbols"][sym][field], 6))
+        for sym in symbols
+        if truth["symbols"][sym][field] is not None
+    ]
     return sorted(rows, key=lambda x: (-x[1] if descending else x[1], x[0]))[:10]

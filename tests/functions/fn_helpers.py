@@ -28,16 +28,26 @@ def at(hhmmss: str, day: date = DAY) -> int:
     return et_ms(day, time(h, m, s))
 
 
-def bar(sym: str, hhmmss: str, c: float, av: float, op: float = 0.0, day: date = DAY,
-        v: float = 100.0, a: float = 0.0) -> Aggregate:
+def bar(
+    sym: str,
+    hhmmss: str,
+    c: float,
+    av: float,
+    op: float = 0.0,
+    day: date = DAY,
+    v: float = 100.0,
+    a: float = 0.0,
+) -> Aggregate:
     """A one-second bar ending at ``hhmmss`` ET."""
     end = at(hhmmss, day)
-    return Aggregate(sym=sym, v=v, s=end - 1000, e=end, o=c, c=c, h=c, l=c, av=av, op=op,
-                     vw=c, a=a or c)
+    return Aggregate(
+        sym=sym, v=v, s=end - 1000, e=end, o=c, c=c, h=c, l=c, av=av, op=op, vw=c, a=a or c
+    )
 
 
-def trade(sym: str, t: int, p: float, s: float = 100, c: list[int] | None = None,
-          q: int = 0) -> Trade:
+def trade(
+    sym: str, t: int, p: float, s: float = 100, c: list[int] | None = None, q: int = 0
+) -> Trade:
     return Trade(sym=sym, p=p, s=s, t=t, c=c or [], q=q, i=str(q), x=4, z=3)
 
 
@@ -45,10 +55,16 @@ def luld(sym: str, t: int, h: float, l: float, i: list[int] | None = None, q: in
     return Luld(T=sym, h=h, l=l, t=t, i=i or [], q=q, z=3)
 
 
-def cloudevent(channel: Channel, events: list, event_id: str | None = None,
-               time_: datetime | None = None):
-    return market_batch_event(channel, encode(events), "/test", event_id=event_id or uuid.uuid4().hex,
-                              time=time_ or datetime.now(UTC))
+def cloudevent(
+    channel: Channel, events: list, event_id: str | None = None, time_: datetime | None = None
+):
+    return market_batch_event(
+        channel,
+        encode(events),
+        "/test",
+        event_id=event_id or uuid.uuid4().hex,
+        time=time_ or datetime.now(UTC),
+    )
 
 
 def binary(event) -> tuple[dict[str, str], bytes]:
@@ -78,12 +94,15 @@ async def serve_function(name: str, redis_url: str, **settings: object) -> Async
         await asyncio.wait_for(task, 15)
 
 
-async def seed_reference(redis: aioredis.Redis, prev_close: dict[str, float],
-                         adv: dict[str, float] | None = None) -> None:
+async def seed_reference(
+    redis: aioredis.Redis, prev_close: dict[str, float], adv: dict[str, float] | None = None
+) -> None:
     """Reference data as the refdata function stores it (linear 04:00-20:00 profile)."""
     await redis.hset(keys.reference(DAY.isoformat(), "prev_close"), mapping=prev_close)
     if adv:
         await redis.hset(keys.reference(DAY.isoformat(), "adv"), mapping=adv)
     profile = {m: (m + 1 - 240) / 960 for m in range(240, 1200)}
     await redis.hset(keys.reference(DAY.isoformat(), "profile"), mapping=profile)
-    await redis.hset(keys.reference(DAY.isoformat(), "meta"), mapping={"loaded_ms": 1, "sessions": 10})
+    await redis.hset(
+        keys.reference(DAY.isoformat(), "meta"), mapping={"loaded_ms": 1, "sessions": 10}
+    )

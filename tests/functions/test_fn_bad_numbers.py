@@ -12,18 +12,26 @@ from test_fn_http import metric
 D = DAY.isoformat()
 
 
-async def test_absurd_prices_and_sizes_get_400_naming_the_field(function_server, http, redis) -> None:
+async def test_absurd_prices_and_sizes_get_400_naming_the_field(
+    function_server, http, redis
+) -> None:
     invalid = 'stampede_function_dropped_total{function="momentum",reason="invalid"}'
     async with function_server("momentum") as url:
         before = metric((await http.get(url + "/metrics")).text, invalid)
 
-        h, b = binary(cloudevent(Channel.TRADE, [trade("AAA", at("10:00:00"), 10.0),
-                                                 trade("AAA", at("10:00:01"), 1e30, s=1e15)]))
+        h, b = binary(
+            cloudevent(
+                Channel.TRADE,
+                [trade("AAA", at("10:00:00"), 10.0), trade("AAA", at("10:00:01"), 1e30, s=1e15)],
+            )
+        )
         answer = await http.post(url, headers=h, content=b)
         assert answer.status_code == 400
         assert answer.headers["content-type"] == "application/json"
         body = answer.json()
-        assert body["error"] == "invalid" and "event 1" in body["message"] and "'p'" in body["message"]
+        assert (
+            body["error"] == "invalid" and "event 1" in body["message"] and "'p'" in body["message"]
+        )
 
         h, b = binary(cloudevent(Channel.TRADE, [trade("AAA", at("10:00:00"), 10.0, s=1e15)]))
         answer = await http.post(url, headers=h, content=b)
@@ -38,7 +46,9 @@ async def test_absurd_prices_and_sizes_get_400_naming_the_field(function_server,
     assert await redis.keys(f"sp:{D}:*") == []
 
 
-async def test_nan_and_infinity_are_rejected_in_every_content_mode(function_server, http, redis) -> None:
+async def test_nan_and_infinity_are_rejected_in_every_content_mode(
+    function_server, http, redis
+) -> None:
     async with function_server("momentum") as url:
         h, _ = binary(cloudevent(Channel.TRADE, []))
         for literal in (b"NaN", b"Infinity", b"-Infinity", b"1e400"):
@@ -52,9 +62,14 @@ async def test_nan_and_infinity_are_rejected_in_every_content_mode(function_serv
         for value in (float("nan"), float("inf")):
             envelope = json.loads(b)
             envelope.pop("data_base64", None)
-            envelope["data"] = [{"ev": "T", "sym": "AAA", "p": value, "s": 100, "t": at("10:00:00")}]
-            answer = await http.post(url, headers={"content-type": "application/cloudevents+json"},
-                                     content=json.dumps(envelope))
+            envelope["data"] = [
+                {"ev": "T", "sym": "AAA", "p": value, "s": 100, "t": at("10:00:00")}
+            ]
+            answer = await http.post(
+                url,
+                headers={"content-type": "application/cloudevents+json"},
+                content=json.dumps(envelope),
+            )
             assert answer.status_code == 400, value
             assert answer.json()["error"] == "invalid" and "$[0].p" in answer.json()["message"]
     assert await redis.keys(f"sp:{D}:*") == []

@@ -37,7 +37,8 @@ async def test_the_documented_curl_example_changes_the_board(function_server, re
     assert again["status"] == "duplicate"
     day = "2025-03-14"
     assert await redis.zrange(keys.board(day, "volume"), 0, -1, withscores=True) == [
-        ("SPCE", 8642007.0)]
+        ("SPCE", 8642007.0)
+    ]
     [(sym, score)] = await redis.zrange(keys.board(day, "from_open"), 0, -1, withscores=True)
     assert sym == "SPCE" and abs(score - (27.1 - 25.66) / 25.66 * 100) < 1e-9
     assert await redis.zrange(keys.board(day, "gainers"), 0, -1) == []

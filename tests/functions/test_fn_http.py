@@ -46,16 +46,31 @@ async def test_binary_structured_and_batched_modes_apply(function_server, http, 
         answer = await http.post(url, headers=h, content=b)
         assert answer.status_code == 200 and answer.json()["status"] == "applied"
 
-        h, b = structured(cloudevent(Channel.AGGREGATE, [bar("BBB", "10:00:00", 18.0, 2000, op=19)]))
+        h, b = structured(
+            cloudevent(Channel.AGGREGATE, [bar("BBB", "10:00:00", 18.0, 2000, op=19)])
+        )
         assert h["content-type"] == "application/cloudevents+json"
         answer = await http.post(url, headers=h, content=b)
         assert answer.status_code == 200 and answer.json()["status"] == "applied"
 
-        batch = [json.loads(structured(cloudevent(Channel.AGGREGATE, [bar(s, "10:00:01", 6.0, 10, op=5)]))[1])
-                 for s in ("CCC",)]
-        batch.append(json.loads(structured(cloudevent(Channel.AGGREGATE, [bar("AAA", "10:00:01", 12.0, 1100, op=10.5)]))[1]))
-        answer = await http.post(url, headers={"content-type": "application/cloudevents-batch+json"},
-                                 content=json.dumps(batch))
+        batch = [
+            json.loads(
+                structured(cloudevent(Channel.AGGREGATE, [bar(s, "10:00:01", 6.0, 10, op=5)]))[1]
+            )
+            for s in ("CCC",)
+        ]
+        batch.append(
+            json.loads(
+                structured(
+                    cloudevent(Channel.AGGREGATE, [bar("AAA", "10:00:01", 12.0, 1100, op=10.5)])
+                )[1]
+            )
+        )
+        answer = await http.post(
+            url,
+            headers={"content-type": "application/cloudevents-batch+json"},
+            content=json.dumps(batch),
+        )
         assert answer.status_code == 200
         assert [r["status"] for r in answer.json()["results"]] == ["applied", "applied"]
 
@@ -173,10 +188,14 @@ async def test_metrics_and_health(function_server, http) -> None:
         h, b = binary(cloudevent(Channel.LULD, [luld("AAA", at("10:00:00"), 11, 9)]))
         await http.post(url, headers=h, content=b)
         text = (await http.get(url + "/metrics")).text
-    for needle in (('http_server_request_duration_seconds_count{http_request_method="POST",'
-                    'http_response_status_code="200",http_route="/"}'),
-                   'stampede_pipeline_latency_seconds_count{stage="board_write"}',
-                   'stampede_exchange_latency_seconds_count{stage="board_write"}',
-                   'stampede_function_redis_apply_duration_seconds_count{function="halts"}',
-                   'stampede_function_events_applied_total{function="halts"}'):
+    for needle in (
+        (
+            'http_server_request_duration_seconds_count{http_request_method="POST",'
+            'http_response_status_code="200",http_route="/"}'
+        ),
+        'stampede_pipeline_latency_seconds_count{stage="board_write"}',
+        'stampede_exchange_latency_seconds_count{stage="board_write"}',
+        'stampede_function_redis_apply_duration_seconds_count{function="halts"}',
+        'stampede_function_events_applied_total{function="halts"}',
+    ):
         assert needle in text, needle

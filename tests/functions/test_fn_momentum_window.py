@@ -31,17 +31,36 @@ def batches(seed: int = 3) -> list[list]:
                 q += 1
                 late = rng.choice([0, 0, 0, 0, 1, 4, 5, 30, 59, 60, 61, 299, 300, 301])
                 t = start + max(0, second - late) * 1000 + rng.choice([0, 500, 999])
-                trades.append(trade(rng.choice(SYMBOLS), t, round(rng.uniform(9, 11), 2),
-                                    rng.choice([100, 50, 300]), rng.choice([[], [], [37]]), q=q))
+                trades.append(
+                    trade(
+                        rng.choice(SYMBOLS),
+                        t,
+                        round(rng.uniform(9, 11), 2),
+                        rng.choice([100, 50, 300]),
+                        rng.choice([[], [], [37]]),
+                        q=q,
+                    )
+                )
             out.append(trades)
     return out
 
 
 async def apply(window: Window, trades: list) -> None:
-    header = {"seen": keys.seen(D, uuid.uuid4().hex), "seen_ttl": 600, "ttl": 86400,
-              "channel": "test", "message": "{}"}
-    await window.apply(header, [group_payload(D, reduce_trades(trades))], tape_seconds=5,
-                       stale_ms=3_600_000, window_ttl=1800, board_size=200)
+    header = {
+        "seen": keys.seen(D, uuid.uuid4().hex),
+        "seen_ttl": 600,
+        "ttl": 86400,
+        "channel": "test",
+        "message": "{}",
+    }
+    await window.apply(
+        header,
+        [group_payload(D, reduce_trades(trades))],
+        tape_seconds=5,
+        stale_ms=3_600_000,
+        window_ttl=1800,
+        board_size=200,
+    )
 
 
 async def rows(redis: aioredis.Redis) -> dict:

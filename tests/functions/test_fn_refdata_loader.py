@@ -23,8 +23,12 @@ def test_previous_close_is_the_latest_session_and_adv_the_mean() -> None:
 
 def test_profile_is_the_mean_cumulative_fraction_by_minute() -> None:
     d1, d2 = date(2025, 3, 12), date(2025, 3, 13)
-    bars = [{"t": at("09:30:00", d1), "v": 100}, {"t": at("09:31:00", d1), "v": 300},
-            {"t": at("09:30:00", d2), "v": 300}, {"t": at("09:31:00", d2), "v": 100}]
+    bars = [
+        {"t": at("09:30:00", d1), "v": 100},
+        {"t": at("09:31:00", d1), "v": 300},
+        {"t": at("09:30:00", d2), "v": 300},
+        {"t": at("09:31:00", d2), "v": 100},
+    ]
     profile, sessions = intraday_profile(bars)
     assert sessions == 2
     assert profile == {570: pytest.approx((0.25 + 0.75) / 2), 571: pytest.approx(1.0)}
@@ -33,7 +37,10 @@ def test_profile_is_the_mean_cumulative_fraction_by_minute() -> None:
 def test_sessions_skip_weekends_and_holidays() -> None:
     # 2025-01-20 is Martin Luther King Jr. Day, 18/19 a weekend.
     assert sessions_before(date(2025, 1, 21), 3) == [
-        date(2025, 1, 15), date(2025, 1, 16), date(2025, 1, 17)]
+        date(2025, 1, 15),
+        date(2025, 1, 16),
+        date(2025, 1, 17),
+    ]
 
 
 def test_load_request_data() -> None:

@@ -36,18 +36,30 @@ def market(seed: int = 7) -> list[tuple[str, object]]:
                 volume[sym] += size
             end_ms = start + (second + 1) * 1000
             opened = end_ms > at("09:30:00")
-            bars.append(Aggregate(
-                sym=sym, v=100, s=end_ms - 1000, e=end_ms, o=price[sym], c=price[sym],
-                h=price[sym], l=price[sym], av=volume[sym], a=price[sym],
-                op=11.0 + SYMBOLS.index(sym) if opened else 0.0))
+            bars.append(
+                Aggregate(
+                    sym=sym,
+                    v=100,
+                    s=end_ms - 1000,
+                    e=end_ms,
+                    o=price[sym],
+                    c=price[sym],
+                    h=price[sym],
+                    l=price[sym],
+                    av=volume[sym],
+                    a=price[sym],
+                    op=11.0 + SYMBOLS.index(sym) if opened else 0.0,
+                )
+            )
         batches.append(("movers", cloudevent(Channel.AGGREGATE, bars)))
         batches.append(("momentum", cloudevent(Channel.TRADE, trades)))
     return batches
 
 
 async def snapshot(redis: aioredis.Redis) -> dict:
-    boards = {b.name: await redis.zrange(keys.board(D, b.name), 0, -1, withscores=True)
-              for b in BOARDS}
+    boards = {
+        b.name: await redis.zrange(keys.board(D, b.name), 0, -1, withscores=True) for b in BOARDS
+    }
     rows = {s: await redis.hmget(keys.row(D, s), list(ROW_FIELDS)) for s in SYMBOLS}
     return {"boards": boards, "rows": rows}
 
@@ -62,10 +74,13 @@ async def test_two_replicas_give_the_same_boards_as_one(function_server, http, r
     batches = market()
     settings = {"function_max_event_age_seconds": 0}
 
-    await seed_reference(redis, {s: 10.0 + i for i, s in enumerate(SYMBOLS)},
-                         {s: 1e5 for s in SYMBOLS})
-    async with function_server("movers", **settings) as movers, \
-            function_server("momentum", **settings) as momentum:
+    await seed_reference(
+        redis, {s: 10.0 + i for i, s in enumerate(SYMBOLS)}, {s: 1e5 for s in SYMBOLS}
+    )
+    async with (
+        function_server("movers", **settings) as movers,
+        function_server("momentum", **settings) as momentum,
+    ):
         urls = {"movers": movers, "momentum": momentum}
         for function, event in batches:
             await post(http, urls[function], event)
@@ -74,15 +89,18 @@ async def test_two_replicas_give_the_same_boards_as_one(function_server, http, r
     assert one["boards"]["new_highs"] and one["boards"]["from_open"]
 
     await redis.flushall()
-    await seed_reference(redis, {s: 10.0 + i for i, s in enumerate(SYMBOLS)},
-                         {s: 1e5 for s in SYMBOLS})
+    await seed_reference(
+        redis, {s: 10.0 + i for i, s in enumerate(SYMBOLS)}, {s: 1e5 for s in SYMBOLS}
+    )
     rng = random.Random(3)
     shuffled = batches + rng.sample(batches, 40)  # some redelivered
     rng.shuffle(shuffled)
-    async with function_server("movers", **settings) as m1, \
-            function_server("movers", **settings) as m2, \
-            function_server("momentum", **settings) as t1, \
-            function_server("momentum", **settings) as t2:
+    async with (
+        function_server("movers", **settings) as m1,
+        function_server("movers", **settings) as m2,
+        function_server("momentum", **settings) as t1,
+        function_server("momentum", **settings) as t2,
+    ):
         replicas = {"movers": (m1, m2), "momentum": (t1, t2)}
 
         async def deliver(share: int) -> None:

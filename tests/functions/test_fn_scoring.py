@@ -23,9 +23,13 @@ def movers(bars: list[Aggregate], reference: Reference = REF) -> dict:
 
 
 def test_gainers_losers_volume_from_the_newest_bar_against_previous_close() -> None:
-    rows = movers([bar("AAA", "10:00:00", 11.0, 400_000, op=10.2),
-                   bar("AAA", "10:00:01", 12.0, 410_000, op=10.2),
-                   bar("BBB", "10:00:00", 18.0, 5_000, op=19.0)])
+    rows = movers(
+        [
+            bar("AAA", "10:00:00", 11.0, 400_000, op=10.2),
+            bar("AAA", "10:00:01", 12.0, 410_000, op=10.2),
+            bar("BBB", "10:00:00", 18.0, 5_000, op=19.0),
+        ]
+    )
     a, b = rows["AAA"], rows["BBB"]
     assert a.fields["last"] == 12 and a.fields["change_pct"] == pytest.approx(20)
     assert a.scores["gainers"] == a.scores["losers"] == pytest.approx(20.0)
@@ -73,9 +77,15 @@ def test_missing_reference_data_is_shown_as_such_and_not_ranked() -> None:
 
 def test_a_new_day_scores_against_its_own_day() -> None:
     next_day = date(2025, 3, 17)
-    writes = score_batch(locate([bar("AAA", "23:59:59", 11.0, 5, day=DAY),
-                                 bar("AAA", "04:00:01", 12.0, 7, day=next_day)]),
-                         {D: REF})
+    writes = score_batch(
+        locate(
+            [
+                bar("AAA", "23:59:59", 11.0, 5, day=DAY),
+                bar("AAA", "04:00:01", 12.0, 7, day=next_day),
+            ]
+        ),
+        {D: REF},
+    )
     assert {w.day for w in writes} == {D, next_day.isoformat()}
     fresh = next(w for w in writes if w.day == next_day.isoformat())
     assert fresh.static["has_reference"] == "0"  # no reference loaded for the new day yet
@@ -90,13 +100,15 @@ def test_newest_bar_wins_and_a_corrected_resend_with_more_volume_replaces_it() -
 
 def test_odd_lots_count_volume_but_do_not_move_last_or_high() -> None:
     t0 = at("10:00:00")
-    [sym] = reduce_trades([
-        trade("AAA", t0, 10.0, 100, q=1),
-        trade("AAA", t0 + 100, 15.0, 10, c=[37], q=2),  # odd lot
-        trade("AAA", t0 + 200, 10.5, 100, c=[14], q=3),  # intermarket sweep: eligible
-        trade("AAA", t0 + 300, 99.0, 100, c=[16], q=4),  # official open print: nothing
-        trade("AAA", t0 + 1500, 9.0, 100, c=[5], q=5),  # high/low only, not last
-    ])
+    [sym] = reduce_trades(
+        [
+            trade("AAA", t0, 10.0, 100, q=1),
+            trade("AAA", t0 + 100, 15.0, 10, c=[37], q=2),  # odd lot
+            trade("AAA", t0 + 200, 10.5, 100, c=[14], q=3),  # intermarket sweep: eligible
+            trade("AAA", t0 + 300, 99.0, 100, c=[16], q=4),  # official open print: nothing
+            trade("AAA", t0 + 1500, 9.0, 100, c=[5], q=5),  # high/low only, not last
+        ]
+    )
     assert sym.last == (t0 + 200, 3, 10.5)
     assert sym.high == (10.5, t0 + 200) and sym.low == (9.0, t0 + 1500)
     first, second = sym.seconds[t0 // 1000], sym.seconds[t0 // 1000 + 1]
@@ -105,23 +117,29 @@ def test_odd_lots_count_volume_but_do_not_move_last_or_high() -> None:
 
 
 def test_premarket_high_is_tracked_apart_from_the_regular_high() -> None:
-    [sym] = reduce_trades([trade("AAA", at("08:00:00"), 12.0, q=1),
-                           trade("AAA", at("09:31:00"), 11.0, q=2)])
+    [sym] = reduce_trades(
+        [trade("AAA", at("08:00:00"), 12.0, q=1), trade("AAA", at("09:31:00"), 11.0, q=2)]
+    )
     assert sym.premarket_high == (12.0, at("08:00:00"))
     assert sym.high == (11.0, at("09:31:00"))
 
 
 def test_equal_highs_keep_the_time_first_reached() -> None:
-    [sym] = reduce_trades([trade("AAA", at("10:00:05"), 11.0, q=2),
-                           trade("AAA", at("10:00:01"), 11.0, q=1)])
+    [sym] = reduce_trades(
+        [trade("AAA", at("10:00:05"), 11.0, q=2), trade("AAA", at("10:00:01"), 11.0, q=1)]
+    )
     assert sym.high == (11.0, at("10:00:01"))
 
 
 def test_halts_and_bands() -> None:
     t = at("10:00:00") * 1000  # LULD timestamps may be microseconds
-    writes = halts_batch([luld("AAA", t, 11.0, 9.0, q=1),
-                          luld("AAA", t + 5_000_000, 11.5, 9.5, i=[17], q=2),
-                          luld("BBB", t, 30.0, 20.0, i=[18], q=1)])
+    writes = halts_batch(
+        [
+            luld("AAA", t, 11.0, 9.0, q=1),
+            luld("AAA", t + 5_000_000, 11.5, 9.5, i=[17], q=2),
+            luld("BBB", t, 30.0, 20.0, i=[18], q=1),
+        ]
+    )
     by = {(w.sym, w.clock): w for w in writes}
     assert by[("AAA", "luld")].fields["luld_upper"] == 11.5
     assert by[("AAA", "halt")].fields["halted"] == "1"

@@ -25,8 +25,12 @@ async def test_span_continues_the_cloudevent_trace(redis_url, http) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    app = build_app(new(), FunctionSettings(redis_url=redis_url), provider.get_tracer("test"),
-                    logging.getLogger("test"))
+    app = build_app(
+        new(),
+        FunctionSettings(redis_url=redis_url),
+        provider.get_tracer("test"),
+        logging.getLogger("test"),
+    )
     port = free_port()
     server, task = await serve_in_background(app, "127.0.0.1", port)
     try:
@@ -49,7 +53,12 @@ async def test_span_continues_the_cloudevent_trace(redis_url, http) -> None:
 
 
 def test_cli_help_lists_the_functions() -> None:
-    out = subprocess.run([sys.executable, "-m", "stampede.cli", "function", "--help"],
-                         check=False, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "stampede.cli", "function", "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0
     assert "movers" in out.stdout and "--port" in out.stdout and "PORT" in out.stdout

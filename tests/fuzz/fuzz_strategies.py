@@ -10,21 +10,58 @@ import json
 from hypothesis import strategies as st
 
 CHANNELS = ("A", "AM", "T", "Q", "LULD", "NOI")
-FIELDS = ("sym", "T", "p", "s", "t", "q", "c", "x", "i", "z", "v", "av", "op", "vw", "o", "h", "l",
-          "a", "e", "bp", "ap", "bs", "as")
+FIELDS = (
+    "sym",
+    "T",
+    "p",
+    "s",
+    "t",
+    "q",
+    "c",
+    "x",
+    "i",
+    "z",
+    "v",
+    "av",
+    "op",
+    "vw",
+    "o",
+    "h",
+    "l",
+    "a",
+    "e",
+    "bp",
+    "ap",
+    "bs",
+    "as",
+)
 
 # Raw JSON number spellings a typed decoder must survive (huge, tiny, negative zero, exponents).
-huge_numbers = st.sampled_from([
-    "1" + "0" * 400, "-" + "9" * 320, "1e400", "-1e-400", "-0", "0.0000000000000000000001",
-    "18446744073709551616", "-9223372036854775809", "1E+99999",
-])
+huge_numbers = st.sampled_from(
+    [
+        "1" + "0" * 400,
+        "-" + "9" * 320,
+        "1e400",
+        "-1e-400",
+        "-0",
+        "0.0000000000000000000001",
+        "18446744073709551616",
+        "-9223372036854775809",
+        "1E+99999",
+    ]
+)
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=20),
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -46,7 +83,9 @@ def _nest(depth: int) -> str:
 @st.composite
 def hostile_frames(draw: st.DrawFn) -> bytes:
     """One WebSocket frame's payload: bytes, broken JSON, or an array of odd events."""
-    kind = draw(st.sampled_from(["bytes", "json", "events", "nested", "numbers", "non_utf8", "truncated"]))
+    kind = draw(
+        st.sampled_from(["bytes", "json", "events", "nested", "numbers", "non_utf8", "truncated"])
+    )
     if kind == "bytes":
         return draw(st.binary(max_size=200))
     if kind == "json":

@@ -19,9 +19,25 @@ class Service:
         port = localstack.free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log = workdir / f"{name}.log"
-        argv = [sys.executable, "-m", "stampede.cli", *command, "--host", "127.0.0.1", "--port", str(port)]
-        self.proc = localstack.ServerProcess(name, "127.0.0.1", port, workdir, self.log, argv,
-                                             {**os.environ, "LOG_FORMAT": "json", **env}).start()
+        argv = [
+            sys.executable,
+            "-m",
+            "stampede.cli",
+            *command,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        self.proc = localstack.ServerProcess(
+            name,
+            "127.0.0.1",
+            port,
+            workdir,
+            self.log,
+            argv,
+            {**os.environ, "LOG_FORMAT": "json", **env},
+        ).start()
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(httpx.HTTPError):

@@ -75,10 +75,16 @@ class HostileMassive:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def _handle(self, ws: ServerConnection) -> None:
-        ws.send(json.dumps([{"ev": "status", "status": "connected", "message": "Connected Successfully"}]))
+        ws.send(
+            json.dumps(
+                [{"ev": "status", "status": "connected", "message": "Connected Successfully"}]
+            )
+        )
         auth = json.loads(ws.recv())
         assert auth == {"action": "auth", "params": API_KEY}
-        ws.send(json.dumps([{"ev": "status", "status": "auth_success", "message": "authenticated"}]))
+        ws.send(
+            json.dumps([{"ev": "status", "status": "auth_success", "message": "authenticated"}])
+        )
         ws.recv()  # subscribe
         self.logins += 1
         while not self.stopped.is_set():
@@ -100,16 +106,38 @@ class HostileMassive:
 class BridgeProcess:
     def __init__(self, workdir: Path, nats_url: str, ws_url: str) -> None:
         port = localstack.free_port()
-        env = {**os.environ, "NATS_URL": nats_url, "MASSIVE_WS_URL": ws_url, "MASSIVE_API_KEY": API_KEY,
-               "BRIDGE_MARKET_HOURS_ONLY": "false", "BRIDGE_BACKOFF_INITIAL": "0.05",
-               "BRIDGE_BACKOFF_MAX": "0.2", "BRIDGE_MAX_FRAME_BYTES": str(MAX_FRAME),
-               "MASSIVE_SUBSCRIPTIONS": "A.*,AM.*,T.*,Q.*,LULD.*,NOI.*", "LOG_FORMAT": "json",
-               **{f"BRIDGE_MAX_AGE_{ch}": "600" for ch in ("A", "AM", "T", "Q", "LULD", "NOI")}}
+        env = {
+            **os.environ,
+            "NATS_URL": nats_url,
+            "MASSIVE_WS_URL": ws_url,
+            "MASSIVE_API_KEY": API_KEY,
+            "BRIDGE_MARKET_HOURS_ONLY": "false",
+            "BRIDGE_BACKOFF_INITIAL": "0.05",
+            "BRIDGE_BACKOFF_MAX": "0.2",
+            "BRIDGE_MAX_FRAME_BYTES": str(MAX_FRAME),
+            "MASSIVE_SUBSCRIPTIONS": "A.*,AM.*,T.*,Q.*,LULD.*,NOI.*",
+            "LOG_FORMAT": "json",
+            **{f"BRIDGE_MAX_AGE_{ch}": "600" for ch in ("A", "AM", "T", "Q", "LULD", "NOI")},
+        }
         self.url = f"http://127.0.0.1:{port}"
         self.log = workdir / "bridge.log"
         self.proc = localstack.ServerProcess(
-            "bridge", "127.0.0.1", port, workdir, self.log,
-            [sys.executable, "-m", "stampede.cli", "bridge", "--host", "127.0.0.1", "--port", str(port)], env,
+            "bridge",
+            "127.0.0.1",
+            port,
+            workdir,
+            self.log,
+            [
+                sys.executable,
+                "-m",
+                "stampede.cli",
+                "bridge",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env,
         ).start()
         deadline = time.monotonic() + 30
         while httpx.get(f"{self.url}/readyz", timeout=2).status_code != 200:
@@ -124,7 +152,9 @@ class BridgeProcess:
 
 
 @pytest.fixture(scope="module")
-def feed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HostileMassive, BridgeProcess]]:
+def feed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[HostileMassive, BridgeProcess]]:
     workdir = tmp_path_factory.mktemp("fuzz-bridge")
     nats_server = localstack.nats_server(workdir).start()
     massive = HostileMassive()
@@ -145,8 +175,18 @@ class Sentinel:
     @classmethod
     def frame(cls) -> bytes:
         cls.q += 1
-        return json.dumps([{"ev": "T", "sym": "SNTL", "p": 10.5, "s": 100,
-                            "t": int(time.time() * 1000), "q": cls.q}]).encode()
+        return json.dumps(
+            [
+                {
+                    "ev": "T",
+                    "sym": "SNTL",
+                    "p": 10.5,
+                    "s": 100,
+                    "t": int(time.time() * 1000),
+                    "q": cls.q,
+                }
+            ]
+        ).encode()
 
 
 def _published(m: promscrape.Snapshot) -> float:
@@ -154,10 +194,14 @@ def _published(m: promscrape.Snapshot) -> float:
 
 
 def _dropped(m: promscrape.Snapshot) -> float:
-    return m.value("stampede_bridge_dropped_frames_total") + m.value("stampede_bridge_dropped_events_total")
+    return m.value("stampede_bridge_dropped_frames_total") + m.value(
+        "stampede_bridge_dropped_events_total"
+    )
 
 
-def _wait_published(bridge: BridgeProcess, at_least: float, timeout: float = 20.0) -> promscrape.Snapshot:
+def _wait_published(
+    bridge: BridgeProcess, at_least: float, timeout: float = 20.0
+) -> promscrape.Snapshot:
     deadline = time.monotonic() + timeout
     while True:
         m = bridge.metrics()
@@ -166,7 +210,9 @@ def _wait_published(bridge: BridgeProcess, at_least: float, timeout: float = 20.
         time.sleep(0.01)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(frame=hostile_frames())
 def test_bridge_process_survives_and_counts_hostile_frames(feed, frame: bytes) -> None:
     massive, bridge = feed
@@ -184,8 +230,12 @@ def test_bridge_process_survives_and_counts_hostile_frames(feed, frame: bytes) -
 
 def test_bridge_memory_stays_bounded_and_oversized_frames_reconnect(feed) -> None:
     massive, bridge = feed
-    junk = [b"\xff" * 100, b'[{"ev":"T","sym":' + b"[" * 5000, b'{"not": "an array"}',
-            json.dumps([{"ev": "Q", "sym": 5, "bp": "x"}] * 200).encode()]
+    junk = [
+        b"\xff" * 100,
+        b'[{"ev":"T","sym":' + b"[" * 5000,
+        b'{"not": "an array"}',
+        json.dumps([{"ev": "Q", "sym": 5, "bp": "x"}] * 200).encode(),
+    ]
     rss_before = bridge.rss()
     before = bridge.metrics()
     for i in range(3000):

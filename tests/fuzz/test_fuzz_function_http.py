@@ -23,12 +23,24 @@ from service_process import Service, service
 from stampede import localstack
 
 MAX_BODY = 64 * 1024
-TYPES = ["dev.stampede.stocks.aggregate.v1", "dev.stampede.stocks.trade.v1", "dev.stampede.refdata.load.v1"]
-CONTENT_TYPES = ["application/json", "application/cloudevents+json", "application/cloudevents-batch+json",
-                 "text/plain", "application/octet-stream", "application/json; charset=latin-1"]
+TYPES = [
+    "dev.stampede.stocks.aggregate.v1",
+    "dev.stampede.stocks.trade.v1",
+    "dev.stampede.refdata.load.v1",
+]
+CONTENT_TYPES = [
+    "application/json",
+    "application/cloudevents+json",
+    "application/cloudevents-batch+json",
+    "text/plain",
+    "application/octet-stream",
+    "application/json; charset=latin-1",
+]
 OK_STATUSES = {"applied", "duplicate", "stale", "ignored"}
 
-header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.strip)
+header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(
+    str.strip
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +49,10 @@ def movers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, 
     redis_server = localstack.redis_server(workdir).start()
     env = {"REDIS_URL": redis_server.url, "FUNCTION_MAX_BODY_BYTES": str(MAX_BODY)}
     try:
-        with service("function-movers", ["function", "movers"], workdir, env) as svc, \
-                httpx.Client(base_url=svc.url, timeout=30) as client:
+        with (
+            service("function-movers", ["function", "movers"], workdir, env) as svc,
+            httpx.Client(base_url=svc.url, timeout=30) as client,
+        ):
             yield svc, client
     finally:
         redis_server.stop()
@@ -47,12 +61,14 @@ def movers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, 
 @st.composite
 def requests(draw: st.DrawFn) -> tuple[dict[str, str], bytes]:
     headers: dict[str, str] = {}
-    attributes = {"ce-specversion": st.sampled_from(["1.0", "0.3", ""]) | header_text,
-                  "ce-type": st.sampled_from(TYPES) | header_text,
-                  "ce-source": st.just("/fuzz") | header_text,
-                  "ce-id": st.builds(lambda: uuid.uuid4().hex) | header_text,
-                  "ce-time": st.just(datetime.now(UTC).isoformat()) | header_text,
-                  "ce-traceparent": header_text}
+    attributes = {
+        "ce-specversion": st.sampled_from(["1.0", "0.3", ""]) | header_text,
+        "ce-type": st.sampled_from(TYPES) | header_text,
+        "ce-source": st.just("/fuzz") | header_text,
+        "ce-id": st.builds(lambda: uuid.uuid4().hex) | header_text,
+        "ce-time": st.just(datetime.now(UTC).isoformat()) | header_text,
+        "ce-traceparent": header_text,
+    }
     for name in draw(st.lists(st.sampled_from(list(attributes)), unique=True)):
         headers[name] = draw(attributes[name])
     headers["content-type"] = draw(st.sampled_from(CONTENT_TYPES) | header_text)
@@ -60,14 +76,21 @@ def requests(draw: st.DrawFn) -> tuple[dict[str, str], bytes]:
     if kind == "frame":
         body = draw(hostile_frames())
     elif kind == "structured":
-        event = {"specversion": "1.0", "type": draw(st.sampled_from(TYPES)), "source": "/fuzz",
-                 "id": uuid.uuid4().hex, "time": datetime.now(UTC).isoformat(),
-                 "data": draw(st.lists(event_like(), max_size=4) | json_values)}
+        event = {
+            "specversion": "1.0",
+            "type": draw(st.sampled_from(TYPES)),
+            "source": "/fuzz",
+            "id": uuid.uuid4().hex,
+            "time": datetime.now(UTC).isoformat(),
+            "data": draw(st.lists(event_like(), max_size=4) | json_values),
+        }
         for name in draw(st.lists(st.sampled_from(list(event)), max_size=2, unique=True)):
             event[name] = draw(json_values)
         body = json.dumps(event).encode()
     elif kind == "batch":
-        body = json.dumps(draw(st.lists(json_values | st.just({"specversion": "1.0"}), max_size=4))).encode()
+        body = json.dumps(
+            draw(st.lists(json_values | st.just({"specversion": "1.0"}), max_size=4))
+        ).encode()
     elif kind == "json":
         body = json.dumps(draw(json_values)).encode()
     else:
@@ -86,7 +109,9 @@ def _check(answer: httpx.Response) -> None:
         assert isinstance(body.get("message"), str) and body["message"]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(request=requests())
 def test_function_answers_hostile_requests_with_documented_statuses(movers, request) -> None:
     svc, client = movers
@@ -97,11 +122,21 @@ def test_function_answers_hostile_requests_with_documented_statuses(movers, requ
 
 def test_function_keeps_serving_with_bounded_memory(movers) -> None:
     svc, client = movers
-    bad = [({"content-type": "application/json"}, b"\xff\xfe"),
-           ({"ce-specversion": "1.0", "ce-type": TYPES[0], "ce-source": "/x", "ce-id": "1",
-             "content-type": "application/json"}, b'[{"ev":"A","sym":' + b"[" * 5000 + b"]"),
-           ({"content-type": "application/cloudevents+json"}, b'{"specversion": "1.0"}'),
-           ({"content-type": "application/json"}, b"x" * (MAX_BODY + 1))]
+    bad = [
+        ({"content-type": "application/json"}, b"\xff\xfe"),
+        (
+            {
+                "ce-specversion": "1.0",
+                "ce-type": TYPES[0],
+                "ce-source": "/x",
+                "ce-id": "1",
+                "content-type": "application/json",
+            },
+            b'[{"ev":"A","sym":' + b"[" * 5000 + b"]",
+        ),
+        ({"content-type": "application/cloudevents+json"}, b'{"specversion": "1.0"}'),
+        ({"content-type": "application/json"}, b"x" * (MAX_BODY + 1)),
+    ]
     for headers, body in bad * 50:  # warm up allocator pools before measuring
         client.post("/", headers=headers, content=body)
     before = svc.rss()

@@ -27,7 +27,16 @@ from websockets.sync.client import ClientConnection, connect
 
 MAX_MESSAGE = 4096
 HARD_CAP = MAX_MESSAGE * 16
-SERVER_TYPES = {"hello", "snapshot", "diff", "pong", "unsubscribed", "heartbeat", "error", "subscribed"}
+SERVER_TYPES = {
+    "hello",
+    "snapshot",
+    "diff",
+    "pong",
+    "unsubscribed",
+    "heartbeat",
+    "error",
+    "subscribed",
+}
 _ping_ids = itertools.count()
 
 
@@ -82,18 +91,33 @@ def session(gateway: Service) -> Iterator[Session]:
 ids = st.one_of(st.text(max_size=70), st.integers(), st.none(), st.just("a"))
 boards = st.one_of(st.sampled_from(sorted(BOARDS_BY_NAME)), st.text(max_size=10), st.integers())
 message_dicts = st.fixed_dictionaries(
-    {"type": st.sampled_from(["subscribe", "unsubscribe", "resync", "ping", "auth", "nope", ""]) | json_values},
-    optional={"id": ids, "board": boards, "limit": st.integers(-10, 10**20) | json_values,
-              "filters": st.dictionaries(st.sampled_from(["min_price", "max_price", "min_volume", "x"]),
-                                         st.floats(allow_nan=False) | json_values, max_size=3) | json_values,
-              "t": json_values, "token": json_values, "extra": json_values},
+    {
+        "type": st.sampled_from(["subscribe", "unsubscribe", "resync", "ping", "auth", "nope", ""])
+        | json_values
+    },
+    optional={
+        "id": ids,
+        "board": boards,
+        "limit": st.integers(-10, 10**20) | json_values,
+        "filters": st.dictionaries(
+            st.sampled_from(["min_price", "max_price", "min_volume", "x"]),
+            st.floats(allow_nan=False) | json_values,
+            max_size=3,
+        )
+        | json_values,
+        "t": json_values,
+        "token": json_values,
+        "extra": json_values,
+    },
 )
 payloads = st.one_of(
     message_dicts.map(json.dumps),
     json_values.map(json.dumps),
     st.text(max_size=200),
     st.binary(max_size=200),
-    st.integers(MAX_MESSAGE + 1, HARD_CAP - 100).map(lambda n: json.dumps({"type": "ping", "t": "x" * n})),
+    st.integers(MAX_MESSAGE + 1, HARD_CAP - 100).map(
+        lambda n: json.dumps({"type": "ping", "t": "x" * n})
+    ),
     st.integers(1000, 20_000).map(lambda depth: "[" * depth + "]" * depth),
 )
 
@@ -106,16 +130,21 @@ def _check_answers(answers: list[dict]) -> None:
             assert isinstance(message.get("message"), str) and message["message"], message
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(payload=payloads)
-def test_every_mistake_gets_an_error_frame_and_the_connection_stays(gateway: Service, session: Session,
-                                                                    payload: str | bytes) -> None:
+def test_every_mistake_gets_an_error_frame_and_the_connection_stays(
+    gateway: Service, session: Session, payload: str | bytes
+) -> None:
     answers = session.roundtrip(payload)
     _check_answers(answers)
     assert gateway.running
 
 
-def test_oversized_messages_close_only_that_connection_and_others_are_served(gateway: Service) -> None:
+def test_oversized_messages_close_only_that_connection_and_others_are_served(
+    gateway: Service,
+) -> None:
     url = gateway.url.replace("http://", "ws://") + "/ws"
     observer = Session(url)
     observer.ws.send(json.dumps({"type": "subscribe", "id": "v", "board": "volume", "limit": 5}))

@@ -24,7 +24,11 @@ from stampede_gateway.diff import apply, from_wire
 from stampede_gateway.settings import GatewaySettings
 
 DAY = "2025-03-14"
-FAST = {"gateway_max_tick_hz": 20.0, "gateway_refresh_seconds": 30.0, "gateway_heartbeat_seconds": 0.5}
+FAST = {
+    "gateway_max_tick_hz": 20.0,
+    "gateway_refresh_seconds": 30.0,
+    "gateway_heartbeat_seconds": 0.5,
+}
 
 
 @dataclass
@@ -43,7 +47,9 @@ class Gateway:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(redis_url: str, port: int | None = None, **overrides: Any) -> AsyncIterator[Gateway]:
+async def running_gateway(
+    redis_url: str, port: int | None = None, **overrides: Any
+) -> AsyncIterator[Gateway]:
     settings = GatewaySettings(redis_url=redis_url, **{**FAST, **overrides})
     app = create_app(settings)
     port = port or localstack.free_port()
@@ -60,18 +66,32 @@ async def running_gateway(redis_url: str, port: int | None = None, **overrides: 
         await asyncio.wait_for(task, 15)
 
 
-async def publish(redis: aioredis.Redis, day: str, boards: list[str], exchange_ms: int,
-                  received_ms: int) -> None:
-    await redis.publish(keys.CHANGES_CHANNEL, orjson.dumps(
-        {"day": day, "boards": boards, "exchange_ms": exchange_ms, "received_ms": received_ms}))
+async def publish(
+    redis: aioredis.Redis, day: str, boards: list[str], exchange_ms: int, received_ms: int
+) -> None:
+    await redis.publish(
+        keys.CHANGES_CHANNEL,
+        orjson.dumps(
+            {"day": day, "boards": boards, "exchange_ms": exchange_ms, "received_ms": received_ms}
+        ),
+    )
 
 
-def row_fields(sym: str, last: float, prev_close: float, volume: int, t: int, **extra: Any) -> dict[str, str]:
+def row_fields(
+    sym: str, last: float, prev_close: float, volume: int, t: int, **extra: Any
+) -> dict[str, str]:
     """A row hash as the scoring functions write it (every value a string)."""
     change = (last - prev_close) / prev_close * 100
-    fields = {"sym": sym, "last": f"{last:.4f}", "prev_close": f"{prev_close:.4f}",
-              "change_pct": f"{change:.4f}", "volume": str(volume), "has_reference": "1",
-              "halted": "0", "updated_ms": str(t)}
+    fields = {
+        "sym": sym,
+        "last": f"{last:.4f}",
+        "prev_close": f"{prev_close:.4f}",
+        "change_pct": f"{change:.4f}",
+        "volume": str(volume),
+        "has_reference": "1",
+        "halted": "0",
+        "updated_ms": str(t),
+    }
     fields.update({k: str(v) for k, v in extra.items()})
     return fields
 
@@ -79,7 +99,9 @@ def row_fields(sym: str, last: float, prev_close: float, volume: int, t: int, **
 class Market:
     """Random board churn written to Redis the way the functions write it, then notified."""
 
-    def __init__(self, redis: aioredis.Redis, day: str = DAY, symbols: int = 60, seed: int = 7) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, day: str = DAY, symbols: int = 60, seed: int = 7
+    ) -> None:
         self.redis, self.day = redis, day
         self.rng = random.Random(seed)
         self.symbols = [f"S{i:03d}" for i in range(symbols)]
@@ -88,8 +110,9 @@ class Market:
         self.volume = {s: self.rng.randint(0, 50_000) for s in self.symbols}
         self.t = 1_741_958_000_000
 
-    async def step(self, boards: tuple[str, ...] = ("gainers", "volume"), changes: int = 8,
-                   removes: int = 1) -> None:
+    async def step(
+        self, boards: tuple[str, ...] = ("gainers", "volume"), changes: int = 8, removes: int = 1
+    ) -> None:
         """Change some rows (price, volume, rank), drop some from boards, publish."""
         self.t += self.rng.randint(1, 500)
         pipe = self.redis.pipeline(transaction=True)
@@ -139,7 +162,12 @@ class ReferenceClient:
         await self.ws.send(orjson.dumps(message).decode())
 
     async def subscribe(self, sub_id: str, board: str, limit: int = 20, **filters: float) -> None:
-        message: dict[str, Any] = {"type": "subscribe", "id": sub_id, "board": board, "limit": limit}
+        message: dict[str, Any] = {
+            "type": "subscribe",
+            "id": sub_id,
+            "board": board,
+            "limit": limit,
+        }
         if filters:
             message["filters"] = filters
         self.subs.setdefault(sub_id, Subscription())

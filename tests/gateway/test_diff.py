@@ -11,8 +11,12 @@ from stampede_gateway.messages import ProtocolError
 from stampede_gateway.rows import Filters, Spec, wire_row, wire_value
 
 SYMBOLS = [f"S{i}" for i in range(12)]
-values = st.one_of(st.integers(-5, 5), st.floats(-10, 10, allow_nan=False), st.booleans(), st.text(max_size=3))
-fields = st.dictionaries(st.sampled_from(["last", "volume", "halted", "rvol", "x"]), values, max_size=5)
+values = st.one_of(
+    st.integers(-5, 5), st.floats(-10, 10, allow_nan=False), st.booleans(), st.text(max_size=3)
+)
+fields = st.dictionaries(
+    st.sampled_from(["last", "volume", "halted", "rvol", "x"]), values, max_size=5
+)
 
 
 @st.composite
@@ -70,28 +74,41 @@ def test_wire_values_from_redis_strings():
     assert wire_value("volume", "1500") == 1500 and isinstance(wire_value("volume", "1500"), int)
     assert wire_value("halted", "1") is True and wire_value("has_reference", "0") is False
     assert wire_value("rvol", "nan") is None and wire_value("rvol", "abc") is None
-    row = wire_row("ABC", ["ABC", "3.5", None, "garbage"], ["sym", "last", "prev_close", "change_pct"])
+    row = wire_row(
+        "ABC", ["ABC", "3.5", None, "garbage"], ["sym", "last", "prev_close", "change_pct"]
+    )
     assert row == {"sym": "ABC", "last": 3.5}
 
 
 def test_filters_keep_the_board_order_and_drop_unknowns():
-    rows = [{"sym": "A", "last": 0.5, "volume": 9e6}, {"sym": "B", "last": 5, "volume": 2e6},
-            {"sym": "C"}, {"sym": "D", "last": 7, "volume": 10}, {"sym": "E", "last": 9, "volume": 3e6}]
+    rows = [
+        {"sym": "A", "last": 0.5, "volume": 9e6},
+        {"sym": "B", "last": 5, "volume": 2e6},
+        {"sym": "C"},
+        {"sym": "D", "last": 7, "volume": 10},
+        {"sym": "E", "last": 9, "volume": 3e6},
+    ]
     spec = Spec("gainers", 2, Filters(min_price=1, max_price=20, min_volume=1e6))
     assert [r["sym"] for r in spec.select(rows)] == ["B", "E"]
     assert [r["sym"] for r in Spec("gainers", 3).select(rows)] == ["A", "B", "C"]
     assert spec.depth(250) == 250 and Spec("gainers", 3).depth(250) == 3
 
 
-@pytest.mark.parametrize("text, code", [
-    ("{nope", "bad_json"),
-    ("[1, 2]", "bad_request"),
-    ('{"type": "dance"}', "unknown_type"),
-    ('{"type": "subscribe", "id": "a"}', "bad_request"),
-    ('{"type": "subscribe", "id": "a", "board": "gainers", "limit": "ten"}', "bad_request"),
-    ('{"type": "subscribe", "id": "a", "board": "gainers", "filters": {"min_price": -1}}', "bad_request"),
-    ('{"type": "subscribe", "id": "a", "board": "gainers", "colour": "red"}', "bad_request"),
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("{nope", "bad_json"),
+        ("[1, 2]", "bad_request"),
+        ('{"type": "dance"}', "unknown_type"),
+        ('{"type": "subscribe", "id": "a"}', "bad_request"),
+        ('{"type": "subscribe", "id": "a", "board": "gainers", "limit": "ten"}', "bad_request"),
+        (
+            '{"type": "subscribe", "id": "a", "board": "gainers", "filters": {"min_price": -1}}',
+            "bad_request",
+        ),
+        ('{"type": "subscribe", "id": "a", "board": "gainers", "colour": "red"}', "bad_request"),
+    ],
+)
 def test_bad_client_messages_get_a_code(text, code):
     with pytest.raises(ProtocolError) as info:
         messages.parse(text)
@@ -100,13 +117,19 @@ def test_bad_client_messages_get_a_code(text, code):
 
 
 def test_subscription_is_checked_against_the_catalogue_and_limits():
-    ok = messages.parse('{"type":"subscribe","id":"g","board":"gainers","limit":5,'
-                        '"filters":{"min_price":1,"max_price":20}}')
+    ok = messages.parse(
+        '{"type":"subscribe","id":"g","board":"gainers","limit":5,'
+        '"filters":{"min_price":1,"max_price":20}}'
+    )
     assert messages.spec_of(ok, 100) == Spec("gainers", 5, Filters(1, 20, None))
-    for text, code in [('{"type":"subscribe","id":"g","board":"nope"}', "unknown_board"),
-                       ('{"type":"subscribe","id":"g","board":"gainers","limit":101}', "bad_request"),
-                       ('{"type":"subscribe","id":"g","board":"gainers","filters":{"min_price":5,"max_price":1}}',
-                        "bad_request")]:
+    for text, code in [
+        ('{"type":"subscribe","id":"g","board":"nope"}', "unknown_board"),
+        ('{"type":"subscribe","id":"g","board":"gainers","limit":101}', "bad_request"),
+        (
+            '{"type":"subscribe","id":"g","board":"gainers","filters":{"min_price":5,"max_price":1}}',
+            "bad_request",
+        ),
+    ]:
         with pytest.raises(ProtocolError) as info:
             messages.spec_of(messages.parse(text), 100)
         assert info.value.code == code and info.value.sub_id == "g"

@@ -21,7 +21,9 @@ from gw_helpers import (
 )
 from stampede_gateway import metrics
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "gateway-ws.v1.json").read_text())
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "schemas" / "gateway-ws.v1.json").read_text()
+)
 
 
 def validate(message: dict) -> None:
@@ -61,7 +63,8 @@ async def test_snapshot_plus_diffs_equals_a_fresh_snapshot_through_a_burst(redis
         assert all(s.snapshots == ["initial"] for s in client.subs.values())
         assert client.subs["top"].view == await fresh_view(gw.ws_url, "gainers", 15)
         assert client.subs["cheap"].view == await fresh_view(
-            gw.ws_url, "gainers", 10, min_price=1, max_price=20, min_volume=20_000)
+            gw.ws_url, "gainers", 10, min_price=1, max_price=20, min_volume=20_000
+        )
         assert client.subs["vol"].view == await fresh_view(gw.ws_url, "volume", 25)
         cheap = client.subs["cheap"].view
         assert cheap and all(1 <= r["last"] <= 20 and r["volume"] >= 20_000 for r in cheap)
@@ -85,7 +88,10 @@ async def test_diffs_carry_event_times_and_consecutive_seqs(redis, redis_url):
         assert d["exchange_ms"] == market.t and d["day"] == DAY and d["board"] == "gainers"
         assert d["received_ms"] > 0 and d["tick_ms"] >= d["received_ms"] - 5_000
         beat = await client.until(lambda m: m["type"] == "heartbeat")
-        assert beat["feed"]["exchange_ms"] == market.t and beat["boards"]["gainers"]["exchange_ms"] == market.t
+        assert (
+            beat["feed"]["exchange_ms"] == market.t
+            and beat["boards"]["gainers"]["exchange_ms"] == market.t
+        )
         validate(beat)
 
 
@@ -93,6 +99,7 @@ async def test_reads_are_shared_by_all_clients_on_a_board(redis, redis_url):
     market = Market(redis)
     await market.step(changes=40, removes=0)
     async with running_gateway(redis_url) as gw:
+
         async def watcher(i: int) -> ReferenceClient:
             async with ReferenceClient.connect(gw.ws_url) as c:
                 await c.subscribe("g", "gainers", 10)
@@ -129,8 +136,11 @@ async def test_slow_client_gets_a_fresh_snapshot_instead_of_a_backlog(redis, red
         # 32 subscriptions of 100 rows fill the kernel's socket buffers within seconds.
         stalled = await websockets.connect(gw.ws_url, max_size=None, max_queue=16)
         for k in range(32):
-            await stalled.send(orjson.dumps({"type": "subscribe", "id": f"g{k}", "board": "gainers",
-                                             "limit": 100}).decode())
+            await stalled.send(
+                orjson.dumps(
+                    {"type": "subscribe", "id": f"g{k}", "board": "gainers", "limit": 100}
+                ).decode()
+            )
         async with ReferenceClient.connect(gw.ws_url) as healthy:
             await healthy.subscribe("g", "gainers", 100)
             await healthy.until(lambda m: m["type"] == "snapshot")
@@ -141,7 +151,9 @@ async def test_slow_client_gets_a_fresh_snapshot_instead_of_a_backlog(redis, red
                 if any(c.resets >= 2 for c in gw.hub.clients):
                     break
             [slow] = [c for c in gw.hub.clients if c.resets]
-            assert slow.queued_bytes < 2 * limit  # bounded: the limit + one snapshot per subscription
+            assert (
+                slow.queued_bytes < 2 * limit
+            )  # bounded: the limit + one snapshot per subscription
             await healthy.drain(0.5)
             assert healthy.subs["g"].snapshots == ["initial"]  # the healthy one was not held up
             assert healthy.subs["g"].view == await fresh_view(gw.ws_url, "gainers", 100)

@@ -49,7 +49,9 @@ def render(path: str) -> tuple[Doc, ...]:
 
 
 def find(docs: tuple[Doc, ...], kind: str, name: str | None = None) -> list[Doc]:
-    return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    return [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
 
 
 def one(docs: tuple[Doc, ...], kind: str, name: str) -> Doc:

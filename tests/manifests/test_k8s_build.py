@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from k8s_render import OVERLAYS, ROOT, containers, render
 
 SKAFFOLD = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
@@ -39,17 +38,17 @@ def test_every_skaffold_image_has_its_containerfile(image: str) -> None:
     assert path.exists(), f"{image}: {path} missing"
     text = path.read_text()
     if image == "stampede/base":
-        froms = re.findall(r"^FROM (\S+)", text, re.M)
+        froms = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
         assert froms == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]  # multi-stage
-        pinned = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M).group(1)
+        pinned = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE).group(1)
         assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", pinned)
-        assert re.search(r"^USER 10001", text, re.M), "runs as non-root"
+        assert re.search(r"^USER 10001", text, re.MULTILINE), "runs as non-root"
         # the dependency layer is built before any source is copied
         assert text.index("pip install -r requirements.txt") < text.index("COPY core/")
         assert "PORT=8080" in text
     else:
         assert artifact["requires"] == [{"image": "stampede/base", "alias": "BASE"}]
-        assert re.search(r"^FROM \$\{BASE\}$", text, re.M)
+        assert re.search(r"^FROM \$\{BASE\}$", text, re.MULTILINE)
         assert '--port \\"${PORT:-8080}\\"' in text, "listens on $PORT (Knative runtime contract)"
 
 
@@ -63,7 +62,9 @@ def test_the_context_ignore_files_keep_the_source_the_base_build_copies() -> Non
     docker = (ROOT / ".dockerignore").read_text()
     assert (ROOT / ".containerignore").read_text() == docker  # podman/buildah read this one
     kept = {line[1:].rstrip("/") for line in docker.splitlines() if line.startswith("!")}
-    copied = re.findall(r"^COPY (?!--from)(.+) \S+$", (ROOT / "core/Containerfile").read_text(), re.M)
+    copied = re.findall(
+        r"^COPY (?!--from)(.+) \S+$", (ROOT / "core/Containerfile").read_text(), re.MULTILINE
+    )
     wanted = {p.rstrip("/") for line in copied for p in line.split()}
     assert wanted and wanted <= kept, wanted - kept
 
@@ -72,7 +73,9 @@ def test_the_context_ignore_files_keep_the_source_the_base_build_copies() -> Non
 def test_every_image_is_built_by_skaffold_at_the_project_version_or_pinned(overlay: str) -> None:
     docs = render(f"overlays/{overlay}")
     for doc in docs:
-        if doc["kind"] in ("Deployment", "StatefulSet") or doc["apiVersion"].startswith("serving.knative.dev/"):
+        if doc["kind"] in ("Deployment", "StatefulSet") or doc["apiVersion"].startswith(
+            "serving.knative.dev/"
+        ):
             for container in containers(doc):
                 name, _, tag = container["image"].partition(":")
                 if name.startswith("stampede/"):

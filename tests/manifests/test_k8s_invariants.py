@@ -6,7 +6,6 @@ import re
 
 import pytest
 import yaml
-
 from k8s_render import MANIFESTS, OVERLAYS, containers, find, one, render
 
 FUNCTIONS = ("movers", "momentum", "halts", "refdata")
@@ -33,13 +32,17 @@ def test_every_function_is_a_cluster_local_knative_service_scaling_to_zero(overl
     services = {s["metadata"]["name"]: s for s in knative_services(render(f"overlays/{overlay}"))}
     assert set(services) == set(FUNCTIONS)
     for name, service in services.items():
-        assert service["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local", name
+        assert (
+            service["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local"
+        ), name
         template = service["spec"]["template"]
         annotations = template["metadata"]["annotations"]
         assert annotations["autoscaling.knative.dev/min-scale"] == "0", name
         assert int(annotations["autoscaling.knative.dev/max-scale"]) >= 1, name
         assert int(annotations["autoscaling.knative.dev/target"]) >= 1, name
-        assert re.fullmatch(r"\d+[smh]", annotations["autoscaling.knative.dev/scale-down-delay"]), name
+        assert re.fullmatch(r"\d+[smh]", annotations["autoscaling.knative.dev/scale-down-delay"]), (
+            name
+        )
         spec = template["spec"]
         assert 1 <= spec["containerConcurrency"] <= 100, name
         assert 1 <= spec["timeoutSeconds"] <= 600, name
@@ -48,7 +51,9 @@ def test_every_function_is_a_cluster_local_knative_service_scaling_to_zero(overl
         assert container["args"] == [name]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
-        assert container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+        assert (
+            container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+        )
         assert container["securityContext"]["runAsNonRoot"] is True
         assert "PORT" not in {e["name"] for e in container.get("env", [])}, "Knative sets PORT"
 
@@ -67,7 +72,9 @@ def test_every_trigger_routes_a_type_to_an_existing_function_on_the_stampede_bro
         assert spec["broker"] == "stampede"
         ref = spec["subscriber"]["ref"]
         assert (ref["apiVersion"], ref["kind"]) == ("serving.knative.dev/v1", "Service")
-        assert ref["name"] in names, f"{trigger['metadata']['name']} -> missing service {ref['name']}"
+        assert ref["name"] in names, (
+            f"{trigger['metadata']['name']} -> missing service {ref['name']}"
+        )
         filters = spec.get("filter", {}).get("attributes", {}) or {
             k: v for f in spec.get("filters", []) for k, v in f.get("exact", {}).items()
         }
@@ -80,7 +87,10 @@ def test_the_broker_overlay_applies_the_same_triggers_and_drops_the_dispatcher()
     assert applied == {t["metadata"]["name"]: t["spec"] for t in trigger_definitions()}
     assert find(docs, "Deployment", "dispatch") == []
     assert one(docs, "Broker", "stampede")["spec"]["delivery"]["deadLetterSink"]
-    bridge_env = {e["name"]: e.get("value") for e in containers(one(docs, "Deployment", "feed-bridge"))[0]["env"]}
+    bridge_env = {
+        e["name"]: e.get("value")
+        for e in containers(one(docs, "Deployment", "feed-bridge"))[0]["env"]
+    }
     assert bridge_env["BRIDGE_CONTENT_MODE"] == "structured"
 
 
@@ -94,7 +104,10 @@ def test_the_dispatcher_reads_the_rendered_triggers(overlay: str) -> None:
     volumes = {v["name"]: v for v in dispatch["spec"]["template"]["spec"]["volumes"]}
     configmap = one(docs, "ConfigMap", volumes["triggers"]["configMap"]["name"])
     assert env["DISPATCH_TRIGGERS_PATH"] == f"{mounts['triggers']}/triggers.yaml"
-    assert configmap["data"]["triggers.yaml"] == (MANIFESTS / "base/eventing/triggers.yaml").read_text()
+    assert (
+        configmap["data"]["triggers.yaml"]
+        == (MANIFESTS / "base/eventing/triggers.yaml").read_text()
+    )
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -106,9 +119,15 @@ def test_refdata_is_fired_before_the_premarket_in_new_york_time(overlay: str) ->
     minute, hour, _, _, weekdays = spec["schedule"].split()
     first_hour = int(hour.replace("-", ",").split(",")[0])
     assert first_hour < 4, "must first fire before 04:00 ET"
-    assert "-" in hour and int(hour.split("-")[1]) >= 16, "must fire again during the session (reload after a Redis loss)"
+    assert "-" in hour and int(hour.split("-")[1]) >= 16, (
+        "must fire again during the session (reload after a Redis loss)"
+    )
     assert weekdays == "1-5"
-    assert spec["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "refdata"}
+    assert spec["sink"]["ref"] == {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "name": "refdata",
+    }
     assert yaml.safe_load(spec["data"]) == {}
 
 
@@ -129,7 +148,9 @@ def pods_selected(policy: dict, docs) -> set[str]:
     wanted = policy["spec"]["podSelector"].get("matchLabels", {})
     selected = set()
     for doc in docs:
-        if doc["kind"] in ("Deployment", "StatefulSet") or doc["apiVersion"].startswith("serving.knative.dev/"):
+        if doc["kind"] in ("Deployment", "StatefulSet") or doc["apiVersion"].startswith(
+            "serving.knative.dev/"
+        ):
             labels = doc["spec"]["template"]["metadata"].get("labels", {})
             if all(labels.get(k) == v for k, v in wanted.items()):
                 selected.add(doc["metadata"]["name"])
@@ -148,21 +169,27 @@ def test_network_policies_fence_functions_redis_and_nats(overlay: str) -> None:
     (function_rule,) = policies["functions-from-broker"]["spec"]["ingress"]
     namespaces = [
         f["namespaceSelector"]["matchExpressions"][0]["values"]
-        for f in function_rule["from"] if "namespaceSelector" in f
+        for f in function_rule["from"]
+        if "namespaceSelector" in f
     ]
     assert namespaces == [["knative-serving", "kourier-system", "knative-eventing"]]
-    pod_sources = [f["podSelector"]["matchLabels"] for f in function_rule["from"] if "podSelector" in f]
+    pod_sources = [
+        f["podSelector"]["matchLabels"] for f in function_rule["from"] if "podSelector" in f
+    ]
     assert pod_sources == [{"app.kubernetes.io/name": "dispatch"}]
     (redis_rule,) = policies["redis-from-pipeline"]["spec"]["ingress"]
     assert [f["podSelector"]["matchLabels"] for f in redis_rule["from"]] == [
-        {"app.kubernetes.io/component": "function"}, {"app.kubernetes.io/name": "gateway"}
+        {"app.kubernetes.io/component": "function"},
+        {"app.kubernetes.io/name": "gateway"},
     ]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_container_runs_non_root_with_probes_and_memory_limits(overlay: str) -> None:
     docs = render(f"overlays/{overlay}")
-    workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")] + knative_services(docs)
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")] + knative_services(
+        docs
+    )
     for doc in workloads:
         pod = doc["spec"]["template"]["spec"]
         for container in pod["containers"]:

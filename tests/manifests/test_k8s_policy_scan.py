@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from k8s_render import MANIFESTS, OVERLAYS, render
 
 CHECKOV_VERSION = "3.3.30"
@@ -32,17 +31,33 @@ def checkov() -> str:
     if not binary.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
         subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
-             f"checkov=={CHECKOV_VERSION}"],
-            check=True, timeout=600,
+            [
+                str(venv / "bin" / "pip"),
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                f"checkov=={CHECKOV_VERSION}",
+            ],
+            check=True,
+            timeout=600,
         )
     return str(binary)
 
 
 def scan(checkov: str, manifest: Path) -> dict:
     result = subprocess.run(
-        [checkov, "--config-file", str(MANIFESTS / "checkov.yaml"), "-f", str(manifest), "-o", "json"],
-        capture_output=True, text=True, timeout=300,
+        [
+            checkov,
+            "--config-file",
+            str(MANIFESTS / "checkov.yaml"),
+            "-f",
+            str(manifest),
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     report = json.loads(result.stdout)
     return report[0] if isinstance(report, list) else report
@@ -64,11 +79,24 @@ def test_checkov_finds_no_failed_check(overlay: str, checkov: str, tmp_path: Pat
 def test_checkov_can_fail(checkov: str, tmp_path: Path) -> None:
     """A privileged root container is reported, so a clean scan means something."""
     manifest = tmp_path / "bad.yaml"
-    manifest.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad", "namespace": "stampede"},
-        "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
-                                 "securityContext": {"privileged": True, "runAsUser": 0}}]},
-    }))
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "bad", "namespace": "stampede"},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "c",
+                            "image": "busybox:1.36",
+                            "securityContext": {"privileged": True, "runAsUser": 0},
+                        }
+                    ]
+                },
+            }
+        )
+    )
     report = scan(checkov, manifest)
     failed = {c["check_id"] for c in report["results"]["failed_checks"]}
     assert "CKV_K8S_16" in failed  # privileged container

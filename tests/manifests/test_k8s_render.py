@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from k8s_render import MANIFESTS, OVERLAYS, SCHEMAS, crd_validator, find, one, render, validate
 from stampede.market import Channel
 from stampede.subjects import stream_name
-
-from k8s_render import MANIFESTS, OVERLAYS, SCHEMAS, crd_validator, find, one, render, validate
 
 TREES = (*OVERLAYS, "monitoring")
 
@@ -16,9 +15,7 @@ TREES = (*OVERLAYS, "monitoring")
 def test_tree_renders_and_every_document_validates(tree: str) -> None:
     docs = render(f"overlays/{tree}" if tree in OVERLAYS else tree)
     assert docs, f"{tree} rendered nothing"
-    problems = {
-        f"{d['kind']}/{d['metadata']['name']}": validate(d) for d in docs
-    }
+    problems = {f"{d['kind']}/{d['metadata']['name']}": validate(d) for d in docs}
     assert {k: v for k, v in problems.items() if v} == {}
 
 
@@ -45,7 +42,9 @@ def test_the_validator_rejects_a_broken_knative_service() -> None:
 
 
 def test_the_validator_rejects_a_broken_core_kind_and_unknown_kinds() -> None:
-    bridge = yaml.safe_load(yaml.safe_dump(one(render("overlays/dev"), "Deployment", "feed-bridge")))
+    bridge = yaml.safe_load(
+        yaml.safe_dump(one(render("overlays/dev"), "Deployment", "feed-bridge"))
+    )
     bridge["spec"]["replicas"] = "one"
     assert validate(bridge)
     assert validate({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
@@ -55,7 +54,8 @@ def test_the_validator_rejects_a_broken_core_kind_and_unknown_kinds() -> None:
 def test_the_trigger_definitions_dispatch_reads_are_valid_triggers(overlay: str) -> None:
     """The stampede-triggers ConfigMap carries the same Trigger YAML, valid as Triggers."""
     configmaps = [
-        c for c in find(render(f"overlays/{overlay}"), "ConfigMap")
+        c
+        for c in find(render(f"overlays/{overlay}"), "ConfigMap")
         if c["metadata"]["name"].startswith("stampede-triggers")
     ]
     if overlay == "eventing-natss":
@@ -76,16 +76,24 @@ def test_the_broker_channel_template_is_a_valid_natsjetstreamchannel() -> None:
     template = yaml.safe_load(template_map["data"]["channelTemplateSpec"])
     assert template["kind"] == "NatsJetStreamChannel"
     channel = {**template, "metadata": {"name": "stampede-kne-trigger", "namespace": "stampede"}}
-    validator = crd_validator(SCHEMAS / "messaging.knative.dev" / "natsjetstreamchannel_v1alpha1.json")
+    validator = crd_validator(
+        SCHEMAS / "messaging.knative.dev" / "natsjetstreamchannel_v1alpha1.json"
+    )
     assert [e.message for e in validator.iter_errors(channel)] == []
     sources = {s["name"] for s in template["spec"]["stream"]["config"]["sources"]}
     assert sources == {stream_name(channel) for channel in Channel}
 
 
 def test_the_secret_template_is_valid_and_holds_no_key() -> None:
-    (secret,) = list(yaml.safe_load_all((MANIFESTS / "secret-template" / "massive-api.yaml").read_text()))
+    (secret,) = list(
+        yaml.safe_load_all((MANIFESTS / "secret-template" / "massive-api.yaml").read_text())
+    )
     assert validate(secret) == []
     assert secret["stringData"] == {"MASSIVE_API_KEY": ""}
     bridge = one(render("overlays/prod"), "Deployment", "feed-bridge")
-    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in bridge["spec"]["template"]["spec"]["containers"][0]["env"] if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]}
+    refs = {
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for e in bridge["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
+    }
     assert refs == {secret["metadata"]["name"]}

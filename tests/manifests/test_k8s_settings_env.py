@@ -5,9 +5,8 @@ pydantic-settings ignores unknown variables)."""
 from __future__ import annotations
 
 import pytest
-
-from stampede.config_table import SETTINGS_CLASSES, load
 from k8s_render import OVERLAYS, containers, find, render
+from stampede.config_table import SETTINGS_CLASSES, load
 
 # container name -> key of stampede.config_table.SETTINGS_CLASSES
 COMPONENT_OF_CONTAINER = {
@@ -26,7 +25,9 @@ RUNTIME_CONTRACT = {"PORT"}
 
 def workloads(docs):
     for doc in docs:
-        if doc["kind"] in ("Deployment", "StatefulSet") or doc["apiVersion"].startswith("serving.knative.dev/"):
+        if doc["kind"] in ("Deployment", "StatefulSet") or doc["apiVersion"].startswith(
+            "serving.knative.dev/"
+        ):
             for container in containers(doc):
                 if container["name"] in COMPONENT_OF_CONTAINER:
                     yield doc, container
@@ -79,11 +80,15 @@ def test_the_api_key_comes_from_a_secret_never_a_literal(overlay: str) -> None:
 
 def test_the_shared_settings_are_read_by_every_component() -> None:
     docs = render("overlays/dev")
-    (common,) = [c for c in find(docs, "ConfigMap") if c["metadata"]["name"].startswith("stampede-common")]
+    (common,) = [
+        c for c in find(docs, "ConfigMap") if c["metadata"]["name"].startswith("stampede-common")
+    ]
     for component in SETTINGS_CLASSES:
         known, _ = settings_vars(component)
         shared = set(common["data"]) - {"NATS_URL", "REDIS_URL"}  # read by those that connect
         assert shared <= known, f"{component} ignores {shared - known}"
     readers = {c for c in SETTINGS_CLASSES if "NATS_URL" in settings_vars(c)[0]}
     assert {"bridge", "dispatch"} <= readers
-    assert {"function", "gateway"} <= {c for c in SETTINGS_CLASSES if "REDIS_URL" in settings_vars(c)[0]}
+    assert {"function", "gateway"} <= {
+        c for c in SETTINGS_CLASSES if "REDIS_URL" in settings_vars(c)[0]
+    }

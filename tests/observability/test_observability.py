@@ -38,7 +38,9 @@ from stampede.promscrape import scrape_all
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "manifests/monitoring/grafana/stampede-dashboard.json"
+DASHBOARD = (
+    Path(__file__).resolve().parents[2] / "manifests/monitoring/grafana/stampede-dashboard.json"
+)
 STARTUP_TIMEOUT = 90.0
 
 
@@ -65,15 +67,28 @@ class Receiver:
         request = ExportTraceServiceRequest.FromString(body)
         found = []
         for resource_spans in request.resource_spans:
-            service = next((a.value.string_value for a in resource_spans.resource.attributes
-                            if a.key == "service.name"), "")
+            service = next(
+                (
+                    a.value.string_value
+                    for a in resource_spans.resource.attributes
+                    if a.key == "service.name"
+                ),
+                "",
+            )
             for scope in resource_spans.scope_spans:
                 for s in scope.spans:
-                    found.append(Span(
-                        service, s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(),
-                        s.status.code, [(link.trace_id.hex(), link.span_id.hex()) for link in s.links],
-                        {a.key: _value(a.value) for a in s.attributes},
-                    ))
+                    found.append(
+                        Span(
+                            service,
+                            s.name,
+                            s.trace_id.hex(),
+                            s.span_id.hex(),
+                            s.parent_span_id.hex(),
+                            s.status.code,
+                            [(link.trace_id.hex(), link.span_id.hex()) for link in s.links],
+                            {a.key: _value(a.value) for a in s.attributes},
+                        )
+                    )
         with self.lock:
             self.spans.extend(found)
 
@@ -123,7 +138,11 @@ class BoardWatcher:
     def _run(self) -> None:
         with connect(self.url, open_timeout=10) as ws:
             for board in BOARDS:
-                ws.send(json.dumps({"type": "subscribe", "id": board.name, "board": board.name, "limit": 20}))
+                ws.send(
+                    json.dumps(
+                        {"type": "subscribe", "id": board.name, "board": board.name, "limit": 20}
+                    )
+                )
             while not self.stopping.is_set():
                 try:
                     message = json.loads(ws.recv(timeout=0.5))
@@ -158,9 +177,25 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     env.pop("OTEL_SDK_DISABLED", None)
     log = (workdir / "up.out").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stampede.cli", "up", "--workdir", str(workdir), "--start", "09:30:00",
-         "--speed", "0.25", "--seed", "7", "--port", str(localstack.free_port())],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "stampede.cli",
+            "up",
+            "--workdir",
+            str(workdir),
+            "--start",
+            "09:30:00",
+            "--speed",
+            "0.25",
+            "--seed",
+            "7",
+            "--port",
+            str(localstack.free_port()),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     status_path = workdir / "status.json"
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -209,7 +244,12 @@ def linked_trace(spans: list[Span]) -> dict[str, Span] | None:
 
 def test_one_trace_links_bridge_dispatch_function_and_redis_apply(running: Running) -> None:
     chain = wait_for(lambda: linked_trace(running.receiver.snapshot()), 45, "a linked trace")
-    bridge, dispatch, process, apply = chain["bridge"], chain["dispatch"], chain["process"], chain["apply"]
+    bridge, dispatch, process, apply = (
+        chain["bridge"],
+        chain["dispatch"],
+        chain["process"],
+        chain["apply"],
+    )
     assert {s.trace_id for s in chain.values()} == {bridge.trace_id}
     assert (bridge.service, bridge.name, bridge.parent_id) == ("bridge", "bridge frame", "")
     assert dispatch.service == "dispatch" and dispatch.name.startswith("dispatch ")
@@ -226,8 +266,16 @@ def test_gateway_tick_spans_join_the_traces_of_the_changes_they_publish(running:
     def joined() -> Span | None:
         spans = running.receiver.snapshot()
         function_spans = {s.span_id for s in spans if s.service.startswith("function-")}
-        return next((s for s in spans if s.name == "gateway tick" and s.parent_id in function_spans
-                     and (s.trace_id, s.parent_id) in s.links), None)
+        return next(
+            (
+                s
+                for s in spans
+                if s.name == "gateway tick"
+                and s.parent_id in function_spans
+                and (s.trace_id, s.parent_id) in s.links
+            ),
+            None,
+        )
 
     tick = wait_for(joined, 30, "a gateway tick span parented to a function span")
     assert tick.service == "gateway"
@@ -235,13 +283,23 @@ def test_gateway_tick_spans_join_the_traces_of_the_changes_they_publish(running:
 
 COUNTERS_THAT_MOVE = {
     "sim": ["stampede_sim_frames_sent_total", "stampede_sim_events_sent_total"],
-    "bridge": ["stampede_bridge_frames_received_total", "stampede_bridge_events_total",
-               "stampede_bridge_published_events_total", "stampede_bridge_cloudevents_published_total"],
+    "bridge": [
+        "stampede_bridge_frames_received_total",
+        "stampede_bridge_events_total",
+        "stampede_bridge_published_events_total",
+        "stampede_bridge_cloudevents_published_total",
+    ],
     "dispatch": ["stampede_dispatch_deliveries_total"],
-    "function-movers": ["stampede_function_events_applied_total", "stampede_function_batches_total"],
+    "function-movers": [
+        "stampede_function_events_applied_total",
+        "stampede_function_batches_total",
+    ],
     "function-momentum": ["stampede_function_events_applied_total"],
-    "gateway": ["stampede_gateway_ticks_total", "stampede_gateway_diffs_sent_total",
-                "stampede_gateway_sent_bytes_total"],
+    "gateway": [
+        "stampede_gateway_ticks_total",
+        "stampede_gateway_diffs_sent_total",
+        "stampede_gateway_sent_bytes_total",
+    ],
 }
 
 HISTOGRAMS_POPULATED = [
@@ -252,23 +310,34 @@ HISTOGRAMS_POPULATED = [
     ("stampede_exchange_latency_seconds", {"stage": "board_write"}),
     ("stampede_exchange_latency_seconds", {"stage": "client_send"}),
     ("stampede_function_redis_apply_duration_seconds", {}),
-    ("http_server_request_duration_seconds", {"component": "function-movers", "http_response_status_code": "200"}),
+    (
+        "http_server_request_duration_seconds",
+        {"component": "function-movers", "http_response_status_code": "200"},
+    ),
     ("http_client_request_duration_seconds", {"http_response_status_code": "200"}),
 ]
 
 
 def test_every_component_counts_and_the_end_to_end_histograms_fill(running: Running) -> None:
     urls = running.status["metrics"]
-    wait_for(lambda: scrape_all(urls).merged.value("stampede_gateway_diffs_sent_total") > 0, 45, "gateway diffs")
+    wait_for(
+        lambda: scrape_all(urls).merged.value("stampede_gateway_diffs_sent_total") > 0,
+        45,
+        "gateway diffs",
+    )
     first = scrape_all(urls)
     assert not first.errors, first.errors
 
     def still() -> list[str]:
         """Counters that have not moved since the first scrape."""
-        return [f"{component} {counter} ({first.components[component].value(counter)} -> "
-                f"{second.components[component].value(counter)})"
-                for component, counters in COUNTERS_THAT_MOVE.items() for counter in counters
-                if second.components[component].value(counter) <= first.components[component].value(counter)]
+        return [
+            f"{component} {counter} ({first.components[component].value(counter)} -> "
+            f"{second.components[component].value(counter)})"
+            for component, counters in COUNTERS_THAT_MOVE.items()
+            for counter in counters
+            if second.components[component].value(counter)
+            <= first.components[component].value(counter)
+        ]
 
     # Poll rather than sleep a fixed time: on a loaded machine a quiet second is not a failure.
     deadline = time.monotonic() + 30
@@ -281,18 +350,35 @@ def test_every_component_counts_and_the_end_to_end_histograms_fill(running: Runn
     merged = second.merged
     for histogram, match in HISTOGRAMS_POPULATED:
         assert merged.value(f"{histogram}_count", **match) > 0, (histogram, match)
-        assert merged.buckets(histogram, **match)[-1][1] == merged.value(f"{histogram}_count", **match)
+        assert merged.buckets(histogram, **match)[-1][1] == merged.value(
+            f"{histogram}_count", **match
+        )
     assert merged.value("stampede_gateway_clients") >= 1
     assert len(merged.series("stampede_dispatch_consumer_bound")) == 3  # movers, momentum, halts
     assert running.watcher.frames.get("diff", 0) > 0
 
 
-def test_stampede_top_shows_live_rates(running: Running, capsys: pytest.CaptureFixture[str]) -> None:
-    assert top.main(["--status", str(running.status_path), "--count", "1", "--no-clear",
-                     "--interval", "3"]) == 0
+def test_stampede_top_shows_live_rates(
+    running: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        top.main(
+            ["--status", str(running.status_path), "--count", "1", "--no-clear", "--interval", "3"]
+        )
+        == 0
+    )
     screen = capsys.readouterr().out
-    rates = {line[2:32].strip(): line[32:42].strip() for line in screen.splitlines() if line.startswith("  ")}
-    for stage in ("bridge frames read", "bridge events in", "function events applied", "gateway diffs sent"):
+    rates = {
+        line[2:32].strip(): line[32:42].strip()
+        for line in screen.splitlines()
+        if line.startswith("  ")
+    }
+    for stage in (
+        "bridge frames read",
+        "bridge events in",
+        "function events applied",
+        "gateway diffs sent",
+    ):
         assert stage in rates, screen
         assert float(rates[stage].replace(",", "").replace("k", "")) > 0, (stage, screen)
     assert "pipeline (from bridge read) board_write" in screen
@@ -301,8 +387,22 @@ def test_stampede_top_shows_live_rates(running: Running, capsys: pytest.CaptureF
 
 # -- the dashboard --------------------------------------------------------------------------
 
-PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
-                "unless", "offset", "le", "inf", "nan"}
+PROMQL_WORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "le",
+    "inf",
+    "nan",
+}
 # Series Prometheus itself makes (scrape health), not the code.
 PROMETHEUS_MADE = {"up"}
 
@@ -319,7 +419,7 @@ def promql_metric_names(expr: str) -> set[str]:
     text = re.sub(r"\$\{?\w+\}?", "", text)  # $__rate_interval and friends
     names = set()
     for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
-        rest = text[match.end():].lstrip()
+        rest = text[match.end() :].lstrip()
         word = match.group(0)
         if rest.startswith("(") or word.lower() in PROMQL_WORDS:
             continue
@@ -351,15 +451,22 @@ def test_dashboard_queries_only_metrics_the_components_expose(running: Running) 
     assert not unknown, f"dashboard queries metrics no component exposes: {sorted(unknown)}"
     # The pipeline at a glance: each end-to-end stage, lag and drops are on it.
     joined = "\n".join(exprs)
-    for needed in ("stampede_pipeline_latency_seconds_bucket", "stampede_exchange_latency_seconds_bucket",
-                   "stampede_dispatch_consumer_pending", "stampede_bridge_dropped_events_total",
-                   "stampede_function_dropped_total", "histogram_quantile"):
+    for needed in (
+        "stampede_pipeline_latency_seconds_bucket",
+        "stampede_exchange_latency_seconds_bucket",
+        "stampede_dispatch_consumer_pending",
+        "stampede_bridge_dropped_events_total",
+        "stampede_function_dropped_total",
+        "histogram_quantile",
+    ):
         assert needed in joined, needed
 
 
 def test_promql_name_extraction_ignores_functions_labels_and_keywords() -> None:
-    expr = ('histogram_quantile(0.99, sum by (le, stage) (rate(stampede_pipeline_latency_seconds_bucket'
-            '{stage=~"board_write|dispatch"}[$__rate_interval]))) and on (x) count(up{job="a"}) > 0')
+    expr = (
+        "histogram_quantile(0.99, sum by (le, stage) (rate(stampede_pipeline_latency_seconds_bucket"
+        '{stage=~"board_write|dispatch"}[$__rate_interval]))) and on (x) count(up{job="a"}) > 0'
+    )
     assert promql_metric_names(expr) == {"stampede_pipeline_latency_seconds_bucket", "up"}
 
 
@@ -373,5 +480,9 @@ def test_sigint_stops_the_whole_pipeline(running: Running) -> None:
             os.kill(pid, 0)
         except ProcessLookupError:
             continue
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}/stat").exists() else "X"
+        state = (
+            Path(f"/proc/{pid}/stat").read_text().split()[2]
+            if Path(f"/proc/{pid}/stat").exists()
+            else "X"
+        )
         assert state == "Z", f"{name} (pid {pid}) still running after stampede up exited"

@@ -29,16 +29,22 @@ def movers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     workdir = tmp_path_factory.mktemp("body-limit")
     redis_server = localstack.redis_server(workdir).start()
     try:
-        with service("function-movers", ["function", "movers"], workdir,
-                     {"REDIS_URL": redis_server.url, "FUNCTION_MAX_BODY_BYTES": str(LIMIT)}) as svc:
+        with service(
+            "function-movers",
+            ["function", "movers"],
+            workdir,
+            {"REDIS_URL": redis_server.url, "FUNCTION_MAX_BODY_BYTES": str(LIMIT)},
+        ) as svc:
             yield svc
     finally:
         redis_server.stop()
 
 
 def _headers(extra: str) -> bytes:
-    return (f"POST / HTTP/1.1\r\nHost: fn\r\nce-specversion: 1.0\r\nce-type: dev.stampede.stocks.aggregate.v1\r\n"
-            f"ce-source: /huge\r\nce-id: huge-1\r\ncontent-type: application/json\r\n{extra}\r\n").encode()
+    return (
+        f"POST / HTTP/1.1\r\nHost: fn\r\nce-specversion: 1.0\r\nce-type: dev.stampede.stocks.aggregate.v1\r\n"
+        f"ce-source: /huge\r\nce-id: huge-1\r\ncontent-type: application/json\r\n{extra}\r\n"
+    ).encode()
 
 
 def _read_answer(sock: socket.socket) -> tuple[int, dict]:
@@ -49,8 +55,13 @@ def _read_answer(sock: socket.socket) -> tuple[int, dict]:
         data += part
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split()[1])
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:")))
+    length = int(
+        next(
+            line.split(b":")[1]
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+    )
     while len(body) < length:
         body += sock.recv(65536)
     return status, json.loads(body[:length])
@@ -77,7 +88,9 @@ def test_chunked_body_above_the_limit_gets_413_without_being_read(movers: Servic
     assert body["error"] == "too_large" and body["status"] == "error"
     assert sent < 64 * LIMIT, f"the server read {sent / 1e6:.0f} MB before answering"
     growth = movers.rss() - rss_before
-    print(f"413 after {sent / 1e6:.1f} MB sent (limit {LIMIT / 1e6:.1f} MB), RSS +{growth / 1e6:.1f} MB")
+    print(
+        f"413 after {sent / 1e6:.1f} MB sent (limit {LIMIT / 1e6:.1f} MB), RSS +{growth / 1e6:.1f} MB"
+    )
     assert growth < 16 * LIMIT, f"RSS grew by {growth / 1e6:.1f} MB"
     assert movers.running
 

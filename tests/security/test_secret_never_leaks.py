@@ -34,8 +34,13 @@ from stampede.boards import BOARDS
 pytestmark = pytest.mark.slow
 
 SECRET = "sk-LEAKCANARY-7f3a9c2e1d"
-FORMS = (SECRET, urllib.parse.quote(SECRET), base64.b64encode(SECRET.encode()).decode(),
-         base64.b64encode(f":{SECRET}".encode()).decode(), "LEAKCANARY")
+FORMS = (
+    SECRET,
+    urllib.parse.quote(SECRET),
+    base64.b64encode(SECRET.encode()).decode(),
+    base64.b64encode(f":{SECRET}".encode()).decode(),
+    "LEAKCANARY",
+)
 
 
 def _leaks(text: str | bytes) -> list[str]:
@@ -46,8 +51,13 @@ def _leaks(text: str | bytes) -> list[str]:
 
 @pytest.fixture(scope="module")
 async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pipeline]:
-    p = Pipeline(tmp_path_factory.mktemp("secrets"), start="19:59:35", seed=5, api_key=SECRET,
-                 env={"LOG_LEVEL": "DEBUG"})
+    p = Pipeline(
+        tmp_path_factory.mktemp("secrets"),
+        start="19:59:35",
+        seed=5,
+        api_key=SECRET,
+        env={"LOG_LEVEL": "DEBUG"},
+    )
     try:
         await asyncio.to_thread(p.start)
         yield p
@@ -77,9 +87,17 @@ async def test_key_not_on_nats_or_gateway_or_metrics(pipeline: Pipeline) -> None
 
     async with httpx.AsyncClient(base_url=pipeline.gateway_url, timeout=10) as http:
         index = (await http.get("/")).text
-        paths = ["/", "/api/boards", "/openapi.json", "/docs", "/healthz", "/readyz", "/metrics",
-                 *(f"/api/boards/{b.name}?limit=100" for b in BOARDS),
-                 *re.findall(r'(?:src|href)="(/[^"]+)"', index)]
+        paths = [
+            "/",
+            "/api/boards",
+            "/openapi.json",
+            "/docs",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            *(f"/api/boards/{b.name}?limit=100" for b in BOARDS),
+            *re.findall(r'(?:src|href)="(/[^"]+)"', index),
+        ]
         assert any(p.endswith(".js") for p in paths), paths
         for path in paths:
             answer = await http.get(path)

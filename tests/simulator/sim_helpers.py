@@ -16,16 +16,24 @@ async def recv_json(ws: ClientConnection, timeout: float = 10.0) -> list[dict]:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
-async def open_session(ws_url: str, api_key: str, subscribe: str | None = None, **kwargs) -> ClientConnection:
+async def open_session(
+    ws_url: str, api_key: str, subscribe: str | None = None, **kwargs
+) -> ClientConnection:
     """Connect, authenticate and (optionally) subscribe, checking each status answer."""
     ws = await connect(ws_url, **kwargs)
-    assert await recv_json(ws) == [{"ev": "status", "status": "connected", "message": "Connected Successfully"}]
+    assert await recv_json(ws) == [
+        {"ev": "status", "status": "connected", "message": "Connected Successfully"}
+    ]
     await ws.send(json.dumps({"action": "auth", "params": api_key}))
-    assert await recv_json(ws) == [{"ev": "status", "status": "auth_success", "message": "authenticated"}]
+    assert await recv_json(ws) == [
+        {"ev": "status", "status": "auth_success", "message": "authenticated"}
+    ]
     if subscribe:
         await ws.send(json.dumps({"action": "subscribe", "params": subscribe}))
         for topic in subscribe.split(","):
-            assert await recv_json(ws) == [{"ev": "status", "status": "success", "message": f"subscribed to: {topic}"}]
+            assert await recv_json(ws) == [
+                {"ev": "status", "status": "success", "message": f"subscribed to: {topic}"}
+            ]
     return ws
 
 

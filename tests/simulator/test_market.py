@@ -74,7 +74,9 @@ async def test_aggregates_are_built_from_the_trades_sent() -> None:
     assert steps > 100
 
     # a minute bar is the sum of that minute's second bars
-    complete = [m for m in minute_bars if m["s"] >= first_trade // 1000 * 1000]  # started at 09:45:00 sharp
+    complete = [
+        m for m in minute_bars if m["s"] >= first_trade // 1000 * 1000
+    ]  # started at 09:45:00 sharp
     assert complete, "at least one full minute was observed"
     for m in complete:
         seconds = [b for b in per_sym[m["sym"]] if m["s"] <= b["s"] < m["e"]]
@@ -93,8 +95,12 @@ async def test_truth_matches_what_a_client_computes_from_sent_bars() -> None:
         async with httpx.AsyncClient(base_url=sim.rest_url) as http:
             truth = (await http.get("/_sim/truth", params={"limit": "0"})).json()
             prev_session = truth["prev_session"]
-            grouped = (await http.get(f"/v2/aggs/grouped/locale/us/market/stocks/{prev_session}",
-                                      params={"apiKey": sim.api_key})).json()
+            grouped = (
+                await http.get(
+                    f"/v2/aggs/grouped/locale/us/market/stocks/{prev_session}",
+                    params={"apiKey": sim.api_key},
+                )
+            ).json()
         await ws.close()
 
     prev_close = {r["T"]: r["c"] for r in grouped["results"]}
@@ -106,12 +112,16 @@ async def test_truth_matches_what_a_client_computes_from_sent_bars() -> None:
     expected = sorted(change, key=lambda s: (-change[s], s))
     assert [row["sym"] for row in truth["boards"]["gainers"]] == expected
     assert [row["value"] for row in truth["boards"]["gainers"]] == [change[s] for s in expected]
-    assert [row["sym"] for row in truth["boards"]["losers"]] == sorted(change, key=lambda s: (change[s], s))
+    assert [row["sym"] for row in truth["boards"]["losers"]] == sorted(
+        change, key=lambda s: (change[s], s)
+    )
     assert set(truth["symbols"]) == set(last)
     opened = [ev for ev in events if ev["ev"] == "A" and ev.get("op")]
     assert opened, "the official open appears after 09:30"
     assert all(ev["s"] >= sim.model.midnight_ms + 34_200_000 for ev in opened)
-    early = [ev for ev in events if ev["ev"] == "A" and ev["e"] <= sim.model.midnight_ms + 34_200_000]
+    early = [
+        ev for ev in events if ev["ev"] == "A" and ev["e"] <= sim.model.midnight_ms + 34_200_000
+    ]
     assert early and not [ev for ev in early if "op" in ev], [json.dumps(e) for e in early[:2]]
 
 
@@ -133,25 +143,41 @@ def test_same_seed_same_market() -> None:
 
 
 async def test_rest_errors_status_and_snapshots() -> None:
-    async with running_simulator(date=DAY, start="09:31:00", speed=1, symbols=200, rest_rate_limit=3) as sim:
-        async with httpx.AsyncClient(base_url=sim.rest_url) as http:
-            r = await http.get("/v2/aggs/ticker/AAPL/prev", params={"apiKey": "nope"})
-            assert r.status_code == 401 and r.json()["error"] == "Unknown API Key" and r.json()["status"] == "ERROR"
-            r = await http.get("/v2/aggs/ticker/AAPL/prev")
-            assert r.status_code == 401
-            auth = {"Authorization": f"Bearer {sim.api_key}"}
-            now = (await http.get("/v1/marketstatus/now", headers=auth)).json()
-            clock = (await http.get("/_sim/clock")).json()
-            assert now["market"] == "open" and now["serverTime"].startswith(f"{DAY}T09:3")
-            assert abs(clock["sim_ms"] - (sim.model.midnight_ms + 34_260_000)) < 30_000
-            snap = (await http.get("/v2/snapshot/locale/us/markets/stocks/tickers", headers=auth,
-                                   params={"tickers": "AAPL,SPY"})).json()
-            assert snap["status"] == "OK" and [t["ticker"] for t in snap["tickers"]] == ["AAPL", "SPY"]
-            assert snap["tickers"][0]["day"]["v"] > 0 and snap["tickers"][0]["prevDay"]["c"] > 0
-            statuses = [(await http.get("/v1/marketstatus/upcoming", headers=auth)).status_code for _ in range(6)]
-            assert 429 in statuses
-            assert (await http.get("/v2/nothing/here", headers=auth)).status_code == 404
-            assert (await http.get("/readyz")).status_code == 200
+    async with running_simulator(
+        date=DAY, start="09:31:00", speed=1, symbols=200, rest_rate_limit=3
+    ) as sim, httpx.AsyncClient(base_url=sim.rest_url) as http:
+        r = await http.get("/v2/aggs/ticker/AAPL/prev", params={"apiKey": "nope"})
+        assert (
+            r.status_code == 401
+            and r.json()["error"] == "Unknown API Key"
+            and r.json()["status"] == "ERROR"
+        )
+        r = await http.get("/v2/aggs/ticker/AAPL/prev")
+        assert r.status_code == 401
+        auth = {"Authorization": f"Bearer {sim.api_key}"}
+        now = (await http.get("/v1/marketstatus/now", headers=auth)).json()
+        clock = (await http.get("/_sim/clock")).json()
+        assert now["market"] == "open" and now["serverTime"].startswith(f"{DAY}T09:3")
+        assert abs(clock["sim_ms"] - (sim.model.midnight_ms + 34_260_000)) < 30_000
+        snap = (
+            await http.get(
+                "/v2/snapshot/locale/us/markets/stocks/tickers",
+                headers=auth,
+                params={"tickers": "AAPL,SPY"},
+            )
+        ).json()
+        assert snap["status"] == "OK" and [t["ticker"] for t in snap["tickers"]] == [
+            "AAPL",
+            "SPY",
+        ]
+        assert snap["tickers"][0]["day"]["v"] > 0 and snap["tickers"][0]["prevDay"]["c"] > 0
+        statuses = [
+            (await http.get("/v1/marketstatus/upcoming", headers=auth)).status_code
+            for _ in range(6)
+        ]
+        assert 429 in statuses
+        assert (await http.get("/v2/nothing/here", headers=auth)).status_code == 404
+        assert (await http.get("/readyz")).status_code == 200
 
 
 def test_intraday_profile_is_u_shaped_with_an_opening_burst() -> None:
@@ -172,7 +198,11 @@ def test_runners_get_halted_and_resumed_with_no_trades_between() -> None:
     cycles = []
     for s in range(34_200, 34_200 + 3600):
         out = model.step(s)
-        luld = list(zip(out.luld.sym.tolist(), out.luld.cols["i"].tolist(), out.luld.time.tolist())) if out.luld else []
+        luld = (
+            list(zip(out.luld.sym.tolist(), out.luld.cols["i"].tolist(), out.luld.time.tolist()))
+            if out.luld
+            else []
+        )
         for sym, code, _ in luld:  # a resume comes first in its second
             if code == 18:
                 cycles.append((sym, s - halted.pop(sym)))

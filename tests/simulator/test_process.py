@@ -17,17 +17,42 @@ from stampede import localstack
 def test_cli_prints_readiness_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = localstack.free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stampede.cli", "sim", "--host", "127.0.0.1", "--port", str(port),
-         "--date", DAY, "--start", "09:30:00", "--symbols", "200", "--api-key", "k1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "stampede.cli",
+            "sim",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--date",
+            DAY,
+            "--start",
+            "09:30:00",
+            "--symbols",
+            "200",
+            "--api-key",
+            "k1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         line = proc.stdout.readline()
-        assert line.startswith("stampede sim ready ") and f"ws=ws://127.0.0.1:{port}/stocks" in line, line
+        assert (
+            line.startswith("stampede sim ready ") and f"ws=ws://127.0.0.1:{port}/stocks" in line
+        ), line
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
         clock = httpx.get(f"http://127.0.0.1:{port}/_sim/clock").json()
         assert clock["et"].startswith(f"{DAY}T09:30:0") and clock["speed"] == 1.0
-        assert httpx.get(f"http://127.0.0.1:{port}/v2/aggs/ticker/SPY/prev", params={"apiKey": "k1"}).status_code == 200
+        assert (
+            httpx.get(
+                f"http://127.0.0.1:{port}/v2/aggs/ticker/SPY/prev", params={"apiKey": "k1"}
+            ).status_code
+            == 200
+        )
         assert "stampede_sim_connections" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
@@ -38,14 +63,21 @@ def test_cli_prints_readiness_serves_health_and_stops_on_sigterm(tmp_path: Path)
 
 
 def test_bad_configuration_exits_2() -> None:
-    done = subprocess.run([sys.executable, "-m", "stampede.cli", "sim", "--date", "2025-03-15", "--port", "0"],
-                          capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "stampede.cli", "sim", "--date", "2025-03-15", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 2 and "not an XNYS trading day" in done.stderr
 
 
 async def test_record_then_replay_gives_the_same_frames(tmp_path: Path) -> None:
     recording = tmp_path / "feed.jsonl"
-    async with running_simulator(date=DAY, start="10:00", speed=2, symbols=200, seed=8, record=str(recording)) as sim:
+    async with running_simulator(
+        date=DAY, start="10:00", speed=2, symbols=200, seed=8, record=str(recording)
+    ) as sim:
         ws = await open_session(sim.ws_url, sim.api_key, "A.*,T.AAPL")
         original = [await recv_json(ws) for _ in range(40)]
         await ws.close()

@@ -48,7 +48,9 @@ async def test_auth_timeout() -> None:
     async with running_simulator(date=DAY, start="10:00", symbols=100, auth_timeout=0.3) as sim:
         async with connect(sim.ws_url) as ws:
             assert await recv_json(ws) == status("connected", "Connected Successfully")
-            assert await recv_json(ws) == status("auth_timeout", "No authentication request received.")
+            assert await recv_json(ws) == status(
+                "auth_timeout", "No authentication request received."
+            )
             with pytest.raises(ConnectionClosed):
                 await recv_json(ws)
 
@@ -70,7 +72,9 @@ async def test_subscription_filtering_and_unsubscribe() -> None:
             while acks < 3 or len([e for e in after if e["ev"] == "A"]) < 3:
                 for ev in await recv_json(ws):
                     if ev["ev"] == "status":
-                        assert ev["status"] == "success" and ev["message"].startswith("unsubscribed to: ")
+                        assert ev["status"] == "success" and ev["message"].startswith(
+                            "unsubscribed to: "
+                        )
                         acks += 1
                     elif acks == 3:
                         after.append(ev)
@@ -83,7 +87,11 @@ async def test_second_connection_evicts_the_first() -> None:
         first = await open_session(sim.ws_url, sim.api_key, "A.*")
         second = await open_session(sim.ws_url, sim.api_key, "A.*")
         items = await read_until_closed(first)
-        assert items[-1] == {"ev": "status", "status": "max_connections", "message": "Maximum number of connections exceeded."}
+        assert items[-1] == {
+            "ev": "status",
+            "status": "max_connections",
+            "message": "Maximum number of connections exceeded.",
+        }
         assert first.close_code == 1000
         frame = await recv_json(second)  # the newer connection keeps the feed
         assert frame and all(ev["ev"] == "A" for ev in frame)
@@ -91,13 +99,20 @@ async def test_second_connection_evicts_the_first() -> None:
 
 
 async def test_slow_consumer_is_cut_off() -> None:
-    async with running_simulator(date=DAY, start="10:00", symbols=1000, rate=40_000, slow_consumer_bytes=2_000_000) as sim:
+    async with running_simulator(
+        date=DAY, start="10:00", symbols=1000, rate=40_000, slow_consumer_bytes=2_000_000
+    ) as sim:
         ws = await open_session(sim.ws_url, sim.api_key, "A.*,T.*", max_queue=1)
         await asyncio.sleep(3)  # read nothing: kernel and server buffers fill up
         items = await read_until_closed(ws, timeout=30)
         assert items[-1]["ev"] == "status" and items[-1]["status"] == "slow_consumer"
         assert len(items) > 1000  # it was sent a lot before being cut off
-        assert sim.metrics.registry.get_sample_value("stampede_sim_disconnects_total", {"reason": "slow_consumer"}) == 1
+        assert (
+            sim.metrics.registry.get_sample_value(
+                "stampede_sim_disconnects_total", {"reason": "slow_consumer"}
+            )
+            == 1
+        )
         # the next connection gets the feed again
         again = await open_session(sim.ws_url, sim.api_key, "A.*")
         assert (await recv_json(again))[0]["ev"] == "A"
@@ -115,4 +130,8 @@ async def test_dropped_and_forced_disconnects() -> None:
         ws = await open_session(sim.ws_url, sim.api_key, "A.*")
         assert sim.disconnect_all() == 1
         items = await read_until_closed(ws)
-        assert items[-1] == {"ev": "status", "status": "force_disconnect", "message": "Forced disconnect."}
+        assert items[-1] == {
+            "ev": "status",
+            "status": "force_disconnect",
+            "message": "Forced disconnect.",
+        }
