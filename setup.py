@@ -1,19 +1,21 @@
-"""Map the architecture's folders to import packages (metadata lives in pyproject.toml).
+"""Map the architecture's folders to the one `stampede` import package (metadata: pyproject.toml).
 
-The repository is laid out as the data flows (simulator -> feed-bridge -> dispatch ->
-functions -> gateway), and some folder names are not Python identifiers, so each folder
-is mapped to one import package here. Subpackages are found automatically.
+The repository is laid out as the data flows (sim -> feed-bridge -> dispatch -> functions ->
+gateway), with the shared domain in core/ and operator tooling in tools/. Each folder is one
+subpackage of `stampede`, named like its command and its settings prefix (`feed-bridge/` is
+`stampede.bridge`: the design card names the folder, the part is "the bridge").
 """
 
 from setuptools import find_packages, setup
 
 FOLDERS = {
     "stampede": "core/stampede",
-    "massive_sim": "simulator",
-    "feed_bridge": "feed-bridge",
-    "stampede_dispatch": "dispatch",
-    "stampede_functions": "functions",
-    "stampede_gateway": "gateway",
+    "stampede.sim": "sim",
+    "stampede.bridge": "feed-bridge",
+    "stampede.dispatch": "dispatch",
+    "stampede.functions": "functions",
+    "stampede.gateway": "gateway",
+    "stampede.tools": "tools",
 }
 
 packages = []

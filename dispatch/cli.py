@@ -20,16 +20,17 @@ import sys
 import pydantic
 import uvloop
 from fastapi import FastAPI
+
 from stampede import service
-from stampede.telemetry import setup_logging, setup_tracing
-from stampede_dispatch.dispatcher import Dispatcher
-from stampede_dispatch.settings import DispatchSettings
-from stampede_dispatch.triggers import (
+from stampede.dispatch.dispatcher import Dispatcher
+from stampede.dispatch.settings import DispatchSettings
+from stampede.dispatch.triggers import (
     Trigger,
     default_triggers_path,
     load_triggers,
     routable,
 )
+from stampede.telemetry import setup_logging, setup_tracing
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 

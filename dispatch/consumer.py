@@ -31,12 +31,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
-from stampede_dispatch.metrics import DispatchMetrics
-from stampede_dispatch.settings import DispatchSettings
-from stampede_dispatch.translate import Verdict, attributes, dead_letter_headers, to_http, verdict
-from stampede_dispatch.triggers import Trigger
 
-log = logging.getLogger("stampede_dispatch.consumer")
+from stampede.dispatch.metrics import DispatchMetrics
+from stampede.dispatch.settings import DispatchSettings
+from stampede.dispatch.translate import Verdict, attributes, dead_letter_headers, to_http, verdict
+from stampede.dispatch.triggers import Trigger
+
+log = logging.getLogger(__name__)
 
 FETCH_WAIT = 1.0  # seconds a fetch long-polls: also how fast a stop is noticed
 STREAM_POLL = 0.25  # seconds between looks for a missing stream

@@ -16,14 +16,15 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from opentelemetry import trace
+
+from stampede.dispatch.consumer import State, TriggerWorker
+from stampede.dispatch.metrics import DispatchMetrics
+from stampede.dispatch.settings import DispatchSettings
+from stampede.dispatch.triggers import Trigger
 from stampede.settings import public_url
 from stampede.subjects import DLQ_STREAM, dlq_stream_config
-from stampede_dispatch.consumer import State, TriggerWorker
-from stampede_dispatch.metrics import DispatchMetrics
-from stampede_dispatch.settings import DispatchSettings
-from stampede_dispatch.triggers import Trigger
 
-log = logging.getLogger("stampede_dispatch")
+log = logging.getLogger(__name__)
 
 
 class Dispatcher:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
 from stampede.telemetry import LATENCY_BUCKETS, pipeline_latency_histogram
 
 OUTCOMES = ("ack", "nak", "term", "dlq", "filtered")

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from cloudevents.core.bindings import http as ce_http
+
 from stampede.events import RawJSONFormat
 from stampede.nats_binding import CE_PREFIX, NATSMessage, from_nats, is_structured
 

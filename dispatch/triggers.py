@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import TypeAdapter
+
 from stampede.events import CHANNEL_OF_TYPE
 from stampede.market import Channel
 from stampede.subjects import dlq_subject, stream_name, stream_subjects
 
-log = logging.getLogger("stampede_dispatch.triggers")
+log = logging.getLogger(__name__)
 
 TRIGGERS_RELATIVE_PATH = Path("manifests/base/eventing/triggers.yaml")
 _DURATION = TypeAdapter(timedelta)  # ISO 8601 durations, e.g. PT0.2S

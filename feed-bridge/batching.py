@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import msgspec
+
 from stampede.market import EVENT_TYPES, Channel, Status, decode_frame, decode_frame_items, encode
 from stampede.subjects import shard_of
 

@@ -17,22 +17,23 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from feed_bridge.backoff import Backoff
-from feed_bridge.batching import parse_frame
-from feed_bridge.connection import AuthRejected, FeedConnection, SessionEnded
-from feed_bridge.envelope import EnvelopeWriter, FrameStamp
-from feed_bridge.framequeue import FrameQueue
-from feed_bridge.metrics import BridgeMetrics
-from feed_bridge.publisher import Publisher
-from feed_bridge.schedule import feed_window
-from feed_bridge.settings import BridgeSettings
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from stampede.bridge.backoff import Backoff
+from stampede.bridge.batching import parse_frame
+from stampede.bridge.connection import AuthRejected, FeedConnection, SessionEnded
+from stampede.bridge.envelope import EnvelopeWriter, FrameStamp
+from stampede.bridge.framequeue import FrameQueue
+from stampede.bridge.metrics import BridgeMetrics
+from stampede.bridge.publisher import Publisher
+from stampede.bridge.schedule import feed_window
+from stampede.bridge.settings import BridgeSettings
 from stampede.market import Channel
 from stampede.markettime import ET
 
-log = logging.getLogger("feed_bridge")
+log = logging.getLogger(__name__)
 
 FRAME_KINDS = frozenset({"invalid_json", "not_array"})  # malformed kinds that lose a whole frame
 _propagator = TraceContextTextMapPropagator()

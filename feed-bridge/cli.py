@@ -17,10 +17,11 @@ import sys
 
 import pydantic
 from fastapi import FastAPI
-from feed_bridge.bridge import Bridge
-from feed_bridge.connection import AuthRejected
-from feed_bridge.settings import BridgeSettings
+
 from stampede import service
+from stampede.bridge.bridge import Bridge
+from stampede.bridge.connection import AuthRejected
+from stampede.bridge.settings import BridgeSettings
 from stampede.telemetry import setup_logging, setup_tracing
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_AUTH = 0, 1, 2, 3
@@ -33,7 +34,7 @@ def status_app(bridge: Bridge) -> FastAPI:
 
 
 async def serve(settings: BridgeSettings, host: str, port: int) -> int:
-    log = logging.getLogger("feed_bridge")
+    log = logging.getLogger(__name__)
     bridge = Bridge(settings, tracer=setup_tracing(settings, "bridge"))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -13,20 +13,21 @@ import asyncio
 import logging
 import time
 
-from feed_bridge import protocol
-from feed_bridge.framequeue import FrameQueue
-from feed_bridge.metrics import BridgeMetrics
-from feed_bridge.protocol import Meaning
-from feed_bridge.settings import BridgeSettings
-from stampede.market import Status, decode_frame_items
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-log = logging.getLogger("feed_bridge.feed")
+from stampede.bridge import protocol
+from stampede.bridge.framequeue import FrameQueue
+from stampede.bridge.metrics import BridgeMetrics
+from stampede.bridge.protocol import Meaning
+from stampede.bridge.settings import BridgeSettings
+from stampede.market import Status, decode_frame_items
+
+log = logging.getLogger(__name__)
 
 # websockets logs every frame at DEBUG, including our auth message with the API key in it.
 # Its logger is ours and never goes below INFO, whatever LOG_LEVEL says.
-_ws_log = logging.getLogger("feed_bridge.websocket")
+_ws_log = logging.getLogger(f"{__name__}.websocket")
 _ws_log.setLevel(logging.INFO)
 
 STATUS_MARKER = b'"status"'

@@ -19,7 +19,8 @@ from typing import Literal
 
 from cloudevents.core.bindings.common import CONTENT_TYPE_HEADER, encode_header_value
 from cloudevents.core.formats.json import JSONFormat
-from feed_bridge.batching import Batch
+
+from stampede.bridge.batching import Batch
 from stampede.events import DATA_CONTENT_TYPE, MARKET_EVENT_TYPES, data_schema
 from stampede.market import Channel
 from stampede.nats_binding import CE_PREFIX

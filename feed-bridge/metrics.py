@@ -7,6 +7,7 @@ Drops are split by unit: whole frames (queue_full, invalid_json, not_array) and 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
 from stampede.market import Channel
 from stampede.telemetry import LATENCY_BUCKETS, pipeline_latency_histogram
 

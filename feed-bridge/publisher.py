@@ -21,17 +21,18 @@ from dataclasses import dataclass
 import nats
 import nats.errors
 import nats.js.errors
-from feed_bridge.envelope import OutboundMessage
-from feed_bridge.metrics import BridgeMetrics
-from feed_bridge.settings import BridgeSettings
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
+from stampede.bridge.envelope import OutboundMessage
+from stampede.bridge.metrics import BridgeMetrics
+from stampede.bridge.settings import BridgeSettings
 from stampede.market import Channel
 from stampede.settings import public_url
 from stampede.subjects import DLQ_STREAM, dlq_stream_config, stream_name, stream_subjects
 
-log = logging.getLogger("feed_bridge.publisher")
+log = logging.getLogger(__name__)
 
 REAP_INTERVAL = 0.25
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
+
 from stampede.market import Channel
 from stampede.settings import NatsSettings, public_url
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import msgspec
+
+from stampede.functions.cloudevents_http import Incoming
+from stampede.functions.host import BadEvent, Context, Outcome
+from stampede.functions.plan import RowWrite
 from stampede.market import Channel, MarketEvent, decode_events
-from stampede_functions.cloudevents_http import Incoming
-from stampede_functions.host import BadEvent, Context, Outcome
-from stampede_functions.plan import RowWrite
 
 # Bounds no real market event reaches (the dearest US stock trades below $1M; a day's volume
 # of the most traded one is a few 10^9 shares). Beyond them the numbers are garbage that would

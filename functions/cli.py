@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 
+from stampede.functions.host import Handler, build_app
+from stampede.functions.settings import FunctionSettings
 from stampede.service import run
 from stampede.telemetry import setup_logging, setup_tracing
-from stampede_functions.host import Handler, build_app
-from stampede_functions.settings import FunctionSettings
 
 FUNCTIONS = ("movers", "momentum", "halts", "refdata")
 
 
 def load_handler(name: str) -> Handler:
-    """``stampede_functions.<name>.func.new()``, as Knative's func templates do."""
-    return importlib.import_module(f"stampede_functions.{name}.func").new()
+    """``stampede.functions.<name>.func.new()``, as Knative's func templates do."""
+    return importlib.import_module(f"stampede.functions.{name}.func").new()
 
 
 def create_app(name: str, settings: FunctionSettings | None = None):
     """The ASGI app of one function (used by the CLI, the tests and the benchmark)."""
     settings = settings or FunctionSettings()
-    component = f"function-{name}"
-    log = setup_logging(settings, component)
+    component = f"function-{name}"  # the OTel service name and the logs' `component`
+    setup_logging(settings, component)
+    log = logging.getLogger(f"stampede.functions.{name}")
     tracer = setup_tracing(settings, component)
     return build_app(load_handler(name), settings, tracer, log)
 

@@ -15,6 +15,7 @@ import msgspec
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.exceptions import BaseCloudEventException
+
 from stampede.events import RawJSONFormat
 
 STRUCTURED = "application/cloudevents+json"

@@ -27,14 +27,15 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
-from stampede.service import add_service_routes
-from stampede_functions import metrics
-from stampede_functions.cloudevents_http import Incoming, InvalidCloudEvent, parse
-from stampede_functions.reference import ReferenceCache
-from stampede_functions.settings import FunctionSettings
-from stampede_functions.store import Store
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from stampede.functions import metrics
+from stampede.functions.cloudevents_http import Incoming, InvalidCloudEvent, parse
+from stampede.functions.reference import ReferenceCache
+from stampede.functions.settings import FunctionSettings
+from stampede.functions.store import Store
+from stampede.service import add_service_routes
 
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 

@@ -15,6 +15,7 @@ from prometheus_client import (
     Counter,
     Histogram,
 )
+
 from stampede.telemetry import (
     LATENCY_BUCKETS,
     exchange_latency_histogram,

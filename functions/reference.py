@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
+
 from stampede import keys
 
 MINUTES_PER_DAY = 1440

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import msgspec
 from opentelemetry import propagate, trace
 from redis.asyncio import Redis
-from stampede import keys
+
+from stampede import changes, keys
 from stampede.boards import BOARDS_BY_NAME
-from stampede_functions.plan import RowWrite
+from stampede.functions.plan import RowWrite
 
 _ROWS_LUA = r"""
 local p = cmsgpack.unpack(ARGV[1])
@@ -146,7 +147,6 @@ return applied + 1
 UPDATED = "updated_ms"  # state hash mirroring each row's updated_ms (symbol -> ms)
 
 _encoder = msgspec.msgpack.Encoder()
-_json = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,23 +187,24 @@ class Store:
         exchange_ms: int,
         received_ms: int,
     ) -> dict:
-        names = sorted(boards)
-        message = {
-            "day": day,
-            "boards": names,
-            "exchange_ms": exchange_ms,
-            "received_ms": received_ms,
-        }
+        traceparent = ""
         if trace.get_current_span().is_recording():  # tracing on: the gateway links its tick here
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
-            message["traceparent"] = carrier.get("traceparent", "")
+            traceparent = carrier.get("traceparent", "")
+        notice = changes.ChangeNotice(
+            day=day,
+            boards=sorted(boards),
+            exchange_ms=exchange_ms,
+            received_ms=received_ms,
+            traceparent=traceparent,
+        )
         return {
             "seen": keys.seen(day, event_id) if event_id else "",
             "seen_ttl": self.seen_ttl,
             "ttl": keys.DAY_TTL_SECONDS,
             "channel": keys.CHANGES_CHANNEL,
-            "message": _json.encode(message).decode(),
+            "message": changes.encode(notice).decode(),
         }
 
     async def apply_rows(

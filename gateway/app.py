@@ -17,18 +17,19 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
-from stampede.boards import BOARDS, BOARDS_BY_NAME
-from stampede.service import add_service_routes
-from stampede_gateway import messages, metrics
-from stampede_gateway.hub import Client, Hub, Outgoing, now_ms
-from stampede_gateway.messages import ProtocolError
-from stampede_gateway.rows import Filters, Spec
-from stampede_gateway.settings import GatewaySettings
-from stampede_gateway.store import read_boards
 from starlette.websockets import WebSocketDisconnect
 
-log = logging.getLogger("stampede.gateway")
-STATIC = resources.files("stampede_gateway") / "static"
+from stampede.boards import BOARDS, BOARDS_BY_NAME
+from stampede.gateway import messages, metrics
+from stampede.gateway.hub import Client, Hub, Outgoing, now_ms
+from stampede.gateway.messages import ProtocolError
+from stampede.gateway.rows import Filters, Spec
+from stampede.gateway.settings import GatewaySettings
+from stampede.gateway.store import read_boards
+from stampede.service import add_service_routes
+
+log = logging.getLogger(__name__)
+STATIC = resources.files("stampede.gateway") / "static"
 
 
 class BoardInfo(BaseModel):

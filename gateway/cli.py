@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from stampede.gateway.settings import GatewaySettings
 from stampede.service import run
 from stampede.telemetry import setup_logging, setup_tracing
-from stampede_gateway.settings import GatewaySettings
 
 
 def server_options(settings: GatewaySettings) -> dict[str, object]:
@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
     settings = GatewaySettings()
     log = setup_logging(settings, "gateway")
     setup_tracing(settings, "gateway")
-    from stampede_gateway.app import create_app  # after logging is configured
+    from stampede.gateway.app import create_app  # after logging is configured
 
     log.info(
         "gateway listening on %s:%d (redis %s, auth %s)",

@@ -16,28 +16,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+import msgspec
 from opentelemetry import propagate, trace
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from stampede import keys
-from stampede.boards import BOARDS_BY_NAME
-from stampede_gateway import metrics
-from stampede_gateway.diff import View, diff
-from stampede_gateway.messages import addressed, encode
-from stampede_gateway.rows import Spec
-from stampede_gateway.settings import GatewaySettings
-from stampede_gateway.store import newest_day, read_boards, today_et
 
-log = logging.getLogger("stampede.gateway.hub")
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+from stampede import changes, keys
+from stampede.boards import BOARDS_BY_NAME
+from stampede.gateway import metrics
+from stampede.gateway.diff import View, diff
+from stampede.gateway.messages import addressed, encode
+from stampede.gateway.rows import Spec
+from stampede.gateway.settings import GatewaySettings
+from stampede.gateway.store import newest_day, read_boards, today_et
+
+log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("stampede.gateway")
 MAX_TICK_LINKS = 32  # traced changes a tick span links to (a tick may coalesce thousands)
 
@@ -300,18 +299,16 @@ class Hub:
 
     def on_notification(self, raw: str | bytes) -> None:
         try:
-            message = orjson.loads(raw)
-            day, boards = message["day"], message["boards"]
-            exchange_ms = int(message.get("exchange_ms") or 0) or None
-            received_ms = int(message.get("received_ms") or 0) or None
-            if not isinstance(day, str) or not _DAY.match(day) or not isinstance(boards, list):
-                raise ValueError("day must be YYYY-MM-DD and boards a list")
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            notice = changes.decode(raw)
+        except msgspec.DecodeError as exc:
             metrics.NOTIFICATIONS.labels("bad").inc()
             self._log_once(
                 "bad_notification", "ignoring a bad change notification (%s): %.200r", exc, raw
             )
             return
+        day, boards = notice.day, notice.boards
+        exchange_ms = notice.exchange_ms or None
+        received_ms = notice.received_ms or None
         if day < self.day and not self.day_guessed:
             metrics.NOTIFICATIONS.labels("old_day").inc()
             return
@@ -322,7 +319,7 @@ class Hub:
             self.boards.clear()
             self._mark_dirty(self.watched())
         metrics.NOTIFICATIONS.labels("ok").inc()
-        traceparent = message.get("traceparent")
+        traceparent = notice.traceparent
         if traceparent and len(self.traced) < MAX_TICK_LINKS:
             self.traced.append(traceparent)
         named = {b for b in boards if b in BOARDS_BY_NAME}

@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 import msgspec
 import orjson
+
 from stampede.boards import BOARDS_BY_NAME
-from stampede_gateway.rows import Filters, Spec
+from stampede.gateway.rows import Filters, Spec
 
 PROTOCOL = "stampede.gateway.v1"
 

@@ -14,6 +14,7 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+
 from stampede.telemetry import (
     exchange_latency_histogram,
     pipeline_latency_histogram,
@@ -25,6 +26,8 @@ PlatformCollector(registry=REGISTRY)
 
 PIPELINE_LATENCY = pipeline_latency_histogram(REGISTRY)
 EXCHANGE_LATENCY = exchange_latency_histogram(REGISTRY)
+# The gateway's stage exists from the start, so dashboards and alerts see it before a first tick.
+PIPELINE_LATENCY.labels("client_send")
 CLIENTS = Gauge("stampede_gateway_clients", "Connected WebSocket clients.", registry=REGISTRY)
 SUBSCRIPTIONS = Gauge(
     "stampede_gateway_subscriptions", "Active subscriptions over all clients.", registry=REGISTRY

@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
+
 from stampede import keys
 from stampede.boards import BOARDS_BY_NAME, ROW_FIELDS
+from stampede.gateway.rows import wire_row
 from stampede.markettime import ET
-from stampede_gateway.rows import wire_row
 
 _BOARD_KEY = re.compile(r"^" + re.escape(keys.PREFIX) + r":(\d{4}-\d{2}-\d{2}):board:")
 

@@ -2,7 +2,7 @@
 
 One of each per test session (starting them costs ~100 ms but there is no reason to pay it
 per test); per-test fixtures hand out a clean Redis database and a NATS with no streams.
-Tests that crash servers (fault tests) start their own with ``stampede.localstack``.
+Tests that crash servers (fault tests) start their own with ``stampede.tools.localstack``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import nats
 import pytest
 import redis.asyncio as aioredis
-from stampede import localstack
+
+from stampede.tools import localstack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts"

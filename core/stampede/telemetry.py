@@ -38,7 +38,7 @@ def setup_logging(settings: CommonSettings, component: str) -> logging.Logger:
     root.setLevel(settings.log_level.upper())
     for noisy in ("uvicorn.access", "httpx", "nats"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    return logging.getLogger(component)
+    return logging.getLogger(f"stampede.{component}")
 
 
 def setup_tracing(settings: CommonSettings, component: str) -> trace.Tracer:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from stampede.functions.plan import RowWrite
 from stampede.market import LULD_HALT, LULD_RESUME, Luld, to_millis
 from stampede.markettime import trading_day
-from stampede_functions.plan import RowWrite
 
 BANDS_CLOCK = "luld"
 HALT_CLOCK = "halt"

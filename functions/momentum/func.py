@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 from stampede.events import MARKET_EVENT_TYPES
+from stampede.functions.batch import decode_batch
+from stampede.functions.cloudevents_http import Incoming
+from stampede.functions.host import Context, Outcome
+from stampede.functions.momentum.scoring import SymbolTrades, reduce_trades
+from stampede.functions.momentum.window import HOD_BOARD, WINDOW_BOARDS, Window, group_payload
 from stampede.market import Channel
-from stampede_functions.batch import decode_batch
-from stampede_functions.cloudevents_http import Incoming
-from stampede_functions.host import Context, Outcome
-from stampede_functions.momentum.scoring import SymbolTrades, reduce_trades
-from stampede_functions.momentum.window import HOD_BOARD, WINDOW_BOARDS, Window, group_payload
 
 
 class Momentum:

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from stampede.conditions import Eligibility, eligibility
+from stampede.functions.plan import market_clock
 from stampede.market import Trade
 from stampede.markettime import PREMARKET_OPEN, REGULAR_CLOSE, REGULAR_OPEN
-from stampede_functions.plan import market_clock
 
 PREMARKET_START = PREMARKET_OPEN.hour * 3600
 REGULAR_START = REGULAR_OPEN.hour * 3600 + REGULAR_OPEN.minute * 60

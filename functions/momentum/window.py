@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import msgspec
 from redis.asyncio import Redis
+
 from stampede import keys
-from stampede_functions.momentum.scoring import SymbolTrades
-from stampede_functions.store import UPDATED
+from stampede.functions.momentum.scoring import SymbolTrades
+from stampede.functions.store import UPDATED
 
 WINDOW_BOARDS = ("momentum_1m", "momentum_5m", "tape_speed", "dollar_volume_1m")
 HOD_BOARD = "new_highs"

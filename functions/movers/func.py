@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from stampede.events import MARKET_EVENT_TYPES
+from stampede.functions.batch import apply_writes, decode_batch
+from stampede.functions.cloudevents_http import Incoming
+from stampede.functions.host import Context, Outcome
+from stampede.functions.movers.scoring import locate, score_batch
 from stampede.market import Channel
-from stampede_functions.batch import apply_writes, decode_batch
-from stampede_functions.cloudevents_http import Incoming
-from stampede_functions.host import Context, Outcome
-from stampede_functions.movers.scoring import locate, score_batch
 
 
 class Movers:

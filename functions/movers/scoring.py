@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from stampede.functions.plan import RowWrite, market_clock
+from stampede.functions.reference import EMPTY, Reference
 from stampede.market import Aggregate
 from stampede.markettime import REGULAR_OPEN
-from stampede_functions.plan import RowWrite, market_clock
-from stampede_functions.reference import EMPTY, Reference
 
 CLOCK = "movers"
 REFERENCE_BOARDS = ("gainers", "losers", "gappers", "rvol")

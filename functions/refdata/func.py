@@ -19,12 +19,12 @@ from datetime import date
 
 from stampede import keys
 from stampede.events import REFDATA_LOAD_TYPE
+from stampede.functions import metrics
+from stampede.functions.cloudevents_http import Incoming
+from stampede.functions.host import BadEvent, Context, Outcome, Unavailable
+from stampede.functions.refdata.loader import Loaded, build
+from stampede.functions.refdata.massive_rest import MassiveError, MassiveRest
 from stampede.markettime import previous_trading_day
-from stampede_functions import metrics
-from stampede_functions.cloudevents_http import Incoming
-from stampede_functions.host import BadEvent, Context, Outcome, Unavailable
-from stampede_functions.refdata.loader import Loaded, build
-from stampede_functions.refdata.massive_rest import MassiveError, MassiveRest
 
 LATCH = "refdata"
 # A Knative PingSource cannot set its CloudEvent type: in the cluster the cron fires this one.

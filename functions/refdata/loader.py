@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from stampede_functions.plan import market_clock
-from stampede_functions.reference import MINUTES_PER_DAY
+from stampede.functions.plan import market_clock
+from stampede.functions.reference import MINUTES_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 import httpx
+
 from stampede.markettime import ET
 
 

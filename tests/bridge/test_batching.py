@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import msgspec
-from feed_bridge.batching import parse_frame
+
+from stampede.bridge.batching import parse_frame
 from stampede.market import Channel, Status, decode_events
 from stampede.subjects import shard_of
 

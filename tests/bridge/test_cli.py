@@ -8,9 +8,10 @@ import signal
 import sys
 
 import httpx
-from bridge_helpers import wait_for
-from massive_sim.testing import running_simulator
-from stampede import localstack
+
+from stampede.sim.testing import running_simulator
+from stampede.tools import localstack
+from support.bridge import wait_for
 
 SIM = {"start": "09:30:00", "symbols": 100, "seed": 5, "history_days": 2}
 
@@ -31,7 +32,7 @@ async def start_bridge(
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "stampede.cli",
+        "stampede.tools.cli",
         "bridge",
         "--host",
         "127.0.0.1",
@@ -62,7 +63,7 @@ async def test_missing_key_is_a_configuration_error() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "stampede.cli",
+        "stampede.tools.cli",
         "bridge",
         env=env,
         stdout=asyncio.subprocess.PIPE,

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
-from feed_bridge.batching import Batch
-from feed_bridge.envelope import MSG_ID_HEADER, EnvelopeWriter, FrameStamp, event_id
+
 from stampede import nats_binding
+from stampede.bridge.batching import Batch
+from stampede.bridge.envelope import MSG_ID_HEADER, EnvelopeWriter, FrameStamp, event_id
 from stampede.events import RawJSONFormat, market_batch_event
 from stampede.market import Channel
 

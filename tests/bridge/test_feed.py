@@ -15,13 +15,14 @@ from pathlib import Path
 import msgspec
 import nats
 import pytest
-from bridge_helpers import bridge_settings, metric, read_stream, running_bridge, wait_for
-from massive_sim.testing import running_simulator
-from stampede import localstack
+from websockets.asyncio.client import connect
+
 from stampede.events import MARKET_EVENT_TYPES
 from stampede.market import EVENT_TYPES, Channel, Status, decode_frame
+from stampede.sim.testing import running_simulator
 from stampede.subjects import stream_name
-from websockets.asyncio.client import connect
+from stampede.tools import localstack
+from support.bridge import bridge_settings, metric, read_stream, running_bridge, wait_for
 
 ALL_CHANNELS = [ch for ch in Channel]
 SIM = {"start": "09:30:00", "symbols": 200, "seed": 3, "history_days": 2}

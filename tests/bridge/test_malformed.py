@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 
-from bridge_helpers import bridge_settings, metric, read_stream, running_bridge, wait_for
-from stampede.market import Channel
 from websockets.asyncio.server import ServerConnection, serve
+
+from stampede.market import Channel
+from support.bridge import bridge_settings, metric, read_stream, running_bridge, wait_for
 
 GOOD_TRADE = {"ev": "T", "sym": "MSFT", "p": 114.125, "s": 100, "t": 1536036818784, "q": 1}
 HOSTILE_FRAMES = [

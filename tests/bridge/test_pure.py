@@ -6,11 +6,12 @@ import random
 from datetime import datetime
 
 import pytest
-from feed_bridge.backoff import Backoff
-from feed_bridge.framequeue import FrameQueue
-from feed_bridge.protocol import Meaning, auth_message, classify
-from feed_bridge.schedule import feed_window
-from feed_bridge.settings import BridgeSettings
+
+from stampede.bridge.backoff import Backoff
+from stampede.bridge.framequeue import FrameQueue
+from stampede.bridge.protocol import Meaning, auth_message, classify
+from stampede.bridge.schedule import feed_window
+from stampede.bridge.settings import BridgeSettings
 from stampede.market import Channel
 from stampede.markettime import ET
 from stampede.settings import public_url

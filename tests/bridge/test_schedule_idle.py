@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from bridge_helpers import bridge_settings, metric, running_bridge
-from stampede import localstack
 from stampede.markettime import ET
+from stampede.tools import localstack
+from support.bridge import bridge_settings, metric, running_bridge
 
 SATURDAY_NOON = datetime(2025, 11, 29, 12, 0, tzinfo=ET)
 

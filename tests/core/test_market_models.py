@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+
 from stampede import conditions, market, markettime, subjects
 
 SPEC_EXAMPLES = [

@@ -9,6 +9,7 @@ import nats
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+
 from stampede import nats_binding
 from stampede.events import MARKET_EVENT_TYPES, RawJSONFormat, market_batch_event
 from stampede.market import Channel

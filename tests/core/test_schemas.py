@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from stampede import market
 from stampede.events import MARKET_EVENT_TYPES, batch_json_schema
 from stampede.market import Channel

@@ -7,7 +7,12 @@ import time
 from pathlib import Path
 
 from cloudevents.core.bindings import http as ce_http
-from dispatch_helpers import (
+from prometheus_client import generate_latest
+
+from stampede.events import MARKET_EVENT_TYPES, RawJSONFormat
+from stampede.market import Channel
+from stampede.subjects import DLQ_STREAM, dlq_subject
+from support.dispatch import (
     Subscriber,
     all_bound,
     eventually,
@@ -19,10 +24,6 @@ from dispatch_helpers import (
     serve_subscriber,
     write_triggers,
 )
-from prometheus_client import generate_latest
-from stampede.events import MARKET_EVENT_TYPES, RawJSONFormat
-from stampede.market import Channel
-from stampede.subjects import DLQ_STREAM, dlq_subject
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRADES = {"name": "momentum", "type": MARKET_EVENT_TYPES[Channel.TRADE]}
@@ -208,7 +209,7 @@ async def test_a_down_subscriber_does_not_hold_up_another_trigger(
     triggers = write_triggers(
         tmp_path / "t.yaml", [{**TRADES, "retry": 50, "delay": "PT0.05S"}, AGGREGATES]
     )
-    from stampede.localstack import free_port
+    from stampede.tools.localstack import free_port
 
     nobody = f"http://127.0.0.1:{free_port()}"  # connection refused
     async with jetstream(nats_url) as js, serve_subscriber(Subscriber()) as movers:

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import httpx
 import nats
-from dispatch_helpers import (
+
+from stampede.events import MARKET_EVENT_TYPES
+from stampede.market import Channel
+from stampede.tools import localstack
+from support.dispatch import (
     Subscriber,
     all_bound,
     eventually,
@@ -22,9 +26,6 @@ from dispatch_helpers import (
     serve_subscriber,
     write_triggers,
 )
-from stampede import localstack
-from stampede.events import MARKET_EVENT_TYPES
-from stampede.market import Channel
 
 TRADES = {"name": "momentum", "type": MARKET_EVENT_TYPES[Channel.TRADE]}
 
@@ -105,7 +106,7 @@ async def test_cli_serves_status_and_stops_cleanly_on_sigterm(
         [
             sys.executable,
             "-m",
-            "stampede.cli",
+            "stampede.tools.cli",
             "dispatch",
             "--host",
             "127.0.0.1",

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.v1.event import CloudEvent
+
+from stampede.dispatch.translate import Verdict, dead_letter_headers, to_http, verdict
 from stampede.events import RawJSONFormat, market_batch_event
 from stampede.market import Channel
 from stampede.nats_binding import NATSMessage, from_nats, to_binary, to_structured
-from stampede_dispatch.translate import Verdict, dead_letter_headers, to_http, verdict
 
 FORMAT = RawJSONFormat()
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

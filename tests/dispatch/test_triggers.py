@@ -8,10 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from stampede.events import MARKET_EVENT_TYPES, REFDATA_LOAD_TYPE
-from stampede.market import Channel
-from stampede_dispatch.settings import DispatchSettings
-from stampede_dispatch.triggers import (
+
+from stampede.dispatch.settings import DispatchSettings
+from stampede.dispatch.triggers import (
     Delivery,
     TriggerError,
     default_triggers_path,
@@ -19,6 +18,8 @@ from stampede_dispatch.triggers import (
     parse_trigger,
     routable,
 )
+from stampede.events import MARKET_EVENT_TYPES, REFDATA_LOAD_TYPE
+from stampede.market import Channel
 
 REPO = Path(__file__).resolve().parents[2]
 TRIGGERS = REPO / "manifests/base/eventing/triggers.yaml"

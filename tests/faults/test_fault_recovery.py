@@ -46,10 +46,11 @@ import msgspec
 import nats
 import pytest
 import redis
-from fault_pipeline import Pipeline
-from gw_helpers import ReferenceClient  # tests/gateway (see pythonpath in pyproject.toml)
+
 from stampede.conditions import eligibility
 from stampede.market import Trade
+from support.gateway import ReferenceClient
+from support.pipeline import Pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from fn_helpers import serve_function
+
+from support.functions import serve_function
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 
-from fn_helpers import DAY, at, bar, binary, cloudevent, structured, trade
-from stampede.market import Channel
 from test_fn_http import metric
+
+from stampede.market import Channel
+from support.functions import DAY, at, bar, binary, cloudevent, structured, trade
 
 D = DAY.isoformat()
 

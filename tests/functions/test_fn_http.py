@@ -8,7 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
-from fn_helpers import (
+
+from stampede import keys
+from stampede.market import Channel
+from stampede.tools.localstack import redis_server
+from support.functions import (
     DAY,
     at,
     bar,
@@ -20,9 +24,6 @@ from fn_helpers import (
     structured,
     trade,
 )
-from stampede import keys
-from stampede.localstack import redis_server
-from stampede.market import Channel
 
 D = DAY.isoformat()
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fn_helpers import DAY, at, binary, cloudevent, trade
+
 from stampede import keys
 from stampede.market import Channel
+from support.functions import DAY, at, binary, cloudevent, trade
 
 D = DAY.isoformat()
 

@@ -7,10 +7,11 @@ import random
 import uuid
 
 import redis.asyncio as aioredis
-from fn_helpers import DAY, at, trade
+
 from stampede import keys
-from stampede_functions.momentum.scoring import reduce_trades
-from stampede_functions.momentum.window import Window, group_payload
+from stampede.functions.momentum.scoring import reduce_trades
+from stampede.functions.momentum.window import Window, group_payload
+from support.functions import DAY, at, trade
 
 D = DAY.isoformat()
 SYMBOLS = ("AAA", "BBB")

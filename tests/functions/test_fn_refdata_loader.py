@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fn_helpers import at
-from stampede_functions.host import BadEvent
-from stampede_functions.refdata.func import parse_request, sessions_before
-from stampede_functions.refdata.loader import daily_reference, intraday_profile
+
+from stampede.functions.host import BadEvent
+from stampede.functions.refdata.func import parse_request, sessions_before
+from stampede.functions.refdata.loader import daily_reference, intraday_profile
+from support.functions import at
 
 
 def test_previous_close_is_the_latest_session_and_adv_the_mean() -> None:

@@ -6,10 +6,11 @@ import asyncio
 import random
 
 import redis.asyncio as aioredis
-from fn_helpers import DAY, at, binary, cloudevent, seed_reference, trade
+
 from stampede import keys
 from stampede.boards import BOARDS, ROW_FIELDS
 from stampede.market import Aggregate, Channel
+from support.functions import DAY, at, binary, cloudevent, seed_reference, trade
 
 D = DAY.isoformat()
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD", "EEE")

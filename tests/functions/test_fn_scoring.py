@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fn_helpers import DAY, at, bar, luld, trade
+
+from stampede.functions.halts.scoring import score_batch as halts_batch
+from stampede.functions.momentum.scoring import reduce_trades
+from stampede.functions.movers.scoring import locate, score_batch
+from stampede.functions.reference import MINUTES_PER_DAY, Reference
 from stampede.market import Aggregate
-from stampede_functions.halts.scoring import score_batch as halts_batch
-from stampede_functions.momentum.scoring import reduce_trades
-from stampede_functions.movers.scoring import locate, score_batch
-from stampede_functions.reference import MINUTES_PER_DAY, Reference
+from support.functions import DAY, at, bar, luld, trade
 
 D = DAY.isoformat()
 # A flat profile: half the day's volume done by 12:00 ET, linear from 04:00 to 20:00.

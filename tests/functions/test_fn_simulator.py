@@ -10,9 +10,10 @@ import uuid
 import msgspec
 import pytest
 import websockets
-from massive_sim.testing import running_simulator
+
 from stampede import keys
 from stampede.events import REFDATA_LOAD_TYPE
+from stampede.sim.testing import running_simulator
 
 DAY = "2025-03-14"
 

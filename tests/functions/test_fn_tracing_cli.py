@@ -7,16 +7,17 @@ import logging
 import subprocess
 import sys
 
-from fn_helpers import at, binary, cloudevent, luld
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from stampede.localstack import free_port
+
+from stampede.functions.halts.func import new
+from stampede.functions.host import build_app
+from stampede.functions.settings import FunctionSettings
 from stampede.market import Channel
 from stampede.service import serve_in_background
-from stampede_functions.halts.func import new
-from stampede_functions.host import build_app
-from stampede_functions.settings import FunctionSettings
+from stampede.tools.localstack import free_port
+from support.functions import at, binary, cloudevent, luld
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -54,7 +55,7 @@ async def test_span_continues_the_cloudevent_trace(redis_url, http) -> None:
 
 def test_cli_help_lists_the_functions() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "stampede.cli", "function", "--help"],
+        [sys.executable, "-m", "stampede.tools.cli", "function", "--help"],
         check=False,
         capture_output=True,
         text=True,

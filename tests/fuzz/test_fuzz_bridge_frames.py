@@ -1,6 +1,6 @@
 """Fuzz the feed bridge's frame handling: hostile frames never crash it, every one is accounted for.
 
-1. The pure parser (`feed_bridge.batching.parse_frame`) on random bytes, broken and truncated
+1. The pure parser (`stampede.bridge.batching.parse_frame`) on random bytes, broken and truncated
    JSON, deep nesting, huge numbers, wrong types and non-UTF-8 strings: it never raises, names
    every problem with one of the documented kinds, keeps the good events (re-encoded events
    decode again with the typed structs), and loses nothing silently: for a JSON array, good
@@ -28,13 +28,14 @@ import httpx
 import msgspec
 import psutil
 import pytest
-from feed_bridge.batching import parse_frame
-from fuzz_strategies import hostile_frames
 from hypothesis import HealthCheck, assume, given, settings
-from stampede import localstack, promscrape
-from stampede.market import EVENT_TYPES
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
+
+from stampede.bridge.batching import parse_frame
+from stampede.market import EVENT_TYPES
+from stampede.tools import localstack, promscrape
+from support.strategies import hostile_frames
 
 KINDS = {"invalid_json", "not_array", "invalid_event", "unknown_ev"}
 FRAME_KINDS = {"invalid_json", "not_array"}
@@ -130,7 +131,7 @@ class BridgeProcess:
             [
                 sys.executable,
                 "-m",
-                "stampede.cli",
+                "stampede.tools.cli",
                 "bridge",
                 "--host",
                 "127.0.0.1",

@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from fuzz_strategies import event_like, hostile_frames, json_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from service_process import Service, service
-from stampede import localstack
+
+from stampede.tools import localstack
+from support.service import Service, service
+from support.strategies import event_like, hostile_frames, json_values
 
 MAX_BODY = 64 * 1024
 TYPES = [

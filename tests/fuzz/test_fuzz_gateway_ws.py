@@ -16,14 +16,15 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from fuzz_strategies import json_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from service_process import Service, service
-from stampede import localstack
-from stampede.boards import BOARDS_BY_NAME
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+
+from stampede.boards import BOARDS_BY_NAME
+from stampede.tools import localstack
+from support.service import Service, service
+from support.strategies import json_values
 
 MAX_MESSAGE = 4096
 HARD_CAP = MAX_MESSAGE * 16

@@ -8,10 +8,12 @@ import time
 
 import pytest
 import redis.asyncio as aioredis
-from gw_helpers import DAY, publish, running_gateway
 from playwright.async_api import async_playwright
-from stampede import keys, localstack
+
+from stampede import keys
 from stampede.boards import BOARDS_BY_NAME
+from stampede.tools import localstack
+from support.gateway import DAY, publish, running_gateway
 
 pytestmark = pytest.mark.browser
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from stampede_gateway import messages
-from stampede_gateway.diff import Diff, apply, diff, from_wire
-from stampede_gateway.messages import ProtocolError
-from stampede_gateway.rows import Filters, Spec, wire_row, wire_value
+
+from stampede.gateway import messages
+from stampede.gateway.diff import Diff, apply, diff, from_wire
+from stampede.gateway.messages import ProtocolError
+from stampede.gateway.rows import Filters, Spec, wire_row, wire_value
 
 SYMBOLS = [f"S{i}" for i in range(12)]
 values = st.one_of(

@@ -9,7 +9,8 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 import websockets
-from gw_helpers import DAY, Market, ReferenceClient, running_gateway
+
+from support.gateway import DAY, Market, ReferenceClient, running_gateway
 
 
 @pytest.fixture
@@ -151,7 +152,7 @@ async def test_client_limit_refuses_politely(market, redis_url):
 
 
 async def test_new_trading_day_and_redis_restart(workdir):
-    from stampede import localstack
+    from stampede.tools import localstack
 
     server = localstack.redis_server(workdir / "gw-restart").start()
     try:

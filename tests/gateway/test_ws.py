@@ -12,14 +12,15 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 import websockets
-from gw_helpers import (
+
+from stampede.gateway import metrics
+from support.gateway import (
     DAY,
     Market,
     ReferenceClient,
     Subscription,
     running_gateway,
 )
-from stampede_gateway import metrics
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "schemas" / "gateway-ws.v1.json").read_text()

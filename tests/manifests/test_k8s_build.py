@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from k8s_render import OVERLAYS, ROOT, containers, render
+
+from support.k8s import OVERLAYS, ROOT, containers, render
 
 SKAFFOLD = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
 ARTIFACTS = {a["image"]: a for a in SKAFFOLD["build"]["artifacts"]}
@@ -37,7 +38,7 @@ def test_every_skaffold_image_has_its_containerfile(image: str) -> None:
     path = containerfile(artifact)
     assert path.exists(), f"{image}: {path} missing"
     text = path.read_text()
-    if image == "stampede/base":
+    if image in ("stampede/base", "stampede/base-sim"):
         froms = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
         assert froms == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]  # multi-stage
         pinned = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE).group(1)
@@ -47,15 +48,19 @@ def test_every_skaffold_image_has_its_containerfile(image: str) -> None:
         assert text.index("pip install -r requirements.txt") < text.index("COPY core/")
         assert "PORT=8080" in text
     else:
-        assert artifact["requires"] == [{"image": "stampede/base", "alias": "BASE"}]
+        base = "stampede/base-sim" if image == "stampede/simulator" else "stampede/base"
+        assert artifact["requires"] == [{"image": base, "alias": "BASE"}]
         assert re.search(r"^FROM \$\{BASE\}$", text, re.MULTILINE)
         assert '--port \\"${PORT:-8080}\\"' in text, "listens on $PORT (Knative runtime contract)"
 
 
-def test_prod_drops_exactly_the_simulator_artifact() -> None:
+def test_prod_drops_exactly_the_simulator_and_its_base() -> None:
     (prod,) = [p for p in SKAFFOLD["profiles"] if p["name"] == "prod"]
     removed = [int(p["path"].rsplit("/", 1)[1]) for p in prod["patches"] if p["op"] == "remove"]
-    assert [SKAFFOLD["build"]["artifacts"][i]["image"] for i in removed] == ["stampede/simulator"]
+    assert [SKAFFOLD["build"]["artifacts"][i]["image"] for i in removed] == [
+        "stampede/simulator",
+        "stampede/base-sim",
+    ]
 
 
 def test_the_context_ignore_files_keep_the_source_the_base_build_copies() -> None:

@@ -6,7 +6,8 @@ import re
 
 import pytest
 import yaml
-from k8s_render import MANIFESTS, OVERLAYS, containers, find, one, render
+
+from support.k8s import MANIFESTS, OVERLAYS, containers, find, one, render
 
 FUNCTIONS = ("movers", "momentum", "halts", "refdata")
 

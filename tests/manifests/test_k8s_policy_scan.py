@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from k8s_render import MANIFESTS, OVERLAYS, render
+
+from support.k8s import MANIFESTS, OVERLAYS, render
 
 CHECKOV_VERSION = "3.3.30"
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from k8s_render import MANIFESTS, OVERLAYS, SCHEMAS, crd_validator, find, one, render, validate
+
 from stampede.market import Channel
 from stampede.subjects import stream_name
+from support.k8s import MANIFESTS, OVERLAYS, SCHEMAS, crd_validator, find, one, render, validate
 
 TREES = (*OVERLAYS, "monitoring")
 

@@ -5,10 +5,11 @@ pydantic-settings ignores unknown variables)."""
 from __future__ import annotations
 
 import pytest
-from k8s_render import OVERLAYS, containers, find, render
-from stampede.config_table import SETTINGS_CLASSES, load
 
-# container name -> key of stampede.config_table.SETTINGS_CLASSES
+from stampede.tools.config_table import SETTINGS_CLASSES, load
+from support.k8s import OVERLAYS, containers, find, render
+
+# container name -> key of stampede.tools.config_table.SETTINGS_CLASSES
 COMPONENT_OF_CONTAINER = {
     "feed-bridge": "bridge",
     "dispatch": "dispatch",

@@ -32,11 +32,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from stampede import localstack, top
-from stampede.boards import BOARDS
-from stampede.promscrape import scrape_all
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+
+from stampede.boards import BOARDS
+from stampede.tools import localstack, top
+from stampede.tools.promscrape import scrape_all
 
 DASHBOARD = (
     Path(__file__).resolve().parents[2] / "manifests/monitoring/grafana/stampede-dashboard.json"
@@ -180,7 +181,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         [
             sys.executable,
             "-m",
-            "stampede.cli",
+            "stampede.tools.cli",
             "up",
             "--workdir",
             str(workdir),

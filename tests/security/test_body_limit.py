@@ -16,8 +16,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from fuzz.service_process import Service, service
-from stampede import localstack
+from fuzz.support.service import Service, service
+
+from stampede.tools import localstack
 
 LIMIT = 1024 * 1024
 GIVE_UP_AFTER = 512 * 1024 * 1024  # what a server reading everything would have to swallow

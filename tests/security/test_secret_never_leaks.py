@@ -27,9 +27,10 @@ import httpx
 import nats
 import psutil
 import pytest
-from faults.fault_pipeline import Pipeline
-from gw_helpers import ReferenceClient  # tests/gateway (see pythonpath in pyproject.toml)
+
 from stampede.boards import BOARDS
+from support.gateway import ReferenceClient  # tests/gateway (see pythonpath in pyproject.toml)
+from support.pipeline import Pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,289 @@
+"""Benchmark: events/s one function replica applies to Redis over real HTTP.
+
+`--function movers` (default): per-second bars (A). `--function momentum`: trades (T), each
+batch spread over `--trade-symbols` tickers (trades concentrate on fewer names than bars).
+
+Starts a private redis-server and ONE `stampede function movers` process (uvicorn), seeds
+reference data for the whole universe, then POSTs binary-mode CloudEvents each carrying a batch
+of per-second bars (default 500, as the bridge sends a full Massive frame) from a few concurrent
+senders, and prints applied events/s, CloudEvents/s and request latency percentiles.
+
+    stampede bench functions [--seconds 20] [--batch 500] [--symbols 8000] [--concurrency 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+from pathlib import Path
+
+import psutil
+import redis
+
+from stampede import keys
+from stampede.market import Aggregate, Trade, encode
+from stampede.markettime import et_ms
+from stampede.tools import localstack
+
+DAY = date(2025, 3, 14)
+
+
+def universe(n: int) -> list[str]:
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return [
+        letters[i // 676 % 26] + letters[i // 26 % 26] + letters[i % 26] + str(i // 17576 or "")
+        for i in range(n)
+    ]
+
+
+def bodies(symbols: list[str], batch: int, seconds: int) -> list[bytes]:
+    """Batches covering every symbol once per simulated second, from 10:00:00 ET."""
+    start = et_ms(DAY, dtime(10, 0))
+    out = []
+    volume = dict.fromkeys(symbols, 100_000.0)
+    for second in range(seconds):
+        end = start + (second + 1) * 1000
+        for i in range(0, len(symbols), batch):
+            bars = []
+            for j, sym in enumerate(symbols[i : i + batch]):
+                volume[sym] += 100 + j
+                price = 10 + (j % 50) + second * 0.01
+                bars.append(
+                    Aggregate(
+                        sym=sym,
+                        v=100 + j,
+                        s=end - 1000,
+                        e=end,
+                        o=price,
+                        c=price,
+                        h=price,
+                        l=price,
+                        vw=price,
+                        av=volume[sym],
+                        op=10.5,
+                        a=price,
+                        z=50,
+                    )
+                )
+            out.append(encode(bars))
+    return out
+
+
+def trade_bodies(symbols: list[str], batch: int, count: int) -> list[bytes]:
+    """Trade batches from 10:00:00 ET, ~2,000 trades per simulated second over ``symbols``."""
+    start = et_ms(DAY, dtime(10, 0))
+    out = []
+    q = 0
+    for n in range(count):
+        trades = []
+        for j in range(batch):
+            q += 1
+            sym = symbols[(n * 37 + j * 7) % len(symbols)]
+            trades.append(
+                Trade(
+                    sym=sym,
+                    p=10 + (q % 100) / 100,
+                    s=100 + j % 3 * 50,
+                    t=start + q // 2,
+                    q=q,
+                    c=[37] if j % 10 == 0 else [],
+                )
+            )
+        out.append(encode(trades))
+    return out
+
+
+def seed_reference(url: str, symbols: list[str]) -> None:
+    r = redis.Redis.from_url(url)
+    d = DAY.isoformat()
+    r.hset(
+        keys.reference(d, "prev_close"), mapping={s: 10.0 + i % 40 for i, s in enumerate(symbols)}
+    )
+    r.hset(keys.reference(d, "adv"), mapping={s: 1e6 + i for i, s in enumerate(symbols)})
+    r.hset(keys.reference(d, "profile"), mapping={m: (m + 1 - 240) / 960 for m in range(240, 1200)})
+    r.hset(keys.reference(d, "meta"), mapping={"loaded_ms": 1, "sessions": 10})
+    r.close()
+
+
+class Connection:
+    """A minimal keep-alive HTTP/1.1 client: the load generator shares the two cores with the
+    function and Redis, so it should cost as little CPU as possible."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def post(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.writer.write(
+            f"POST / HTTP/1.1\r\nhost: {self.host}\r\n{head}"
+            f"content-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        self.writer.close()
+
+
+async def drive(
+    host: str, port: int, payloads: list[bytes], seconds: float, concurrency: int, event_type: str
+) -> tuple[int, int, list[float], float]:
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": event_type,
+        "ce-source": "/bench",
+        "content-type": "application/json",
+    }
+    latencies: list[float] = []
+    applied = batches = 0
+    next_index = 0
+
+    async def sender(connection: Connection, deadline: float) -> None:
+        nonlocal applied, batches, next_index
+        while time.perf_counter() < deadline and next_index < len(payloads):
+            body = payloads[next_index]
+            next_index += 1
+            h = {
+                **headers,
+                "ce-id": uuid.uuid4().hex,
+                "ce-time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            }
+            t0 = time.perf_counter()
+            status, answer = await connection.post(h, body)
+            latencies.append(time.perf_counter() - t0)
+            result = json.loads(answer)
+            if status != 200 or result["status"] != "applied":
+                raise SystemExit(f"unexpected answer {status}: {answer[:300]!r}")
+            applied += result["events"]
+            batches += 1
+
+    connections = [Connection(host, port) for _ in range(concurrency)]
+    for connection in connections:
+        await connection.open()
+    # warm-up: loads the Lua script and the reference cache
+    await connections[0].post({**headers, "ce-id": "warm"}, payloads[-1])
+    start = time.perf_counter()
+    await asyncio.gather(*(sender(c, start + seconds) for c in connections))
+    elapsed = time.perf_counter() - start
+    for connection in connections:
+        await connection.close()
+    return applied, batches, latencies, elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to send")
+    parser.add_argument("--batch", type=int, default=500, help="events per CloudEvent")
+    parser.add_argument("--symbols", type=int, default=8000, help="tickers in the universe")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--function", choices=("movers", "momentum"), default="movers")
+    parser.add_argument(
+        "--trade-symbols",
+        type=int,
+        default=300,
+        help="momentum: tickers the trades are spread over",
+    )
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="stampede-bench-functions-"))
+    redis_server = localstack.redis_server(workdir).start()
+    port = localstack.free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_server.url,
+        "LOG_LEVEL": "WARNING",
+        "FUNCTION_MAX_EVENT_AGE_SECONDS": "0",
+    }
+    function = localstack.ServerProcess(
+        f"function-{args.function}",
+        "127.0.0.1",
+        port,
+        workdir,
+        workdir / "function.log",
+        [
+            sys.executable,
+            "-m",
+            "stampede.tools.cli",
+            "function",
+            args.function,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env,
+    )
+    try:
+        symbols = universe(args.symbols)
+        seed_reference(redis_server.url, symbols)
+        sim_seconds = int(args.seconds * 200_000 / args.symbols) + 2  # enough batches for any rate
+        if args.function == "movers":
+            payloads = bodies(symbols, args.batch, sim_seconds)
+            event_type = "dev.stampede.stocks.aggregate.v1"
+        else:
+            payloads = trade_bodies(
+                symbols[: args.trade_symbols], args.batch, int(args.seconds * 400) + 10
+            )
+            event_type = "dev.stampede.stocks.trade.v1"
+        function.start()
+        print(
+            f"{args.function} pid {function.proc.pid}, redis {redis_server.url}, "
+            f"{len(payloads)} batches of {args.batch} prepared",
+            flush=True,
+        )
+        processes = {
+            "function": psutil.Process(function.proc.pid),
+            "redis": psutil.Process(redis_server.proc.pid),
+        }
+        before = {k: sum(p.cpu_times()[:2]) for k, p in processes.items()}
+        applied, batches, latencies, elapsed = asyncio.run(
+            drive("127.0.0.1", port, payloads, args.seconds, args.concurrency, event_type)
+        )
+        cpu = {k: sum(p.cpu_times()[:2]) - before[k] for k, p in processes.items()}
+        latencies.sort()
+        p = lambda q: latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000
+        print(f"applied {applied} events in {batches} CloudEvents over {elapsed:.1f} s")
+        print(f"events/s: {applied / elapsed:,.0f}   CloudEvents/s: {batches / elapsed:,.1f}")
+        print(
+            f"request latency ms: p50 {p(0.5):.1f}  p99 {p(0.99):.1f}  "
+            f"mean {statistics.mean(latencies) * 1000:.1f}"
+        )
+        # CPU per event does not depend on what else the machine runs: the capacity of one
+        # replica with a core of its own is 1 / (function CPU per event).
+        per_event = {k: v / applied * 1e6 for k, v in cpu.items()}
+        print(
+            f"CPU per event: function {per_event['function']:.1f} us, redis {per_event['redis']:.1f} us"
+            f"  (function {cpu['function'] / elapsed:.0%} of a core, redis {cpu['redis'] / elapsed:.0%})"
+        )
+        print(
+            f"capacity with a dedicated core each: function {1e6 / per_event['function']:,.0f} events/s, "
+            f"redis {1e6 / per_event['redis']:,.0f} events/s"
+        )
+    finally:
+        function.stop()
+        redis_server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""Gateway benchmark: N WebSocket clients on the same boards during a simulated burst.
+
+Starts a private redis-server and `stampede gateway` (a separate process, as deployed), writes
+boards + rows into Redis and publishes change notifications at a high rate (like the functions
+during the 09:30 burst), and runs the clients in this process. Two phases, 1 client then N
+clients, show that Redis reads per tick follow the boards, not the clients.
+
+    stampede bench gateway [--clients 200] [--seconds 15] [--rate 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import redis.asyncio as aioredis
+import websockets
+
+from stampede import keys
+from stampede.boards import BOARDS_BY_NAME
+from stampede.tools import localstack
+
+DAY = "2025-03-14"
+BOARDS = ("gainers", "volume", "momentum_1m", "rvol")
+
+
+class Writer:
+    """Board churn as the scoring functions write it: row hashes, sorted sets, PUBLISH."""
+
+    def __init__(self, redis: aioredis.Redis, symbols: int = 3000, seed: int = 1) -> None:
+        self.redis, self.rng = redis, random.Random(seed)
+        self.symbols = [f"T{i:04d}" for i in range(symbols)]
+        self.prev = {s: self.rng.uniform(1, 50) for s in self.symbols}
+        self.last = dict(self.prev)
+        self.volume = {s: self.rng.randint(0, 10**6) for s in self.symbols}
+        self.t = 1_741_959_000_000
+        self.published = 0
+
+    async def batch(self, size: int) -> None:
+        self.t += 5
+        pipe = self.redis.pipeline(transaction=True)
+        # movers are skewed toward a hot set, as in a real burst
+        for sym in self.rng.sample(self.symbols[:300], size // 2) + self.rng.sample(
+            self.symbols, size // 2
+        ):
+            self.last[sym] *= self.rng.uniform(0.98, 1.025)
+            self.volume[sym] += self.rng.randint(100, 50_000)
+            change = (self.last[sym] / self.prev[sym] - 1) * 100
+            fields = {
+                "sym": sym,
+                "last": f"{self.last[sym]:.4f}",
+                "prev_close": f"{self.prev[sym]:.4f}",
+                "change_pct": f"{change:.3f}",
+                "volume": str(self.volume[sym]),
+                "rvol": f"{self.volume[sym] / 2e5:.2f}",
+                "change_1m_pct": f"{self.rng.uniform(-5, 5):.3f}",
+                "has_reference": "1",
+                "halted": "0",
+                "updated_ms": str(self.t),
+            }
+            pipe.hset(keys.row(DAY, sym), mapping=fields)
+            for name in BOARDS:
+                pipe.zadd(keys.board(DAY, name), {sym: float(fields[BOARDS_BY_NAME[name].metric])})
+        pipe.publish(
+            keys.CHANGES_CHANNEL,
+            orjson.dumps(
+                {
+                    "day": DAY,
+                    "boards": list(BOARDS),
+                    "exchange_ms": self.t,
+                    "received_ms": int(time.time() * 1000),
+                }
+            ),
+        )
+        await pipe.execute()
+        self.published += 1
+
+    async def run(self, rate: float, seconds: float, size: int) -> None:
+        interval, end = 1.0 / rate, time.monotonic() + seconds
+        next_at = time.monotonic()
+        while time.monotonic() < end:
+            await self.batch(size)
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.messages = 0
+        self.bytes = 0
+        self.diffs = 0
+        self.snapshots: dict[str, int] = {}
+        self.tick_delay_ms: list[float] = []
+        self.feed_delay_ms: list[float] = []
+        self.seq_errors = 0
+
+
+async def client(
+    url: str, stats: Stats, stop: asyncio.Event, ready: asyncio.Event, filtered: bool
+) -> None:
+    async with websockets.connect(url, max_size=None, compression=None) as ws:
+        seqs: dict[str, int] = {}
+        for name in BOARDS:
+            msg = {"type": "subscribe", "id": name, "board": name, "limit": 20}
+            if filtered:
+                msg["filters"] = {"min_price": 1, "max_price": 20, "min_volume": 10_000}
+            await ws.send(orjson.dumps(msg).decode())
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(ws.recv(), 0.5)
+            except TimeoutError:
+                continue
+            now = time.time() * 1000
+            msg = orjson.loads(raw)
+            stats.messages += 1
+            stats.bytes += len(raw)
+            kind = msg["type"]
+            if kind == "snapshot":
+                seqs[msg["id"]] = msg["seq"]
+                stats.snapshots[msg["reason"]] = stats.snapshots.get(msg["reason"], 0) + 1
+                if len(seqs) == len(BOARDS):
+                    ready.set()
+            elif kind == "diff":
+                stats.diffs += 1
+                if msg["seq"] != seqs.get(msg["id"], -1) + 1:
+                    stats.seq_errors += 1
+                seqs[msg["id"]] = msg["seq"]
+                stats.tick_delay_ms.append(now - msg["tick_ms"])
+                if msg.get("received_ms"):
+                    stats.feed_delay_ms.append(now - msg["received_ms"])
+
+
+def metric(text: str, name: str) -> float:
+    return sum(
+        float(m.group(1))
+        for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.MULTILINE)
+    )
+
+
+def pct(values: list[float], q: float) -> float:
+    return (
+        statistics.quantiles(values, n=1000)[int(q * 1000) - 1]
+        if len(values) > 10
+        else float("nan")
+    )
+
+
+def write_burst(redis_url: str, rate: float, seconds: float, size: int, seed: int) -> None:
+    """The writer runs in its own process so the clients cannot slow the burst down."""
+
+    async def run() -> None:
+        redis = aioredis.from_url(redis_url)
+        await Writer(redis, seed=seed).run(rate, seconds, size)
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+async def phase(
+    base: str, redis_url: str, clients: int, seconds: float, rate: float, size: int
+) -> dict:
+    stats, stop = Stats(), asyncio.Event()
+    readies = [asyncio.Event() for _ in range(clients)]
+    tasks = [
+        asyncio.create_task(
+            client(base.replace("http", "ws") + "/ws", stats, stop, readies[i], i % 2 == 1)
+        )
+        for i in range(clients)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
+    async with httpx.AsyncClient(base_url=base) as http:
+        before = (await http.get("/metrics")).text
+        stats.tick_delay_ms.clear()
+        stats.feed_delay_ms.clear()
+        m0, t0 = stats.messages, time.monotonic()
+        burst = multiprocessing.get_context("spawn").Process(
+            target=write_burst, args=(redis_url, rate, seconds, size, clients)
+        )
+        burst.start()
+        while burst.is_alive():
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        elapsed = time.monotonic() - t0
+        after = (await http.get("/metrics")).text
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    ticks = metric(after, "stampede_gateway_ticks_total") - metric(
+        before, "stampede_gateway_ticks_total"
+    )
+    reads = metric(after, "stampede_gateway_redis_reads_total") - metric(
+        before, "stampede_gateway_redis_reads_total"
+    )
+    return {
+        "clients": clients,
+        "notifications/s": (
+            metric(after, "stampede_gateway_notifications_total")
+            - metric(before, "stampede_gateway_notifications_total")
+        )
+        / seconds,
+        "ticks": ticks,
+        "ticks/s": ticks / seconds,
+        "redis reads/tick": reads / ticks if ticks else float("nan"),
+        "messages/s sent": (stats.messages - m0) / elapsed,
+        "diffs": stats.diffs,
+        "p50 tick->client ms": pct(stats.tick_delay_ms, 0.5),
+        "p99 tick->client ms": pct(stats.tick_delay_ms, 0.99),
+        "p99 publish->client ms": pct(stats.feed_delay_ms, 0.99),
+        "snapshots": stats.snapshots,
+        "seq errors": stats.seq_errors,
+    }
+
+
+async def run_main(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="change notifications per second")
+    parser.add_argument("--batch", type=int, default=40, help="rows changed per notification")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="stampede-bench-gw-"))
+    redis_server = localstack.redis_server(work).start()
+    port = localstack.free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_server.url,
+        "LOG_FORMAT": "console",
+        "LOG_LEVEL": "WARNING",
+        "GATEWAY_MAX_CLIENTS": str(args.clients + 10),
+    }
+    with open(work / "gateway.log", "wb") as log:  # noqa: ASYNC230 (once, before any client)
+        gateway = subprocess.Popen(  # noqa: ASYNC220 (a child process for the whole run)
+            [
+                sys.executable,
+                "-m",
+                "stampede.tools.cli",
+                "gateway",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    redis = aioredis.from_url(redis_server.url)
+    try:
+        localstack.wait_for_port("127.0.0.1", port, proc=gateway)
+        base = f"http://127.0.0.1:{port}"
+        writer = Writer(redis)
+        for _ in range(100):
+            await writer.batch(60)  # a populated board before anyone connects
+        print(
+            f"gateway bench: {args.rate:.0f} notifications/s x {args.batch} rows, boards {', '.join(BOARDS)}, "
+            f"limit 20, half the clients filtered ($1-20, vol >= 10k); {args.seconds:.0f} s per phase"
+        )
+        for clients in (2, args.clients):  # same spec mix (plain + filtered), 2 vs N clients
+            result = await phase(
+                base, redis_server.url, clients, args.seconds, args.rate, args.batch
+            )
+            print(
+                "  "
+                + "  ".join(
+                    f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in result.items()
+                )
+            )
+    finally:
+        await redis.aclose()
+        gateway.terminate()
+        gateway.wait(15)
+        redis_server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(run_main(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

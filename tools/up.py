@@ -1,0 +1,299 @@
+"""`stampede up`: the whole scanner on this machine, on private NATS and Redis.
+
+Starts, in data-flow order, a private nats-server (JetStream) and redis-server on free ports,
+the Massive simulator (unless ``--no-sim``), every scoring function as its own HTTP service,
+loads the day's reference data (what the cluster's PingSource does before 04:00 ET), then the
+dispatcher, the feed bridge and the gateway. Each is a separate process, started exactly as
+in the cluster (``stampede <command>``), with its log in ``<workdir>/logs``. It waits for each
+``/readyz``, prints the dashboard URL, and on Ctrl-C/SIGTERM stops everything in reverse
+order. Children also get SIGTERM from the kernel if this process dies (PR_SET_PDEATHSIG), so
+nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from stampede.events import REFDATA_LOAD_TYPE
+from stampede.tools import localstack
+
+FUNCTIONS = ("refdata", "movers", "momentum", "halts")
+REFDATA_EVERY_SECONDS = 20 * 60  # the cluster's PingSource fires every 20 minutes
+LOCAL_API_KEY = "stampede-local-key"
+
+
+@dataclass
+class Component(localstack.ServerProcess):
+    """One Stampede service process; ready when its ``/readyz`` says so."""
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if not self.running:
+                code = self.proc.returncode if self.proc else None
+                raise RuntimeError(f"{self.name} exited with {code}; see {self.log_path}")
+            try:
+                answer = httpx.get(f"{self.url}/readyz", timeout=1.0)
+                if answer.status_code == 200:
+                    return
+                last = f"{answer.status_code} {answer.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        raise TimeoutError(
+            f"{self.name} not ready after {timeout:.0f}s ({last}); see {self.log_path}"
+        )
+
+
+class Scanner:
+    """The local deployment: servers and components, started and stopped in order."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.workdir = Path(args.workdir).resolve()
+        self.logs = self.workdir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.nats = localstack.nats_server(self.workdir)
+        self.redis = localstack.redis_server(self.workdir)
+        self.components: list[Component] = []
+        self.api_key = os.environ.get("MASSIVE_API_KEY") or LOCAL_API_KEY
+
+    def _component(
+        self, name: str, command: list[str], env: dict[str, str], port: int | None = None
+    ) -> Component:
+        port = port or localstack.free_port()
+        full_env = {**os.environ, "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"), **env}
+        argv = [
+            sys.executable,
+            "-m",
+            "stampede.tools.cli",
+            *command,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        component = Component(
+            name, "127.0.0.1", port, self.workdir, self.logs / f"{name}.log", argv, full_env
+        )
+        self.components.append(component)
+        return component
+
+    def start(self) -> dict[str, object]:
+        args = self.args
+        for server in (self.nats, self.redis):
+            server.log_path = self.logs / f"{server.name}.log"
+            server.start()
+        common = {"NATS_URL": self.nats.url, "REDIS_URL": self.redis.url}
+
+        if args.no_sim:
+            if not os.environ.get("MASSIVE_API_KEY"):
+                raise SystemExit(
+                    "stampede up --no-sim needs MASSIVE_API_KEY set (a Massive API key)"
+                )
+            ws_url = os.environ.get("MASSIVE_WS_URL", "wss://socket.massive.com/stocks")
+            rest_url = os.environ.get("MASSIVE_REST_URL", "https://api.massive.com")
+        else:
+            sim_cmd = ["sim", "--start", args.start, "--speed", str(args.speed)]
+            if args.seed is not None:
+                sim_cmd += ["--seed", str(args.seed)]
+            if args.rate:
+                sim_cmd += ["--rate", str(args.rate)]
+            sim = self._component(
+                "sim", sim_cmd, {"MASSIVE_API_KEY": self.api_key}
+            )  # not argv: ps shows argv
+            sim.launch()
+            sim.wait_ready(args.ready_timeout)
+            ws_url = f"ws://127.0.0.1:{sim.port}/stocks"
+            rest_url = sim.url
+        feed = {
+            "MASSIVE_API_KEY": self.api_key,
+            "MASSIVE_WS_URL": ws_url,
+            "MASSIVE_REST_URL": rest_url,
+        }
+
+        functions = {
+            name: self._component(f"function-{name}", ["function", name], {**common, **feed})
+            for name in FUNCTIONS
+        }
+        for component in functions.values():
+            component.launch()
+        for component in functions.values():
+            component.wait_ready(args.ready_timeout)
+        self.refdata = functions["refdata"]
+        self.load_reference_data()
+
+        subscribers = ",".join(f"{name}={c.url}" for name, c in functions.items())
+        dispatch = self._component(
+            "dispatch", ["dispatch"], {**common, "DISPATCH_SUBSCRIBER_URLS": subscribers}
+        )
+        bridge = self._component(
+            "bridge", ["bridge"], {**common, **feed, "BRIDGE_MARKET_HOURS_ONLY": "false"}
+        )
+        gateway_port = args.port or _preferred_port(8765)
+        gateway = self._component("gateway", ["gateway"], common, port=gateway_port)
+        # The bridge creates the streams, so it goes first; the dispatcher's new consumers
+        # then start from the oldest message the streams still hold (max_age bounds it).
+        bridge.launch()
+        bridge.wait_ready(args.ready_timeout)
+        for component in (dispatch, gateway):
+            component.launch()
+        for component in (dispatch, gateway):
+            component.wait_ready(args.ready_timeout)
+
+        status = {
+            "dashboard": f"{gateway.url}/",
+            "gateway": gateway.url,
+            "nats": self.nats.url,
+            "redis": self.redis.url,
+            "logs": str(self.logs),
+            "metrics": {c.name: f"{c.url}/metrics" for c in self.components},
+            "services": {c.name: c.url for c in self.components},
+            "pids": {
+                p.name: p.proc.pid for p in (self.nats, self.redis, *self.components) if p.proc
+            },
+        }
+        (self.workdir / "status.json").write_text(json.dumps(status, indent=2))
+        return status
+
+    def load_reference_data(self) -> None:
+        """Fire the reference-data load, as the cluster's PingSource does (a no-op once the
+        day is loaded; a reload if Redis lost it)."""
+        headers = {
+            "ce-specversion": "1.0",
+            "ce-type": REFDATA_LOAD_TYPE,
+            "ce-source": "/stampede/up",
+            "ce-id": uuid.uuid4().hex,
+            "content-type": "application/json",
+        }
+        answer = httpx.post(self.refdata.url + "/", headers=headers, content=b"{}", timeout=120)
+        if answer.status_code >= 300:
+            raise RuntimeError(
+                f"reference data load failed: {answer.status_code} {answer.text[:300]}"
+            )
+
+    def stop(self) -> None:
+        for component in reversed(self.components):
+            component.stop()
+        for server in (self.redis, self.nats):
+            server.stop()
+
+
+def _preferred_port(port: int) -> int:
+    """The usual port when it is free (a stable URL to bookmark), else any free one."""
+    try:
+        localstack.wait_for_port("127.0.0.1", port, timeout=0.05)
+    except (TimeoutError, RuntimeError):
+        return port
+    return localstack.free_port()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="stampede up",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="gateway/dashboard port (default 8765, or a free one if taken)",
+    )
+    parser.add_argument(
+        "--workdir", default=".stampede", help="data dirs, logs and status.json (default .stampede)"
+    )
+    parser.add_argument(
+        "--no-sim", action="store_true", help="use the real Massive feed (needs MASSIVE_API_KEY)"
+    )
+    parser.add_argument(
+        "--start",
+        default="09:29:00",
+        help="simulated ET start time, or 'now' (default 09:29:00: just before the open)",
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="simulated clock speed (default 1 = real time)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="simulator seed for a repeatable market"
+    )
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=None,
+        help="simulator load mode: this many events/s (A and T over every ticker) instead of the market",
+    )
+    parser.add_argument(
+        "--ready-timeout", type=float, default=60.0, help="seconds to wait for each component"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    scanner = Scanner(args)
+    stopping = False
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        status = scanner.start()
+        print(
+            f"Stampede is up.\n  dashboard: {status['dashboard']}\n  logs:      {status['logs']}/"
+            f"\n  metrics:   {status['gateway']}/metrics (and each service's /metrics, see "
+            f"{scanner.workdir / 'status.json'})\nPress Ctrl-C to stop.",
+            flush=True,
+        )
+        next_refdata = time.monotonic() + REFDATA_EVERY_SECONDS
+        while True:
+            if time.monotonic() >= next_refdata:
+                next_refdata += REFDATA_EVERY_SECONDS
+                try:
+                    scanner.load_reference_data()
+                except (httpx.HTTPError, RuntimeError) as exc:
+                    print(
+                        f"reference data load failed (will retry): {exc}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            for component in scanner.components:
+                if not component.running:
+                    print(
+                        f"{component.name} exited with {component.proc.returncode}; see "
+                        f"{component.log_path}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("stopping...", flush=True)
+        return 0
+    except (RuntimeError, TimeoutError, FileNotFoundError) as exc:
+        print(f"stampede up failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        scanner.stop()
