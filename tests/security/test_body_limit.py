@@ -16,7 +16,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from fuzz.support.service import Service, service
+from support.service import Service, service
 
 from stampede.tools import localstack
 
