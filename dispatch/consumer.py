@@ -36,6 +36,7 @@ from stampede.dispatch.metrics import DispatchMetrics
 from stampede.dispatch.settings import DispatchSettings
 from stampede.dispatch.translate import Verdict, attributes, dead_letter_headers, to_http, verdict
 from stampede.dispatch.triggers import Trigger
+from stampede.logonce import LogOnce
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class TriggerWorker:
         self._queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=2 * settings.dispatch_fetch_batch)
         self._space = asyncio.Event()
         self._busy = 0
-        self._errors_logged: set[str] = set()
+        self._log_once = LogOnce(log)  # one line per kind of trouble until bound again
         self._clients = [
             httpx.AsyncClient(
                 http1=True,
@@ -218,7 +219,7 @@ class TriggerWorker:
         self._psub = await self.js.pull_subscribe_bind(trigger.name, trigger.stream)
         self._rebind = False
         self._bound_at = time.monotonic()
-        self._errors_logged.clear()
+        self._log_once.reset()
         self.state, self.detail = State.BOUND, ""
         self._set_bound(True)
         log.info(
@@ -423,9 +424,3 @@ class TriggerWorker:
             return
         await message.term()
         metrics.deliveries.labels(trigger.name, "dlq").inc()
-
-    def _log_once(self, kind: str, fmt: str, *args: object) -> None:
-        """One log line per kind of trouble until the consumer is bound again (no log floods)."""
-        if kind not in self._errors_logged:
-            self._errors_logged.add(kind)
-            log.warning(fmt, *args)

@@ -21,6 +21,7 @@ from stampede.dispatch.consumer import State, TriggerWorker
 from stampede.dispatch.metrics import DispatchMetrics
 from stampede.dispatch.settings import DispatchSettings
 from stampede.dispatch.triggers import Trigger
+from stampede.logonce import LogOnce
 from stampede.settings import public_url
 from stampede.subjects import DLQ_STREAM, dlq_stream_config
 
@@ -43,7 +44,7 @@ class Dispatcher:
         self.workers: list[TriggerWorker] = []
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
-        self._nats_errors_logged: set[str] = set()
+        self._log_nats_error = LogOnce(log)
 
     async def start(self) -> None:
         self.nc = await nats.connect(
@@ -149,7 +150,7 @@ class Dispatcher:
 
     async def _on_reconnected(self) -> None:
         self.metrics.nats_connected.set(1)
-        self._nats_errors_logged.clear()
+        self._log_nats_error.reset()
         log.warning("nats reconnected; consumers are re-created where they vanished")
         self._tasks.append(
             asyncio.create_task(self._ensure_dlq_quietly(), name="dispatch-dlq-stream")
@@ -161,8 +162,9 @@ class Dispatcher:
 
     async def _on_error(self, error: Exception) -> None:
         kind = type(error).__name__
-        if kind not in self._nats_errors_logged:
-            self._nats_errors_logged.add(kind)
-            log.warning(
-                "nats error (%s): %s; retrying without further logs until reconnected", kind, error
-            )
+        self._log_nats_error(
+            kind,
+            "nats error (%s): %s; retrying without further logs until reconnected",
+            kind,
+            error,
+        )

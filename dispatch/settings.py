@@ -33,13 +33,15 @@ class DispatchSettings(NatsSettings):
         32,
         ge=1,
         le=1024,
-        description="HTTP deliveries in flight at once per Trigger: its delivery lanes, each with one keep-alive connection.",
+        description="HTTP deliveries in flight at once per Trigger: its delivery lanes, each "
+        "with one keep-alive connection.",
     )
     dispatch_fetch_batch: int = Field(
         32,
         ge=1,
         le=1024,
-        description="Messages pulled from JetStream per fetch; each Trigger holds at most two fetches of undelivered messages.",
+        description="Messages pulled from JetStream per fetch; each Trigger holds at most two "
+        "fetches of undelivered messages.",
     )
     dispatch_max_ack_pending: int = Field(
         1000,

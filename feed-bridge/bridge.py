@@ -30,6 +30,7 @@ from stampede.bridge.metrics import BridgeMetrics
 from stampede.bridge.publisher import Publisher
 from stampede.bridge.schedule import feed_window
 from stampede.bridge.settings import BridgeSettings
+from stampede.logonce import LogOnce
 from stampede.market import Channel
 from stampede.markettime import ET
 
@@ -78,7 +79,7 @@ class Bridge:
         self.idle_until: datetime | None = None
         self._stop = asyncio.Event()
         self._max_age = {ch: settings.max_age(ch) for ch in Channel}
-        self._malformed_logged: set[str] = set()
+        self._log_malformed = LogOnce(log)
 
     def stop(self) -> None:
         """Ask for a graceful stop (SIGTERM): stop reading, flush publishes, close."""
@@ -247,13 +248,12 @@ class Bridge:
     def _malformed(self, kind: str, message: str, sample: object) -> None:
         unit = self.metrics.dropped_frames if kind in FRAME_KINDS else self.metrics.dropped_events
         unit.labels(kind).inc()
-        if kind not in self._malformed_logged:
-            self._malformed_logged.add(kind)
-            log.warning(
-                "malformed input from the feed (%s): %s; sample: %.300r; "
-                "further %s input is only counted",
-                kind,
-                message,
-                sample,
-                kind,
-            )
+        self._log_malformed(
+            kind,
+            "malformed input from the feed (%s): %s; sample: %.300r; "
+            "further %s input is only counted",
+            kind,
+            message,
+            sample,
+            kind,
+        )

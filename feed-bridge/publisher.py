@@ -28,6 +28,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from stampede.bridge.envelope import OutboundMessage
 from stampede.bridge.metrics import BridgeMetrics
 from stampede.bridge.settings import BridgeSettings
+from stampede.logonce import LogOnce
 from stampede.market import Channel
 from stampede.settings import public_url
 from stampede.subjects import DLQ_STREAM, dlq_stream_config, stream_name, stream_subjects
@@ -69,7 +70,7 @@ class Publisher:
         self._reaper: asyncio.Task | None = None
         self._declaring: asyncio.Task | None = None
         self._ack_timeout = settings.bridge_ack_timeout
-        self._errors_logged: set[str] = set()  # one log line per kind of error per outage
+        self._log_error = LogOnce(log)  # one line per kind of error per outage
         self._closing = False
         metrics.unacked.set_function(self.pending)
 
@@ -223,13 +224,14 @@ class Publisher:
 
     async def _on_reconnected(self) -> None:
         log.warning("nats reconnected; re-declaring streams")
-        self._errors_logged.clear()
+        self._log_error.reset()
         self._redeclare()
 
     async def _on_error(self, error: Exception) -> None:
         kind = type(error).__name__
-        if kind not in self._errors_logged:
-            self._errors_logged.add(kind)
-            log.warning(
-                "nats error (%s): %s; retrying without further logs until reconnected", kind, error
-            )
+        self._log_error(
+            kind,
+            "nats error (%s): %s; retrying without further logs until reconnected",
+            kind,
+            error,
+        )

@@ -35,6 +35,7 @@ from stampede.functions.cloudevents_http import Incoming, InvalidCloudEvent, par
 from stampede.functions.reference import ReferenceCache
 from stampede.functions.settings import FunctionSettings
 from stampede.functions.store import Store
+from stampede.logonce import LogOnce
 from stampede.service import add_service_routes
 
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -99,27 +100,12 @@ def redis_client(url: str) -> Redis:
     )
 
 
-class _BadInputLog:
-    """Log each kind of bad input once with a sample; afterwards only the metric counts."""
-
-    def __init__(self, log: logging.Logger) -> None:
-        self._log = log
-        self._seen: set[str] = set()
-
-    def __call__(self, kind: str, message: str) -> None:
-        if kind not in self._seen:
-            self._seen.add(kind)
-            self._log.warning(
-                "bad input (%s): %s (further ones are only counted)", kind, message[:300]
-            )
-
-
 def build_app(
     handler: Handler, settings: FunctionSettings, tracer: trace.Tracer, log: logging.Logger
 ) -> FastAPI:
     """The ASGI app serving ``handler`` on ``POST /``."""
     state: dict[str, Context] = {}
-    bad_input = _BadInputLog(log)
+    log_bad_input = LogOnce(log)
     name = handler.name
     max_age_ms = settings.function_max_event_age_seconds * 1000
 
@@ -168,7 +154,9 @@ def build_app(
         metrics.DROPPED.labels(name, kind).inc()
         metrics.BATCHES.labels(name, kind).inc()
         if status == 400:
-            bad_input(kind, message)
+            log_bad_input(
+                kind, "bad input (%s): %s (further ones are only counted)", kind, message[:300]
+            )
         return status, {"status": "error", "error": kind, "message": message}
 
     async def process(event: Incoming) -> tuple[int, dict[str, Any]]:

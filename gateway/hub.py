@@ -35,6 +35,7 @@ from stampede.gateway.messages import addressed, encode
 from stampede.gateway.rows import Spec
 from stampede.gateway.settings import GatewaySettings
 from stampede.gateway.store import newest_day, read_boards, today_et
+from stampede.logonce import LogOnce
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("stampede.gateway")
@@ -181,7 +182,7 @@ class Hub:
         self.ticks = 0
         self.redis_reads = 0
         self._tasks: list[asyncio.Task] = []
-        self._logged: set[str] = set()
+        self._log_once = LogOnce(log)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -524,8 +525,3 @@ class Hub:
                 "boards": {name: f.to_wire() for name, f in sorted(self.boards.items())},
             }
         )
-
-    def _log_once(self, kind: str, message: str, *args: object) -> None:
-        if kind not in self._logged:
-            self._logged.add(kind)
-            log.warning(message, *args)

@@ -53,7 +53,7 @@ class ReplaySource:
         self.frames: list[tuple[int, bytes, list[dict]]] = []
         last = None
         bad = 0
-        for number, line in enumerate(Path(path).read_bytes().splitlines(), 1):
+        for line in Path(path).read_bytes().splitlines():
             if not line.strip():
                 continue
             try:

@@ -175,7 +175,10 @@ class RestApi:
                 {
                     "status": "ERROR",
                     "request_id": _request_id(),
-                    "error": "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue.",
+                    "error": (
+                        "You've exceeded the maximum requests per minute, please wait or upgrade "
+                        "your subscription to continue."
+                    ),
                 },
             )
         return None

@@ -52,7 +52,8 @@ class SimSettings(CommonSettings):
     sim_rate: int | None = Field(
         None,
         ge=1,
-        description="Load mode: drive this many events per second (A and T mixed, all tickers trading) instead of the realistic market.",
+        description="Load mode: drive this many events per second (A and T mixed, all tickers "
+        "trading) instead of the realistic market.",
     )
     sim_agg_delay_ms: int = Field(
         2000,

@@ -13,7 +13,6 @@ extra fields, which Massive adds over time.
 from __future__ import annotations
 
 import enum
-from typing import Union
 
 import msgspec
 
@@ -125,8 +124,8 @@ class Status(msgspec.Struct, tag_field="ev", tag="status"):
     message: str = ""
 
 
-MarketEvent = Union[Aggregate, MinuteAggregate, Trade, Quote, Luld, Imbalance]
-FrameItem = Union[Aggregate, MinuteAggregate, Trade, Quote, Luld, Imbalance, Status]
+MarketEvent = Aggregate | MinuteAggregate | Trade | Quote | Luld | Imbalance
+FrameItem = Aggregate | MinuteAggregate | Trade | Quote | Luld | Imbalance | Status
 
 EVENT_TYPES: dict[Channel, type[MarketEvent]] = {
     Channel.AGGREGATE: Aggregate,

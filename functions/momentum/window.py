@@ -165,7 +165,8 @@ for _, g in ipairs(p.groups) do
     local first = cur[1] == false
     local asof = math.max(tonumber(cur[1]) or 0, newest)
     local lp = tonumber(cur[4])
-    local h, ht, l, lt, ph, pht = tonumber(cur[5]), tonumber(cur[6]), tonumber(cur[7]), tonumber(cur[8]), tonumber(cur[9]), tonumber(cur[10])
+    local h, ht, l, lt = tonumber(cur[5]), tonumber(cur[6]), tonumber(cur[7]), tonumber(cur[8])
+    local ph, pht = tonumber(cur[9]), tonumber(cur[10])
     local fs = math.min(tonumber(cur[11]) or first_sec, first_sec)
     local secT = math.floor(asof / 1000)
     -- Window sums (trades over the tape window, cents over 60 s) and the prices 1 and 5

@@ -268,32 +268,33 @@ async def test_waits_for_a_missing_stream_ready_meanwhile_and_exposes_lag(
     nats_url: str, tmp_path: Path
 ) -> None:
     triggers = write_triggers(tmp_path / "t.yaml", [TRADES])
-    async with jetstream(nats_url) as js, serve_subscriber(Subscriber(delay=0.3)) as fn:
-        async with running_dispatcher(
+    async with (
+        jetstream(nats_url) as js,
+        serve_subscriber(Subscriber(delay=0.3)) as fn,
+        running_dispatcher(
             nats_url, triggers, {"momentum": fn.url}, dispatch_concurrency=1, dispatch_fetch_batch=1
-        ) as dispatcher:
-            await eventually(lambda: dispatcher.workers[0].state.value == "waiting for stream")
-            assert await dispatcher.readiness() == (True, "momentum: waiting for stream")
-            await js.add_stream(market_stream(Channel.TRADE))  # the bridge starts later
-            await all_bound(dispatcher)
-            await publish(js, Channel.TRADE, 10)
-            await eventually(
-                lambda: (
-                    metric(dispatcher, "stampede_dispatch_consumer_pending", trigger="momentum")
-                    >= 5
-                ),
-                what="consumer lag gauge",
+        ) as dispatcher,
+    ):
+        await eventually(lambda: dispatcher.workers[0].state.value == "waiting for stream")
+        assert await dispatcher.readiness() == (True, "momentum: waiting for stream")
+        await js.add_stream(market_stream(Channel.TRADE))  # the bridge starts later
+        await all_bound(dispatcher)
+        await publish(js, Channel.TRADE, 10)
+        await eventually(
+            lambda: (
+                metric(dispatcher, "stampede_dispatch_consumer_pending", trigger="momentum") >= 5
+            ),
+            what="consumer lag gauge",
+        )
+        text = generate_latest(dispatcher.metrics.registry).decode()
+        assert 'stampede_dispatch_consumer_pending{trigger="momentum"}' in text
+        assert 'stampede_dispatch_inflight{trigger="momentum"} 1.0' in text
+        await eventually(lambda: len(fn.received) == 10, what="all delivered")
+        await eventually(
+            lambda: (
+                metric(dispatcher, "stampede_dispatch_consumer_pending", trigger="momentum") == 0
             )
-            text = generate_latest(dispatcher.metrics.registry).decode()
-            assert 'stampede_dispatch_consumer_pending{trigger="momentum"}' in text
-            assert 'stampede_dispatch_inflight{trigger="momentum"} 1.0' in text
-            await eventually(lambda: len(fn.received) == 10, what="all delivered")
-            await eventually(
-                lambda: (
-                    metric(dispatcher, "stampede_dispatch_consumer_pending", trigger="momentum")
-                    == 0
-                )
-            )
+        )
 
 
 async def test_stop_finishes_in_flight_deliveries(nats_url: str, tmp_path: Path) -> None:

@@ -58,6 +58,12 @@ TICKERS = [
     "WISH",
 ]
 
+# The `last` cell of a symbol's row on the volume board, in page JavaScript.
+LAST_CELL = (
+    'document.querySelector(`.board[data-board="volume"] tr[data-sym="${sym}"] '
+    'td[data-col="last"]`)'
+)
+
 
 class DemoMarket:
     """A plausible pre-open market written the way the scoring functions write it."""
@@ -195,8 +201,7 @@ async def test_dashboard_shows_live_boards_updates_and_recovers(redis_url, artif
             market.t += 500
             await market.write([sym])
             await page.wait_for_function(
-                """(sym) => document.querySelector(`.board[data-board="volume"] tr[data-sym="${sym}"] td[data-col="last"]`)
-                      ?.textContent === '123.45'""",
+                f"(sym) => {LAST_CELL}?.textContent === '123.45'",
                 arg=sym,
                 timeout=10_000,
             )
@@ -213,7 +218,10 @@ async def test_dashboard_shows_live_boards_updates_and_recovers(redis_url, artif
             await page.click("#filters button[type=submit]")
             await page.wait_for_function(
                 """() => [...document.querySelectorAll('.board[data-board="volume"] td[data-col="last"]')]
-                      .every(td => { const v = parseFloat(td.textContent.replace(/,/g, '')); return v >= 1 && v <= 20; })""",
+                      .every(td => {
+                        const v = parseFloat(td.textContent.replace(/,/g, ''));
+                        return v >= 1 && v <= 20;
+                      })""",
                 timeout=10_000,
             )
             await page.click("#clear-filters")
@@ -227,8 +235,7 @@ async def test_dashboard_shows_live_boards_updates_and_recovers(redis_url, artif
                 "() => document.body.dataset.conn === 'live'", timeout=15_000
             )
             await page.wait_for_function(
-                """(sym) => document.querySelector(`.board[data-board="volume"] tr[data-sym="${sym}"] td[data-col="last"]`)
-                      ?.textContent === '77.77'""",
+                f"(sym) => {LAST_CELL}?.textContent === '77.77'",
                 arg=sym,
                 timeout=10_000,
             )

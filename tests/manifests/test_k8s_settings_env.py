@@ -71,7 +71,7 @@ def test_required_settings_are_set_and_explicit_ones_exist(overlay: str) -> None
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_api_key_comes_from_a_secret_never_a_literal(overlay: str) -> None:
-    for doc, container in workloads(render(f"overlays/{overlay}")):
+    for _doc, container in workloads(render(f"overlays/{overlay}")):
         for env in container.get("env", []):
             if env["name"] == "MASSIVE_API_KEY":
                 assert "value" not in env

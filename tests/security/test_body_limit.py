@@ -16,9 +16,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from support.service import Service, service
 
 from stampede.tools import localstack
+from support.service import Service, service
 
 LIMIT = 1024 * 1024
 GIVE_UP_AFTER = 512 * 1024 * 1024  # what a server reading everything would have to swallow

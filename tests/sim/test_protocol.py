@@ -30,30 +30,32 @@ async def read_until_closed(ws, timeout: float = 20.0) -> list[dict]:
 
 
 async def test_auth_failure_malformed_messages_and_order() -> None:
-    async with running_simulator(date=DAY, start="10:00", symbols=100) as sim:
-        async with connect(sim.ws_url) as ws:
-            assert await recv_json(ws) == status("connected", "Connected Successfully")
-            await ws.send(json.dumps({"action": "subscribe", "params": "A.*"}))
-            assert await recv_json(ws) == status("error", "not authorized")
-            for bad in ("{not json", "[1,2]", '"auth"'):
-                await ws.send(bad)
-                assert await recv_json(ws) == status("error", "Invalid JSON")
-            await ws.send(json.dumps({"action": "auth", "params": "wrong-key"}))
-            assert await recv_json(ws) == status("auth_failed", "authentication failed")
-            with pytest.raises(ConnectionClosed):
-                await recv_json(ws)
-            assert ws.close_code == 1008
+    async with (
+        running_simulator(date=DAY, start="10:00", symbols=100) as sim,
+        connect(sim.ws_url) as ws,
+    ):
+        assert await recv_json(ws) == status("connected", "Connected Successfully")
+        await ws.send(json.dumps({"action": "subscribe", "params": "A.*"}))
+        assert await recv_json(ws) == status("error", "not authorized")
+        for bad in ("{not json", "[1,2]", '"auth"'):
+            await ws.send(bad)
+            assert await recv_json(ws) == status("error", "Invalid JSON")
+        await ws.send(json.dumps({"action": "auth", "params": "wrong-key"}))
+        assert await recv_json(ws) == status("auth_failed", "authentication failed")
+        with pytest.raises(ConnectionClosed):
+            await recv_json(ws)
+        assert ws.close_code == 1008
 
 
 async def test_auth_timeout() -> None:
-    async with running_simulator(date=DAY, start="10:00", symbols=100, auth_timeout=0.3) as sim:
-        async with connect(sim.ws_url) as ws:
-            assert await recv_json(ws) == status("connected", "Connected Successfully")
-            assert await recv_json(ws) == status(
-                "auth_timeout", "No authentication request received."
-            )
-            with pytest.raises(ConnectionClosed):
-                await recv_json(ws)
+    async with (
+        running_simulator(date=DAY, start="10:00", symbols=100, auth_timeout=0.3) as sim,
+        connect(sim.ws_url) as ws,
+    ):
+        assert await recv_json(ws) == status("connected", "Connected Successfully")
+        assert await recv_json(ws) == status("auth_timeout", "No authentication request received.")
+        with pytest.raises(ConnectionClosed):
+            await recv_json(ws)
 
 
 async def test_subscription_filtering_and_unsubscribe() -> None:

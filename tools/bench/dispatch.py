@@ -51,7 +51,8 @@ async def app(scope, receive, send):
     else:
         count += 1
         body = b""
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+    headers = [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
@@ -163,7 +164,8 @@ async def run(args: argparse.Namespace) -> int:
         )
         print(f"elapsed: {elapsed:.2f} s (publishing alone took {publish_time:.2f} s)")
         print(
-            f"throughput: {args.events / elapsed:,.0f} CloudEvents/s = {args.events * args.batch / elapsed:,.0f} market events/s"
+            f"throughput: {args.events / elapsed:,.0f} CloudEvents/s = "
+            f"{args.events * args.batch / elapsed:,.0f} market events/s"
         )
         print(f"CPU: dispatch {cpu[0]:.0f}%, subscriber {cpu[1]:.0f}% (of one core)")
         print(

@@ -261,7 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         cpu = {k: sum(p.cpu_times()[:2]) - before[k] for k, p in processes.items()}
         latencies.sort()
-        p = lambda q: latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000
+
+        def p(q):
+            return latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000
+
         print(f"applied {applied} events in {batches} CloudEvents over {elapsed:.1f} s")
         print(f"events/s: {applied / elapsed:,.0f}   CloudEvents/s: {batches / elapsed:,.1f}")
         print(

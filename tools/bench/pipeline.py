@@ -230,7 +230,10 @@ def _percentiles(values: list[float]) -> dict[str, float | int | None]:
     if not values:
         return {"n": 0, "p50": None, "p95": None, "p99": None}
     ordered = sorted(values)
-    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    def pick(q):
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
     return {"n": len(ordered), "p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99)}
 
 
@@ -650,7 +653,8 @@ def report(results: dict) -> str:
             if p["t"] >= -5:
                 out.append(
                     f"{p['t']:>6.0f} {_k(p['bridge_in']):>9} {_k(p['applied']):>8} "
-                    f"{_ms(p['board_write_p50']):>9} {_ms(p['board_write_p99']):>7} {p['pending']:>8.0f} {p['stale']:>6.0f}"
+                    f"{_ms(p['board_write_p50']):>9} {_ms(p['board_write_p99']):>7} "
+                    f"{p['pending']:>8.0f} {p['stale']:>6.0f}"
                 )
         if o["after_open"]:
             cpu = sorted(o["after_open"]["cpu_percent"].items(), key=lambda kv: -kv[1])

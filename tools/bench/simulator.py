@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         else f"--rate {args.rate}"
     )
     print(
-        f"stampede sim {what}, reader subscribed to {args.subscriptions}, {args.seconds:.0f}s after {args.warmup:.0f}s warm-up"
+        f"stampede sim {what}, reader subscribed to {args.subscriptions}, "
+        f"{args.seconds:.0f}s after {args.warmup:.0f}s warm-up"
     )
     print(f"  startup to listening : {ready_s:.2f} s")
     print(f"  events/s received    : {result['events']:,.0f}")
