@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from importlib import resources
 from typing import Annotated, Any
 
@@ -23,7 +23,7 @@ from stampede.boards import BOARDS, BOARDS_BY_NAME
 from stampede.gateway import messages, metrics
 from stampede.gateway.hub import Client, Hub, Outgoing, now_ms
 from stampede.gateway.messages import ProtocolError
-from stampede.gateway.rows import Filters, Spec
+from stampede.gateway.scans import FILTER_FIELDS, FilterError, Filters, Spec
 from stampede.gateway.settings import GatewaySettings
 from stampede.gateway.store import read_boards
 from stampede.service import add_service_routes
@@ -157,13 +157,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         },
     )
     async def board_snapshot(
+        request: Request,
         name: Annotated[str, Path(description="Board name, see /api/boards.")],
         limit: Annotated[int, Query(ge=1, description="Rows (at most GATEWAY_MAX_LIMIT).")] = 20,
-        min_price: Annotated[float | None, Query(ge=0, description="Lowest last price.")] = None,
-        max_price: Annotated[float | None, Query(ge=0, description="Highest last price.")] = None,
-        min_volume: Annotated[float | None, Query(ge=0, description="Lowest day volume.")] = None,
     ) -> BoardSnapshot:
-        """A snapshot of one board: top `limit` rows that pass the filters (read now)."""
+        """A snapshot of one board: top `limit` rows that pass the filters (read now).
+
+        Filters are query parameters `min_<field>` / `max_<field>` on any numeric row field
+        (`min_price`, `max_price`, `min_volume`, `min_change_pct`, `max_float_shares`, ...) and
+        `min_/max_<name>_age_s` on time fields (`max_hod_age_s=60`); see docs/gateway.md.
+        """
         if name not in BOARDS_BY_NAME:
             raise HTTPException(
                 404,
@@ -177,11 +180,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     "message": f"limit is above the maximum {settings.gateway_max_limit}",
                 },
             )
-        if min_price is not None and max_price is not None and min_price > max_price:
-            raise HTTPException(
-                422, {"code": "bad_request", "message": "min_price is above max_price"}
-            )
-        spec = Spec(name, limit, Filters(min_price, max_price, min_volume))
+        try:
+            filters = Filters.parse(filter_params(request.query_params))
+        except FilterError as exc:
+            raise HTTPException(422, {"code": "bad_request", "message": str(exc)}) from None
+        spec = Spec(name, limit, filters)
         try:
             read = await read_boards(
                 redis, hub.day, {name: spec.depth(settings.gateway_filter_depth)}
@@ -197,7 +200,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             exchange_ms=fresh.exchange_ms if fresh else None,
             received_ms=fresh.received_ms if fresh else None,
             server_ms=now_ms(),
-            rows=spec.select(read.boards[name]),
+            rows=spec.select(read.boards[name], hub.feed_time_ms(read.boards[name])),
         )
 
     @app.websocket("/ws")
@@ -205,6 +208,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await WebSocketSession(ws, hub, settings).run(token)
 
     return app
+
+
+def filter_params(query: Mapping[str, str]) -> dict[str, float | None]:
+    """The filter bounds of a query string (every ``min_*``/``max_*`` parameter)."""
+    out: dict[str, float | None] = {}
+    for key, raw in query.items():
+        if key.startswith(("min_", "max_")):
+            try:
+                out[key] = float(raw) if raw != "" else None
+            except ValueError:
+                raise FilterError(f"filter {key!r} must be a number, not {raw!r}") from None
+    return out
 
 
 def _same(given: str, expected: str) -> bool:
@@ -285,6 +300,7 @@ class WebSocketSession:
                     {"name": b.name, "title": b.title, "metric": b.metric, "ascending": b.ascending}
                     for b in BOARDS
                 ],
+                "fields": list(FILTER_FIELDS),
                 "limits": {
                     "max_limit": s.gateway_max_limit,
                     "max_subscriptions": s.gateway_max_subscriptions,

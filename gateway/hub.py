@@ -32,7 +32,7 @@ from stampede.boards import BOARDS_BY_NAME
 from stampede.gateway import metrics
 from stampede.gateway.diff import View, diff
 from stampede.gateway.messages import addressed, encode
-from stampede.gateway.rows import Spec
+from stampede.gateway.scans import Spec
 from stampede.gateway.settings import GatewaySettings
 from stampede.gateway.store import newest_day, read_boards, today_et
 from stampede.logonce import LogOnce
@@ -330,6 +330,14 @@ class Hub:
         self.notified |= named
         self._mark_dirty(named)
 
+    def feed_time_ms(self, rows: list[dict[str, Any]]) -> int:
+        """Now, in feed time: what scan filters on ages (a new high within 60 s) count from,
+        so a replayed or simulated day filters as it would have live. Before the first
+        notification the newest row update stands in for it."""
+        if self.feed_freshness.exchange_ms:
+            return self.feed_freshness.exchange_ms
+        return max((r["updated_ms"] for r in rows if "updated_ms" in r), default=now_ms())
+
     def watched(self) -> set[str]:
         return {spec.board for spec in self.feeds}
 
@@ -413,7 +421,7 @@ class Hub:
         board_freshness: Freshness,
         measured: bool,
     ) -> None:
-        view = feed.spec.select(rows)
+        view = feed.spec.select(rows, self.feed_time_ms(rows))
         freshness = Freshness(**board_freshness.to_wire())
         if freshness.exchange_ms is None:  # no notification yet: the rows' own newest time
             freshness.exchange_ms = max(

@@ -14,7 +14,7 @@ import msgspec
 import orjson
 
 from stampede.boards import BOARDS_BY_NAME
-from stampede.gateway.rows import Filters, Spec
+from stampede.gateway.scans import FilterError, Filters, Spec
 
 PROTOCOL = "stampede.gateway.v1"
 
@@ -24,13 +24,6 @@ CLOSE_TOO_MANY_CLIENTS = 4429
 CLOSE_GOING_AWAY = 1001
 
 SubId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
-
-
-class WireFilters(msgspec.Struct, forbid_unknown_fields=True):
-    min_price: NonNegative | None = None
-    max_price: NonNegative | None = None
-    min_volume: NonNegative | None = None
 
 
 class Auth(msgspec.Struct, tag="auth", tag_field="type", forbid_unknown_fields=True):
@@ -41,7 +34,7 @@ class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type", forbid_unknow
     id: SubId
     board: str
     limit: Annotated[int, msgspec.Meta(ge=1)] = 20
-    filters: WireFilters | None = None
+    filters: dict[str, float | None] | None = None  # min_<field>/max_<field>, see scans.py
 
 
 class Unsubscribe(msgspec.Struct, tag="unsubscribe", tag_field="type", forbid_unknown_fields=True):
@@ -84,10 +77,13 @@ def parse(text: str | bytes) -> ClientMessage:
             f"unknown message type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}",
         )
     try:
-        return msgspec.convert(obj, type=ClientMessage)
+        message = msgspec.convert(obj, type=ClientMessage)
     except msgspec.ValidationError as exc:
         sub_id = obj.get("id") if isinstance(obj.get("id"), str) else None
         raise ProtocolError("bad_request", f"invalid {kind} message: {exc}", sub_id) from None
+    if isinstance(message, Subscribe):
+        filters_of(message.filters, message.id)
+    return message
 
 
 def spec_of(message: Subscribe, max_limit: int) -> Spec:
@@ -105,16 +101,11 @@ def spec_of(message: Subscribe, max_limit: int) -> Spec:
     return Spec(message.board, message.limit, filters_of(message.filters, message.id))
 
 
-def filters_of(wire: WireFilters | None, sub_id: str | None = None) -> Filters:
-    if wire is None:
-        return Filters()
-    if (
-        wire.min_price is not None
-        and wire.max_price is not None
-        and wire.min_price > wire.max_price
-    ):
-        raise ProtocolError("bad_request", "min_price is above max_price", sub_id)
-    return Filters(wire.min_price, wire.max_price, wire.min_volume)
+def filters_of(wire: dict[str, float | None] | None, sub_id: str | None = None) -> Filters:
+    try:
+        return Filters.parse(wire)
+    except FilterError as exc:
+        raise ProtocolError("bad_request", str(exc), sub_id) from None
 
 
 def encode(message: dict[str, Any]) -> str:

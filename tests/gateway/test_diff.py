@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from stampede.gateway import messages
 from stampede.gateway.diff import Diff, apply, diff, from_wire
 from stampede.gateway.messages import ProtocolError
-from stampede.gateway.rows import Filters, Spec, wire_row, wire_value
+from stampede.gateway.rows import wire_row, wire_value
+from stampede.gateway.scans import Filters, Spec
 
 SYMBOLS = [f"S{i}" for i in range(12)]
 values = st.one_of(
@@ -89,7 +90,7 @@ def test_filters_keep_the_board_order_and_drop_unknowns():
         {"sym": "D", "last": 7, "volume": 10},
         {"sym": "E", "last": 9, "volume": 3e6},
     ]
-    spec = Spec("gainers", 2, Filters(min_price=1, max_price=20, min_volume=1e6))
+    spec = Spec("gainers", 2, Filters.parse({"min_price": 1, "max_price": 20, "min_volume": 1e6}))
     assert [r["sym"] for r in spec.select(rows)] == ["B", "E"]
     assert [r["sym"] for r in Spec("gainers", 3).select(rows)] == ["A", "B", "C"]
     assert spec.depth(250) == 250 and Spec("gainers", 3).depth(250) == 3
@@ -122,7 +123,9 @@ def test_subscription_is_checked_against_the_catalogue_and_limits():
         '{"type":"subscribe","id":"g","board":"gainers","limit":5,'
         '"filters":{"min_price":1,"max_price":20}}'
     )
-    assert messages.spec_of(ok, 100) == Spec("gainers", 5, Filters(1, 20, None))
+    assert messages.spec_of(ok, 100) == Spec(
+        "gainers", 5, Filters.parse({"max_price": 20, "min_price": 1})
+    )
     for text, code in [
         ('{"type":"subscribe","id":"g","board":"nope"}', "unknown_board"),
         ('{"type":"subscribe","id":"g","board":"gainers","limit":101}', "bad_request"),
