@@ -17,8 +17,6 @@ import json
 import signal
 import sys
 
-import pydantic
-import uvloop
 from fastapi import FastAPI
 
 from stampede import service
@@ -31,8 +29,6 @@ from stampede.dispatch.triggers import (
     routable,
 )
 from stampede.telemetry import setup_logging, setup_tracing
-
-EXIT_OK, EXIT_CONFIG = 0, 2
 
 
 def status_app(dispatcher: Dispatcher) -> FastAPI:
@@ -71,7 +67,7 @@ async def serve(settings: DispatchSettings, triggers: list[Trigger], host: str, 
     server, server_task = await service.serve_in_background(status_app(dispatcher), host, port)
     try:
         await dispatcher.run()
-        return EXIT_OK
+        return service.EXIT_OK
     finally:
         server.should_exit = True
         await server_task
@@ -89,21 +85,14 @@ def main(argv: list[str]) -> int:
         "--routes", action="store_true", help="print the routing table (JSON) and exit"
     )
     args = parser.parse_args(argv)
+    settings = service.load_settings(DispatchSettings, "stampede dispatch")
     try:
-        settings = DispatchSettings()
         triggers = configured_triggers(settings)
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        print(f"stampede dispatch: bad configuration: {problems}", file=sys.stderr)
-        return EXIT_CONFIG
     except (OSError, ValueError) as exc:  # TriggerError is a ValueError; missing file an OSError
         print(f"stampede dispatch: bad triggers: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return service.EXIT_CONFIG
     if args.routes:
         print(json.dumps(routes(triggers), indent=2))
-        return EXIT_OK
+        return service.EXIT_OK
     setup_logging(settings, "dispatch")
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(serve(settings, triggers, args.host, args.port))
+    return service.run_worker(serve(settings, triggers, args.host, args.port))

@@ -17,13 +17,12 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from opentelemetry import trace
 
+from stampede import bus
 from stampede.dispatch.consumer import State, TriggerWorker
 from stampede.dispatch.metrics import DispatchMetrics
 from stampede.dispatch.settings import DispatchSettings
 from stampede.dispatch.triggers import Trigger
-from stampede.logonce import LogOnce
-from stampede.settings import public_url
-from stampede.subjects import DLQ_STREAM, dlq_stream_config
+from stampede.subjects import DLQ_STREAM
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +43,16 @@ class Dispatcher:
         self.workers: list[TriggerWorker] = []
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
-        self._log_nats_error = LogOnce(log)
 
     async def start(self) -> None:
-        self.nc = await nats.connect(
+        self.nc = await bus.connect(
             self.settings.nats_url,
             name="stampede-dispatch",
-            allow_reconnect=True,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            connect_timeout=2,
-            disconnected_cb=self._on_disconnected,
-            reconnected_cb=self._on_reconnected,
-            error_cb=self._on_error,
+            log=log,
+            on_disconnected=self._on_disconnected,
+            on_reconnected=self._on_reconnected,
         )
         self.metrics.nats_connected.set(1)
-        log.info("connected to %s", public_url(self.settings.nats_url))
         self.js = self.nc.jetstream()
         await self.ensure_dlq_stream()
         for trigger in self.triggers:
@@ -70,14 +63,8 @@ class Dispatcher:
 
     async def ensure_dlq_stream(self) -> None:
         assert self.js is not None
-        try:
-            await self.js.stream_info(DLQ_STREAM)
-        except nats.js.errors.NotFoundError:
-            with contextlib.suppress(
-                nats.js.errors.BadRequestError
-            ):  # lost a race with the bridge: fine
-                await self.js.add_stream(dlq_stream_config(self.settings.dispatch_dlq_max_age))
-                log.info("created dead-letter stream %s", DLQ_STREAM)
+        if await bus.ensure_dlq_stream(self.js, self.settings.dlq_max_age):
+            log.info("created dead-letter stream %s", DLQ_STREAM)
 
     async def run(self) -> None:
         """Start, then dispatch until ``stop()``; then drain in-flight deliveries and close."""
@@ -150,7 +137,6 @@ class Dispatcher:
 
     async def _on_reconnected(self) -> None:
         self.metrics.nats_connected.set(1)
-        self._log_nats_error.reset()
         log.warning("nats reconnected; consumers are re-created where they vanished")
         self._tasks.append(
             asyncio.create_task(self._ensure_dlq_quietly(), name="dispatch-dlq-stream")
@@ -159,12 +145,3 @@ class Dispatcher:
     async def _ensure_dlq_quietly(self) -> None:
         with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
             await self.ensure_dlq_stream()
-
-    async def _on_error(self, error: Exception) -> None:
-        kind = type(error).__name__
-        self._log_nats_error(
-            kind,
-            "nats error (%s): %s; retrying without further logs until reconnected",
-            kind,
-            error,
-        )

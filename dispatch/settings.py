@@ -73,11 +73,6 @@ class DispatchSettings(NatsSettings):
         description="On SIGTERM, seconds to let in-flight deliveries finish before nak'ing them "
         "for immediate redelivery elsewhere.",
     )
-    dispatch_dlq_max_age: float = Field(
-        7 * 24 * 3600.0,
-        ge=1,
-        description="Max age (s) of the dead-letter stream STAMPEDE_DLQ (created if missing).",
-    )
 
     @field_validator("dispatch_subscriber_urls")
     @classmethod

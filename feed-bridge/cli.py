@@ -13,9 +13,7 @@ import argparse
 import asyncio
 import logging
 import signal
-import sys
 
-import pydantic
 from fastapi import FastAPI
 
 from stampede import service
@@ -24,7 +22,7 @@ from stampede.bridge.connection import AuthRejected
 from stampede.bridge.settings import BridgeSettings
 from stampede.telemetry import setup_logging, setup_tracing
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_AUTH = 0, 1, 2, 3
+EXIT_AUTH = 3  # beside service.EXIT_OK, EXIT_FAILURE and EXIT_CONFIG
 
 
 def status_app(bridge: Bridge) -> FastAPI:
@@ -42,25 +40,16 @@ async def serve(settings: BridgeSettings, host: str, port: int) -> int:
     server, server_task = await service.serve_in_background(status_app(bridge), host, port)
     try:
         await bridge.run()
-        return EXIT_OK
+        return service.EXIT_OK
     except AuthRejected as exc:
         log.critical("%s", exc)
         return EXIT_AUTH
     except Exception:  # e.g. JetStream refusing a stream config: say what, then exit
         log.exception("feed bridge failed")
-        return EXIT_FAILURE
+        return service.EXIT_FAILURE
     finally:
         server.should_exit = True
         await server_task
-
-
-def _loop_factory():
-    """uvloop (shipped with uvicorn[standard] on Linux) when present: cheaper socket I/O."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 def main(argv: list[str]) -> int:
@@ -72,14 +61,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--host", default="0.0.0.0", help="status server address (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=8080, help="status server port (default 8080)")
     args = parser.parse_args(argv)
-    try:
-        settings = BridgeSettings()
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        print(f"stampede bridge: bad configuration: {problems}", file=sys.stderr)
-        return EXIT_CONFIG
+    settings = service.load_settings(BridgeSettings, "stampede bridge")
     setup_logging(settings, "bridge")
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(serve(settings, args.host, args.port))
+    return service.run_worker(serve(settings, args.host, args.port))

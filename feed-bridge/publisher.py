@@ -25,13 +25,13 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
+from stampede import bus
 from stampede.bridge.envelope import OutboundMessage
 from stampede.bridge.metrics import BridgeMetrics
 from stampede.bridge.settings import BridgeSettings
-from stampede.logonce import LogOnce
 from stampede.market import Channel
 from stampede.settings import public_url
-from stampede.subjects import DLQ_STREAM, dlq_stream_config, stream_name, stream_subjects
+from stampede.subjects import stream_name, stream_subjects
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,6 @@ class Publisher:
         self._reaper: asyncio.Task | None = None
         self._declaring: asyncio.Task | None = None
         self._ack_timeout = settings.bridge_ack_timeout
-        self._log_error = LogOnce(log)  # one line per kind of error per outage
         self._closing = False
         metrics.unacked.set_function(self.pending)
 
@@ -78,15 +77,12 @@ class Publisher:
         return self.js.publish_async_pending() if self.js is not None else 0
 
     async def start(self) -> None:
-        self.nc = await nats.connect(
+        self.nc = await bus.connect(
             self.settings.nats_url,
             name="stampede-bridge",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            connect_timeout=2,
-            disconnected_cb=self._on_disconnected,
-            reconnected_cb=self._on_reconnected,
-            error_cb=self._on_error,
+            log=log,
+            on_disconnected=self._on_disconnected,
+            on_reconnected=self._on_reconnected,
         )
         self.js = self.nc.jetstream(publish_async_max_pending=self.settings.bridge_max_inflight)
         await self.declare_streams()
@@ -102,11 +98,7 @@ class Publisher:
                 await self.js.update_stream(config)
             except nats.js.errors.NotFoundError:
                 await self.js.add_stream(config)
-        try:
-            await self.js.stream_info(DLQ_STREAM)
-        except nats.js.errors.NotFoundError:
-            with contextlib.suppress(nats.js.errors.BadRequestError):  # lost a race: fine
-                await self.js.add_stream(dlq_stream_config(self.settings.bridge_dlq_max_age))
+        await bus.ensure_dlq_stream(self.js, self.settings.dlq_max_age)
         self.ready.set()
         self.metrics.nats_connected.set(1)
         log.info("jetstream streams in place on %s", public_url(self.settings.nats_url))
@@ -224,14 +216,4 @@ class Publisher:
 
     async def _on_reconnected(self) -> None:
         log.warning("nats reconnected; re-declaring streams")
-        self._log_error.reset()
         self._redeclare()
-
-    async def _on_error(self, error: Exception) -> None:
-        kind = type(error).__name__
-        self._log_error(
-            kind,
-            "nats error (%s): %s; retrying without further logs until reconnected",
-            kind,
-            error,
-        )

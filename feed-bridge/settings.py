@@ -90,11 +90,6 @@ class BridgeSettings(NatsSettings):
         ge=1024 * 1024,
         description="Byte cap of each channel stream (memory storage, discard old).",
     )
-    bridge_dlq_max_age: float = Field(
-        7 * 24 * 3600.0,
-        ge=1,
-        description="Max age (s) of the dead-letter stream STAMPEDE_DLQ (created if missing).",
-    )
     bridge_market_hours_only: bool = Field(
         True,
         description="Hold the feed only from 04:00 ET pre-market to the end of after-hours on "

@@ -8,7 +8,7 @@ import logging
 
 from stampede.functions.host import Handler, build_app
 from stampede.functions.settings import FunctionSettings
-from stampede.service import run
+from stampede.service import load_settings, run
 from stampede.telemetry import setup_logging, setup_tracing
 
 FUNCTIONS = ("movers", "momentum", "halts", "refdata")
@@ -45,6 +45,6 @@ def main(argv: list[str]) -> int:
         help="port to listen on (default 8080; $PORT wins when set, as Knative sets it)",
     )
     args = parser.parse_args(argv)
-    settings = FunctionSettings()
+    settings = load_settings(FunctionSettings, "stampede function")
     run(create_app(args.name, settings), args.host, settings.port or args.port)
     return 0

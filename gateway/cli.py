@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from stampede.gateway.settings import GatewaySettings
-from stampede.service import run
+from stampede.service import load_settings, run
 from stampede.telemetry import setup_logging, setup_tracing
 
 
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     args = parser.parse_args(argv)
 
-    settings = GatewaySettings()
+    settings = load_settings(GatewaySettings, "stampede gateway")
     log = setup_logging(settings, "gateway")
     setup_tracing(settings, "gateway")
     from stampede.gateway.app import create_app  # after logging is configured

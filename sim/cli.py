@@ -17,8 +17,7 @@ import logging
 import signal
 import sys
 
-import pydantic
-
+from stampede import service
 from stampede.sim.server import Simulator
 from stampede.sim.settings import SimSettings
 from stampede.telemetry import setup_logging
@@ -101,17 +100,11 @@ async def serve(settings: SimSettings) -> int:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        settings = parse(argv)
-    except pydantic.ValidationError as exc:
-        print(f"stampede sim: bad configuration:\n{exc}", file=sys.stderr)
-        return 2
+    settings = service.load_settings(lambda: parse(argv), "stampede sim")
     setup_logging(settings, "sim")
     logging.getLogger("stampede.sim.websockets").setLevel(logging.WARNING)
     try:
-        import uvloop
-
-        return uvloop.run(serve(settings))
+        return service.run_worker(serve(settings))
     except ValueError as exc:
         print(f"stampede sim: {exc}", file=sys.stderr)
-        return 2
+        return service.EXIT_CONFIG

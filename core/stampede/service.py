@@ -4,20 +4,51 @@
 the service can do its work right now, e.g. its Redis or its feed is reachable (readiness).
 uvicorn turns SIGTERM/SIGINT into a graceful shutdown: it stops accepting, finishes in-flight
 requests, then runs the app's lifespan shutdown.
+
+Every deployable is built the same way: ``load_settings`` (bad configuration is one clear line
+on stderr and exit 2, never a traceback), then ``run`` for an HTTP service or ``run_worker`` for a
+long-lived worker with a status server (bridge, dispatch, simulator), both on uvloop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
+import pydantic
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
+T = TypeVar("T")
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def describe(exc: pydantic.ValidationError) -> str:
+    """``VAR: problem; VAR: problem`` in the environment's own variable names."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+
+
+def load_settings(factory: Callable[[], T], command: str) -> T:
+    """A deployable's settings; on a bad value print one line and exit 2 (bad configuration)."""
+    try:
+        return factory()
+    except pydantic.ValidationError as exc:
+        print(f"{command}: bad configuration: {describe(exc)}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def run_worker(main: Coroutine[Any, Any, T]) -> T:
+    """Run a long-lived worker's main coroutine on uvloop (cheaper socket I/O than asyncio's)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def add_service_routes(

@@ -32,6 +32,12 @@ class RedisSettings(CommonSettings):
 
 class NatsSettings(CommonSettings):
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server with JetStream.")
+    dlq_max_age: float = Field(
+        7 * 24 * 3600.0,
+        ge=1,
+        description="Max age (s) of the dead-letter stream STAMPEDE_DLQ, created if missing by "
+        "the bridge or the dispatcher, whichever starts first (was BRIDGE_/DISPATCH_DLQ_MAX_AGE).",
+    )
 
 
 def public_url(url: str) -> str:

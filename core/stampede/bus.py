@@ -1,0 +1,72 @@
+"""The bus (NATS JetStream) as the bridge and the dispatcher use it: one way to connect, one
+dead-letter stream.
+
+Both must outlive a NATS restart, so they reconnect forever and say so once: each kind of
+connection error is logged once per outage (the next reconnect re-arms it), and the caller's
+callbacks update its metrics and readiness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import nats
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from stampede.logonce import LogOnce
+from stampede.settings import public_url
+from stampede.subjects import DLQ_STREAM, dlq_stream_config
+
+Callback = Callable[[], Awaitable[None]]
+
+
+async def connect(
+    url: str,
+    *,
+    name: str,
+    log: logging.Logger,
+    on_disconnected: Callback,
+    on_reconnected: Callback,
+) -> NATS:
+    log_error = LogOnce(log)
+
+    async def reconnected() -> None:
+        log_error.reset()
+        await on_reconnected()
+
+    async def error(exc: Exception) -> None:
+        kind = type(exc).__name__
+        log_error(
+            kind, "nats error (%s): %s; retrying without further logs until reconnected", kind, exc
+        )
+
+    nc = await nats.connect(
+        url,
+        name=name,
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=2,
+        disconnected_cb=on_disconnected,
+        reconnected_cb=reconnected,
+        error_cb=error,
+    )
+    log.info("connected to %s", public_url(url))
+    return nc
+
+
+async def ensure_dlq_stream(js: JetStreamContext, max_age: float) -> bool:
+    """Create the dead-letter stream if missing (the bridge and the dispatcher both try, whoever
+    starts first wins); True when this call created it."""
+    try:
+        await js.stream_info(DLQ_STREAM)
+        return False
+    except nats.js.errors.NotFoundError:
+        with contextlib.suppress(nats.js.errors.BadRequestError):  # lost the race: fine
+            await js.add_stream(dlq_stream_config(max_age))
+            return True
+    return False
