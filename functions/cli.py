@@ -11,7 +11,7 @@ from stampede.functions.settings import FunctionSettings
 from stampede.service import load_settings, run
 from stampede.telemetry import setup_logging, setup_tracing
 
-FUNCTIONS = ("movers", "momentum", "halts", "refdata")
+FUNCTIONS = ("movers", "momentum", "halts", "refdata", "bars")
 
 
 def load_handler(name: str) -> Handler:

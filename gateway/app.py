@@ -26,6 +26,7 @@ from stampede.gateway.messages import ProtocolError
 from stampede.gateway.scans import FILTER_FIELDS, FilterError, Filters, Spec
 from stampede.gateway.settings import GatewaySettings
 from stampede.gateway.store import read_boards
+from stampede.gateway.symbols import symbol_router
 from stampede.service import add_service_routes
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             server_ms=now_ms(),
             rows=spec.select(read.boards[name], hub.feed_time_ms(read.boards[name])),
         )
+
+    app.include_router(symbol_router(redis, lambda: hub.day, authorize))
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket, token: str | None = None) -> None:

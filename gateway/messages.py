@@ -77,7 +77,7 @@ def parse(text: str | bytes) -> ClientMessage:
             f"unknown message type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}",
         )
     try:
-        message = msgspec.convert(obj, type=ClientMessage)
+        message: ClientMessage = msgspec.convert(obj, type=ClientMessage)
     except msgspec.ValidationError as exc:
         sub_id = obj.get("id") if isinstance(obj.get("id"), str) else None
         raise ProtocolError("bad_request", f"invalid {kind} message: {exc}", sub_id) from None

@@ -9,6 +9,8 @@ that could meet the 04:00 or 09:30 burst (the seed scanner's morning crash).
 - ``sp:{day}:seen:{ce_id}``    idempotency marker of an applied CloudEvent (SET NX EX)
 - ``sp:{day}:once:{action}``   once-a-day latch across replicas (SET NX EX)
 - ``sp:{day}:state:{name}``   a function's working state (clocks, window buckets), not for display
+- ``sp:{day}:bars:{SYM}``      hash: the day's minute bars of a symbol, for the symbol view
+- ``sp:{day}:halthist:{SYM}``  hash: the day's halts and resumes of a symbol
 - ``sp:ref:{day}:{name}``      reference data loaded before the session (hashes by symbol)
 - channel ``sp:changes``       pub/sub: a function applied a batch touching these boards
 """
@@ -43,3 +45,13 @@ def reference(day: str, name: str) -> str:
 def state(day: str, name: str) -> str:
     """Day-scoped working state of a function (clocks, window buckets), not shown to users."""
     return f"{PREFIX}:{day}:state:{name}"
+
+
+def bars(day: str, symbol: str) -> str:
+    """Hash of the day's minute bars of a symbol: window start (Unix ms) -> bar (bars function)."""
+    return f"{PREFIX}:{day}:bars:{symbol}"
+
+
+def halt_history(day: str, symbol: str) -> str:
+    """Hash of the day's halts and resumes of a symbol: ``{ms}:{seq}`` -> event (bars function)."""
+    return f"{PREFIX}:{day}:halthist:{symbol}"

@@ -38,7 +38,7 @@ def test_every_document_is_a_valid_knative_trigger() -> None:
         schema
     )
     docs = documents()
-    assert [d["kind"] for d in docs] == ["Trigger"] * 4
+    assert [d["kind"] for d in docs] == ["Trigger"] * 6
     for doc in docs:
         assert doc["apiVersion"] == "eventing.knative.dev/v1"
         assert [e.message for e in validator.iter_errors(doc)] == [], doc["metadata"]["name"]
@@ -62,12 +62,16 @@ def test_the_file_routes_each_function_its_type_and_skips_refdata() -> None:
         "movers": MARKET_EVENT_TYPES[Channel.AGGREGATE],
         "momentum": MARKET_EVENT_TYPES[Channel.TRADE],
         "halts": MARKET_EVENT_TYPES[Channel.LULD],
+        "bars": MARKET_EVENT_TYPES[Channel.MINUTE_AGGREGATE],
+        "bars-halts": MARKET_EVENT_TYPES[Channel.LULD],
         "refdata": REFDATA_LOAD_TYPE,
     }
     assert {t.name: (t.stream, t.filter_subject) for t in routable(triggers)} == {
         "movers": ("STOCKS_A", "stampede.stocks.A.>"),
         "momentum": ("STOCKS_T", "stampede.stocks.T.>"),
         "halts": ("STOCKS_LULD", "stampede.stocks.LULD.>"),
+        "bars": ("STOCKS_AM", "stampede.stocks.AM.>"),
+        "bars-halts": ("STOCKS_LULD", "stampede.stocks.LULD.>"),
     }
     assert by_name["movers"].url == "http://movers.stampede.svc.cluster.local/"
     assert by_name["halts"].dlq_subject == "stampede.dlq.halts"
@@ -92,6 +96,8 @@ def test_subscriber_urls_overrides_and_namespace(monkeypatch: pytest.MonkeyPatch
         "movers": "http://127.0.0.1:8101/",
         "momentum": "http://10.0.0.2:9000/",
         "halts": "http://halts.scanner.svc.cluster.local/",
+        "bars": "http://bars.scanner.svc.cluster.local/",
+        "bars-halts": "http://bars.scanner.svc.cluster.local/",
         "refdata": "http://refdata.scanner.svc.cluster.local/",
     }
 

@@ -9,7 +9,7 @@ import yaml
 
 from support.k8s import MANIFESTS, OVERLAYS, containers, find, one, render
 
-FUNCTIONS = ("movers", "momentum", "halts", "refdata")
+FUNCTIONS = ("movers", "momentum", "halts", "refdata", "bars")
 
 
 def knative_services(docs):

@@ -17,6 +17,7 @@ COMPONENT_OF_CONTAINER = {
     "momentum": "function",
     "halts": "function",
     "refdata": "function",
+    "bars": "function",
     "gateway": "gateway",
     "simulator": "sim",
 }

@@ -1,0 +1,146 @@
+"""REST for the symbol view: one symbol's row, halt history and the day's minute bars.
+
+The dashboard's chart reads these, never Massive: no key reaches a browser. The bars come from
+the ``bars`` function's hash (``keys.bars``), one Redis command per call; ``since`` lets an open
+chart poll for the newest bars (the bar at ``since`` is sent again, since Massive may have
+corrected it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import BaseModel, Field
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from stampede import keys
+from stampede.boards import ROW_FIELDS
+from stampede.gateway.rows import wire_row
+from stampede.markettime import ET
+
+SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,11}$")
+_bar = msgspec.json.Decoder(tuple[float, float, float, float, float, float, float])
+_halt = msgspec.json.Decoder(tuple[bool])
+
+
+class HaltEvent(BaseModel):
+    t: int = Field(description="Exchange time (Unix ms).")
+    halted: bool = Field(description="true: a halt; false: a resume.")
+
+
+class SymbolInfo(BaseModel):
+    sym: str
+    day: str
+    row: dict[str, Any] = Field(description="The symbol's row (fields: docs/gateway.md).")
+    halts: list[HaltEvent] = Field(description="Today's halts and resumes, oldest first.")
+
+
+class MinuteBar(BaseModel):
+    t: int = Field(description="Window start (Unix ms).")
+    o: float
+    h: float
+    l: float  # noqa: E741 - the OHLC name
+    c: float
+    v: float
+    vw: float = Field(description="The minute's VWAP.")
+    a: float = Field(description="The day's VWAP at the end of the minute.")
+
+
+class SymbolBars(BaseModel):
+    sym: str
+    day: str
+    utc_offset_s: int = Field(description="ET offset from UTC that day (charts show ET).")
+    bars: list[MinuteBar]
+
+
+def symbol_router(
+    redis: Redis, current_day: Callable[[], str], authorize: Callable[..., None]
+) -> APIRouter:
+    router = APIRouter(prefix="/api/symbols", dependencies=[Depends(authorize)])
+
+    def checked(sym: str) -> str:
+        sym = sym.upper()
+        if not SYMBOL.match(sym):
+            raise HTTPException(
+                422, {"code": "bad_request", "message": f"{sym[:20]!r} is not a ticker symbol"}
+            )
+        return sym
+
+    async def read(*commands: tuple[str, str]) -> list[Any]:
+        pipe = redis.pipeline(transaction=False)
+        for kind, key in commands:
+            if kind == "row":
+                pipe.hmget(key, ROW_FIELDS)
+            else:
+                pipe.hgetall(key)
+        try:
+            return await pipe.execute()  # type: ignore[no-any-return]
+        except (RedisError, OSError) as exc:
+            raise HTTPException(503, {"code": "redis_unavailable", "message": str(exc)}) from None
+
+    @router.get("/{sym}", response_model=SymbolInfo)
+    async def symbol(sym: Annotated[str, Path(description="Ticker, e.g. AAPL.")]) -> SymbolInfo:
+        """The symbol's row and today's halts; 404 `unknown_symbol` when it has no row today."""
+        sym, day = checked(sym), current_day()
+        values, halts = await read(
+            ("row", keys.row(day, sym)), ("hash", keys.halt_history(day, sym))
+        )
+        if all(v is None for v in values):
+            raise HTTPException(
+                404, {"code": "unknown_symbol", "message": f"no row for {sym} on {day}"}
+            )
+        return SymbolInfo(sym=sym, day=day, row=wire_row(sym, values), halts=halt_events(halts))
+
+    @router.get("/{sym}/bars", response_model=SymbolBars)
+    async def bars(
+        sym: Annotated[str, Path(description="Ticker, e.g. AAPL.")],
+        since: Annotated[
+            int | None, Query(ge=0, description="Only bars starting at or after this Unix ms.")
+        ] = None,
+    ) -> SymbolBars:
+        """Today's 1-minute bars of the symbol, oldest first (empty before its first trade)."""
+        sym, day = checked(sym), current_day()
+        (stored,) = await read(("hash", keys.bars(day, sym)))
+        return SymbolBars(
+            sym=sym, day=day, utc_offset_s=utc_offset_s(day), bars=minute_bars(stored, since)
+        )
+
+    return router
+
+
+def minute_bars(stored: dict[str, str], since: int | None) -> list[MinuteBar]:
+    """Bars from the hash, oldest first; a garbled entry is skipped, never guessed."""
+    out = []
+    for field, value in stored.items():
+        try:
+            t = int(field)
+            o, h, lo, c, v, vw, a = _bar.decode(value)
+        except (ValueError, msgspec.DecodeError):
+            continue
+        if since is None or t >= since:
+            out.append(MinuteBar(t=t, o=o, h=h, l=lo, c=c, v=v, vw=vw, a=a))
+    out.sort(key=lambda b: b.t)
+    return out
+
+
+def halt_events(stored: dict[str, str]) -> list[HaltEvent]:
+    out = []
+    for field, value in stored.items():
+        try:
+            (halted,) = _halt.decode(value)
+            out.append((int(field.partition(":")[0]), int(field.partition(":")[2] or 0), halted))
+        except (ValueError, msgspec.DecodeError):
+            continue
+    return [HaltEvent(t=t, halted=halted) for t, _, halted in sorted(out)]
+
+
+def utc_offset_s(day: str) -> int:
+    noon = datetime.fromisoformat(day).replace(hour=12, tzinfo=ET)
+    offset = noon.utcoffset()
+    return int(offset.total_seconds()) if offset else 0
