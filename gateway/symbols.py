@@ -80,7 +80,7 @@ def symbol_router(
             else:
                 pipe.hgetall(key)
         try:
-            return await pipe.execute()  # type: ignore[no-any-return]
+            return await pipe.execute()
         except (RedisError, OSError) as exc:
             raise HTTPException(503, {"code": "redis_unavailable", "message": str(exc)}) from None
 
