@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 from stampede.functions.cloudevents_http import Incoming
 from stampede.functions.host import BadEvent, Context, Outcome
 from stampede.functions.plan import RowWrite
-from stampede.market import Channel, MarketEvent, decode_events
+from stampede.market import Channel, EventT, MarketEvent, channel_of_kind, decode_events
 
 # Bounds no real market event reaches (the dearest US stock trades below $1M; a day's volume
 # of the most traded one is a few 10^9 shares). Beyond them the numbers are garbage that would
@@ -33,13 +35,15 @@ _SIZES: dict[Channel, tuple[tuple[str, str], ...]] = {
 }
 
 
-def decode_batch(event: Incoming, channel: Channel) -> list[MarketEvent]:
-    """The CloudEvent's data as typed Massive events with sane numbers; BadEvent (400) when it
-    is not, so no function's scoring ever sees a price or size it cannot handle."""
+def decode_batch(event: Incoming, kind: type[EventT]) -> list[EventT]:
+    """The CloudEvent's data as typed Massive events (``kind``, e.g. ``Trade``) with sane
+    numbers; BadEvent (400) when it is not, so no function's scoring ever sees a price or size
+    it cannot handle."""
     if not event.data:
         return []
+    channel = channel_of_kind(kind)
     try:
-        events = decode_events(channel, event.data)
+        events = decode_events(kind, event.data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise BadEvent(
             f"data is not a JSON array of Massive {channel.value} events: {exc}"
@@ -48,7 +52,7 @@ def decode_batch(event: Incoming, channel: Channel) -> list[MarketEvent]:
     return events
 
 
-def check_numbers(events: list[MarketEvent], channel: Channel) -> None:
+def check_numbers(events: Sequence[MarketEvent], channel: Channel) -> None:
     """Raise BadEvent naming the first price or size that is not finite, >= 0 and below its
     bound (NaN fails every comparison, so the chained checks reject it too)."""
     for bound, kind, fields in (

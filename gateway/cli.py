@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from stampede.gateway.settings import GatewaySettings
-from stampede.service import load_settings, run
+from stampede.service import ServerOptions, load_settings, run
 from stampede.telemetry import setup_logging, setup_tracing
 
 
-def server_options(settings: GatewaySettings) -> dict[str, object]:
+def server_options(settings: GatewaySettings) -> ServerOptions:
     """uvicorn WebSocket options (the tests and the bench serve with the same ones)."""
     return {
         # A hard cap far above the protocol limit; the soft limit answers with an error frame.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from types import GenericAlias
 from typing import Any
 
 import msgspec
@@ -44,7 +45,7 @@ def data_schema(channel: Channel) -> str:
 def batch_json_schema(channel: Channel) -> dict[str, Any]:
     """JSON Schema of a channel's batch data, generated from the structs that decode it
     (committed under ``schemas/events/`` and checked against this by a test)."""
-    schema = msgspec.json.schema(list[EVENT_TYPES[channel]])
+    schema = msgspec.json.schema(GenericAlias(list, (EVENT_TYPES[channel],)))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": data_schema(channel),

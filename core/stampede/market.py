@@ -13,6 +13,8 @@ extra fields, which Massive adds over time.
 from __future__ import annotations
 
 import enum
+from types import GenericAlias
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -140,8 +142,17 @@ LULD_HALT = 17
 LULD_RESUME = 18
 
 
+# One of the market event structs (constrained, not bound, so each is checked on its own): a
+# function decoding a batch of ``Trade`` gets ``list[Trade]``.
+EventT = TypeVar("EventT", MinuteAggregate, Aggregate, Trade, Quote, Luld, Imbalance)
+
+
 def channel_of(event: MarketEvent) -> Channel:
-    return Channel(type(event).__struct_config__.tag)
+    return channel_of_kind(type(event))
+
+
+def channel_of_kind(kind: type[MarketEvent]) -> Channel:
+    return Channel(kind.__struct_config__.tag)
 
 
 def to_millis(timestamp: int) -> int:
@@ -157,7 +168,11 @@ def to_millis(timestamp: int) -> int:
 
 
 _frame_decoder = msgspec.json.Decoder(list[FrameItem])
-_event_decoders = {ch: msgspec.json.Decoder(list[cls]) for ch, cls in EVENT_TYPES.items()}
+# ``list[kind]`` built at run time (GenericAlias), which the type checker cannot follow; the
+# key ties each decoder to its struct, and decode_events gives the result its type.
+_event_decoders: dict[type[MarketEvent], msgspec.json.Decoder[list[Any]]] = {
+    kind: msgspec.json.Decoder(GenericAlias(list, (kind,))) for kind in EVENT_TYPES.values()
+}
 _item_decoder = msgspec.json.Decoder(FrameItem)
 _encoder = msgspec.json.Encoder()
 
@@ -198,9 +213,10 @@ def decode_frame_items(raw: bytes | str) -> tuple[list[FrameItem], list[tuple[st
     return good, bad
 
 
-def decode_events(channel: Channel, raw: bytes | str) -> list[MarketEvent]:
-    """Decode a CloudEvent batch (a JSON array of one channel's events)."""
-    return _event_decoders[channel].decode(raw)
+def decode_events(kind: type[EventT], raw: bytes | str) -> list[EventT]:
+    """Decode a CloudEvent batch (a JSON array of one channel's events, e.g. ``Trade``)."""
+    events: list[EventT] = _event_decoders[kind].decode(raw)
+    return events
 
 
 def encode(obj: object) -> bytes:

@@ -11,7 +11,11 @@ from __future__ import annotations
 import enum
 import functools
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from exchange_calendars import ExchangeCalendar  # untyped: mypy sees Any
 
 ET = ZoneInfo("America/New_York")
 PREMARKET_OPEN = time(4, 0)
@@ -59,7 +63,7 @@ def et_ms(day: date, at: time) -> int:
 
 
 @functools.cache
-def _xnys():
+def _xnys() -> ExchangeCalendar:
     import exchange_calendars  # heavy import: only where calendars are needed
 
     return exchange_calendars.get_calendar("XNYS")
@@ -78,4 +82,5 @@ def previous_trading_day(day: date) -> date:
 
 def regular_close(day: date) -> datetime:
     """The regular close of a session (13:00 ET on early-close days)."""
-    return _xnys().session_close(day.isoformat()).to_pydatetime().astimezone(ET)
+    close: datetime = _xnys().session_close(day.isoformat()).to_pydatetime()
+    return close.astimezone(ET)

@@ -70,7 +70,10 @@ def from_binary(
     factory = event_factory or get_event_factory_for_version(
         str(attributes.get("specversion", SPECVERSION_V1_0))
     )
-    data = event_format.read_data(message.payload, attributes.get(DATACONTENTTYPE_ATTR))
+    content_type = attributes.get(DATACONTENTTYPE_ATTR)  # a header value: str when present
+    data = event_format.read_data(
+        message.payload, content_type if isinstance(content_type, str) else None
+    )
     return factory(attributes, data)
 
 

@@ -16,7 +16,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import pydantic
 import uvicorn
@@ -24,6 +24,7 @@ import uvloop
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp
 
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
 T = TypeVar("T")
@@ -51,6 +52,16 @@ def run_worker(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
+class ServerOptions(TypedDict, total=False):
+    """The uvicorn options a service may tune (the gateway's WebSocket limits); the rest are
+    fixed here so every service serves alike."""
+
+    ws_max_size: int
+    ws_per_message_deflate: bool
+    ws_ping_interval: float
+    ws_ping_timeout: float
+
+
 def add_service_routes(
     app: FastAPI, ready: ReadinessCheck, registry: CollectorRegistry = REGISTRY
 ) -> None:
@@ -73,7 +84,9 @@ def add_service_routes(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def uvicorn_config(app: object, host: str, port: int, **kwargs: object) -> uvicorn.Config:
+def uvicorn_config(
+    app: ASGIApp, host: str, port: int, **kwargs: Unpack[ServerOptions]
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
@@ -89,7 +102,7 @@ def _exit_cleanly(signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def run(app: object, host: str, port: int, **kwargs: object) -> None:
+def run(app: ASGIApp, host: str, port: int, **kwargs: Unpack[ServerOptions]) -> None:
     """Serve an ASGI app until SIGTERM/SIGINT, then shut down gracefully and exit 0.
 
     uvicorn catches the signal, drains, and then re-raises it to the handler that was in place
@@ -102,8 +115,8 @@ def run(app: object, host: str, port: int, **kwargs: object) -> None:
 
 
 async def serve_in_background(
-    app: object, host: str, port: int
-) -> tuple[uvicorn.Server, asyncio.Task]:
+    app: ASGIApp, host: str, port: int
+) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """Run a status server inside an existing event loop (for workers like the bridge).
 
     The caller owns signal handling; stop it with ``server.should_exit = True``.

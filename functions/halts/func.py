@@ -7,7 +7,7 @@ from stampede.functions.batch import apply_writes, decode_batch
 from stampede.functions.cloudevents_http import Incoming
 from stampede.functions.halts.scoring import score_batch
 from stampede.functions.host import Context, Outcome
-from stampede.market import Channel, to_millis
+from stampede.market import Channel, Luld, to_millis
 
 
 class Halts:
@@ -16,7 +16,7 @@ class Halts:
     checks_age = True
 
     async def handle(self, event: Incoming, ctx: Context) -> Outcome:
-        events = decode_batch(event, Channel.LULD)
+        events = decode_batch(event, Luld)
         if not events:
             return Outcome("ignored")
         newest = max(to_millis(e.t) for e in events)

@@ -10,7 +10,7 @@ from stampede.functions.cloudevents_http import Incoming
 from stampede.functions.host import Context, Outcome
 from stampede.functions.momentum.scoring import SymbolTrades, reduce_trades
 from stampede.functions.momentum.window import HOD_BOARD, WINDOW_BOARDS, Window, group_payload
-from stampede.market import Channel
+from stampede.market import Channel, Trade
 
 
 class Momentum:
@@ -23,7 +23,7 @@ class Momentum:
         self.window = Window(ctx.redis)
 
     async def handle(self, event: Incoming, ctx: Context) -> Outcome:
-        trades = decode_batch(event, Channel.TRADE)
+        trades = decode_batch(event, Trade)
         symbols = reduce_trades(trades)
         if not symbols:
             return Outcome("ignored", events=len(trades))

@@ -7,7 +7,7 @@ from stampede.functions.batch import apply_writes, decode_batch
 from stampede.functions.cloudevents_http import Incoming
 from stampede.functions.host import Context, Outcome
 from stampede.functions.movers.scoring import locate, score_batch
-from stampede.market import Channel
+from stampede.market import Aggregate, Channel
 
 
 class Movers:
@@ -16,7 +16,7 @@ class Movers:
     checks_age = True
 
     async def handle(self, event: Incoming, ctx: Context) -> Outcome:
-        bars = decode_batch(event, Channel.AGGREGATE)
+        bars = decode_batch(event, Aggregate)
         if not bars:
             return Outcome("ignored")
         located = locate(bars)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from stampede.bridge.batching import parse_frame
-from stampede.market import Channel, Status, decode_events
+from stampede.market import EVENT_TYPES, Channel, Status, decode_events
 from stampede.subjects import shard_of
 
 TRADE = {
@@ -53,7 +53,7 @@ def frame(*items: object) -> bytes:
 
 
 def values(channel: Channel, data: bytes) -> list[dict]:
-    return [msgspec.to_builtins(e) for e in decode_events(channel, data)]
+    return [msgspec.to_builtins(e) for e in decode_events(EVENT_TYPES[channel], data)]
 
 
 def test_one_batch_per_channel_with_the_same_values() -> None:

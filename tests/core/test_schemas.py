@@ -40,6 +40,6 @@ def test_schema_accepts_protocol_example_and_rejects_bad_types() -> None:
         }
     ]
     jsonschema.validate(good, schema)
-    assert market.decode_events(Channel.TRADE, json.dumps(good))[0].p == 114.125
+    assert market.decode_events(market.Trade, json.dumps(good))[0].p == 114.125
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate([{**good[0], "p": "114"}], schema)
