@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI
 
 from stampede.functions.host import Handler, build_app
 from stampede.functions.settings import FunctionSettings
@@ -16,10 +19,11 @@ FUNCTIONS = ("movers", "momentum", "halts", "refdata", "bars")
 
 def load_handler(name: str) -> Handler:
     """``stampede.functions.<name>.func.new()``, as Knative's func templates do."""
-    return importlib.import_module(f"stampede.functions.{name}.func").new()
+    new: Callable[[], Handler] = importlib.import_module(f"stampede.functions.{name}.func").new
+    return new()
 
 
-def create_app(name: str, settings: FunctionSettings | None = None):
+def create_app(name: str, settings: FunctionSettings | None = None) -> FastAPI:
     """The ASGI app of one function (used by the CLI, the tests and the benchmark)."""
     settings = settings or FunctionSettings()
     component = f"function-{name}"  # the OTel service name and the logs' `component`

@@ -186,7 +186,7 @@ class Store:
         boards: Iterable[str],
         exchange_ms: int,
         received_ms: int,
-    ) -> dict:
+    ) -> dict[str, object]:
         traceparent = ""
         if trace.get_current_span().is_recording():  # tracing on: the gateway links its tick here
             carrier: dict[str, str] = {}
@@ -222,7 +222,7 @@ class Store:
         which keeps the payload - and its unpacking in Redis - small.
         """
         boards: dict[tuple[str, str], int] = {}
-        groups: dict[tuple[str, str], list] = {}
+        groups: dict[tuple[str, str], list[object]] = {}
         day_boards: dict[str, dict[str, int]] = {}  # day -> board name -> index
 
         for w in writes:
@@ -232,7 +232,7 @@ class Store:
             index = day_boards.get(w.day)
             if index is None:
                 index = day_boards[w.day] = {}
-            adds: list = []
+            adds: list[object] = []
             for name, score in w.scores.items():
                 i = index.get(name)
                 if i is None:

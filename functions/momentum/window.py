@@ -263,15 +263,15 @@ return changed + 1
 _encoder = msgspec.msgpack.Encoder()
 
 
-def _extreme(value: tuple[float, int] | None) -> list:
+def _extreme(value: tuple[float, int] | None) -> list[float | int]:
     return list(value) if value is not None else []
 
 
-def group_payload(day: str, symbols: list[SymbolTrades]) -> dict:
+def group_payload(day: str, symbols: list[SymbolTrades]) -> dict[str, object]:
     """The script's input for one day's symbols (keys spelled by ``stampede.keys``)."""
     syms = []
     for entry in symbols:
-        secs: list = []
+        secs: list[object] = []
         for second, b in entry.seconds.items():
             t, q, price = b.last if b.last is not None else (-1, 0, 0.0)
             secs += [second, b.trades, b.cents, t, q, price]
@@ -312,8 +312,8 @@ class Window:
 
     async def apply(
         self,
-        header: dict,
-        groups: list[dict],
+        header: dict[str, object],
+        groups: list[dict[str, object]],
         *,
         tape_seconds: int,
         stale_ms: int,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping
 from datetime import date
 
 from stampede import keys
@@ -83,7 +84,8 @@ class RefData:
         latch = keys.once(day.isoformat(), LATCH)
         taken = await ctx.redis.set(latch, "loading", nx=True, ex=LOADING_TTL_SECONDS)
         if not taken:
-            current = (await ctx.redis.get(latch) or b"").decode()
+            held = await ctx.redis.get(latch)
+            current = held.decode() if isinstance(held, bytes) else held or ""
             if current == "loading" or not force:
                 return Outcome(
                     "ignored",
@@ -136,12 +138,13 @@ class RefData:
 
     async def save(self, day: str, loaded: Loaded, ctx: Context) -> None:
         """Replace the day's reference hashes atomically (MULTI/EXEC, one round trip)."""
-        meta = {
+        meta: dict[str, float | str] = {
             "loaded_ms": int(time.time() * 1000),
             "sessions": loaded.sessions,
             "symbols": len(loaded.prev_close),
             "profile_symbol": ctx.settings.refdata_profile_symbol,
         }
+        mapping: Mapping[str, float | str] | Mapping[int, float]
         async with ctx.redis.pipeline(transaction=True) as pipe:
             for name, mapping in (
                 ("prev_close", loaded.prev_close),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from stampede.functions.plan import market_clock
 from stampede.functions.reference import MINUTES_PER_DAY
@@ -26,7 +27,9 @@ class Loaded:
     sessions: int
 
 
-def daily_reference(grouped: Mapping[str, list[dict]]) -> tuple[dict[str, float], dict[str, float]]:
+def daily_reference(
+    grouped: Mapping[str, list[dict[str, Any]]],
+) -> tuple[dict[str, float], dict[str, float]]:
     """(previous close, ADV) by ticker from grouped daily bars keyed by session date."""
     prev_close: dict[str, float] = {}
     volumes: dict[str, list[float]] = defaultdict(list)
@@ -42,7 +45,7 @@ def daily_reference(grouped: Mapping[str, list[dict]]) -> tuple[dict[str, float]
     return prev_close, adv
 
 
-def intraday_profile(minute_bars: Iterable[dict]) -> tuple[dict[int, float], int]:
+def intraday_profile(minute_bars: Iterable[dict[str, Any]]) -> tuple[dict[int, float], int]:
     """(profile, sessions used) from a proxy's minute bars (``t`` = bar start ms, ``v``)."""
     by_session: dict[str, list[float]] = defaultdict(lambda: [0.0] * MINUTES_PER_DAY)
     for bar in minute_bars:
@@ -71,7 +74,9 @@ def intraday_profile(minute_bars: Iterable[dict]) -> tuple[dict[int, float], int
     return profile, len(curves)
 
 
-def build(grouped: Mapping[str, list[dict]], minute_bars: Iterable[dict]) -> Loaded:
+def build(
+    grouped: Mapping[str, list[dict[str, Any]]], minute_bars: Iterable[dict[str, Any]]
+) -> Loaded:
     prev_close, adv = daily_reference(grouped)
     profile, _ = intraday_profile(minute_bars)
     return Loaded(prev_close, adv, profile, sessions=sum(1 for bars in grouped.values() if bars))

@@ -34,7 +34,8 @@ class MassiveRest:
             raise MassiveError(
                 f"GET {url.split('?')[0]} answered {answer.status_code}: {answer.text[:200]}"
             )
-        return answer.json()
+        body: dict[str, Any] = answer.json()  # Massive's REST answers are JSON objects
+        return body
 
     async def today(self) -> date:
         """The feed's trading date: ``serverTime`` of ``/v1/marketstatus/now`` in ET."""
@@ -44,22 +45,23 @@ class MassiveRest:
         except (KeyError, TypeError, ValueError) as exc:
             raise MassiveError(f"marketstatus/now without a usable serverTime: {status}") from exc
 
-    async def grouped_daily(self, session: date) -> list[dict]:
+    async def grouped_daily(self, session: date) -> list[dict[str, Any]]:
         answer = await self._get(
             f"/v2/aggs/grouped/locale/us/market/stocks/{session.isoformat()}",
             {"adjusted": "true"},
         )
         return answer.get("results") or []
 
-    async def minute_bars(self, ticker: str, start: date, end: date) -> list[dict]:
+    async def minute_bars(self, ticker: str, start: date, end: date) -> list[dict[str, Any]]:
         """All minute bars of a ticker between two dates, following ``next_url`` pages."""
         url = f"/v2/aggs/ticker/{ticker}/range/1/minute/{start.isoformat()}/{end.isoformat()}"
         params: dict[str, Any] | None = {"adjusted": "true", "sort": "asc", "limit": 50000}
-        bars: list[dict] = []
+        bars: list[dict[str, Any]] = []
         for _page in range(100):
             answer = await self._get(url, params)
             bars += answer.get("results") or []
-            url, params = answer.get("next_url"), None
-            if not url:
+            next_url: str | None = answer.get("next_url")
+            if not next_url:
                 break
+            url, params = next_url, None
         return bars
