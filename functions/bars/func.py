@@ -27,19 +27,17 @@ class Bars:
     checks_age = False
 
     async def handle(self, event: Incoming, ctx: Context) -> Outcome:
-        channel = CHANNEL_OF_TYPE[event.type]
-        events = decode_batch(event, channel)
         writes: list[HashWrite]
-        if channel is Channel.MINUTE_AGGREGATE:
-            minutes = [e for e in events if isinstance(e, MinuteAggregate)]
-            writes = bar_writes(minutes)
+        if CHANNEL_OF_TYPE[event.type] is Channel.MINUTE_AGGREGATE:
+            minutes = decode_batch(event, MinuteAggregate)
+            count, writes = len(minutes), bar_writes(minutes)
             newest = max((e.e for e in minutes), default=0)
         else:
-            lulds = [e for e in events if isinstance(e, Luld)]
-            writes = halt_writes(lulds)
+            lulds = decode_batch(event, Luld)
+            count, writes = len(lulds), halt_writes(lulds)
             newest = max((to_millis(e.t) for e in lulds), default=0)
         if not writes:
-            return Outcome("ignored", events=len(events))
+            return Outcome("ignored", events=count)
         pipe = ctx.redis.pipeline(transaction=False)
         touched: set[str] = set()
         for w in writes:
@@ -52,7 +50,7 @@ class Bars:
             await pipe.execute()
         return Outcome(
             "applied",
-            events=len(events),
+            events=count,
             exchange_ms=newest or None,
             detail={"written": len(writes)},
         )
