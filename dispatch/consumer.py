@@ -32,6 +32,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
 
+from stampede import metricnames as names
 from stampede.dispatch.metrics import DispatchMetrics
 from stampede.dispatch.settings import DispatchSettings
 from stampede.dispatch.translate import Verdict, attributes, dead_letter_headers, to_http, verdict
@@ -373,7 +374,7 @@ class TriggerWorker:
                 metrics.deliveries.labels(trigger.name, "ack").inc()
                 age = _event_age(headers)
                 if age is not None and age >= 0:
-                    metrics.pipeline_latency.labels("dispatch").observe(age)
+                    metrics.pipeline_latency.labels(names.Stage.DISPATCH.value).observe(age)
             case Verdict.RETRY if deliveries <= trigger.delivery.retry:
                 await message.nak(delay=trigger.delivery.backoff(deliveries))
                 metrics.deliveries.labels(trigger.name, "nak").inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from stampede import metricnames as names
 from stampede.telemetry import LATENCY_BUCKETS, pipeline_latency_histogram
 
 OUTCOMES = ("ack", "nak", "term", "dlq", "filtered")
@@ -13,7 +14,7 @@ class DispatchMetrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.deliveries = Counter(
-            "stampede_dispatch_deliveries_total",
+            names.DISPATCH_DELIVERIES,
             "Delivery attempts by result: ack (2xx), nak (retry later), dlq (dead-lettered and "
             "terminated), term (terminated without a dead letter sink), filtered (acked, not for "
             "this Trigger's attribute filter).",
@@ -39,14 +40,14 @@ class DispatchMetrics:
             "stampede_dispatch_inflight", "HTTP deliveries in flight.", ["trigger"], registry=r
         )
         self.consumer_pending = Gauge(
-            "stampede_dispatch_consumer_pending",
+            names.DISPATCH_CONSUMER_PENDING,
             "Messages in the stream not yet delivered to the Trigger's consumer (consumer lag, "
             "JetStream num_pending).",
             ["trigger"],
             registry=r,
         )
         self.consumer_ack_pending = Gauge(
-            "stampede_dispatch_consumer_ack_pending",
+            names.DISPATCH_CONSUMER_ACK_PENDING,
             "Messages delivered but not yet acknowledged (in flight or waiting out a retry backoff).",
             ["trigger"],
             registry=r,

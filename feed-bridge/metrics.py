@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from stampede import metricnames as names
 from stampede.market import Channel
 from stampede.telemetry import LATENCY_BUCKETS, pipeline_latency_histogram
 
@@ -17,7 +18,7 @@ class BridgeMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.frames = Counter(
-            "stampede_bridge_frames_received_total",
+            names.BRIDGE_FRAMES_RECEIVED,
             "WebSocket frames read from Massive.",
             registry=r,
         )
@@ -25,30 +26,30 @@ class BridgeMetrics:
             "stampede_bridge_received_bytes_total", "Bytes of frames read from Massive.", registry=r
         )
         self.events = Counter(
-            "stampede_bridge_events_total",
+            names.BRIDGE_EVENTS,
             "Market events decoded from frames, by channel.",
             ["channel"],
             registry=r,
         )
         self.queue_depth = Gauge(
-            "stampede_bridge_queue_depth_frames",
+            names.BRIDGE_QUEUE_DEPTH,
             "Frames waiting between reader and publisher.",
             registry=r,
         )
         self.dropped_frames = Counter(
-            "stampede_bridge_dropped_frames_total",
+            names.BRIDGE_DROPPED_FRAMES,
             "Whole frames dropped, by reason.",
             ["reason"],
             registry=r,
         )
         self.dropped_events = Counter(
-            "stampede_bridge_dropped_events_total",
+            names.BRIDGE_DROPPED_EVENTS,
             "Market events dropped, by reason.",
             ["reason"],
             registry=r,
         )
         self.reconnects = Counter(
-            "stampede_bridge_reconnects_total",
+            names.BRIDGE_RECONNECTS,
             "Feed (re)connection attempts after a loss, by reason.",
             ["reason"],
             registry=r,
@@ -75,13 +76,13 @@ class BridgeMetrics:
             registry=r,
         )
         self.published = Counter(
-            "stampede_bridge_cloudevents_published_total",
+            names.BRIDGE_CLOUDEVENTS_PUBLISHED,
             "CloudEvents acknowledged by JetStream, by channel.",
             ["channel"],
             registry=r,
         )
         self.published_events = Counter(
-            "stampede_bridge_published_events_total",
+            names.BRIDGE_PUBLISHED_EVENTS,
             "Market events inside acknowledged CloudEvents, by channel.",
             ["channel"],
             registry=r,
@@ -109,7 +110,7 @@ class BridgeMetrics:
             registry=r,
         )
         self.publish_latency = Histogram(
-            "stampede_bridge_publish_latency_seconds",
+            names.BRIDGE_PUBLISH_LATENCY,
             "JetStream publish to ack.",
             buckets=LATENCY_BUCKETS,
             registry=r,
@@ -124,4 +125,4 @@ class BridgeMetrics:
         self.published_bytes_by_channel = {
             ch: self.published_bytes.labels(ch.value) for ch in Channel
         }
-        self.acked_latency = self.pipeline_latency.labels("bridge_acked")
+        self.acked_latency = self.pipeline_latency.labels(names.Stage.BRIDGE_ACKED.value)

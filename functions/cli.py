@@ -9,12 +9,11 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+from stampede.functions import FUNCTIONS
 from stampede.functions.host import Handler, build_app
 from stampede.functions.settings import FunctionSettings
 from stampede.service import load_settings, run
 from stampede.telemetry import setup_logging, setup_tracing
-
-FUNCTIONS = ("movers", "momentum", "halts", "refdata", "bars")
 
 
 def load_handler(name: str) -> Handler:

@@ -30,6 +30,7 @@ from redis.retry import Retry
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from stampede import metricnames as names
 from stampede.functions import metrics
 from stampede.functions.cloudevents_http import Incoming, InvalidCloudEvent, parse
 from stampede.functions.reference import ReferenceCache
@@ -214,11 +215,11 @@ def build_app(
             for board in outcome.boards:
                 metrics.BOARD_UPDATES.labels(name, board).inc()
             if event.time_ms is not None:
-                metrics.PIPELINE_LATENCY.labels("board_write").observe(
+                metrics.PIPELINE_LATENCY.labels(names.Stage.BOARD_WRITE.value).observe(
                     max(done - event.time_ms / 1000, 0.0)
                 )
             if outcome.exchange_ms is not None:
-                metrics.EXCHANGE_LATENCY.labels("board_write").observe(
+                metrics.EXCHANGE_LATENCY.labels(names.Stage.BOARD_WRITE.value).observe(
                     max(done - outcome.exchange_ms / 1000, 0.0)
                 )
         body = {

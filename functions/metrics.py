@@ -16,6 +16,7 @@ from prometheus_client import (
     Histogram,
 )
 
+from stampede import metricnames as names
 from stampede.telemetry import (
     LATENCY_BUCKETS,
     exchange_latency_histogram,
@@ -35,7 +36,7 @@ HTTP_DURATION = Histogram(
     registry=REGISTRY,
 )
 EVENTS_APPLIED = Counter(
-    "stampede_function_events_applied_total",
+    names.FUNCTION_EVENTS_APPLIED,
     "Market events in CloudEvents applied to Redis.",
     ["function"],
     registry=REGISTRY,
@@ -47,7 +48,7 @@ BOARD_UPDATES = Counter(
     registry=REGISTRY,
 )
 BATCHES = Counter(
-    "stampede_function_batches_total",
+    names.FUNCTION_BATCHES,
     "CloudEvents (batches) handled, by outcome.",
     ["function", "outcome"],
     registry=REGISTRY,
@@ -60,13 +61,13 @@ BATCH_SIZE = Histogram(
     registry=REGISTRY,
 )
 DROPPED = Counter(
-    "stampede_function_dropped_total",
+    names.FUNCTION_DROPPED,
     "CloudEvents not applied, by reason (stale, duplicate, invalid).",
     ["function", "reason"],
     registry=REGISTRY,
 )
 REDIS_APPLY = Histogram(
-    "stampede_function_redis_apply_duration_seconds",
+    names.FUNCTION_REDIS_APPLY,
     "Duration of the single Redis round trip that applies one CloudEvent.",
     ["function"],
     buckets=LATENCY_BUCKETS,

@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from stampede import changes, keys
+from stampede import metricnames as names
 from stampede.boards import BOARDS_BY_NAME
 from stampede.gateway import metrics
 from stampede.gateway.diff import View, diff
@@ -102,11 +103,11 @@ def _record_sent(item: Outgoing) -> None:
         metrics.DIFFS_SENT.inc()
         now = time.time()
         if item.received_ms:
-            metrics.PIPELINE_LATENCY.labels("client_send").observe(
+            metrics.PIPELINE_LATENCY.labels(names.Stage.CLIENT_SEND.value).observe(
                 max(0.0, now - item.received_ms / 1000)
             )
         if item.exchange_ms:
-            metrics.EXCHANGE_LATENCY.labels("client_send").observe(
+            metrics.EXCHANGE_LATENCY.labels(names.Stage.CLIENT_SEND.value).observe(
                 max(0.0, now - item.exchange_ms / 1000)
             )
     elif item.kind == "snapshot":

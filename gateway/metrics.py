@@ -15,6 +15,7 @@ from prometheus_client import (
     ProcessCollector,
 )
 
+from stampede import metricnames as names
 from stampede.telemetry import (
     exchange_latency_histogram,
     pipeline_latency_histogram,
@@ -27,8 +28,8 @@ PlatformCollector(registry=REGISTRY)
 PIPELINE_LATENCY = pipeline_latency_histogram(REGISTRY)
 EXCHANGE_LATENCY = exchange_latency_histogram(REGISTRY)
 # The gateway's stage exists from the start, so dashboards and alerts see it before a first tick.
-PIPELINE_LATENCY.labels("client_send")
-CLIENTS = Gauge("stampede_gateway_clients", "Connected WebSocket clients.", registry=REGISTRY)
+PIPELINE_LATENCY.labels(names.Stage.CLIENT_SEND.value)
+CLIENTS = Gauge(names.GATEWAY_CLIENTS, "Connected WebSocket clients.", registry=REGISTRY)
 SUBSCRIPTIONS = Gauge(
     "stampede_gateway_subscriptions", "Active subscriptions over all clients.", registry=REGISTRY
 )
@@ -37,9 +38,7 @@ VIEWS = Gauge(
     "Distinct subscription specs (each diffed once per tick).",
     registry=REGISTRY,
 )
-DIFFS_SENT = Counter(
-    "stampede_gateway_diffs_sent_total", "Diff messages sent to clients.", registry=REGISTRY
-)
+DIFFS_SENT = Counter(names.GATEWAY_DIFFS_SENT, "Diff messages sent to clients.", registry=REGISTRY)
 SNAPSHOTS_SENT = Counter(
     "stampede_gateway_snapshots_sent_total",
     "Snapshot messages sent to clients.",
@@ -49,12 +48,8 @@ SNAPSHOTS_SENT = Counter(
 MESSAGES_SENT = Counter(
     "stampede_gateway_messages_sent_total", "WebSocket messages sent, all types.", registry=REGISTRY
 )
-BYTES_SENT = Counter(
-    "stampede_gateway_sent_bytes_total", "WebSocket payload bytes sent.", registry=REGISTRY
-)
-TICKS = Counter(
-    "stampede_gateway_ticks_total", "Ticks (board reads + diff rounds).", registry=REGISTRY
-)
+BYTES_SENT = Counter(names.GATEWAY_SENT_BYTES, "WebSocket payload bytes sent.", registry=REGISTRY)
+TICKS = Counter(names.GATEWAY_TICKS, "Ticks (board reads + diff rounds).", registry=REGISTRY)
 REDIS_READS = Counter(
     "stampede_gateway_redis_reads_total",
     "Redis read commands issued by ticks (divide by ticks_total for reads per tick).",
@@ -67,7 +62,7 @@ REDIS_READS_PER_TICK = Histogram(
     registry=REGISTRY,
 )
 TICK_DURATION = Histogram(
-    "stampede_gateway_tick_duration_seconds",
+    names.GATEWAY_TICK_DURATION,
     "Read + diff + enqueue time of a tick.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
     registry=REGISTRY,

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from stampede import metricnames as names
+
 
 class SimMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.events = Counter(
-            "stampede_sim_events_sent_total",
+            names.SIM_EVENTS_SENT,
             "Market events sent, by channel.",
             ["channel"],
             registry=r,
         )
         self.frames = Counter(
-            "stampede_sim_frames_sent_total", "WebSocket frames written to clients.", registry=r
+            names.SIM_FRAMES_SENT, "WebSocket frames written to clients.", registry=r
         )
         self.bytes = Counter(
             "stampede_sim_sent_bytes_total",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from stampede import metricnames as names
 from stampede.tools.promscrape import (
     Round,
     Snapshot,
@@ -42,60 +43,60 @@ class Stage:
 
 # Data-flow order: Massive (simulated) -> bridge -> JetStream -> dispatch -> functions -> gateway.
 STAGES = (
-    Stage("sim frames sent", "stampede_sim_frames_sent_total"),
-    Stage("bridge frames read", "stampede_bridge_frames_received_total"),
-    Stage("bridge events in", "stampede_bridge_events_total", "channel"),
-    Stage("bridge events published", "stampede_bridge_published_events_total", "channel"),
-    Stage("bridge CloudEvents published", "stampede_bridge_cloudevents_published_total", "channel"),
+    Stage("sim frames sent", names.SIM_FRAMES_SENT),
+    Stage("bridge frames read", names.BRIDGE_FRAMES_RECEIVED),
+    Stage("bridge events in", names.BRIDGE_EVENTS, "channel"),
+    Stage("bridge events published", names.BRIDGE_PUBLISHED_EVENTS, "channel"),
+    Stage("bridge CloudEvents published", names.BRIDGE_CLOUDEVENTS_PUBLISHED, "channel"),
     Stage(
         "dispatch CloudEvents delivered",
-        "stampede_dispatch_deliveries_total",
+        names.DISPATCH_DELIVERIES,
         "trigger",
         (("outcome", "ack"),),
     ),
-    Stage("function events applied", "stampede_function_events_applied_total", "function"),
+    Stage("function events applied", names.FUNCTION_EVENTS_APPLIED, "function"),
     Stage(
         "function CloudEvents applied",
-        "stampede_function_batches_total",
+        names.FUNCTION_BATCHES,
         "function",
         (("outcome", "applied"),),
     ),
-    Stage("gateway ticks", "stampede_gateway_ticks_total"),
-    Stage("gateway diffs sent", "stampede_gateway_diffs_sent_total"),
-    Stage("gateway bytes sent", "stampede_gateway_sent_bytes_total"),
+    Stage("gateway ticks", names.GATEWAY_TICKS),
+    Stage("gateway diffs sent", names.GATEWAY_DIFFS_SENT),
+    Stage("gateway bytes sent", names.GATEWAY_SENT_BYTES),
 )
 
 # Drop counters: (what, counter, label holding the reason, fixed match).
 DROPS = (
-    ("bridge frames", "stampede_bridge_dropped_frames_total", "reason", ()),
-    ("bridge events", "stampede_bridge_dropped_events_total", "reason", ()),
-    ("function CloudEvents", "stampede_function_dropped_total", "reason", ()),
+    ("bridge frames", names.BRIDGE_DROPPED_FRAMES, "reason", ()),
+    ("bridge events", names.BRIDGE_DROPPED_EVENTS, "reason", ()),
+    ("function CloudEvents", names.FUNCTION_DROPPED, "reason", ()),
     (
         "dispatch dead-lettered",
-        "stampede_dispatch_deliveries_total",
+        names.DISPATCH_DELIVERIES,
         "trigger",
         (("outcome", "dlq"),),
     ),
     (
         "dispatch terminated",
-        "stampede_dispatch_deliveries_total",
+        names.DISPATCH_DELIVERIES,
         "trigger",
         (("outcome", "term"),),
     ),
-    ("dispatch retried", "stampede_dispatch_deliveries_total", "trigger", (("outcome", "nak"),)),
+    ("dispatch retried", names.DISPATCH_DELIVERIES, "trigger", (("outcome", "nak"),)),
 )
 
 # Latency histograms: (title, histogram, label to split on or None).
 LATENCIES = (
-    ("pipeline (from bridge read)", "stampede_pipeline_latency_seconds", "stage"),
-    ("exchange (from event time)", "stampede_exchange_latency_seconds", "stage"),
-    ("bridge publish -> ack", "stampede_bridge_publish_latency_seconds", None),
+    ("pipeline (from bridge read)", names.PIPELINE_LATENCY, "stage"),
+    ("exchange (from event time)", names.EXCHANGE_LATENCY, "stage"),
+    ("bridge publish -> ack", names.BRIDGE_PUBLISH_LATENCY, None),
     ("dispatch HTTP delivery", "http_client_request_duration_seconds", "trigger"),
-    ("function Redis apply", "stampede_function_redis_apply_duration_seconds", "function"),
-    ("gateway tick", "stampede_gateway_tick_duration_seconds", None),
+    ("function Redis apply", names.FUNCTION_REDIS_APPLY, "function"),
+    ("gateway tick", names.GATEWAY_TICK_DURATION, None),
 )
 
-STAGE_ORDER = ("bridge_acked", "dispatch", "board_write", "client_send")
+STAGE_ORDER = tuple(stage.value for stage in names.Stage)
 
 
 def load_status(path: Path) -> dict[str, str]:
@@ -147,12 +148,10 @@ def render(window: list[Round], errors: dict[str, str] | None = None) -> str:
         lines.append(f"  {stage.title:<30}{_fmt_rate(total):>10}   {split}")
 
     lines += ["", "LAG"]
-    for trigger, pending in sorted(
-        after.by("stampede_dispatch_consumer_pending", "trigger").items()
-    ):
-        ack = after.value("stampede_dispatch_consumer_ack_pending", trigger=trigger)
+    for trigger, pending in sorted(after.by(names.DISPATCH_CONSUMER_PENDING, "trigger").items()):
+        ack = after.value(names.DISPATCH_CONSUMER_ACK_PENDING, trigger=trigger)
         lines.append(f"  dispatch {trigger:<21}pending {pending:>8.0f}   ack pending {ack:>6.0f}")
-    if after.series("stampede_bridge_queue_depth_frames"):
+    if after.series(names.BRIDGE_QUEUE_DEPTH):
         lines.append(
             f"  bridge queue {after.value('stampede_bridge_queue_depth_frames'):>17.0f} frames   "
             f"unacked publishes {after.value('stampede_bridge_unacked_publishes'):.0f}"
@@ -184,7 +183,7 @@ def render(window: list[Round], errors: dict[str, str] | None = None) -> str:
                 f"{_fmt_seconds(histogram_quantile(0.99, recent)):>10}{count:>8.0f}"
             )
 
-    clients = after.value("stampede_gateway_clients")
+    clients = after.value(names.GATEWAY_CLIENTS)
     lines += ["", f"gateway clients {clients:.0f}"]
     for name, problem in sorted((errors or {}).items()):
         lines.append(f"! {name}: {problem}")

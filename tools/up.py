@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 
 from stampede.events import REFDATA_LOAD_TYPE
+from stampede.functions import FUNCTIONS
 from stampede.tools import localstack
 
-FUNCTIONS = ("refdata", "movers", "momentum", "halts", "bars")
 REFDATA_EVERY_SECONDS = 20 * 60  # the cluster's PingSource fires every 20 minutes
 LOCAL_API_KEY = "stampede-local-key"
 

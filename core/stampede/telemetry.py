@@ -16,6 +16,7 @@ from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Histogram
 from pythonjsonlogger.json import JsonFormatter
 
+from stampede import metricnames as names
 from stampede.settings import CommonSettings
 
 
@@ -96,7 +97,7 @@ def pipeline_latency_histogram(registry: CollectorRegistry) -> Histogram:
     """``stampede_pipeline_latency_seconds{stage}``: from the bridge reading the frame
     (CloudEvent ``time``) to ``stage`` (publish, dispatch, board_write, client_send)."""
     return Histogram(
-        "stampede_pipeline_latency_seconds",
+        names.PIPELINE_LATENCY,
         "Wall time from the bridge reading the frame (CloudEvent time) to the stage.",
         ["stage"],
         buckets=LATENCY_BUCKETS,
@@ -108,7 +109,7 @@ def exchange_latency_histogram(registry: CollectorRegistry) -> Histogram:
     """``stampede_exchange_latency_seconds{stage}``: from the newest event's exchange timestamp
     to ``stage``; meaningful when the feed runs in real time."""
     return Histogram(
-        "stampede_exchange_latency_seconds",
+        names.EXCHANGE_LATENCY,
         "Wall time from the newest event's exchange timestamp to the stage.",
         ["stage"],
         buckets=LATENCY_BUCKETS,

@@ -7,9 +7,8 @@ import re
 import pytest
 import yaml
 
+from stampede.functions import FUNCTIONS
 from support.k8s import MANIFESTS, OVERLAYS, containers, find, one, render
-
-FUNCTIONS = ("movers", "momentum", "halts", "refdata", "bars")
 
 
 def knative_services(docs):

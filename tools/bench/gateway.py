@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 import websockets
 
 from stampede import keys
+from stampede import metricnames as names
 from stampede.boards import BOARDS_BY_NAME
 from stampede.tools import localstack
 
@@ -196,9 +197,7 @@ async def phase(
         after = (await http.get("/metrics")).text
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    ticks = metric(after, "stampede_gateway_ticks_total") - metric(
-        before, "stampede_gateway_ticks_total"
-    )
+    ticks = metric(after, names.GATEWAY_TICKS) - metric(before, names.GATEWAY_TICKS)
     reads = metric(after, "stampede_gateway_redis_reads_total") - metric(
         before, "stampede_gateway_redis_reads_total"
     )

@@ -46,6 +46,7 @@ import httpx
 import psutil
 import websockets
 
+from stampede import metricnames as names
 from stampede.boards import BOARDS, BOARDS_BY_NAME
 from stampede.tools import localstack, up
 from stampede.tools.promscrape import (
@@ -59,20 +60,20 @@ from stampede.tools.promscrape import (
 from stampede.tools.top import DROPS
 
 ET = ZoneInfo("America/New_York")
-PIPELINE = "stampede_pipeline_latency_seconds"
-EXCHANGE = "stampede_exchange_latency_seconds"
-LATENCY_STAGES = ("bridge_acked", "dispatch", "board_write", "client_send")
+PIPELINE = names.PIPELINE_LATENCY
+EXCHANGE = names.EXCHANGE_LATENCY
+LATENCY_STAGES = tuple(stage.value for stage in names.Stage)
 # Throughput per stage: (key, counter, fixed labels). Events except where the name says otherwise.
 THROUGHPUT = (
-    ("sim_sent", "stampede_sim_events_sent_total", {}),
-    ("bridge_in", "stampede_bridge_events_total", {}),
-    ("bridge_published", "stampede_bridge_published_events_total", {}),
-    ("bridge_cloudevents", "stampede_bridge_cloudevents_published_total", {}),
-    ("dispatch_delivered_cloudevents", "stampede_dispatch_deliveries_total", {"outcome": "ack"}),
-    ("functions_applied", "stampede_function_events_applied_total", {}),
-    ("functions_applied_cloudevents", "stampede_function_batches_total", {"outcome": "applied"}),
-    ("gateway_ticks", "stampede_gateway_ticks_total", {}),
-    ("gateway_diffs", "stampede_gateway_diffs_sent_total", {}),
+    ("sim_sent", names.SIM_EVENTS_SENT, {}),
+    ("bridge_in", names.BRIDGE_EVENTS, {}),
+    ("bridge_published", names.BRIDGE_PUBLISHED_EVENTS, {}),
+    ("bridge_cloudevents", names.BRIDGE_CLOUDEVENTS_PUBLISHED, {}),
+    ("dispatch_delivered_cloudevents", names.DISPATCH_DELIVERIES, {"outcome": "ack"}),
+    ("functions_applied", names.FUNCTION_EVENTS_APPLIED, {}),
+    ("functions_applied_cloudevents", names.FUNCTION_BATCHES, {"outcome": "applied"}),
+    ("gateway_ticks", names.GATEWAY_TICKS, {}),
+    ("gateway_diffs", names.GATEWAY_DIFFS_SENT, {}),
 )
 HELD_APPLIED_RATIO = 0.95
 HELD_LAG_SECONDS = 1.0
@@ -260,8 +261,7 @@ def window_figures(samples: list[Sample], offered: float | None = None) -> dict:
         key: round(rate(a, b, counter, **labels), 1) for key, counter, labels in THROUGHPUT
     }
     figures["applied_per_s_by_function"] = {
-        k: round(v, 1)
-        for k, v in rates_by(a, b, "stampede_function_events_applied_total", "function").items()
+        k: round(v, 1) for k, v in rates_by(a, b, names.FUNCTION_EVENTS_APPLIED, "function").items()
     }
     figures["latency_s"] = {
         kind: {
@@ -272,7 +272,7 @@ def window_figures(samples: list[Sample], offered: float | None = None) -> dict:
         for kind, hist in (("pipeline", PIPELINE), ("exchange", EXCHANGE))
     }
     figures["latency_s"]["redis_apply"] = {
-        fn: latency(a, b, "stampede_function_redis_apply_duration_seconds", function=fn)
+        fn: latency(a, b, names.FUNCTION_REDIS_APPLY, function=fn)
         for fn in b.by("stampede_function_redis_apply_duration_seconds_count", "function")
     }
     figures["latency_s"]["dispatch_http"] = {
@@ -287,11 +287,9 @@ def window_figures(samples: list[Sample], offered: float | None = None) -> dict:
             drops[title] = grown
     figures["drops"] = drops
     figures["lag"] = {
-        "consumer_pending_end": b.by("stampede_dispatch_consumer_pending", "trigger"),
-        "consumer_pending_max": _max_by(samples, "stampede_dispatch_consumer_pending", "trigger"),
-        "bridge_queue_frames_max": max(
-            s.metrics.value("stampede_bridge_queue_depth_frames") for s in samples
-        ),
+        "consumer_pending_end": b.by(names.DISPATCH_CONSUMER_PENDING, "trigger"),
+        "consumer_pending_max": _max_by(samples, names.DISPATCH_CONSUMER_PENDING, "trigger"),
+        "bridge_queue_frames_max": max(s.metrics.value(names.BRIDGE_QUEUE_DEPTH) for s in samples),
     }
     figures["cpu_percent"] = {
         name: round((last.cpu_seconds[name] - first.cpu_seconds.get(name, 0.0)) / elapsed * 100, 1)
@@ -304,9 +302,9 @@ def window_figures(samples: list[Sample], offered: float | None = None) -> dict:
         for name in last.rss_bytes
     }
     tail = [s for s in samples if s.at >= last.at - elapsed / 3]
-    figures["tail_board_write_p50_s"] = latency(tail[0].metrics, b, PIPELINE, stage="board_write")[
-        "p50"
-    ]
+    figures["tail_board_write_p50_s"] = latency(
+        tail[0].metrics, b, PIPELINE, stage=names.Stage.BOARD_WRITE.value
+    )["p50"]
     figures["scrape_errors"] = sorted({k for s in samples for k in s.errors})
     return figures
 
@@ -450,8 +448,8 @@ def open_burst(plan: Plan) -> dict:
         "peak_board_write_p99_s": max((p["board_write_p99"] or 0 for p in timeline), default=0),
         "lag_under_1s_after_open_s": recovery,
         "stale_shed_cloudevents": (
-            post[-1].metrics.value("stampede_function_dropped_total", reason="stale")
-            - post[0].metrics.value("stampede_function_dropped_total", reason="stale")
+            post[-1].metrics.value(names.FUNCTION_DROPPED, reason="stale")
+            - post[0].metrics.value(names.FUNCTION_DROPPED, reason="stale")
         )
         if len(post) > 1
         else None,
@@ -471,21 +469,17 @@ def per_second(samples: list[Sample], zero: float) -> list[dict]:
     """Rates and lag of each scrape interval, timed from ``zero`` (the open)."""
     out = []
     for a, b in pairwise(samples):
-        p = latency(a.metrics, b.metrics, PIPELINE, stage="board_write")
+        p = latency(a.metrics, b.metrics, PIPELINE, stage=names.Stage.BOARD_WRITE.value)
         out.append(
             {
                 "t": round(b.at - zero, 1),
-                "bridge_in": round(rate(a.metrics, b.metrics, "stampede_bridge_events_total")),
-                "applied": round(
-                    rate(a.metrics, b.metrics, "stampede_function_events_applied_total")
-                ),
+                "bridge_in": round(rate(a.metrics, b.metrics, names.BRIDGE_EVENTS)),
+                "applied": round(rate(a.metrics, b.metrics, names.FUNCTION_EVENTS_APPLIED)),
                 "board_write_p50": p["p50"],
                 "board_write_p99": p["p99"],
-                "pending": sum(
-                    b.metrics.by("stampede_dispatch_consumer_pending", "trigger").values()
-                ),
-                "stale": b.metrics.value("stampede_function_dropped_total", reason="stale")
-                - a.metrics.value("stampede_function_dropped_total", reason="stale"),
+                "pending": sum(b.metrics.by(names.DISPATCH_CONSUMER_PENDING, "trigger").values()),
+                "stale": b.metrics.value(names.FUNCTION_DROPPED, reason="stale")
+                - a.metrics.value(names.FUNCTION_DROPPED, reason="stale"),
             }
         )
     return out
