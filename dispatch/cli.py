@@ -11,13 +11,8 @@ Exit codes: 0 after a clean stop (SIGTERM or SIGINT), 2 for bad configuration or
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import signal
 import sys
-
-from fastapi import FastAPI
 
 from stampede import service
 from stampede.dispatch.dispatcher import Dispatcher
@@ -29,12 +24,6 @@ from stampede.dispatch.triggers import (
     routable,
 )
 from stampede.telemetry import setup_logging, setup_tracing
-
-
-def status_app(dispatcher: Dispatcher) -> FastAPI:
-    app = FastAPI(title="stampede dispatch", docs_url=None, redoc_url=None, openapi_url=None)
-    service.add_service_routes(app, dispatcher.readiness, dispatcher.metrics.registry)
-    return app
 
 
 def configured_triggers(settings: DispatchSettings) -> list[Trigger]:
@@ -61,26 +50,14 @@ async def serve(settings: DispatchSettings, triggers: list[Trigger], host: str, 
     dispatcher = Dispatcher(
         settings, routable(triggers), tracer=setup_tracing(settings, "dispatch")
     )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, dispatcher.stop)
-    server, server_task = await service.serve_in_background(status_app(dispatcher), host, port)
-    try:
-        await dispatcher.run()
-        return service.EXIT_OK
-    finally:
-        server.should_exit = True
-        await server_task
+    await service.serve_worker(
+        dispatcher, "stampede dispatch", dispatcher.metrics.registry, host, port
+    )
+    return service.EXIT_OK
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="stampede dispatch",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--host", default="0.0.0.0", help="status server address (default 0.0.0.0)")
-    parser.add_argument("--port", type=int, default=8080, help="status server port (default 8080)")
+    parser = service.worker_arguments("stampede dispatch", __doc__)
     parser.add_argument(
         "--routes", action="store_true", help="print the routing table (JSON) and exit"
     )

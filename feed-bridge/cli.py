@@ -9,12 +9,7 @@ of retrying).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
-import signal
-
-from fastapi import FastAPI
 
 from stampede import service
 from stampede.bridge.bridge import Bridge
@@ -25,21 +20,13 @@ from stampede.telemetry import setup_logging, setup_tracing
 EXIT_AUTH = 3  # beside service.EXIT_OK, EXIT_FAILURE and EXIT_CONFIG
 
 
-def status_app(bridge: Bridge) -> FastAPI:
-    app = FastAPI(title="stampede feed bridge", docs_url=None, redoc_url=None, openapi_url=None)
-    service.add_service_routes(app, bridge.readiness, bridge.metrics.registry)
-    return app
-
-
 async def serve(settings: BridgeSettings, host: str, port: int) -> int:
     log = logging.getLogger(__name__)
     bridge = Bridge(settings, tracer=setup_tracing(settings, "bridge"))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, bridge.stop)
-    server, server_task = await service.serve_in_background(status_app(bridge), host, port)
     try:
-        await bridge.run()
+        await service.serve_worker(
+            bridge, "stampede feed bridge", bridge.metrics.registry, host, port
+        )
         return service.EXIT_OK
     except AuthRejected as exc:
         log.critical("%s", exc)
@@ -47,19 +34,10 @@ async def serve(settings: BridgeSettings, host: str, port: int) -> int:
     except Exception:  # e.g. JetStream refusing a stream config: say what, then exit
         log.exception("feed bridge failed")
         return service.EXIT_FAILURE
-    finally:
-        server.should_exit = True
-        await server_task
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="stampede bridge",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--host", default="0.0.0.0", help="status server address (default 0.0.0.0)")
-    parser.add_argument("--port", type=int, default=8080, help="status server port (default 8080)")
+    parser = service.worker_arguments("stampede bridge", __doc__)
     args = parser.parse_args(argv)
     settings = service.load_settings(BridgeSettings, "stampede bridge")
     setup_logging(settings, "bridge")

@@ -12,11 +12,12 @@ long-lived worker with a status server (bridge, dispatch, simulator), both on uv
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypedDict, TypeVar, Unpack
+from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 
 import pydantic
 import uvicorn
@@ -124,3 +125,41 @@ async def serve_in_background(
     server = uvicorn.Server(uvicorn_config(app, host, port))
     task = asyncio.create_task(server._serve())  # _serve: without uvicorn's signal capture
     return server, task
+
+
+class Worker(Protocol):
+    """A long-lived worker (bridge, dispatch): runs until stopped, says whether it is ready."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    async def readiness(self) -> tuple[bool, str]: ...
+
+
+def worker_arguments(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """A worker's command line: its status server's --host and --port."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--host", default="0.0.0.0", help="status server address (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=8080, help="status server port (default 8080)")
+    return parser
+
+
+async def serve_worker(
+    worker: Worker, title: str, registry: CollectorRegistry, host: str, port: int
+) -> None:
+    """Run ``worker`` beside its status server (/healthz, /readyz, /metrics) until it returns;
+    SIGTERM and SIGINT ask it to stop, so in-flight work is drained rather than cut."""
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    add_service_routes(app, worker.readiness, registry)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    server, server_task = await serve_in_background(app, host, port)
+    try:
+        await worker.run()
+    finally:
+        server.should_exit = True
+        await server_task
