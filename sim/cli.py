@@ -2,6 +2,7 @@
 
     stampede sim --start 09:29:30 --speed 1 --seed 7          # a realistic market day
     stampede sim --rate 50000                                 # load: 50k events/s, A and T mixed
+    stampede sim --rate 50000 --shape market                  # the same, shaped like a real tape
     stampede sim --replay feed.jsonl --speed 2                # replay a recording, twice as fast
 
 WebSocket: ws://HOST:PORT/stocks. REST: http://HOST:PORT (Massive's paths). Simulator-only:
@@ -40,7 +41,13 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "--seed": ("sim_seed", int, "random seed (default 1)"),
     "--symbols": ("sim_symbols", int, "number of tickers (default 8200)"),
     "--history-days": ("sim_history_days", int, "past sessions served by REST (default 30)"),
-    "--rate": ("sim_rate", int, "load mode: events per second, A and T mixed over every ticker"),
+    "--rate": ("sim_rate", int, "load mode: events per second, A and T mixed"),
+    "--shape": (
+        "sim_shape",
+        str,
+        "load mode's spread: uniform (every visit a new ticker, default) or market (heavy-tailed)",
+    ),
+    "--activity": ("sim_activity", float, "market mode: scale of trading intensity (default 1)"),
     "--replay": ("sim_replay", str, "replay a recorded feed file (JSON lines of frames)"),
     "--record": ("sim_record", str, "append every market frame sent to this file"),
     "--agg-delay-ms": (
@@ -85,7 +92,7 @@ async def serve(settings: SimSettings) -> int:
     await sim.start()
     clock = sim.clock.as_json()
     mode = (
-        f"rate {settings.sim_rate}/s"
+        f"rate {settings.sim_rate}/s {settings.sim_shape.value}"
         if settings.sim_rate
         else ("replay" if settings.sim_replay else "market")
     )

@@ -41,6 +41,7 @@ from stampede.sim.columns import (
     UPDATES_VOLUME,
     Columns,
 )
+from stampede.sim.load import LoadCounts, LoadShape
 from stampede.sim.profile import AFTER_HOURS_END, PREMARKET_START, REGULAR_START, second_weights
 from stampede.sim.universe import TAPE_NASDAQ, History, Universe, tick_round
 
@@ -100,7 +101,14 @@ class SecondOutput:
 
 class MarketModel:
     def __init__(
-        self, universe: Universe, history: History, day: date, seed: int, rate: int | None = None
+        self,
+        universe: Universe,
+        history: History,
+        day: date,
+        seed: int,
+        rate: int | None = None,
+        shape: LoadShape = LoadShape.UNIFORM,
+        activity: float = 1.0,
     ) -> None:
         self.u, self.history, self.day, self.seed, self.rate = universe, history, day, seed, rate
         n = universe.size
@@ -112,7 +120,8 @@ class MarketModel:
         # instants is the daily variance times the share of a regular session's activity between them.
         self.cum_weights = np.concatenate([[0.0], np.cumsum(self.weights)])
         self.regular_weight = float(self.weights[REGULAR_START : self.close_s].sum())
-        self.trade_rate = universe.daily_trades
+        self.trade_rate = universe.daily_trades * activity
+        self.load = LoadCounts(rate, universe.daily_trades, shape) if rate else None
         self.sigma_s = universe.sigma_daily / math.sqrt(SECONDS_PER_SESSION)
         self.prev_close = history.c[:, -1].copy()
 
@@ -335,15 +344,8 @@ class MarketModel:
         return out
 
     def _counts(self, s: int, rng: np.random.Generator, t0: int) -> np.ndarray:
-        n = self.u.size
-        if self.rate:  # load mode: a fixed number of events, every active ticker with >= 1 trade
-            n_bars = min(n, max(1, self.rate // 6))
-            pick = rng.choice(n, n_bars, replace=False) if n_bars < n else np.arange(n)
-            counts = np.zeros(n, dtype=np.int64)
-            counts[pick] = 1 + rng.multinomial(
-                max(0, self.rate - 2 * n_bars), np.full(n_bars, 1.0 / n_bars)
-            )
-            return counts
+        if self.load is not None:  # load mode: a fixed number of events in the chosen shape
+            return self.load.draw(rng)
         lam = self.trade_rate * self.weights[s] * self.boost
         lam[self.halted_until > t0] = 0.0
         return rng.poisson(lam)

@@ -62,7 +62,15 @@ class Simulator:
         self.universe = build_universe(s.sim_seed, s.sim_symbols)
         self.history = build_history(self.universe, day, s.sim_history_days, s.sim_seed)
         self.index = self.universe.index()
-        self.model = MarketModel(self.universe, self.history, day, s.sim_seed, rate=s.sim_rate)
+        self.model = MarketModel(
+            self.universe,
+            self.history,
+            day,
+            s.sim_seed,
+            rate=s.sim_rate,
+            shape=s.sim_shape,
+            activity=s.sim_activity,
+        )
         start_ms = replay.start_ms if replay is not None else parse_start(day, s.sim_start)
         self.clock = SimClock(start_ms, s.sim_speed)
         self.recorder = Recorder(s.sim_record) if s.sim_record else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 
 from stampede.settings import CommonSettings
+from stampede.sim.load import LoadShape
 
 LOCAL_API_KEY = "stampede-local-key"
 
@@ -52,8 +53,21 @@ class SimSettings(CommonSettings):
     sim_rate: int | None = Field(
         None,
         ge=1,
-        description="Load mode: drive this many events per second (A and T mixed, all tickers "
-        "trading) instead of the realistic market.",
+        description="Load mode: drive this many events per second (A and T mixed) instead of "
+        "the realistic market.",
+    )
+    sim_shape: LoadShape = Field(
+        LoadShape.UNIFORM,
+        description="Load mode's spread over tickers: `uniform` (every visit a different ticker: "
+        "the adversarial case) or `market` (the market model's heavy-tailed activity: most "
+        "trades in a few hundred names, as on a real tape).",
+    )
+    sim_activity: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="Market mode: scale of every ticker's trading intensity (1 = a full day, "
+        "~78M trades over 8,200 tickers; a smaller value lets a whole day run at high speed).",
     )
     sim_agg_delay_ms: int = Field(
         2000,

@@ -113,7 +113,7 @@ class Scanner:
             if args.seed is not None:
                 sim_cmd += ["--seed", str(args.seed)]
             if args.rate:
-                sim_cmd += ["--rate", str(args.rate)]
+                sim_cmd += ["--rate", str(args.rate), "--shape", args.shape]
             sim = self._component(
                 "sim", sim_cmd, {"MASSIVE_API_KEY": self.api_key}
             )  # not argv: ps shows argv
@@ -237,6 +237,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=None,
         help="simulator load mode: this many events/s (A and T over every ticker) instead of the market",
+    )
+    parser.add_argument(
+        "--shape",
+        choices=("uniform", "market"),
+        default="uniform",
+        help="load mode's spread: uniform (every visit a new ticker) or market (a real tape's "
+        "heavy tail)",
     )
     parser.add_argument(
         "--ready-timeout", type=float, default=60.0, help="seconds to wait for each component"

@@ -1,0 +1,115 @@
+"""The benchmark's verdicts on fixed figures: strict vs old *held*, the open's target, recovery.
+
+Pure: numbers (or hand-made scrape snapshots) in, verdicts out.
+"""
+
+from __future__ import annotations
+
+from stampede.telemetry import LATENCY_BUCKETS
+from stampede.tools.bench import verdict
+from stampede.tools.bench.figures import PIPELINE, Sample, per_second, window_figures
+from stampede.tools.promscrape import Snapshot
+
+
+def test_strict_needs_99_percent_tail_p99_no_stale_and_flat_pending() -> None:
+    assert verdict.strict_held(10_000, 9_950, 0.3, 0, 0.0).held
+    assert not verdict.strict_held(10_000, 9_800, 0.3, 0, 0.0).held  # 98 % applied
+    assert not verdict.strict_held(10_000, 9_950, 0.5, 0, 0.0).held  # p99 at the limit
+    assert not verdict.strict_held(10_000, 9_950, None, 0, 0.0).held  # nothing written
+    assert not verdict.strict_held(10_000, 9_950, 0.3, 1, 0.0).held  # one CloudEvent shed
+    growing = verdict.strict_held(10_000, 9_950, 0.3, 0, 2.0)
+    assert not growing.held and growing.why_not == ("pending growing 2.0 CloudEvents/s",)
+
+
+def test_old_definition_called_a_late_p99_held() -> None:
+    # Issue 13's example: 25k/s "held" with p50 836 ms and p99 2.5 s.
+    assert verdict.old_held(25_000, 24_000, 0.836, 0).held
+    strict = verdict.strict_held(25_000, 24_000, 2.5, 0, 0.0)
+    assert not strict.held
+    assert strict.why_not == ("applied 96.0% < 99%", "tail board-write p99 2500 ms >= 500 ms")
+
+
+def test_slope_is_least_squares() -> None:
+    assert verdict.slope([(0, 5), (1, 5), (2, 5)]) == 0
+    assert verdict.slope([(0, 0), (1, 2), (2, 4)]) == 2
+    assert verdict.slope([(0, 3)]) == 0
+    assert abs(verdict.slope([(0, 0), (1, 3), (2, 1), (3, 4)]) - 1.0) < 1e-9
+
+
+def _row(t: float, p99: float | None, stale: float = 0, pending: float = 0) -> dict:
+    return {"t": t, "board_write_p99": p99, "stale": stale, "pending": pending}
+
+
+def test_recovery_is_the_start_of_the_last_good_run_after_the_open() -> None:
+    timeline = [_row(-1, 5.0), _row(1, 3.0), _row(2, 0.3), _row(3, 1.2), _row(4, 0.4)]
+    timeline += [_row(5, None), _row(6, 0.2)]
+    assert verdict.recovery_seconds(timeline) == 3.0
+    timeline.append(_row(7, 0.2, stale=4))
+    assert verdict.recovery_seconds(timeline) is None
+
+
+def test_open_target_is_every_second_from_0930_05() -> None:
+    timeline = [_row(1, 4.0), _row(5, 2.0), _row(6, 0.4), _row(7, None), _row(8, 0.9)]
+    met = verdict.open_verdict(timeline)
+    assert met["held"] and met["late_seconds"] == [] and met["worst_p99_s"] == 0.9
+    late = verdict.open_verdict([*timeline, _row(9, 1.0), _row(10, None, pending=3)])
+    assert not late["held"] and late["late_seconds"] == [9, 10]
+    shed = verdict.open_verdict([*timeline, _row(9, 0.2, stale=1)])
+    assert not shed["held"] and shed["stale_shed"] == 1
+
+
+def _snapshot(
+    at: float, applied: float, writes: dict[float, float], pending: float, stale: float
+) -> Snapshot:
+    """A merged scrape: applied events, cumulative board-write buckets, pending, stale drops."""
+    samples = {
+        ("stampede_function_events_applied_total", frozenset({("function", "momentum")})): applied,
+        ("stampede_sim_events_sent_total", frozenset()): applied,
+        ("stampede_dispatch_consumer_pending", frozenset({("trigger", "momentum")})): pending,
+        (
+            "stampede_function_dropped_total",
+            frozenset({("function", "momentum"), ("reason", "stale")}),
+        ): stale,
+    }
+    total = 0.0
+    for le in (*LATENCY_BUCKETS, float("inf")):
+        total += writes.get(le, 0.0)
+        labels = frozenset({("stage", "board_write"), ("le", str(le))})
+        samples[(f"{PIPELINE}_bucket", labels)] = total
+    samples[(f"{PIPELINE}_count", frozenset({("stage", "board_write")}))] = total
+    return Snapshot(at, samples)
+
+
+def _window(late_in_tail: bool, pending_step: float = 0.0) -> list[Sample]:
+    """60 one-second samples at 10k events/s: 100 writes a second under 100 ms, and in the last
+    30 s (when ``late_in_tail``) two of every hundred at 2.5 s."""
+    samples, writes = [], {0.1: 0.0, 2.5: 0.0}
+    for i in range(61):
+        if i:
+            writes[0.1] += 98 if late_in_tail and i > 30 else 100
+            writes[2.5] += 2 if late_in_tail and i > 30 else 0
+        snap = _snapshot(float(i), 10_000.0 * i, dict(writes), i * pending_step, 0)
+        samples.append(Sample(float(i), snap, {"redis-server": i * 0.5}, {}, {}))
+    return samples
+
+
+def test_window_verdicts_from_scrapes() -> None:
+    calm = window_figures(_window(late_in_tail=False), offered=10_000)
+    assert calm["strict"]["held"] and calm["old"]["held"] and calm["held"]
+    assert calm["tail_board_write_p99_s"] < 0.1
+    assert calm["cpu_percent"]["redis-server"] == 50.0
+    late = window_figures(_window(late_in_tail=True), offered=10_000)
+    assert late["old"]["held"]  # the median never moved
+    assert not late["strict"]["held"] and late["tail_board_write_p99_s"] > 1.0
+    backlog = window_figures(_window(late_in_tail=False, pending_step=1.0), offered=10_000)
+    assert backlog["lag"]["pending_slope_per_s"] == 1.0 and not backlog["strict"]["held"]
+    behind = window_figures(_window(late_in_tail=False), offered=10_200)
+    assert behind["strict"]["why_not"] == ["applied 98.0% < 99%"]
+
+
+def test_per_second_rows_have_offered_applied_latency_shed_and_pending() -> None:
+    rows = per_second(_window(late_in_tail=True, pending_step=2.0)[:3], zero=1.0)
+    assert [r["t"] for r in rows] == [0.0, 1.0]
+    assert rows[0]["offered"] == rows[0]["applied"] == 10_000
+    assert rows[1]["pending"] == 4.0 and rows[1]["stale"] == 0
+    assert rows[1]["board_write_p99"] is not None and rows[1]["board_write_p99"] <= 0.1

@@ -1,0 +1,208 @@
+"""Figures of a measurement window from the sampler's scrapes: pure functions, no I/O.
+
+A :class:`Sample` is one scrape round of every component's ``/metrics`` plus CPU time and RSS
+of every process. From the first and last sample of a window come PromQL-like figures: counter
+increase / elapsed for throughput, ``histogram_quantile`` over bucket increases for latency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from stampede.tools.bench import verdict
+from stampede.tools.promscrape import Snapshot, bucket_increase, histogram_quantile, rate, rates_by
+from stampede.tools.top import DROPS
+
+PIPELINE = "stampede_pipeline_latency_seconds"
+EXCHANGE = "stampede_exchange_latency_seconds"
+PENDING = "stampede_dispatch_consumer_pending"
+STALE = ("stampede_function_dropped_total", {"reason": "stale"})
+LATENCY_STAGES = ("bridge_acked", "dispatch", "board_write", "client_send")
+# Throughput per stage: (key, counter, fixed labels). Events except where the name says otherwise.
+THROUGHPUT: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("sim_sent", "stampede_sim_events_sent_total", {}),
+    ("bridge_in", "stampede_bridge_events_total", {}),
+    ("bridge_published", "stampede_bridge_published_events_total", {}),
+    ("bridge_cloudevents", "stampede_bridge_cloudevents_published_total", {}),
+    ("dispatch_delivered_cloudevents", "stampede_dispatch_deliveries_total", {"outcome": "ack"}),
+    ("functions_applied", "stampede_function_events_applied_total", {}),
+    ("functions_applied_cloudevents", "stampede_function_batches_total", {"outcome": "applied"}),
+    ("gateway_ticks", "stampede_gateway_ticks_total", {}),
+    ("gateway_diffs", "stampede_gateway_diffs_sent_total", {}),
+)
+STRICT_TAIL_SHARE = 0.5  # the strict p99 is over the last 30 s of a 60 s window
+OLD_TAIL_SHARE = 1 / 3  # the old p50 was over the last third
+
+
+@dataclass
+class Sample:
+    at: float  # monotonic seconds
+    metrics: Snapshot
+    cpu_seconds: dict[str, float]
+    rss_bytes: dict[str, float]
+    errors: dict[str, str]
+
+
+def percentiles(values: list[float]) -> dict[str, float | int | None]:
+    """p50/p95/p99 (nearest rank) of raw values, e.g. latencies a client measured itself."""
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "p99": None}
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"n": len(ordered), "p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99)}
+
+
+def latency(
+    first: Snapshot, last: Snapshot, histogram: str, **match: str
+) -> dict[str, float | None]:
+    """p50/p95/p99 (seconds) and count of the observations made between two snapshots."""
+    recent = bucket_increase(first.buckets(histogram, **match), last.buckets(histogram, **match))
+    count = recent[-1][1] if recent else 0.0
+    out: dict[str, float | None] = {"n": count}
+    for q in (0.5, 0.95, 0.99):
+        value = histogram_quantile(q, recent) if count else None
+        out[f"p{round(q * 100)}"] = None if value is None else round(value, 4)
+    return out
+
+
+def pending_total(snapshot: Snapshot) -> float:
+    """CloudEvents waiting in every dispatch consumer."""
+    return sum(snapshot.by(PENDING, "trigger").values())
+
+
+def stale_between(a: Snapshot, b: Snapshot) -> float:
+    name, labels = STALE
+    return b.value(name, **labels) - a.value(name, **labels)
+
+
+def tail(samples: Sequence[Sample], share: float) -> list[Sample]:
+    """The samples of the last ``share`` of the window."""
+    elapsed = samples[-1].at - samples[0].at
+    return [s for s in samples if s.at >= samples[-1].at - elapsed * share]
+
+
+def window_figures(samples: Sequence[Sample], offered: float | None = None) -> dict:
+    """Throughput, latency, drops, lag, resources and both held verdicts over a window."""
+    first, last = samples[0], samples[-1]
+    a, b = first.metrics, last.metrics
+    elapsed = last.at - first.at
+    figures: dict = {"seconds": round(elapsed, 1), "offered_events_per_s": offered}
+    figures["throughput_per_s"] = {
+        key: round(rate(a, b, counter, **labels), 1) for key, counter, labels in THROUGHPUT
+    }
+    figures["applied_per_s_by_function"] = {
+        k: round(v, 1)
+        for k, v in rates_by(a, b, "stampede_function_events_applied_total", "function").items()
+    }
+    figures["latency_s"] = {
+        kind: {
+            stage: latency(a, b, hist, stage=stage)
+            for stage in LATENCY_STAGES
+            if b.series(f"{hist}_count", stage=stage)
+        }
+        for kind, hist in (("pipeline", PIPELINE), ("exchange", EXCHANGE))
+    }
+    figures["latency_s"]["redis_apply"] = {
+        fn: latency(a, b, "stampede_function_redis_apply_duration_seconds", function=fn)
+        for fn in b.by("stampede_function_redis_apply_duration_seconds_count", "function")
+    }
+    figures["latency_s"]["dispatch_http"] = {
+        trig: latency(a, b, "http_client_request_duration_seconds", trigger=trig)
+        for trig in b.by("http_client_request_duration_seconds_count", "trigger")
+    }
+    figures["drops"] = _drops(a, b)
+    figures["lag"] = {
+        "consumer_pending_end": b.by(PENDING, "trigger"),
+        "consumer_pending_max": _max_by(samples, PENDING, "trigger"),
+        "pending_slope_per_s": round(
+            verdict.slope([(s.at, pending_total(s.metrics)) for s in samples]), 2
+        ),
+        "bridge_queue_frames_max": max(
+            s.metrics.value("stampede_bridge_queue_depth_frames") for s in samples
+        ),
+    }
+    figures["cpu_percent"] = {
+        name: round((last.cpu_seconds[name] - first.cpu_seconds.get(name, 0.0)) / elapsed * 100, 1)
+        for name in last.cpu_seconds
+        if elapsed > 0
+    }
+    figures["cpu_percent_total"] = round(sum(figures["cpu_percent"].values()), 1)
+    figures["rss_mb_max"] = {
+        name: round(max(s.rss_bytes.get(name, 0.0) for s in samples) / 2**20, 1)
+        for name in last.rss_bytes
+    }
+    strict_tail, old_tail = tail(samples, STRICT_TAIL_SHARE), tail(samples, OLD_TAIL_SHARE)
+    figures["tail_board_write_p99_s"] = latency(
+        strict_tail[0].metrics, b, PIPELINE, stage="board_write"
+    )["p99"]
+    figures["tail_board_write_p50_s"] = latency(
+        old_tail[0].metrics, b, PIPELINE, stage="board_write"
+    )["p50"]
+    figures["stale_shed"] = stale_between(a, b)
+    figures["scrape_errors"] = sorted({k for s in samples for k in s.errors})
+    if offered is not None:
+        figures.update(verdicts(figures))
+    return figures
+
+
+def verdicts(figures: dict) -> dict:
+    """The strict and the old held verdicts of a window's figures."""
+    offered = figures["offered_events_per_s"] or 0
+    applied = figures["throughput_per_s"]["functions_applied"]
+    strict = verdict.strict_held(
+        offered,
+        applied,
+        figures["tail_board_write_p99_s"],
+        figures["stale_shed"],
+        figures["lag"]["pending_slope_per_s"],
+    )
+    old = verdict.old_held(
+        offered, applied, figures["tail_board_write_p50_s"], figures["stale_shed"]
+    )
+    return {"held": strict.held, "strict": strict.as_json(), "old": old.as_json()}
+
+
+def _drops(a: Snapshot, b: Snapshot) -> dict[str, dict[str, float]]:
+    drops: dict[str, dict[str, float]] = {}
+    for title, counter, label, match in DROPS:
+        before, after = a.by(counter, label, **dict(match)), b.by(counter, label, **dict(match))
+        grown = {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
+        if grown:
+            drops[title] = grown
+    return drops
+
+
+def _max_by(samples: Sequence[Sample], gauge: str, label: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for s in samples:
+        for key, value in s.metrics.by(gauge, label).items():
+            out[key] = max(out.get(key, 0.0), value)
+    return out
+
+
+def per_second(samples: Sequence[Sample], zero: float) -> list[dict]:
+    """One row per scrape interval, timed from ``zero`` (the open): offered (sent by the
+    simulator), applied, board-write p50/p99, CloudEvents shed stale, consumer pending."""
+    out = []
+    for a, b in pairwise(samples):
+        p = latency(a.metrics, b.metrics, PIPELINE, stage="board_write")
+        out.append(
+            {
+                "t": round(b.at - zero, 1),
+                "offered": round(rate(a.metrics, b.metrics, "stampede_sim_events_sent_total")),
+                "bridge_in": round(rate(a.metrics, b.metrics, "stampede_bridge_events_total")),
+                "applied": round(
+                    rate(a.metrics, b.metrics, "stampede_function_events_applied_total")
+                ),
+                "board_write_p50": p["p50"],
+                "board_write_p99": p["p99"],
+                "pending": pending_total(b.metrics),
+                "stale": stale_between(a.metrics, b.metrics),
+            }
+        )
+    return out

@@ -1,0 +1,150 @@
+"""The benchmark's text report from its results document: pure formatting, no I/O.
+
+Every load row shows the strict verdict and the old one beside it (with the figures each rests
+on: tail p99 for the strict one, tail p50 for the old one), so a change of definition is seen.
+"""
+
+from __future__ import annotations
+
+
+def ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:.0f}ms" if seconds < 10 else f"{seconds:.1f}s"
+
+
+def k(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
+
+
+def _yes(v: dict) -> str:
+    return "yes" if v["held"] else "no"
+
+
+def cpu_line(cpu: dict[str, float], top: int | None = None) -> str:
+    ordered = sorted(cpu.items(), key=lambda kv: -kv[1])[:top]
+    return " ".join(f"{n}={c:.0f}%" for n, c in ordered)
+
+
+def load_table(runs: list[dict]) -> str:
+    head = (
+        f"{'shape':>7} {'offered':>8} {'sent':>7} {'applied':>8} {'%':>6} {'write p50':>9} "
+        f"{'p99':>7} {'tail p99':>8} {'tail p50':>8} {'pend/s':>6} {'stale':>5} "
+        f"{'strict':>6} {'old':>4} {'exch p99':>8}  top CPU"
+    )
+    lines = [head]
+    for f in runs:
+        t = f["throughput_per_s"]
+        write = f["latency_s"]["pipeline"].get("board_write", {})
+        client = f.get("client", {}).get("exchange_to_client_ms", {}).get("momentum", {})
+        offered = f["offered_events_per_s"] or 0
+        share = t["functions_applied"] / offered * 100 if offered else 0.0
+        lines.append(
+            f"{f.get('shape', '-'):>7} {k(offered):>8} {k(t['sim_sent']):>7} "
+            f"{k(t['functions_applied']):>8} {share:>5.1f}% {ms(write.get('p50')):>9} "
+            f"{ms(write.get('p99')):>7} {ms(f['tail_board_write_p99_s']):>8} "
+            f"{ms(f['tail_board_write_p50_s']):>8} {f['lag']['pending_slope_per_s']:>6.1f} "
+            f"{f['stale_shed']:>5.0f} {_yes(f['strict']):>6} {_yes(f['old']):>4} "
+            f"{ms(client['p99'] / 1000) if client.get('p99') is not None else '-':>8}  "
+            + cpu_line(f["cpu_percent"], 4)
+        )
+        if f["strict"]["why_not"]:
+            lines.append(f"{'':>16} not held (strict): " + "; ".join(f["strict"]["why_not"]))
+        if f["drops"]:
+            lines.append(
+                f"{'':>16} drops: "
+                + "; ".join(
+                    f"{kind}: " + ", ".join(f"{r}={v:.0f}" for r, v in d.items())
+                    for kind, d in f["drops"].items()
+                )
+            )
+    return "\n".join(lines)
+
+
+def ramp_section(ramps: dict[str, dict]) -> list[str]:
+    out = []
+    for shape, r in ramps.items():
+        out += [
+            "",
+            f"RAMP {shape} ({r['window_seconds']:.0f}s per step): highest held (strict) "
+            f"{k(r['highest_held_events_per_s'])}, first not held "
+            f"{k(r['lowest_not_held_events_per_s'])}; old definition would say "
+            f"{k(r['highest_held_old_definition'])}",
+            load_table(r["steps"]),
+        ]
+        if r["cpu_percent_at_highest_held"]:
+            out.append(
+                "CPU per process at the highest held rate (% of one core): "
+                + cpu_line(r["cpu_percent_at_highest_held"])
+            )
+    return out
+
+
+def open_section(o: dict) -> list[str]:
+    target = o["target_p99_under_1s_from_0930_05"]
+    after = o["lag_under_1s_after_open_s"]
+    out = [
+        "",
+        f"OPEN (market from {o['start']} ET, seed 7, {o['seconds_after_open']:.0f}s after 09:30): "
+        f"peak {o['peak_offered_per_s']:,.0f} events/s offered, board-write p99 peak "
+        f"{o['peak_board_write_p99_s']:.2f}s, under 1 s for good "
+        f"{'never (within the window)' if after is None else f'{after:.0f}s'} after 09:30",
+        f"  target p99 < 1 s in every second from 09:30:05: {'met' if target['held'] else 'missed'}"
+        f" (late seconds: {len(target['late_seconds'])}, stale CloudEvents shed "
+        f"{target['stale_shed']:.0f}); boards = truth: {o['boards_vs_truth']['all_match']}",
+        f"{'t':>6} {'offered':>8} {'applied':>8} {'write p50':>9} {'p99':>7} {'shed':>5} "
+        f"{'pending':>8}",
+    ]
+    for p in o["timeline"]:
+        if p["t"] >= -5:
+            out.append(
+                f"{p['t']:>6.0f} {k(p['offered']):>8} {k(p['applied']):>8} "
+                f"{ms(p['board_write_p50']):>9} {ms(p['board_write_p99']):>7} "
+                f"{p['stale']:>5.0f} {p['pending']:>8.0f}"
+            )
+    if o["after_open"]:
+        out.append(
+            "CPU after the open (% of one core): " + cpu_line(o["after_open"]["cpu_percent"])
+        )
+    return out
+
+
+def latency_section(runs: list[dict]) -> list[str]:
+    out = ["", "EXCHANGE -> CLIENT (live clock; ms, as the WebSocket client measured it)"]
+    for f in runs:
+        by_writer = f["client"]["exchange_to_client_ms"]
+        parts = [
+            f"{writer} p50 {v['p50']} / p99 {v['p99']} (n={v['n']})"
+            for writer, v in sorted(by_writer.items())
+        ]
+        out.append(
+            f"  {f['shape']:>7} {k(f['offered_events_per_s'])}/s: "
+            + ("; ".join(parts) or "no diffs received")
+            + f"  [clock offset {f['client']['clock_offset_ms']} ms corrected]"
+        )
+    return out
+
+
+def report(results: dict) -> str:
+    m = results["machine"]
+    out = [
+        f"stampede bench  {results['started']}  {m['cpus']} CPUs ({m['cpu_model']}), "
+        f"{m['memory_gb']} GB - every process shares them"
+    ]
+    if "steady" in results:
+        out += [
+            "",
+            "STEADY (simulator load mode; events/s; latency from the bridge reading the frame;"
+            " strict = >=99% applied, tail p99 < 500 ms, no stale, pending not growing;"
+            " old = >=95%, tail p50 < 1 s, no stale)",
+            load_table(results["steady"]),
+        ]
+    if "ramp" in results:
+        out += ramp_section(results["ramp"])
+    if "open" in results:
+        out += open_section(results["open"])
+    if "latency" in results:
+        out += latency_section(results["latency"])
+    return "\n".join(out)

@@ -1,0 +1,187 @@
+"""The benchmark's scenarios, each on a fresh pipeline: steady load, the ramp, the open, and
+exchange->client latency at a fixed load on a live clock.
+
+Load runs use the simulator's load mode in one of its two shapes (``uniform``: every visit a
+different symbol, the adversarial case; ``market``: the market model's heavy tail, as on a real
+tape); every result carries the strict held verdict and the old one beside it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from stampede.markettime import ET
+from stampede.tools.bench import verdict
+from stampede.tools.bench.figures import per_second, stale_between, window_figures
+from stampede.tools.bench.probes import BoardClient, Sampler, pipeline
+from stampede.tools.bench.truth import compare_with_truth
+
+SHAPES = ("uniform", "market")
+
+
+@dataclass
+class Plan:
+    shapes: list[str]
+    rates: list[int]
+    seconds: float
+    warmup: float
+    ramp_seconds: float
+    ramp_rates: list[int]
+    ramp_refine: int
+    open_start: str
+    open_after: float
+    compare_budget: float
+    latency_rate: int
+    latency_seconds: float
+    workroot: Path
+
+
+def load_run(plan: Plan, rate_: int, shape: str, seconds: float, label: str) -> dict:
+    """One fresh pipeline at a fixed simulator rate and shape: warm up, then measure."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{label}-{shape}-{rate_}-", dir=plan.workroot))
+    print(f"[{label}] {rate_:,} events/s {shape}: starting the pipeline...", flush=True)
+    up_argv = ["--start", "now", "--rate", str(rate_), "--shape", shape]
+    with pipeline(workdir, up_argv) as running:
+        offset = running.clock_offset_ms()
+        with (
+            BoardClient(running.status["gateway"], clock_offset_ms=offset) as client,
+            Sampler(running.status) as sampler,
+        ):
+            time.sleep(plan.warmup)
+            client.reset()
+            start = time.monotonic()
+            time.sleep(seconds)
+            samples = sampler.since(start - 0.5)
+    figures = window_figures(samples, offered=rate_)
+    figures["shape"] = shape
+    figures["client"] = client.summary()
+    shutil.rmtree(workdir, ignore_errors=True)
+    t = figures["throughput_per_s"]
+    print(
+        f"[{label}] {rate_:,}/s {shape}: applied {t['functions_applied']:,.0f}/s, tail p99 "
+        f"{figures['tail_board_write_p99_s']}, held strict={figures['strict']['held']} "
+        f"old={figures['old']['held']}",
+        flush=True,
+    )
+    return figures
+
+
+def steady(plan: Plan) -> list[dict]:
+    return [
+        load_run(plan, r, shape, plan.seconds, "steady")
+        for shape in plan.shapes
+        for r in plan.rates
+    ]
+
+
+def ramp(plan: Plan) -> dict:
+    """Per shape: rates rise until one is not held (strictly), then bisect between the last two."""
+    return {shape: ramp_shape(plan, shape) for shape in plan.shapes}
+
+
+def ramp_shape(plan: Plan, shape: str) -> dict:
+    steps: list[dict] = []
+    best, failed = None, None
+    for r in plan.ramp_rates:
+        figures = load_run(plan, r, shape, plan.ramp_seconds, "ramp")
+        steps.append(figures)
+        if not figures["held"]:
+            failed = r
+            break
+        best = r
+    for _ in range(plan.ramp_refine):
+        if failed is None:
+            break
+        low = best or 0
+        middle = int(round((low + failed) / 2, -3))
+        if middle in (low, failed):
+            break
+        figures = load_run(plan, middle, shape, plan.ramp_seconds, "ramp")
+        steps.append(figures)
+        if figures["held"]:
+            best = middle
+        else:
+            failed = middle
+    old_held = [s["offered_events_per_s"] for s in steps if s["old"]["held"]]
+    at_best = next((s for s in steps if s["offered_events_per_s"] == best), None)
+    return {
+        "shape": shape,
+        "window_seconds": plan.ramp_seconds,
+        "highest_held_events_per_s": best,
+        "lowest_not_held_events_per_s": failed,
+        "highest_held_old_definition": max(old_held, default=None),
+        "cpu_percent_at_highest_held": at_best["cpu_percent"] if at_best else None,
+        "steps": steps,
+    }
+
+
+def open_burst(plan: Plan) -> dict:
+    """The simulated open (seed 7): one row per second for ``open_after`` s after 09:30, the
+    every-second p99 target from 09:30:05, then the boards compared with the truth."""
+    workdir = Path(tempfile.mkdtemp(prefix="open-", dir=plan.workroot))
+    print(
+        f"[open] simulated market from {plan.open_start} ET: starting the pipeline...", flush=True
+    )
+    up_argv = ["--start", plan.open_start, "--speed", "1", "--seed", "7"]
+    with (
+        pipeline(workdir, up_argv) as running,
+        BoardClient(running.status["gateway"]) as client,
+        Sampler(running.status) as sampler,
+    ):
+        clock = httpx.get(f"{running.sim}/_sim/clock", timeout=5).json()
+        sim_now = datetime.fromtimestamp(clock["sim_ms"] / 1000, ET)
+        open_ms = sim_now.replace(hour=9, minute=30, second=0, microsecond=0).timestamp() * 1000
+        wall_to_open = (open_ms - clock["sim_ms"]) / 1000 / clock["speed"]
+        open_at = time.monotonic() + wall_to_open
+        print(
+            f"[open] 09:30 ET in {wall_to_open:.0f}s; measuring {plan.open_after:.0f}s after it",
+            flush=True,
+        )
+        time.sleep(max(0.0, wall_to_open + plan.open_after))
+        samples = list(sampler.samples)
+        boards = compare_with_truth(running.status, running.sim, budget=plan.compare_budget)
+    shutil.rmtree(workdir, ignore_errors=True)
+    pre = [s for s in samples if s.at <= open_at]
+    post = [s for s in samples if open_at - 1 <= s.at <= open_at + plan.open_after + 0.5]
+    timeline = per_second(samples, open_at)
+    target = verdict.open_verdict(timeline)
+    result = {
+        "start": plan.open_start,
+        "seconds_after_open": plan.open_after,
+        "pre_open": window_figures(pre) if len(pre) > 1 else None,
+        "after_open": window_figures(post) if len(post) > 1 else None,
+        "timeline": timeline,
+        "peak_offered_per_s": max((p["offered"] for p in timeline), default=0),
+        "peak_board_write_p99_s": max((p["board_write_p99"] or 0 for p in timeline), default=0),
+        "lag_under_1s_after_open_s": verdict.recovery_seconds(timeline),
+        "target_p99_under_1s_from_0930_05": target,
+        "stale_shed_cloudevents": stale_between(post[0].metrics, post[-1].metrics)
+        if len(post) > 1
+        else None,
+        "boards_vs_truth": boards,
+        "client": client.summary(),
+    }
+    print(
+        f"[open] peak {result['peak_offered_per_s']:,.0f} events/s offered, board_write p99 peak "
+        f"{result['peak_board_write_p99_s']:.2f}s, p99 < 1 s from 09:30:05: {target['held']}, "
+        f"boards match: {boards['all_match']}",
+        flush=True,
+    )
+    return result
+
+
+def exchange_latency(plan: Plan) -> list[dict]:
+    """Exchange->client latency of the boards at ``latency_rate`` on a live clock (speed 1,
+    today's time), the client correcting for any offset of the simulated day from the wall."""
+    runs = []
+    for shape in plan.shapes:
+        figures = load_run(plan, plan.latency_rate, shape, plan.latency_seconds, "latency")
+        runs.append(figures)
+    return runs

@@ -1,0 +1,121 @@
+"""When a rate counts as *held*, and how the open recovered: pure functions of measured figures.
+
+Two definitions are kept side by side so a change of definition is visible in every report:
+
+- **strict** (issue 13, the project's bar): the functions apply >= 99 % of the offered rate over
+  the window; the board-write p99 (from the bridge reading the frame) of the window's last half
+  (the last 30 s of a 60 s window) is under 500 ms; no CloudEvent is shed as stale; and the
+  consumers' pending backlog is not growing (least-squares slope over the window). A board
+  2.5 s late is not held, whatever its median.
+- **old** (until issue 13): >= 95 % applied, board-write p50 of the last third under 1 s,
+  nothing shed. It called 25,000 events/s with p99 2.5 s "held".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+STRICT_APPLIED_RATIO = 0.99
+STRICT_P99_SECONDS = 0.5
+# A backlog rising by more than this many CloudEvents per second over the window is growing:
+# at 500 events per CloudEvent, 0.5/s is 250 events/s falling behind.
+PENDING_GROWTH_PER_S = 0.5
+OLD_APPLIED_RATIO = 0.95
+OLD_P50_SECONDS = 1.0
+OPEN_P99_SECONDS = 1.0
+OPEN_SETTLED_AFTER_S = 5.0  # the open's target: p99 < 1 s in every second from 09:30:05 on
+
+
+@dataclass(frozen=True)
+class Verdict:
+    held: bool
+    why_not: tuple[str, ...] = field(default=())  # every failed condition, for the report
+
+    def as_json(self) -> dict:
+        return {"held": self.held, "why_not": list(self.why_not)}
+
+
+def _verdict(failures: list[str]) -> Verdict:
+    return Verdict(not failures, tuple(failures))
+
+
+def strict_held(
+    offered: float,
+    applied: float,
+    tail_p99_s: float | None,
+    stale: float,
+    pending_slope_per_s: float,
+) -> Verdict:
+    """The strict definition (see the module docstring)."""
+    failures = []
+    if applied < STRICT_APPLIED_RATIO * offered:
+        failures.append(f"applied {applied / offered:.1%} < 99%" if offered else "nothing offered")
+    if tail_p99_s is None:
+        failures.append("no board write in the tail")
+    elif tail_p99_s >= STRICT_P99_SECONDS:
+        failures.append(f"tail board-write p99 {tail_p99_s * 1000:.0f} ms >= 500 ms")
+    if stale:
+        failures.append(f"{stale:.0f} CloudEvents shed stale")
+    if pending_slope_per_s > PENDING_GROWTH_PER_S:
+        failures.append(f"pending growing {pending_slope_per_s:.1f} CloudEvents/s")
+    return _verdict(failures)
+
+
+def old_held(offered: float, applied: float, tail_p50_s: float | None, stale: float) -> Verdict:
+    """The definition before issue 13, reported beside the strict one."""
+    failures = []
+    if applied < OLD_APPLIED_RATIO * offered:
+        failures.append(f"applied {applied / offered:.1%} < 95%" if offered else "nothing offered")
+    if tail_p50_s is None or tail_p50_s >= OLD_P50_SECONDS:
+        failures.append("tail board-write p50 >= 1 s")
+    if stale:
+        failures.append(f"{stale:.0f} CloudEvents shed stale")
+    return _verdict(failures)
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float:
+    """Least-squares slope of (x, y) points; 0 for fewer than two distinct x."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return 0.0
+    return sum((x - mx) * (y - my) for x, y in points) / sxx
+
+
+def recovery_seconds(timeline: Sequence[dict], limit_s: float = OPEN_P99_SECONDS) -> float | None:
+    """Seconds after the open until every later second's board-write p99 is under ``limit_s``
+    with nothing shed (None: it never settled within the timeline)."""
+    recovered = None
+    for p in (p for p in timeline if p["t"] > 0):
+        late = p["board_write_p99"] is not None and p["board_write_p99"] >= limit_s
+        if late or p["stale"]:
+            recovered = None
+        elif recovered is None:
+            recovered = max(0.0, p["t"] - 1)
+    return recovered
+
+
+def open_verdict(timeline: Sequence[dict], settled_after_s: float = OPEN_SETTLED_AFTER_S) -> dict:
+    """The open's target: board-write p99 < 1 s in *every* second from 09:30:05 on, nothing shed.
+
+    A second without any board write counts as late only if work was pending (a quiet second is
+    not a late one)."""
+    after = [p for p in timeline if p["t"] > settled_after_s]
+    late = [
+        p["t"]
+        for p in after
+        if (p["board_write_p99"] is not None and p["board_write_p99"] >= OPEN_P99_SECONDS)
+        or (p["board_write_p99"] is None and p["pending"] > 0)
+    ]
+    shed = sum(p["stale"] for p in timeline if p["t"] > 0)
+    return {
+        "held": bool(after) and not late and not shed,
+        "late_seconds": late,
+        "stale_shed": shed,
+        "worst_p99_s": max((p["board_write_p99"] or 0.0 for p in after), default=None),
+    }
