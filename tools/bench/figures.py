@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from stampede.tools.bench import verdict
+from stampede.tools.bench.verdict import Doc
 from stampede.tools.promscrape import Snapshot, bucket_increase, histogram_quantile, rate, rates_by
 from stampede.tools.top import DROPS
 
@@ -86,12 +87,12 @@ def tail(samples: Sequence[Sample], share: float) -> list[Sample]:
     return [s for s in samples if s.at >= samples[-1].at - elapsed * share]
 
 
-def window_figures(samples: Sequence[Sample], offered: float | None = None) -> dict:
+def window_figures(samples: Sequence[Sample], offered: float | None = None) -> Doc:
     """Throughput, latency, drops, lag, resources and both held verdicts over a window."""
     first, last = samples[0], samples[-1]
     a, b = first.metrics, last.metrics
     elapsed = last.at - first.at
-    figures: dict = {"seconds": round(elapsed, 1), "offered_events_per_s": offered}
+    figures: Doc = {"seconds": round(elapsed, 1), "offered_events_per_s": offered}
     figures["throughput_per_s"] = {
         key: round(rate(a, b, counter, **labels), 1) for key, counter, labels in THROUGHPUT
     }
@@ -150,7 +151,7 @@ def window_figures(samples: Sequence[Sample], offered: float | None = None) -> d
     return figures
 
 
-def verdicts(figures: dict) -> dict:
+def verdicts(figures: Doc) -> Doc:
     """The strict and the old held verdicts of a window's figures."""
     offered = figures["offered_events_per_s"] or 0
     applied = figures["throughput_per_s"]["functions_applied"]
@@ -185,7 +186,7 @@ def _max_by(samples: Sequence[Sample], gauge: str, label: str) -> dict[str, floa
     return out
 
 
-def per_second(samples: Sequence[Sample], zero: float) -> list[dict]:
+def per_second(samples: Sequence[Sample], zero: float) -> list[Doc]:
     """One row per scrape interval, timed from ``zero`` (the open): offered (sent by the
     simulator), applied, board-write p50/p99, CloudEvents shed stale, consumer pending."""
     out = []

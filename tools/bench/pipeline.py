@@ -40,6 +40,7 @@ import psutil
 
 from stampede.tools.bench import scenarios
 from stampede.tools.bench.report import report
+from stampede.tools.bench.verdict import Doc
 
 SCENARIOS = ("steady", "ramp", "open", "latency")
 RUNNERS: dict[str, Callable[[scenarios.Plan], object]] = {
@@ -50,7 +51,7 @@ RUNNERS: dict[str, Callable[[scenarios.Plan], object]] = {
 }
 
 
-def machine() -> dict:
+def machine() -> Doc:
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
     model = next(
@@ -150,7 +151,7 @@ def main(argv: list[str]) -> int:
     workroot = Path(tempfile.mkdtemp(prefix="stampede-bench-"))
     plan = make_plan(args, workroot)
     started = datetime.now().astimezone()
-    results: dict = {
+    results: Doc = {
         "started": started.isoformat(timespec="seconds"),
         "argv": ["stampede", "bench", *argv],
         "quick": args.quick,

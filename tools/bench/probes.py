@@ -21,6 +21,7 @@ import websockets
 from stampede.boards import BOARDS, BOARDS_BY_NAME
 from stampede.tools import localstack, up
 from stampede.tools.bench.figures import Sample, percentiles
+from stampede.tools.bench.verdict import Doc
 from stampede.tools.promscrape import scrape_all
 
 
@@ -29,16 +30,16 @@ class Running:
     """A started scanner and its status.json."""
 
     scanner: up.Scanner
-    status: dict
+    status: Doc
 
     @property
     def sim(self) -> str:
-        return self.status["services"]["sim"]
+        return str(self.status["services"]["sim"])
 
     def clock_offset_ms(self) -> float:
         """Simulated minus wall time now (0 for a live clock on today's session)."""
         clock = httpx.get(f"{self.sim}/_sim/clock", timeout=5).json()
-        return clock["sim_ms"] - clock["wall_ms"]
+        return float(clock["sim_ms"] - clock["wall_ms"])
 
 
 @contextlib.contextmanager
@@ -138,7 +139,7 @@ class BoardClient(Background):
         except (OSError, websockets.WebSocketException) as exc:
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def _record(self, message: dict, now_ms: float) -> None:
+    def _record(self, message: Doc, now_ms: float) -> None:
         kind = message.get("type", "?")
         self.counts[kind] = self.counts.get(kind, 0) + 1
         day = message.get("day")
@@ -153,7 +154,7 @@ class BoardClient(Background):
         if message.get("received_ms"):
             self.pipeline_ms.setdefault(writer, []).append(now_ms - message["received_ms"])
 
-    def summary(self) -> dict:
+    def summary(self) -> Doc:
         return {
             "messages": dict(self.counts),
             "clock_offset_ms": round(self.clock_offset_ms),
@@ -166,7 +167,7 @@ class BoardClient(Background):
 class Sampler(Background):
     """Scrapes every component and reads CPU/memory of every process, once per ``interval``."""
 
-    def __init__(self, status: dict, interval: float = 1.0) -> None:
+    def __init__(self, status: Doc, interval: float = 1.0) -> None:
         self.status, self.interval = status, interval
         self.samples: list[Sample] = []
         pids = {**status["pids"], "bench": os.getpid()}

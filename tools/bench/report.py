@@ -6,6 +6,8 @@ on: tail p99 for the strict one, tail p50 for the old one), so a change of defin
 
 from __future__ import annotations
 
+from stampede.tools.bench.verdict import Doc
+
 
 def ms(seconds: float | None) -> str:
     if seconds is None:
@@ -19,7 +21,7 @@ def k(value: float | None) -> str:
     return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
 
 
-def _yes(v: dict) -> str:
+def _yes(v: Doc) -> str:
     return "yes" if v["held"] else "no"
 
 
@@ -28,7 +30,7 @@ def cpu_line(cpu: dict[str, float], top: int | None = None) -> str:
     return " ".join(f"{n}={c:.0f}%" for n, c in ordered)
 
 
-def load_table(runs: list[dict]) -> str:
+def load_table(runs: list[Doc]) -> str:
     head = (
         f"{'shape':>7} {'offered':>8} {'sent':>7} {'applied':>8} {'%':>6} {'write p50':>9} "
         f"{'p99':>7} {'tail p99':>8} {'tail p50':>8} {'pend/s':>6} {'stale':>5} "
@@ -63,7 +65,7 @@ def load_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def ramp_section(ramps: dict[str, dict]) -> list[str]:
+def ramp_section(ramps: dict[str, Doc]) -> list[str]:
     out = []
     for shape, r in ramps.items():
         out += [
@@ -82,7 +84,7 @@ def ramp_section(ramps: dict[str, dict]) -> list[str]:
     return out
 
 
-def open_section(o: dict) -> list[str]:
+def open_section(o: Doc) -> list[str]:
     target = o["target_p99_under_1s_from_0930_05"]
     after = o["lag_under_1s_after_open_s"]
     out = [
@@ -111,7 +113,7 @@ def open_section(o: dict) -> list[str]:
     return out
 
 
-def latency_section(runs: list[dict]) -> list[str]:
+def latency_section(runs: list[Doc]) -> list[str]:
     out = ["", "EXCHANGE -> CLIENT (live clock; ms, as the WebSocket client measured it)"]
     for f in runs:
         by_writer = f["client"]["exchange_to_client_ms"]
@@ -127,7 +129,7 @@ def latency_section(runs: list[dict]) -> list[str]:
     return out
 
 
-def report(results: dict) -> str:
+def report(results: Doc) -> str:
     m = results["machine"]
     out = [
         f"stampede bench  {results['started']}  {m['cpus']} CPUs ({m['cpu_model']}), "

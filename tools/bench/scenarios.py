@@ -22,6 +22,7 @@ from stampede.tools.bench import verdict
 from stampede.tools.bench.figures import per_second, stale_between, window_figures
 from stampede.tools.bench.probes import BoardClient, Sampler, pipeline
 from stampede.tools.bench.truth import compare_with_truth
+from stampede.tools.bench.verdict import Doc
 
 SHAPES = ("uniform", "market")
 
@@ -43,7 +44,7 @@ class Plan:
     workroot: Path
 
 
-def load_run(plan: Plan, rate_: int, shape: str, seconds: float, label: str) -> dict:
+def load_run(plan: Plan, rate_: int, shape: str, seconds: float, label: str) -> Doc:
     """One fresh pipeline at a fixed simulator rate and shape: warm up, then measure."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{label}-{shape}-{rate_}-", dir=plan.workroot))
     print(f"[{label}] {rate_:,} events/s {shape}: starting the pipeline...", flush=True)
@@ -73,7 +74,7 @@ def load_run(plan: Plan, rate_: int, shape: str, seconds: float, label: str) -> 
     return figures
 
 
-def steady(plan: Plan) -> list[dict]:
+def steady(plan: Plan) -> list[Doc]:
     return [
         load_run(plan, r, shape, plan.seconds, "steady")
         for shape in plan.shapes
@@ -81,13 +82,13 @@ def steady(plan: Plan) -> list[dict]:
     ]
 
 
-def ramp(plan: Plan) -> dict:
+def ramp(plan: Plan) -> Doc:
     """Per shape: rates rise until one is not held (strictly), then bisect between the last two."""
     return {shape: ramp_shape(plan, shape) for shape in plan.shapes}
 
 
-def ramp_shape(plan: Plan, shape: str) -> dict:
-    steps: list[dict] = []
+def ramp_shape(plan: Plan, shape: str) -> Doc:
+    steps: list[Doc] = []
     best, failed = None, None
     for r in plan.ramp_rates:
         figures = load_run(plan, r, shape, plan.ramp_seconds, "ramp")
@@ -122,7 +123,7 @@ def ramp_shape(plan: Plan, shape: str) -> dict:
     }
 
 
-def open_burst(plan: Plan) -> dict:
+def open_burst(plan: Plan) -> Doc:
     """The simulated open (seed 7): one row per second for ``open_after`` s after 09:30, the
     every-second p99 target from 09:30:05, then the boards compared with the truth."""
     workdir = Path(tempfile.mkdtemp(prefix="open-", dir=plan.workroot))
@@ -177,7 +178,7 @@ def open_burst(plan: Plan) -> dict:
     return result
 
 
-def exchange_latency(plan: Plan) -> list[dict]:
+def exchange_latency(plan: Plan) -> list[Doc]:
     """Exchange->client latency of the boards at ``latency_rate`` on a live clock (speed 1,
     today's time), the client correcting for any offset of the simulated day from the wall."""
     runs = []

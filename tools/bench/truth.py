@@ -8,18 +8,19 @@ import time
 import httpx
 
 from stampede.boards import BOARDS_BY_NAME
+from stampede.tools.bench.verdict import Doc
 
 TRUTH_BOARDS = ("gainers", "losers", "gappers", "from_open", "volume")
 
 
-def compare_with_truth(status: dict, sim: str, limit: int = 20, budget: float = 45.0) -> dict:
+def compare_with_truth(status: Doc, sim: str, limit: int = 20, budget: float = 45.0) -> Doc:
     """The gateway's boards (REST) against the simulator's truth, while the feed still runs.
 
     Bars go out once a second, so a truth that did not change around the board read is a
     consistent point to compare; the best such point within ``budget`` seconds is reported.
     Reads that fail or time out (a saturated Redis answers slowly) are counted, not fatal.
     """
-    best: dict = {"all_match": False, "boards": {}, "consistent_points": 0, "read_errors": 0}
+    best: Doc = {"all_match": False, "boards": {}, "consistent_points": 0, "read_errors": 0}
     deadline = time.monotonic() + budget
     with httpx.Client(timeout=10) as http:
         while time.monotonic() < deadline and not best["all_match"]:
@@ -52,7 +53,7 @@ def compare_with_truth(status: dict, sim: str, limit: int = 20, budget: float = 
     return best
 
 
-def board_match(name: str, truth: list[dict], rows: list[dict]) -> dict:
+def board_match(name: str, truth: list[Doc], rows: list[Doc]) -> Doc:
     """Same values in the same order; symbols compared except where values tie."""
     metric = BOARDS_BY_NAME[name].metric
     got = [(r.get("sym"), r.get(metric)) for r in rows]

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+Doc = dict[str, Any]  # a JSON document of figures, as written to the results file
 
 STRICT_APPLIED_RATIO = 0.99
 STRICT_P99_SECONDS = 0.5
@@ -32,7 +35,7 @@ class Verdict:
     held: bool
     why_not: tuple[str, ...] = field(default=())  # every failed condition, for the report
 
-    def as_json(self) -> dict:
+    def as_json(self) -> Doc:
         return {"held": self.held, "why_not": list(self.why_not)}
 
 
@@ -87,7 +90,7 @@ def slope(points: Sequence[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in points) / sxx
 
 
-def recovery_seconds(timeline: Sequence[dict], limit_s: float = OPEN_P99_SECONDS) -> float | None:
+def recovery_seconds(timeline: Sequence[Doc], limit_s: float = OPEN_P99_SECONDS) -> float | None:
     """Seconds after the open until every later second's board-write p99 is under ``limit_s``
     with nothing shed (None: it never settled within the timeline)."""
     recovered = None
@@ -100,7 +103,7 @@ def recovery_seconds(timeline: Sequence[dict], limit_s: float = OPEN_P99_SECONDS
     return recovered
 
 
-def open_verdict(timeline: Sequence[dict], settled_after_s: float = OPEN_SETTLED_AFTER_S) -> dict:
+def open_verdict(timeline: Sequence[Doc], settled_after_s: float = OPEN_SETTLED_AFTER_S) -> Doc:
     """The open's target: board-write p99 < 1 s in *every* second from 09:30:05 on, nothing shed.
 
     A second without any board write counts as late only if work was pending (a quiet second is
