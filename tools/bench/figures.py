@@ -11,27 +11,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from stampede import metricnames as names
 from stampede.tools.bench import verdict
 from stampede.tools.bench.verdict import Doc
 from stampede.tools.promscrape import Snapshot, bucket_increase, histogram_quantile, rate, rates_by
 from stampede.tools.top import DROPS
 
-PIPELINE = "stampede_pipeline_latency_seconds"
-EXCHANGE = "stampede_exchange_latency_seconds"
-PENDING = "stampede_dispatch_consumer_pending"
-STALE = ("stampede_function_dropped_total", {"reason": "stale"})
-LATENCY_STAGES = ("bridge_acked", "dispatch", "board_write", "client_send")
+PIPELINE = names.PIPELINE_LATENCY
+EXCHANGE = names.EXCHANGE_LATENCY
+PENDING = names.DISPATCH_CONSUMER_PENDING
+STALE = (names.FUNCTION_DROPPED, {"reason": "stale"})
+LATENCY_STAGES = tuple(stage.value for stage in names.Stage)
+BOARD_WRITE = names.Stage.BOARD_WRITE.value
 # Throughput per stage: (key, counter, fixed labels). Events except where the name says otherwise.
 THROUGHPUT: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("sim_sent", "stampede_sim_events_sent_total", {}),
-    ("bridge_in", "stampede_bridge_events_total", {}),
-    ("bridge_published", "stampede_bridge_published_events_total", {}),
-    ("bridge_cloudevents", "stampede_bridge_cloudevents_published_total", {}),
-    ("dispatch_delivered_cloudevents", "stampede_dispatch_deliveries_total", {"outcome": "ack"}),
-    ("functions_applied", "stampede_function_events_applied_total", {}),
-    ("functions_applied_cloudevents", "stampede_function_batches_total", {"outcome": "applied"}),
-    ("gateway_ticks", "stampede_gateway_ticks_total", {}),
-    ("gateway_diffs", "stampede_gateway_diffs_sent_total", {}),
+    ("sim_sent", names.SIM_EVENTS_SENT, {}),
+    ("bridge_in", names.BRIDGE_EVENTS, {}),
+    ("bridge_published", names.BRIDGE_PUBLISHED_EVENTS, {}),
+    ("bridge_cloudevents", names.BRIDGE_CLOUDEVENTS_PUBLISHED, {}),
+    ("dispatch_delivered_cloudevents", names.DISPATCH_DELIVERIES, {"outcome": "ack"}),
+    ("functions_applied", names.FUNCTION_EVENTS_APPLIED, {}),
+    ("functions_applied_cloudevents", names.FUNCTION_BATCHES, {"outcome": "applied"}),
+    ("gateway_ticks", names.GATEWAY_TICKS, {}),
+    ("gateway_diffs", names.GATEWAY_DIFFS_SENT, {}),
 )
 STRICT_TAIL_SHARE = 0.5  # the strict p99 is over the last 30 s of a 60 s window
 OLD_TAIL_SHARE = 1 / 3  # the old p50 was over the last third
@@ -97,8 +99,7 @@ def window_figures(samples: Sequence[Sample], offered: float | None = None) -> D
         key: round(rate(a, b, counter, **labels), 1) for key, counter, labels in THROUGHPUT
     }
     figures["applied_per_s_by_function"] = {
-        k: round(v, 1)
-        for k, v in rates_by(a, b, "stampede_function_events_applied_total", "function").items()
+        k: round(v, 1) for k, v in rates_by(a, b, names.FUNCTION_EVENTS_APPLIED, "function").items()
     }
     figures["latency_s"] = {
         kind: {
@@ -109,8 +110,8 @@ def window_figures(samples: Sequence[Sample], offered: float | None = None) -> D
         for kind, hist in (("pipeline", PIPELINE), ("exchange", EXCHANGE))
     }
     figures["latency_s"]["redis_apply"] = {
-        fn: latency(a, b, "stampede_function_redis_apply_duration_seconds", function=fn)
-        for fn in b.by("stampede_function_redis_apply_duration_seconds_count", "function")
+        fn: latency(a, b, names.FUNCTION_REDIS_APPLY, function=fn)
+        for fn in b.by(f"{names.FUNCTION_REDIS_APPLY}_count", "function")
     }
     figures["latency_s"]["dispatch_http"] = {
         trig: latency(a, b, "http_client_request_duration_seconds", trigger=trig)
@@ -123,9 +124,7 @@ def window_figures(samples: Sequence[Sample], offered: float | None = None) -> D
         "pending_slope_per_s": round(
             verdict.slope([(s.at, pending_total(s.metrics)) for s in samples]), 2
         ),
-        "bridge_queue_frames_max": max(
-            s.metrics.value("stampede_bridge_queue_depth_frames") for s in samples
-        ),
+        "bridge_queue_frames_max": max(s.metrics.value(names.BRIDGE_QUEUE_DEPTH) for s in samples),
     }
     figures["cpu_percent"] = {
         name: round((last.cpu_seconds[name] - first.cpu_seconds.get(name, 0.0)) / elapsed * 100, 1)
@@ -139,10 +138,10 @@ def window_figures(samples: Sequence[Sample], offered: float | None = None) -> D
     }
     strict_tail, old_tail = tail(samples, STRICT_TAIL_SHARE), tail(samples, OLD_TAIL_SHARE)
     figures["tail_board_write_p99_s"] = latency(
-        strict_tail[0].metrics, b, PIPELINE, stage="board_write"
+        strict_tail[0].metrics, b, PIPELINE, stage=BOARD_WRITE
     )["p99"]
     figures["tail_board_write_p50_s"] = latency(
-        old_tail[0].metrics, b, PIPELINE, stage="board_write"
+        old_tail[0].metrics, b, PIPELINE, stage=BOARD_WRITE
     )["p50"]
     figures["stale_shed"] = stale_between(a, b)
     figures["scrape_errors"] = sorted({k for s in samples for k in s.errors})
@@ -191,15 +190,13 @@ def per_second(samples: Sequence[Sample], zero: float) -> list[Doc]:
     simulator), applied, board-write p50/p99, CloudEvents shed stale, consumer pending."""
     out = []
     for a, b in pairwise(samples):
-        p = latency(a.metrics, b.metrics, PIPELINE, stage="board_write")
+        p = latency(a.metrics, b.metrics, PIPELINE, stage=BOARD_WRITE)
         out.append(
             {
                 "t": round(b.at - zero, 1),
-                "offered": round(rate(a.metrics, b.metrics, "stampede_sim_events_sent_total")),
-                "bridge_in": round(rate(a.metrics, b.metrics, "stampede_bridge_events_total")),
-                "applied": round(
-                    rate(a.metrics, b.metrics, "stampede_function_events_applied_total")
-                ),
+                "offered": round(rate(a.metrics, b.metrics, names.SIM_EVENTS_SENT)),
+                "bridge_in": round(rate(a.metrics, b.metrics, names.BRIDGE_EVENTS)),
+                "applied": round(rate(a.metrics, b.metrics, names.FUNCTION_EVENTS_APPLIED)),
                 "board_write_p50": p["p50"],
                 "board_write_p99": p["p99"],
                 "pending": pending_total(b.metrics),
