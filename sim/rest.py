@@ -10,37 +10,20 @@ from __future__ import annotations
 
 import re
 import time as _time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
-import msgspec
 import numpy as np
 
 from stampede import markettime
 from stampede.sim.clock import SimClock, seconds_of_day
 from stampede.sim.columns import COND_LISTS
 from stampede.sim.model import MarketModel
+from stampede.sim.replies import Reply
+from stampede.sim.replies import json_reply as _json
+from stampede.sim.replies import request_id as _request_id
+from stampede.sim.rest_faults import RestFaults
 from stampede.sim.universe import History, Universe, minute_bars
-
-JSON = "application/json"
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes
-    content_type: str = JSON
-    route: str = ""
-
-
-def _json(status: int, doc: object, route: str = "") -> Reply:
-    return Reply(status, msgspec.json.encode(doc), JSON, route)
-
-
-def _request_id() -> str:
-    return uuid.uuid4().hex
 
 
 class TokenBucket:
@@ -71,8 +54,11 @@ class RestApi:
         truth: Callable[[dict[str, str]], dict],
         ready: Callable[[], bool],
         metrics_text: Callable[[], bytes],
+        extra_routes: Sequence[tuple[str, str, Callable[..., Reply], bool]] = (),
     ) -> None:
         self.u, self.history, self.model, self.clock = universe, history, model, clock
+        self.faults = RestFaults()
+        self.host = ""  # Host header of the request being answered (for next_url)
         self.api_key, self.seed = api_key, seed
         self.index = universe.index()
         self.bucket = TokenBucket(rate_limit)
@@ -113,6 +99,7 @@ class RestApi:
                 ),
                 (r"/v1/marketstatus/now", "status_now", self.status_now, True),
                 (r"/v1/marketstatus/upcoming", "status_upcoming", self.status_upcoming, True),
+                *extra_routes,
                 (r"/_sim/truth", "sim_truth", self.sim_truth, False),
                 (r"/_sim/clock", "sim_clock", self.sim_clock, False),
                 (r"/healthz", "healthz", lambda q: _json(200, {"status": "ok"}), False),
@@ -128,6 +115,7 @@ class RestApi:
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, path: str, query: dict[str, str], headers: dict[str, str]) -> Reply:
+        self.host = headers.get("host", "")
         for pattern, name, fn, needs_key in self.routes:
             m = pattern.fullmatch(path)
             if not m:
@@ -144,7 +132,7 @@ class RestApi:
                     400, {"status": "ERROR", "request_id": _request_id(), "error": str(exc)}
                 )
             reply.route = name
-            return reply
+            return self.faults.apply(name, reply)
         return _json(
             404,
             {"status": "NOT_FOUND", "request_id": _request_id(), "message": "Route not found."},
@@ -271,9 +259,18 @@ class RestApi:
         if timespan == "day" and mult > 1:
             results = _merge(results, mult)
         results = [r for r in results if lo <= r["t"] <= hi]
-        if query.get("sort") == "desc":
+        descending = query.get("sort") == "desc"
+        if descending:
             results.reverse()
-        results = results[:limit]
+        if len(results) > limit:  # Massive's next page: the same range from past the last bar
+            last = results[limit - 1]["t"]
+            rest = f"{lo}/{last - 1}" if descending else f"{last + 1}/{hi}"
+            params = "&".join(f"{k}={v}" for k, v in query.items() if k not in ("apiKey",))
+            doc["next_url"] = (
+                f"http://{self.host}/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{rest}"
+                + (f"?{params}" if params else "")
+            )
+            results = results[:limit]
         if results:
             doc.update(
                 queryCount=len(results),

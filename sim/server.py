@@ -35,6 +35,8 @@ from stampede.sim.clock import SimClock, default_day, parse_start
 from stampede.sim.feed import Feed
 from stampede.sim.metrics import SimMetrics
 from stampede.sim.model import MarketModel
+from stampede.sim.reference_rest import ReferenceApi
+from stampede.sim.reference_truth import add_reference_truth, reference_data
 from stampede.sim.replay import Recorder, ReplaySource
 from stampede.sim.rest import Reply, RestApi
 from stampede.sim.settings import SimSettings
@@ -74,6 +76,8 @@ class Simulator:
         start_ms = replay.start_ms if replay is not None else parse_start(day, s.sim_start)
         self.clock = SimClock(start_ms, s.sim_speed)
         self.recorder = Recorder(s.sim_record) if s.sim_record else None
+        self.fundamentals, self.news = reference_data(self.universe, self.model, day, s.sim_seed)
+
         self.feed = Feed(
             self.clock,
             self.universe.symbols,
@@ -96,6 +100,9 @@ class Simulator:
             truth=self.truth,
             ready=lambda: self._running,
             metrics_text=lambda: generate_latest(self.metrics.registry),
+            extra_routes=ReferenceApi(
+                self.fundamentals, self.news, self.clock, lambda: f"http://{self.rest.host}"
+            ).routes(),
         )
         self.truths: dict[str, Truth] = {}
         self.by_key: dict[str, Client] = {}
@@ -191,6 +198,7 @@ class Simulator:
             truth = self.truths.get(query.get("apiKey") or self.api_key) or self._new_truth()
         doc = truth.snapshot(limit=limit, symbols=symbols)
         now = self.clock.now_ms()
+        add_reference_truth(doc, self.fundamentals, self.news, self.index, now, limit)
         doc.update(
             scope=scope,
             sim_ms=now,

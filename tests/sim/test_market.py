@@ -33,7 +33,9 @@ async def collect(ws, seconds: float) -> list[dict]:
 
 
 async def test_aggregates_are_built_from_the_trades_sent() -> None:
-    async with running_simulator(date=DAY, start="09:45:00", speed=5, symbols=400, seed=11) as sim:
+    # Start 2 s before a minute: the subscription lands within the first second, so the minute
+    # that follows is seen whole whichever second the feed's first send covers.
+    async with running_simulator(date=DAY, start="09:44:58", speed=5, symbols=400, seed=11) as sim:
         ws = await open_session(sim.ws_url, sim.api_key, "T.*,A.*,AM.*")
         events = await collect(ws, 16)
         await ws.close()
@@ -77,7 +79,7 @@ async def test_aggregates_are_built_from_the_trades_sent() -> None:
     # a minute bar is the sum of that minute's second bars
     complete = [
         m for m in minute_bars if m["s"] >= first_trade // 1000 * 1000
-    ]  # started at 09:45:00 sharp
+    ]  # the minute from 09:45:00
     assert complete, "at least one full minute was observed"
     for m in complete:
         seconds = [b for b in per_sym[m["sym"]] if m["s"] <= b["s"] < m["e"]]
