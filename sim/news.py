@@ -18,6 +18,7 @@ import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ REASONS = {
 @dataclass(frozen=True, slots=True)
 class Article:
     published_ms: int
-    doc: dict  # exactly what the endpoint serves
+    doc: dict[str, Any]  # exactly what the endpoint serves
 
 
 @dataclass(frozen=True, slots=True)

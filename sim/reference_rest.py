@@ -23,9 +23,7 @@ from stampede.sim.clock import SimClock
 from stampede.sim.fundamentals import ETFS, EXCHANGE_MIC, Fundamentals, days_to_cover
 from stampede.sim.listing import Field, Listing
 from stampede.sim.news import TIME_FORMAT, NewsFeed, company_name
-from stampede.sim.replies import Reply, json_reply, not_found, request_id
-
-Route = tuple[str, str, Callable[..., Reply], bool]
+from stampede.sim.replies import Reply, Route, json_reply, not_found, request_id
 
 
 def _text(value: str) -> str:
@@ -128,7 +126,9 @@ class ReferenceApi:
             (r"/v2/reference/news", "news", self.news_list, True),
         ]
 
-    def _page(self, listing: Listing, records: list[dict], query: dict, path: str) -> Reply:
+    def _page(
+        self, listing: Listing, records: list[dict[str, Any]], query: dict[str, str], path: str
+    ) -> Reply:
         doc = listing.page(records, query, self.base_url() + path)
         return json_reply(200, {**doc, "request_id": request_id()})
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def reference_data(
 
 
 def add_reference_truth(
-    doc: dict,
+    doc: dict[str, Any],
     fundamentals: Fundamentals,
     news: NewsFeed,
     index: dict[str, int],

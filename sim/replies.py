@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -16,6 +17,10 @@ class Reply:
     body: bytes
     content_type: str = JSON
     route: str = ""
+
+
+# (path pattern, route name for metrics and faults, handler(query, *groups), needs the key)
+Route = tuple[str, str, Callable[..., "Reply"], bool]
 
 
 def json_reply(status: int, doc: object, route: str = "") -> Reply:

@@ -19,7 +19,7 @@ from stampede import markettime
 from stampede.sim.clock import SimClock, seconds_of_day
 from stampede.sim.columns import COND_LISTS
 from stampede.sim.model import MarketModel
-from stampede.sim.replies import Reply
+from stampede.sim.replies import Reply, Route
 from stampede.sim.replies import json_reply as _json
 from stampede.sim.replies import request_id as _request_id
 from stampede.sim.rest_faults import RestFaults
@@ -54,7 +54,7 @@ class RestApi:
         truth: Callable[[dict[str, str]], dict],
         ready: Callable[[], bool],
         metrics_text: Callable[[], bytes],
-        extra_routes: Sequence[tuple[str, str, Callable[..., Reply], bool]] = (),
+        extra_routes: Sequence[Route] = (),
     ) -> None:
         self.u, self.history, self.model, self.clock = universe, history, model, clock
         self.faults = RestFaults()
@@ -63,54 +63,54 @@ class RestApi:
         self.index = universe.index()
         self.bucket = TokenBucket(rate_limit)
         self.truth, self.ready, self.metrics_text = truth, ready, metrics_text
-        self.routes: list[tuple[re.Pattern, str, Callable[..., Reply], bool]] = [
-            (re.compile(p), name, fn, auth)
-            for p, name, fn, auth in (
-                (
-                    r"/v2/aggs/grouped/locale/us/market/stocks/(\d{4}-\d{2}-\d{2})",
-                    "grouped",
-                    self.grouped,
-                    True,
-                ),
-                (r"/v2/aggs/ticker/([^/]+)/prev", "prev", self.prev, True),
-                (
-                    r"/v2/aggs/ticker/([^/]+)/range/(\d+)/([a-z]+)/([^/]+)/([^/]+)",
-                    "range",
-                    self.range,
-                    True,
-                ),
-                (
-                    r"/v2/snapshot/locale/us/markets/stocks/tickers",
-                    "snapshot",
-                    self.snapshot_all,
-                    True,
-                ),
-                (
-                    r"/v2/snapshot/locale/us/markets/stocks/tickers/([^/]+)",
-                    "snapshot_ticker",
-                    self.snapshot_one,
-                    True,
-                ),
-                (
-                    r"/v2/snapshot/locale/us/markets/stocks/(gainers|losers)",
-                    "movers",
-                    self.movers,
-                    True,
-                ),
-                (r"/v1/marketstatus/now", "status_now", self.status_now, True),
-                (r"/v1/marketstatus/upcoming", "status_upcoming", self.status_upcoming, True),
-                *extra_routes,
-                (r"/_sim/truth", "sim_truth", self.sim_truth, False),
-                (r"/_sim/clock", "sim_clock", self.sim_clock, False),
-                (r"/healthz", "healthz", lambda q: _json(200, {"status": "ok"}), False),
-                (r"/readyz", "readyz", self.readyz, False),
-                (
-                    r"/metrics",
-                    "metrics",
-                    lambda q: Reply(200, self.metrics_text(), "text/plain; version=0.0.4"),
-                    False,
-                ),
-            )
+        table: tuple[Route, ...] = (
+            (
+                r"/v2/aggs/grouped/locale/us/market/stocks/(\d{4}-\d{2}-\d{2})",
+                "grouped",
+                self.grouped,
+                True,
+            ),
+            (r"/v2/aggs/ticker/([^/]+)/prev", "prev", self.prev, True),
+            (
+                r"/v2/aggs/ticker/([^/]+)/range/(\d+)/([a-z]+)/([^/]+)/([^/]+)",
+                "range",
+                self.range,
+                True,
+            ),
+            (
+                r"/v2/snapshot/locale/us/markets/stocks/tickers",
+                "snapshot",
+                self.snapshot_all,
+                True,
+            ),
+            (
+                r"/v2/snapshot/locale/us/markets/stocks/tickers/([^/]+)",
+                "snapshot_ticker",
+                self.snapshot_one,
+                True,
+            ),
+            (
+                r"/v2/snapshot/locale/us/markets/stocks/(gainers|losers)",
+                "movers",
+                self.movers,
+                True,
+            ),
+            (r"/v1/marketstatus/now", "status_now", self.status_now, True),
+            (r"/v1/marketstatus/upcoming", "status_upcoming", self.status_upcoming, True),
+            *extra_routes,
+            (r"/_sim/truth", "sim_truth", self.sim_truth, False),
+            (r"/_sim/clock", "sim_clock", self.sim_clock, False),
+            (r"/healthz", "healthz", lambda q: _json(200, {"status": "ok"}), False),
+            (r"/readyz", "readyz", self.readyz, False),
+            (
+                r"/metrics",
+                "metrics",
+                lambda q: Reply(200, self.metrics_text(), "text/plain; version=0.0.4"),
+                False,
+            ),
+        )
+        self.routes: list[tuple[re.Pattern[str], str, Callable[..., Reply], bool]] = [
+            (re.compile(p), name, fn, auth) for p, name, fn, auth in table
         ]
 
     # ------------------------------------------------------------------ dispatch

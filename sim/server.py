@@ -38,7 +38,8 @@ from stampede.sim.model import MarketModel
 from stampede.sim.reference_rest import ReferenceApi
 from stampede.sim.reference_truth import add_reference_truth, reference_data
 from stampede.sim.replay import Recorder, ReplaySource
-from stampede.sim.rest import Reply, RestApi
+from stampede.sim.replies import Reply
+from stampede.sim.rest import RestApi
 from stampede.sim.settings import SimSettings
 from stampede.sim.truth import Truth
 from stampede.sim.universe import build_history, build_universe

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from massive import RESTClient
 from massive.exceptions import BadResponse
-from support.sim import DAY
 
 from stampede.sim.testing import running_simulator
+from support.sim import DAY
 
 
 def _ms(published_utc: str) -> int:
