@@ -124,7 +124,7 @@ class TriggerWorker:
             )
             for _ in range(settings.dispatch_concurrency)
         ]
-        self._lanes: list[asyncio.Task] = []
+        self._lanes: list[asyncio.Task[None]] = []
         metrics.register_trigger(trigger.name)
 
     # -- lifecycle -------------------------------------------------------------------------

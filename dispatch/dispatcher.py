@@ -41,7 +41,7 @@ class Dispatcher:
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self.workers: list[TriggerWorker] = []
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -113,6 +113,7 @@ class Dispatcher:
             for worker in self.workers:
                 if worker.state is not State.BOUND or self.nc is None or not self.nc.is_connected:
                     continue
+                assert self.js is not None  # set together with nc
                 trigger = worker.trigger
                 try:
                     info = await self.js.consumer_info(trigger.stream, trigger.name, timeout=2)

@@ -13,10 +13,18 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from stampede.market import EVENT_TYPES, Channel, Status, decode_frame, decode_frame_items, encode
+from stampede.market import (
+    EVENT_TYPES,
+    Channel,
+    FrameItem,
+    Status,
+    decode_frame,
+    decode_frame_items,
+    encode,
+)
 from stampede.subjects import shard_of
 
-CHANNEL_OF_CLASS: dict[type, Channel] = {cls: ch for ch, cls in EVENT_TYPES.items()}
+CHANNEL_OF_CLASS: dict[type[FrameItem], Channel] = {cls: ch for ch, cls in EVENT_TYPES.items()}
 
 
 @dataclass(slots=True)
@@ -43,7 +51,8 @@ def parse_frame(raw: bytes, shards: int = 1) -> ParsedFrame:
         items = decode_frame(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
         items, parsed.problems = decode_frame_items(raw)
-    groups: dict[object, list] = {}
+    # Keyed by class alone when unsharded (no tuple per item on the hot path), else (class, shard).
+    groups: dict[type[FrameItem] | tuple[type[FrameItem], int], list[FrameItem]] = {}
     if shards <= 1:
         for item in items:
             cls = item.__class__
@@ -54,15 +63,15 @@ def parse_frame(raw: bytes, shards: int = 1) -> ParsedFrame:
     else:
         for item in items:
             cls = item.__class__
-            key = (cls, 0) if cls is Status else (cls, shard_of(item.sym, shards))
+            key = (cls, 0) if isinstance(item, Status) else (cls, shard_of(item.sym, shards))
             group = groups.get(key)
             if group is None:
                 groups[key] = group = []
             group.append(item)
-    for key, group in groups.items():
-        cls, shard = key if shards > 1 else (key, 0)
+    for grouping, group in groups.items():
+        cls, shard = grouping if isinstance(grouping, tuple) else (grouping, 0)
         if cls is Status:
-            parsed.statuses.extend(group)
+            parsed.statuses.extend(item for item in group if isinstance(item, Status))
         else:
             parsed.batches.append(Batch(CHANNEL_OF_CLASS[cls], shard, encode(group), len(group)))
     return parsed

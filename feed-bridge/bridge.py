@@ -106,7 +106,7 @@ class Bridge:
         finally:
             stopping.cancel()
 
-    async def _serve(self, stopping: asyncio.Task) -> None:
+    async def _serve(self, stopping: asyncio.Task[bool]) -> None:
         processor = asyncio.create_task(self._process(), name="bridge-processor")
         feed = asyncio.create_task(self._hold_feed(), name="bridge-feed")
         try:
@@ -117,10 +117,10 @@ class Bridge:
             await self._drain(processor)
             await self.publisher.close()
         for task in (feed, processor):
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # AuthRejected, or a bug
+            if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+                raise error  # AuthRejected, or a bug
 
-    async def _drain(self, processor: asyncio.Task) -> None:
+    async def _drain(self, processor: asyncio.Task[None]) -> None:
         """Publish what is queued and wait for the acks, within the shutdown budget."""
         deadline = time.monotonic() + self.settings.bridge_shutdown_timeout
         while len(self.queue) and not processor.done() and time.monotonic() < deadline:
@@ -240,8 +240,8 @@ class Bridge:
                 if age > self._max_age[channel]:
                     metrics.dropped_events.labels("stale").inc(batch.count)
                     continue
-                message = self.writer.write(batch, stamp)
-                await self.publisher.publish(message, channel, batch.count, read_at)
+                outbound = self.writer.write(batch, stamp)
+                await self.publisher.publish(outbound, channel, batch.count, read_at)
         finally:
             span.end()
 

@@ -23,7 +23,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, PubAck, RetentionPolicy, StorageType, StreamConfig
 
 from stampede import bus
 from stampede.bridge.envelope import OutboundMessage
@@ -41,7 +41,7 @@ REAP_INTERVAL = 0.25
 @dataclass(slots=True)
 class InFlight:
     deadline: float
-    future: asyncio.Future
+    future: asyncio.Future[PubAck]
 
 
 def channel_stream(settings: BridgeSettings, channel: Channel) -> StreamConfig:
@@ -67,8 +67,8 @@ class Publisher:
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self._inflight: deque[InFlight] = deque()
-        self._reaper: asyncio.Task | None = None
-        self._declaring: asyncio.Task | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._declaring: asyncio.Task[None] | None = None
         self._ack_timeout = settings.bridge_ack_timeout
         self._closing = False
         metrics.unacked.set_function(self.pending)
@@ -94,7 +94,7 @@ class Publisher:
         for channel in Channel:
             config = channel_stream(self.settings, channel)
             try:
-                await self.js.stream_info(config.name)
+                await self.js.stream_info(stream_name(channel))
                 await self.js.update_stream(config)
             except nats.js.errors.NotFoundError:
                 await self.js.add_stream(config)
@@ -126,7 +126,7 @@ class Publisher:
         size = len(message.payload)
         metrics = self.metrics
 
-        def on_done(done: asyncio.Future) -> None:
+        def on_done(done: asyncio.Future[PubAck]) -> None:
             if done.cancelled():
                 self._lost(events, "ack_timeout")
                 return

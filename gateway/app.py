@@ -321,8 +321,9 @@ class WebSocketSession:
         message = await self.ws.receive()
         if message["type"] == "websocket.disconnect":
             return None
-        if message.get("text") is not None:
-            return message["text"]
+        text: str | None = message.get("text")
+        if text is not None:
+            return text
         return (message.get("bytes") or b"").decode("utf-8", errors="replace")
 
     async def _read(self) -> None:

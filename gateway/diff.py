@@ -83,17 +83,18 @@ def apply(d: Diff, old: View) -> View:
                 new[rank] = dict(row)
     except (IndexError, KeyError) as exc:
         raise ValueError(f"diff does not fit the view: {exc!r}") from exc
-    if any(row is None for row in new):
+    rows = [row for row in new if row is not None]
+    if len(rows) != size:
         raise ValueError("diff leaves a gap in the view")
-    position = {row["sym"]: i for i, row in enumerate(new)}  # type: ignore[index]
+    position = {row["sym"]: i for i, row in enumerate(rows)}
     for sym, set_, unset in d.changed:
         if sym not in position:
             raise ValueError(f"changed row {sym!r} not in the view")
-        row = new[position[sym]]
-        row.update(set_)  # type: ignore[union-attr]
+        changed = rows[position[sym]]
+        changed.update(set_)
         for k in unset:
-            row.pop(k, None)  # type: ignore[union-attr]
-    return new  # type: ignore[return-value]
+            changed.pop(k, None)
+    return rows
 
 
 def from_wire(message: dict[str, Any]) -> Diff:

@@ -182,7 +182,7 @@ class Hub:
         self.listening = False
         self.ticks = 0
         self.redis_reads = 0
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._log_once = LogOnce(log)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -510,7 +510,7 @@ class Hub:
             finally:
                 self.listening = False
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
 
     async def _refresher(self) -> None:
         while True:
