@@ -1,393 +1,716 @@
-/* Stampede dashboard: a stampede.gateway.v1 WebSocket client (plain JS, no build step).
+/* Stampede dashboard: a stampede.gateway.v1 WebSocket client (plain JS modules, no build step).
  *
- * Per board: subscribe -> snapshot (seq) -> diffs (seq+1, ...). A gap in seq or a diff that
- * does not fit asks for a resync. The socket reconnects by itself (with backoff) and
- * resubscribes: Knative ends every request, WebSockets included, at the revision timeout,
- * and the user should not notice. No secret is ever embedded here; a gateway token, if the
- * operator set one, is typed by the user (#token=... in the URL) and kept in localStorage.
+ * Every panel is a scan (a board plus filters); the gateway filters, so each subscription
+ * receives only its matching rows. Per scan: subscribe -> snapshot (seq) -> diffs (seq+1, ...).
+ * A gap in seq or a diff that does not fit asks for a resync. The socket reconnects by itself
+ * (with backoff) and resubscribes: Knative ends every request, WebSockets included, at the
+ * revision timeout, and the user should not notice. No secret is ever embedded here; a gateway
+ * token, if the operator set one, is typed by the user (#token=... in the URL) and kept in
+ * localStorage. Scans, layout and preferences live in localStorage too.
  */
-(() => {
-  "use strict";
+import { Alerts, TONES, play, unlockAudio } from "./alerts.js";
+import { COLUMNS, FIELD_LABELS, NEEDS_REFERENCE, SIGNED, escapeHtml, fmtAge, fmtPrice, fmtTime, fmtVol } from "./format.js";
+import * as scans from "./scans.js";
+import { SymbolView } from "./symbol.js";
 
-  const params = new URLSearchParams(location.search);
-  const DEFAULT_BOARDS = ["gainers", "gappers", "momentum_1m", "volume", "rvol", "halts"];
-  const BOARD_NAMES = (params.get("boards") || DEFAULT_BOARDS.join(",")).split(",").filter(Boolean);
-  const LIMIT = Math.max(1, Math.min(100, parseInt(params.get("limit") || "20", 10) || 20));
-  const UNFILTERED = new Set(["halts"]); // a halt matters whatever the price
-  const QUIET_MS = 5000;
+const QUIET_MS = 5000;
+const PHONE = window.matchMedia("(max-width: 700px)");
+const COMMON = ["last", "change_pct", "gap_pct", "volume", "rvol", "change_1m_pct"];
+const UNFILTERED = new Set(["halts"]); // the global price/volume filter: a halt matters whatever the price
 
-  // Columns: [field, header, formatter, css class]. The board's own metric is highlighted.
-  const COMMON = ["last", "change_pct", "gap_pct", "volume", "rvol", "change_1m_pct"];
-  const COLUMNS = {
-    last: ["Last", fmtPrice], change_pct: ["% Chg", fmtPct], gap_pct: ["Gap %", fmtPct],
-    from_open_pct: ["% Open", fmtPct], volume: ["Volume", fmtVol], rvol: ["RVOL", fmtRvol],
-    change_1m_pct: ["Mom 1m", fmtPct], change_5m_pct: ["Mom 5m", fmtPct],
-    trades_per_sec: ["Trades/s", (v) => fmtNum(v, 1)], dollar_volume_1m: ["$Vol 1m", fmtDollars],
-    hod_time: ["HOD at", fmtTime], halt_time: ["Halt at", fmtTime],
+const $ = (id) => document.getElementById(id);
+
+const saved = scans.load();
+const state = {
+  ws: null, token: readToken(), catalogue: {}, fields: null, day: null, staleAfter: 10000, heartbeatMs: 1000,
+  lastMessageAt: 0, attempt: 0, reconnectTimer: null, feed: { exchange_ms: null, received_ms: null },
+  scans: saved ? saved.scans : scans.defaultScans(null),
+  prefs: { masterMute: false, notify: false, filters: {}, active: null, logOpen: false, ...(saved?.prefs || {}) },
+  panels: new Map(), lastLatencyMs: null, editing: null, live: false, named: false,
+};
+const alerts = new Alerts({ onChange: renderLog });
+alerts.masterMute = state.prefs.masterMute;
+alerts.notify = state.prefs.notify;
+const symbolView = new SymbolView($("symbol"), api);
+
+function readToken() {
+  const m = location.hash.match(/token=([^&]+)/);
+  if (m) {
+    localStorage.setItem("stampede.token", decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search); // keep it out of the URL bar
+  }
+  return localStorage.getItem("stampede.token");
+}
+
+function persist() { scans.save(state); }
+
+async function api(path) {
+  const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
+  try {
+    const answer = await fetch(path, { headers, cache: "no-store" });
+    return answer.ok ? await answer.json() : null;
+  } catch { return null; }
+}
+
+// ---- panels (DOM) ---------------------------------------------------------------------------
+function boardMeta(name) { return state.catalogue[name] || { name, title: name, metric: "change_pct" }; }
+
+function columnsOf(scan) {
+  if (scan.columns && scan.columns.length) return scan.columns.filter((c) => COLUMNS[c]);
+  const meta = boardMeta(scan.board);
+  const cols = (scans.PRESETS[scan.board]?.columns || COMMON).slice();
+  if (!cols.includes(meta.metric) && COLUMNS[meta.metric]) cols.push(meta.metric);
+  return cols;
+}
+
+function createPanel(scan) {
+  const meta = boardMeta(scan.board);
+  const el = document.createElement("section");
+  el.className = "board";
+  el.dataset.board = scan.board;
+  el.dataset.scan = scan.id;
+  el.innerHTML = `<header><h2></h2><span class="sub"></span><span class="stale-tag">STALE</span>
+    <span class="fresh" title="age of the newest data on this board (wall clock since the feed read it)">—</span>
+    <span class="tools">
+      <button type="button" class="ghost icon" data-action="mute" title="mute this scan's alerts"></button>
+      <button type="button" class="ghost icon" data-action="left" title="move left">◀</button>
+      <button type="button" class="ghost icon" data-action="right" title="move right">▶</button>
+      <button type="button" class="ghost icon" data-action="edit" title="edit scan, columns and alerts">⚙</button>
+      <button type="button" class="ghost icon" data-action="hide" title="hide (Scans menu shows it again)">✕</button>
+    </span></header>
+    <div class="scroll"><table><thead><tr></tr></thead><tbody></tbody></table><div class="empty">waiting for data…</div></div>`;
+  const panel = {
+    scan, meta, el, cols: [], tbody: el.querySelector("tbody"), empty: el.querySelector(".empty"),
+    fresh: el.querySelector(".fresh"), sub: el.querySelector(".sub"),
+    seq: null, rows: [], trs: new Map(), received_ms: null, exchange_ms: null,
   };
-  const SIGNED = new Set(["change_pct", "gap_pct", "from_open_pct", "change_1m_pct", "change_5m_pct"]);
-
-  const $ = (id) => document.getElementById(id);
-  const etClock = new Intl.DateTimeFormat("en-US", {
-    timeZone: "America/New_York", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  el.querySelector("header").addEventListener("click", (e) => {
+    const action = e.target.closest("button")?.dataset.action;
+    if (action) panelAction(panel, action);
   });
+  panel.tbody.addEventListener("click", (e) => {
+    const tr = e.target.closest("tr");
+    if (tr?.dataset.sym) symbolView.open(tr.dataset.sym);
+  });
+  watchSize(panel);
+  dressPanel(panel);
+  return panel;
+}
 
-  const state = {
-    ws: null, token: readToken(), catalogue: {}, day: null, staleAfter: 10000, heartbeatMs: 1000,
-    lastMessageAt: 0, attempt: 0, reconnectTimer: null, feed: { exchange_ms: null, received_ms: null },
-    filters: {}, boards: {}, lastLatencyMs: null,
-  };
-
-  function readToken() {
-    const m = location.hash.match(/token=([^&]+)/);
-    if (m) {
-      localStorage.setItem("stampede.token", decodeURIComponent(m[1]));
-      history.replaceState(null, "", location.pathname + location.search); // keep it out of the URL bar
-    }
-    return localStorage.getItem("stampede.token");
+// Title, columns, size: everything the scan's settings decide (rebuilt after an edit).
+function dressPanel(panel) {
+  const { scan, el } = panel;
+  panel.meta = boardMeta(scan.board);
+  el.dataset.board = scan.board;
+  el.querySelector("h2").textContent = scan.name;
+  el.classList.toggle("alerting", scan.alert);
+  const bell = el.querySelector('[data-action="mute"]');
+  bell.textContent = !scan.alert ? "·" : scan.muted ? "♪ off" : "♪";
+  bell.disabled = !scan.alert;
+  bell.setAttribute("aria-pressed", String(scan.muted));
+  const cols = columnsOf(scan);
+  if (cols.join() !== panel.cols.join()) {
+    panel.cols = cols;
+    el.querySelector("thead tr").innerHTML = `<th class="rank">#</th><th class="sym">Symbol</th>` + cols.map((c) =>
+      `<th class="${c === panel.meta.metric ? "key" : ""}" data-col="${c}" title="${escapeHtml(COLUMNS[c][2])}">${escapeHtml(COLUMNS[c][0])}</th>`).join("");
+    for (const tr of panel.trs.values()) tr.remove();
+    panel.trs.clear();
   }
+  el.style.width = scan.width && !PHONE.matches ? scan.width + "px" : "";
+  el.style.height = scan.height && !PHONE.matches ? scan.height + "px" : "";
+  render(panel, false);
+}
 
-  // ---- formatting -------------------------------------------------------------------------
-  function fmtNum(v, digits) { return v == null ? "—" : v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }); }
-  function fmtPrice(v) { return v == null ? "—" : fmtNum(v, v < 1 ? 4 : 2); }
-  function fmtPct(v) {
-    if (v == null) return "—";
-    const a = Math.abs(v);
-    return (v > 0 ? "+" : "") + v.toFixed(a >= 1000 ? 0 : a >= 100 ? 1 : 2) + "%";
-  }
-  function fmtRvol(v) { return v == null ? "—" : v.toFixed(v < 10 ? 2 : 1) + "×"; }
-  function fmtVol(v) {
-    if (v == null) return "—";
-    if (v >= 1e9) return (v / 1e9).toFixed(2) + "B";
-    if (v >= 1e6) return (v / 1e6).toFixed(2) + "M";
-    if (v >= 1e3) return (v / 1e3).toFixed(1) + "K";
-    return String(Math.round(v));
-  }
-  function fmtDollars(v) { return v == null ? "—" : "$" + fmtVol(v); }
-  function fmtTime(ms) { return ms == null ? "—" : etClock.format(new Date(ms)); }
-  function fmtAge(ms) {
-    if (ms == null) return "—";
-    if (ms < 1000) return ms + " ms";
-    if (ms < 60000) return (ms / 1000).toFixed(1) + " s";
-    return Math.floor(ms / 60000) + " min";
-  }
+// The user drags a panel's corner (CSS resize sets its inline size); the size is kept with the
+// scan. On a phone panels are full width and sizes are neither applied nor recorded.
+function watchSize(panel) {
+  new ResizeObserver(() => {
+    if (PHONE.matches || !panel.el.isConnected) return;
+    const width = parseInt(panel.el.style.width, 10) || null;
+    const height = parseInt(panel.el.style.height, 10) || null;
+    if (width === panel.scan.width && height === panel.scan.height) return;
+    panel.scan.width = width;
+    panel.scan.height = height;
+    persist();
+  }).observe(panel.el);
+}
 
-  // ---- boards (DOM) ------------------------------------------------------------------------
-  const BOARD_COLUMNS = { halts: ["last", "change_pct", "volume", "rvol", "halt_time"] };
+function cellValue(row, col) {
+  if (row.has_reference === false && NEEDS_REFERENCE.has(col)) return null;
+  return row[col] ?? null;
+}
 
-  function columnsOf(board) {
-    const metric = board.metric;
-    const cols = (BOARD_COLUMNS[board.name] || COMMON).slice();
-    if (!cols.includes(metric) && COLUMNS[metric]) cols.push(metric);
-    return cols;
-  }
-
-  function createBoard(name) {
-    const meta = state.catalogue[name] || { name, title: name, metric: "change_pct" };
-    const el = document.createElement("section");
-    el.className = "board";
-    el.dataset.board = name;
-    const cols = columnsOf(meta);
-    el.innerHTML = `<header><h2></h2><span class="sub"></span><span class="stale-tag">STALE</span>
-      <span class="fresh" title="age of the newest data on this board (wall clock since the feed read it)">—</span></header>
-      <table><thead><tr><th class="rank">#</th><th class="sym">Symbol</th>${cols.map((c) =>
-        `<th class="${c === meta.metric ? "key" : ""}" data-col="${c}">${COLUMNS[c][0]}</th>`).join("")}</tr></thead>
-      <tbody></tbody></table><div class="empty">waiting for data…</div>`;
-    el.querySelector("h2").textContent = meta.title;
-    el.querySelector(".sub").textContent = UNFILTERED.has(name) ? "all symbols" : "";
-    $("boards").appendChild(el);
-    return {
-      name, meta, el, cols, tbody: el.querySelector("tbody"), empty: el.querySelector(".empty"),
-      fresh: el.querySelector(".fresh"), sub: el.querySelector(".sub"),
-      seq: null, rows: [], trs: new Map(), received_ms: null, exchange_ms: null,
-    };
-  }
-
-  function cellValue(row, col) {
-    if (row.has_reference === false && (col === "change_pct" || col === "gap_pct" || col === "rvol")) return null;
-    return row[col] ?? null;
-  }
-
-  function render(b, fresh) {
-    const before = new Map();
-    for (const [sym, tr] of b.trs) before.set(sym, tr.getBoundingClientRect().top);
-    const keep = new Set(b.rows.map((r) => r.sym));
-    for (const [sym, tr] of b.trs) if (!keep.has(sym)) { tr.remove(); b.trs.delete(sym); }
-    b.rows.forEach((row, i) => {
-      let tr = b.trs.get(row.sym);
-      const isNew = !tr;
-      if (isNew) { tr = makeRow(b); b.trs.set(row.sym, tr); }
-      updateRow(b, tr, row, i, !isNew && fresh);
-      if (b.tbody.children[i] !== tr) b.tbody.insertBefore(tr, b.tbody.children[i] || null);
-      if (isNew && fresh) flashOnce(tr, "flash-new");
+function render(panel, fresh) {
+  const before = new Map();
+  for (const [sym, tr] of panel.trs) before.set(sym, tr.getBoundingClientRect().top);
+  const keep = new Set(panel.rows.map((r) => r.sym));
+  for (const [sym, tr] of panel.trs) if (!keep.has(sym)) { tr.remove(); panel.trs.delete(sym); }
+  panel.rows.forEach((row, i) => {
+    let tr = panel.trs.get(row.sym);
+    const isNew = !tr;
+    if (isNew) { tr = makeRow(panel); panel.trs.set(row.sym, tr); }
+    updateRow(panel, tr, row, i, !isNew && fresh);
+    if (panel.tbody.children[i] !== tr) panel.tbody.insertBefore(tr, panel.tbody.children[i] || null);
+    if (isNew && fresh) flashOnce(tr, "flash-new");
+  });
+  panel.empty.style.display = panel.rows.length ? "none" : "block";
+  panel.empty.textContent = panel.seq == null ? "waiting for data…" : "no symbols match";
+  // FLIP: rows that changed rank glide from their old place to the new one
+  for (const [sym, tr] of panel.trs) {
+    const old = before.get(sym);
+    if (old == null) continue;
+    const delta = old - tr.getBoundingClientRect().top;
+    if (!delta) continue;
+    tr.style.transition = "none";
+    tr.style.transform = `translateY(${delta}px)`;
+    requestAnimationFrame(() => {
+      tr.style.transition = "transform 300ms ease-out";
+      tr.style.transform = "";
     });
-    b.empty.style.display = b.rows.length ? "none" : "block";
-    b.empty.textContent = "no symbols match";
-    // FLIP: rows that changed rank glide from their old place to the new one
-    for (const [sym, tr] of b.trs) {
-      const old = before.get(sym);
-      if (old == null) continue;
-      const delta = old - tr.getBoundingClientRect().top;
-      if (!delta) continue;
-      tr.style.transition = "none";
-      tr.style.transform = `translateY(${delta}px)`;
-      requestAnimationFrame(() => {
-        tr.style.transition = "transform 300ms ease-out";
-        tr.style.transform = "";
-      });
+  }
+}
+
+function makeRow(panel) {
+  const tr = document.createElement("tr");
+  tr.innerHTML = `<td class="rank"></td><td class="sym"></td>` + panel.cols.map((c) =>
+    `<td data-col="${c}" class="${c === panel.meta.metric ? "key" : ""}"></td>`).join("");
+  tr._vals = {};
+  return tr;
+}
+
+function updateRow(panel, tr, row, rank, flash) {
+  tr.cells[0].textContent = rank + 1;
+  const noref = row.has_reference === false;
+  tr.classList.toggle("noref", noref);
+  tr.classList.toggle("halted", row.halted === true);
+  const sym = tr.cells[1];
+  const badge = row.halted === true ? '<b class="badge halt">HALT</b>'
+    : (panel.scan.board === "halts" && row.halted === false ? '<b class="badge resumed">RESUMED</b>' : "");
+  const html = escapeHtml(row.sym) + badge + (noref ? '<b class="badge nr" title="no reference data">NR</b>' : "");
+  if (sym.innerHTML !== html) sym.innerHTML = html;
+  tr.dataset.sym = row.sym;
+  panel.cols.forEach((col, k) => {
+    const td = tr.cells[k + 2];
+    const v = cellValue(row, col);
+    const prev = tr._vals[col];
+    const text = COLUMNS[col][1](v);
+    if (td.textContent !== text) td.textContent = text;
+    td.classList.toggle("na", v == null);
+    if (SIGNED.has(col)) { td.classList.toggle("up", v > 0); td.classList.toggle("down", v < 0); }
+    if (flash && prev !== undefined && v != null && prev != null && v !== prev) {
+      flashOnce(td, v > prev ? "flash-up" : "flash-down");
+    }
+    tr._vals[col] = v;
+  });
+}
+
+// A flash is a class set now and removed by a timer (CSS fades it out), so it always ends,
+// even in a background tab that renders no frames.
+function flashOnce(el, cls) {
+  el.classList.remove("flash-up", "flash-down", "flash-new");
+  el.classList.add(cls);
+  clearTimeout(el._flashTimer);
+  el._flashTimer = setTimeout(() => el.classList.remove(cls), 700);
+}
+
+// ---- layout -----------------------------------------------------------------------------------
+function visibleScans() { return state.scans.filter((s) => !s.hidden); }
+
+// Panels follow the scans' order; hidden scans have no panel and no subscription.
+function layout() {
+  const shown = visibleScans();
+  const ids = new Set(shown.map((s) => s.id));
+  for (const [id, panel] of state.panels) {
+    if (!ids.has(id)) { panel.el.remove(); state.panels.delete(id); send({ type: "unsubscribe", id }); }
+  }
+  const main = $("boards");
+  shown.forEach((scan, i) => {
+    let panel = state.panels.get(scan.id);
+    if (!panel) {
+      panel = createPanel(scan);
+      state.panels.set(scan.id, panel);
+      if (state.live) subscribe(scan);
+    } else if (panel.scan !== scan) {
+      panel.scan = scan;
+    }
+    if (main.children[i] !== panel.el) main.insertBefore(panel.el, main.children[i] || null);
+  });
+  if (!ids.has(state.prefs.active)) state.prefs.active = shown[0]?.id ?? null;
+  renderTabs();
+  renderScanList();
+}
+
+function renderTabs() {
+  const tabs = $("tabs");
+  tabs.replaceChildren(...visibleScans().map((scan) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = scan.name;
+    b.dataset.scan = scan.id;
+    b.setAttribute("aria-selected", String(scan.id === state.prefs.active));
+    b.addEventListener("click", () => { state.prefs.active = scan.id; persist(); renderTabs(); });
+    return b;
+  }));
+  for (const [id, panel] of state.panels) panel.el.classList.toggle("active", id === state.prefs.active);
+}
+
+function panelAction(panel, action) {
+  const scan = panel.scan;
+  const i = state.scans.indexOf(scan);
+  if (action === "mute") { scan.muted = !scan.muted; dressPanel(panel); }
+  else if (action === "hide") { scan.hidden = true; layout(); }
+  else if (action === "edit") { openEditor(scan); return; }
+  else if (action === "left" || action === "right") {
+    const shown = visibleScans();
+    const j = shown.indexOf(scan) + (action === "left" ? -1 : 1);
+    if (j < 0 || j >= shown.length) return;
+    const k = state.scans.indexOf(shown[j]);
+    [state.scans[i], state.scans[k]] = [state.scans[k], state.scans[i]];
+    layout();
+  }
+  persist();
+}
+
+function renderScanList() {
+  const list = $("scan-list");
+  list.replaceChildren(...state.scans.map((scan) => {
+    const li = document.createElement("li");
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = !scan.hidden;
+    box.dataset.scan = scan.id;
+    box.addEventListener("change", () => { scan.hidden = !box.checked; layout(); persist(); });
+    const name = document.createElement("span");
+    name.textContent = scan.name;
+    label.append(box, name);
+    const edit = document.createElement("button");
+    edit.type = "button"; edit.className = "ghost icon"; edit.textContent = "⚙"; edit.title = "edit";
+    edit.addEventListener("click", () => openEditor(scan));
+    li.append(label, edit);
+    return li;
+  }));
+}
+
+// ---- scan editor --------------------------------------------------------------------------------
+function fieldOptions(selected) {
+  const fields = state.fields || Object.keys(FIELD_LABELS);
+  return fields.map((f) => `<option value="${escapeHtml(f)}"${f === selected ? " selected" : ""}>${escapeHtml(FIELD_LABELS[f] || f)}</option>`).join("");
+}
+
+function addFilterRow(field, min, max) {
+  const div = document.createElement("div");
+  div.className = "filter-row";
+  div.innerHTML = `<select class="f-field">${fieldOptions(field)}</select>
+    <input class="f-min" type="number" step="any" placeholder="min"><input class="f-max" type="number" step="any" placeholder="max">
+    <button type="button" class="ghost icon f-remove" title="remove">✕</button>`;
+  div.querySelector(".f-min").value = min ?? "";
+  div.querySelector(".f-max").value = max ?? "";
+  div.querySelector(".f-remove").addEventListener("click", () => div.remove());
+  $("ed-filters").appendChild(div);
+}
+
+function fillEditor(scan) {
+  $("ed-name").value = scan.name;
+  $("ed-board").innerHTML = Object.values(state.catalogue).map((b) =>
+    `<option value="${escapeHtml(b.name)}"${b.name === scan.board ? " selected" : ""}>${escapeHtml(b.title)}</option>`).join("");
+  $("ed-limit").value = scan.limit;
+  $("ed-filters").replaceChildren();
+  const bounds = {};
+  for (const [key, value] of Object.entries(scan.filters)) {
+    const [side, ...rest] = key.split("_");
+    (bounds[rest.join("_")] ||= {})[side] = value;
+  }
+  for (const [field, b] of Object.entries(bounds)) addFilterRow(field, b.min, b.max);
+  $("ed-alert").checked = scan.alert;
+  $("ed-muted").checked = scan.muted;
+  $("ed-sound").innerHTML = Object.keys(TONES).map((s) => `<option${s === scan.sound ? " selected" : ""}>${s}</option>`).join("");
+  $("ed-cooldown").value = scan.cooldown_s;
+  const cols = columnsOf(scan);
+  $("ed-columns").innerHTML = Object.entries(COLUMNS).map(([c, [label, , about]]) =>
+    `<label title="${escapeHtml(about)}"><input type="checkbox" value="${c}"${cols.includes(c) ? " checked" : ""}> ${escapeHtml(label)}</label>`).join("");
+  $("ed-error").textContent = "";
+}
+
+function openEditor(scan) {
+  state.editing = scan || null;
+  $("ed-preset").closest("label").hidden = !!scan;
+  $("ed-delete").hidden = !scan;
+  fillEditor(scan || scans.makeScan({ board: Object.keys(state.catalogue)[0] || "gainers" }));
+  $("editor").showModal();
+  $("ed-name").focus();
+}
+
+function readEditor() {
+  const filters = {};
+  for (const row of $("ed-filters").querySelectorAll(".filter-row")) {
+    const field = row.querySelector(".f-field").value;
+    for (const side of ["min", "max"]) {
+      const raw = row.querySelector(`.f-${side}`).value.trim();
+      if (raw !== "") filters[`${side}_${field}`] = Number(raw);
     }
   }
+  const columns = [...$("ed-columns").querySelectorAll("input:checked")].map((i) => i.value);
+  const base = state.editing || scans.makeScan({});
+  return scans.validScan({
+    ...base, name: $("ed-name").value.trim() || "Scan", board: $("ed-board").value, limit: $("ed-limit").value,
+    filters, columns, alert: $("ed-alert").checked, muted: $("ed-muted").checked, sound: $("ed-sound").value,
+    cooldown_s: Number($("ed-cooldown").value),
+  }, state.catalogue, state.fields);
+}
 
-  function makeRow(b) {
+$("ed-preset").innerHTML += Object.entries(scans.PRESETS).map(([k, p]) => `<option value="${k}">${escapeHtml(p.name)}</option>`).join("");
+$("ed-preset").addEventListener("change", (e) => { if (e.target.value) fillEditor(scans.fromPreset(e.target.value)); });
+$("ed-add-filter").addEventListener("click", () => addFilterRow(null));
+$("ed-play").addEventListener("click", () => { unlockAudio(); play($("ed-sound").value); });
+$("ed-cancel").addEventListener("click", () => $("editor").close());
+$("ed-delete").addEventListener("click", () => {
+  const scan = state.editing;
+  if (!scan) return;
+  state.scans = state.scans.filter((s) => s !== scan);
+  alerts.forget(scan.id);
+  $("editor").close();
+  layout();
+  persist();
+});
+$("editor-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  let scan;
+  try { scan = readEditor(); } catch (err) { $("ed-error").textContent = err.message; return; }
+  const old = state.editing;
+  if (old) {
+    const filtersChanged = JSON.stringify(old.filters) !== JSON.stringify(scan.filters) || old.board !== scan.board || old.limit !== scan.limit;
+    Object.assign(old, scan);
+    const panel = state.panels.get(old.id);
+    if (panel) { dressPanel(panel); if (filtersChanged) subscribe(old); }
+  } else {
+    state.scans.push(scan);
+    state.prefs.active = scan.id;
+  }
+  $("editor").close();
+  layout();
+  persist();
+});
+
+// ---- export / import ------------------------------------------------------------------------------
+$("export-scans").addEventListener("click", () => {
+  const blob = new Blob([scans.exportJson(state.scans)], { type: "application/json" });
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = "stampede-scans.json";
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+});
+$("import-scans").addEventListener("change", async (e) => {
+  const file = e.target.files[0];
+  e.target.value = "";
+  if (!file) return;
+  try {
+    state.scans = scans.importJson(await file.text(), state.scans, state.catalogue, state.fields);
+    $("import-error").textContent = "";
+    for (const scan of state.scans) { const p = state.panels.get(scan.id); if (p) { p.scan = scan; dressPanel(p); subscribe(scan); } }
+    layout();
+    persist();
+  } catch (err) { $("import-error").textContent = `import failed: ${err.message}`; }
+});
+
+// ---- alerts -----------------------------------------------------------------------------------------
+function renderLog() {
+  $("alert-count").textContent = alerts.log.length;
+  $("alert-log").querySelector("tbody").replaceChildren(...alerts.log.map((a) => {
     const tr = document.createElement("tr");
-    tr.innerHTML = `<td class="rank"></td><td class="sym"></td>` + b.cols.map((c) =>
-      `<td data-col="${c}" class="${c === b.meta.metric ? "key" : ""}"></td>`).join("");
-    tr._vals = {};
+    tr.dataset.sym = a.sym;
+    tr.classList.toggle("silent", a.silent);
+    for (const text of [fmtTime(a.t), a.sym, a.scan, fmtPrice(a.price), a.why]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.appendChild(td);
+    }
+    tr.addEventListener("click", () => symbolView.open(a.sym));
     return tr;
-  }
+  }));
+}
 
-  function updateRow(b, tr, row, rank, flash) {
-    tr.cells[0].textContent = rank + 1;
-    const noref = row.has_reference === false;
-    tr.classList.toggle("noref", noref);
-    tr.classList.toggle("halted", row.halted === true);
-    const sym = tr.cells[1];
-    const badge = row.halted === true ? '<b class="badge halt">HALT</b>'
-      : (b.name === "halts" && row.halted === false ? '<b class="badge resumed">RESUMED</b>' : "");
-    const html = escapeHtml(row.sym) + badge + (noref ? '<b class="badge nr" title="no reference data">NR</b>' : "");
-    if (sym.innerHTML !== html) sym.innerHTML = html;
-    tr.dataset.sym = row.sym;
-    b.cols.forEach((col, k) => {
-      const td = tr.cells[k + 2];
-      const v = cellValue(row, col);
-      const prev = tr._vals[col];
-      const text = COLUMNS[col][1](v);
-      if (td.textContent !== text) td.textContent = text;
-      td.classList.toggle("na", v == null);
-      if (SIGNED.has(col)) { td.classList.toggle("up", v > 0); td.classList.toggle("down", v < 0); }
-      if (flash && prev !== undefined && v != null && prev != null && v !== prev) {
-        flashOnce(td, v > prev ? "flash-up" : "flash-down");
+// Rows that are news for an alert: added rows, and on the halts board a new halt/resume.
+function entries(panel, msg) {
+  const found = msg.added.map((a) => [a.row.sym, a.rank]);
+  if (panel.scan.board === "halts") {
+    for (const c of msg.changed) if ("halt_time" in c.set) found.push([c.sym, null]);
+  }
+  const nowMs = state.feed.exchange_ms || Date.now();
+  return found.map(([sym, rank]) => {
+    const row = panel.rows.find((r) => r.sym === sym);
+    if (!row) return null;
+    let why;
+    if (panel.scan.board === "halts") why = row.halted ? "halted" : "resumed";
+    else why = [`entered #${(rank ?? panel.rows.indexOf(row)) + 1}`, ...scans.reasons(panel.scan, row, nowMs)].join(", ");
+    return [row, why];
+  }).filter(Boolean);
+}
+
+$("toggle-log").addEventListener("click", () => { state.prefs.logOpen = !state.prefs.logOpen; showPrefs(); persist(); });
+$("clear-log").addEventListener("click", () => { alerts.log = []; renderLog(); });
+$("master-mute").addEventListener("click", () => { state.prefs.masterMute = alerts.masterMute = !alerts.masterMute; showPrefs(); persist(); });
+$("notify").addEventListener("click", async () => {
+  unlockAudio();
+  if (!state.prefs.notify && "Notification" in window && Notification.permission !== "granted") {
+    await Notification.requestPermission().catch(() => "denied");
+  }
+  state.prefs.notify = alerts.notify = !state.prefs.notify && "Notification" in window && Notification.permission === "granted";
+  showPrefs();
+  persist();
+});
+document.addEventListener("pointerdown", unlockAudio, { once: true });
+
+function showPrefs() {
+  $("alert-log").hidden = !state.prefs.logOpen;
+  $("toggle-log").setAttribute("aria-pressed", String(state.prefs.logOpen));
+  $("master-mute").textContent = alerts.masterMute ? "Sound off" : "Sound on";
+  $("master-mute").setAttribute("aria-pressed", String(alerts.masterMute));
+  $("notify").textContent = alerts.notify ? "Notify on" : "Notify off";
+  $("notify").setAttribute("aria-pressed", String(alerts.notify));
+}
+
+// ---- diffs ------------------------------------------------------------------------------------------
+function applyDiff(rows, d) {
+  const size = rows.length - d.removed.length + d.added.length;
+  const out = new Array(size);
+  const bySym = new Map(rows.map((r) => [r.sym, r]));
+  const gone = new Set(d.removed);
+  const placed = new Set();
+  for (const a of d.added) { if (a.rank >= size) throw new Error("rank out of range"); out[a.rank] = { ...a.row }; }
+  for (const [sym, rank] of d.moved) {
+    if (!bySym.has(sym) || rank >= size) throw new Error("bad move");
+    out[rank] = { ...bySym.get(sym) }; placed.add(sym);
+  }
+  rows.forEach((r, i) => { if (!gone.has(r.sym) && !placed.has(r.sym)) { if (i >= size) throw new Error("gap"); out[i] = { ...r }; } });
+  for (let i = 0; i < size; i++) if (!out[i]) throw new Error("gap in view");
+  const pos = new Map(out.map((r, i) => [r.sym, i]));
+  for (const c of d.changed) {
+    const i = pos.get(c.sym);
+    if (i == null) throw new Error("changed row not in view");
+    Object.assign(out[i], c.set);
+    for (const k of c.unset) delete out[i][k];
+  }
+  return out;
+}
+
+// ---- connection -------------------------------------------------------------------------------------
+function setConn(kind, text) {
+  $("conn").className = "conn " + kind;
+  $("conn-text").textContent = text;
+  document.body.dataset.conn = kind;
+}
+
+function send(msg) { if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg)); }
+
+// The scan's own bounds, narrowed by the header's global price/volume filter.
+function filtersFor(scan) {
+  const f = { ...scan.filters };
+  if (UNFILTERED.has(scan.board)) return f;
+  for (const [key, value] of Object.entries(state.prefs.filters)) {
+    if (f[key] == null) f[key] = value;
+    else f[key] = key.startsWith("min_") ? Math.max(f[key], value) : Math.min(f[key], value);
+  }
+  return f;
+}
+
+function subscribe(scan) {
+  const panel = state.panels.get(scan.id);
+  if (panel) panel.seq = null;
+  const msg = { type: "subscribe", id: scan.id, board: scan.board, limit: scan.limit };
+  const filters = filtersFor(scan);
+  if (Object.keys(filters).length) msg.filters = filters;
+  send(msg);
+}
+
+function subscribeAll() { for (const scan of visibleScans()) subscribe(scan); }
+
+function connect() {
+  clearTimeout(state.reconnectTimer);
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${proto}//${location.host}/ws`);
+  state.ws = ws;
+  setConn(state.attempt ? "reconnecting" : "connecting", state.attempt ? "reconnecting" : "connecting");
+  ws.onopen = () => {
+    if (state.token) ws.send(JSON.stringify({ type: "auth", token: state.token }));
+    state.lastMessageAt = Date.now();
+  };
+  ws.onmessage = (ev) => {
+    state.lastMessageAt = Date.now();
+    let msg;
+    try { msg = JSON.parse(ev.data); } catch { return; }
+    handle(msg);
+  };
+  ws.onclose = (ev) => {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    state.live = false;
+    for (const p of state.panels.values()) p.seq = null;
+    if (ev.code === 4401) { setConn("error", "token required — open /#token=…"); return; }
+    scheduleReconnect();
+  };
+  ws.onerror = () => {}; // onclose follows and reconnects
+}
+
+function scheduleReconnect() {
+  state.attempt += 1;
+  const delay = Math.min(5000, 250 * 2 ** Math.min(state.attempt, 5)) * (0.6 + Math.random() * 0.8);
+  setConn("down", `offline — retry in ${(delay / 1000).toFixed(1)} s`);
+  state.reconnectTimer = setTimeout(connect, delay);
+}
+
+function onHello(msg) {
+  state.attempt = 0;
+  state.day = msg.day;
+  state.staleAfter = msg.stale_after_ms || state.staleAfter;
+  state.heartbeatMs = msg.heartbeat_ms || state.heartbeatMs;
+  state.fields = msg.fields || null;
+  for (const b of msg.boards) state.catalogue[b.name] = b;
+  if (!saved && !state.named) { // default scans are named after their boards
+    for (const scan of state.scans) if (scan.name === scan.board && state.catalogue[scan.board]) scan.name = state.catalogue[scan.board].title;
+    state.named = true;
+  }
+  state.scans = state.scans.filter((s) => state.catalogue[s.board]);
+  $("day").textContent = msg.day;
+  setConn("live", "live");
+  layout();
+  for (const panel of state.panels.values()) dressPanel(panel);
+  subscribeAll();
+  state.live = true;
+}
+
+function handle(msg) {
+  switch (msg.type) {
+    case "hello":
+      onHello(msg);
+      break;
+    case "snapshot": {
+      const panel = state.panels.get(msg.id);
+      if (!panel) return;
+      panel.seq = msg.seq;
+      panel.rows = msg.rows; // a snapshot is never news: no alert, whatever its reason
+      noteTimes(panel, msg);
+      render(panel, msg.reason !== "initial");
+      $("day").textContent = msg.day;
+      break;
+    }
+    case "diff": {
+      const panel = state.panels.get(msg.id);
+      if (!panel || panel.seq == null) return;
+      if (msg.seq !== panel.seq + 1) { panel.seq = null; send({ type: "resync", id: msg.id }); return; }
+      try { panel.rows = applyDiff(panel.rows, msg); } catch { panel.seq = null; send({ type: "resync", id: msg.id }); return; }
+      panel.seq = msg.seq;
+      noteTimes(panel, msg);
+      if (msg.received_ms) state.lastLatencyMs = Date.now() - msg.received_ms;
+      render(panel, true);
+      for (const [row, why] of entries(panel, msg)) alerts.entered(panel.scan, row, why);
+      $("day").textContent = msg.day;
+      break;
+    }
+    case "heartbeat": {
+      state.feed = msg.feed || state.feed;
+      state.day = msg.day;
+      for (const panel of state.panels.values()) {
+        const f = msg.boards?.[panel.scan.board];
+        if (f) noteTimes(panel, f);
       }
-      tr._vals[col] = v;
-    });
-  }
-
-  // A flash is a class set now and removed by a timer (CSS fades it out), so it always ends,
-  // even in a background tab that renders no frames.
-  function flashOnce(el, cls) {
-    el.classList.remove("flash-up", "flash-down", "flash-new");
-    el.classList.add(cls);
-    clearTimeout(el._flashTimer);
-    el._flashTimer = setTimeout(() => el.classList.remove(cls), 700);
-  }
-
-  function escapeHtml(s) { return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`); }
-
-  // ---- diffs ------------------------------------------------------------------------------
-  function applyDiff(rows, d) {
-    const size = rows.length - d.removed.length + d.added.length;
-    const out = new Array(size);
-    const bySym = new Map(rows.map((r) => [r.sym, r]));
-    const gone = new Set(d.removed);
-    const placed = new Set();
-    for (const a of d.added) { if (a.rank >= size) throw new Error("rank out of range"); out[a.rank] = { ...a.row }; }
-    for (const [sym, rank] of d.moved) {
-      if (!bySym.has(sym) || rank >= size) throw new Error("bad move");
-      out[rank] = { ...bySym.get(sym) }; placed.add(sym);
+      break;
     }
-    rows.forEach((r, i) => { if (!gone.has(r.sym) && !placed.has(r.sym)) { if (i >= size) throw new Error("gap"); out[i] = { ...r }; } });
-    for (let i = 0; i < size; i++) if (!out[i]) throw new Error("gap in view");
-    const pos = new Map(out.map((r, i) => [r.sym, i]));
-    for (const c of d.changed) {
-      const i = pos.get(c.sym);
-      if (i == null) throw new Error("changed row not in view");
-      Object.assign(out[i], c.set);
-      for (const k of c.unset) delete out[i][k];
-    }
-    return out;
+    case "error":
+      console.warn("gateway error", msg.code, msg.message);
+      if (msg.code === "unauthorized") setConn("error", "unauthorized");
+      else if (msg.id && state.panels.has(msg.id)) state.panels.get(msg.id).empty.textContent = msg.message;
+      break;
+    default:
+      break;
   }
+}
 
-  // ---- connection -------------------------------------------------------------------------
-  function setConn(kind, text) {
-    const el = $("conn");
-    el.className = "conn " + kind;
-    $("conn-text").textContent = text;
-    document.body.dataset.conn = kind;
+function noteTimes(panel, m) {
+  if (m.received_ms && (!panel.received_ms || m.received_ms > panel.received_ms)) panel.received_ms = m.received_ms;
+  if (m.exchange_ms && (!panel.exchange_ms || m.exchange_ms > panel.exchange_ms)) panel.exchange_ms = m.exchange_ms;
+}
+
+// ---- freshness (4 Hz) -----------------------------------------------------------------------------
+function refreshClock() {
+  const now = Date.now();
+  const connected = state.ws && state.ws.readyState === WebSocket.OPEN && document.body.dataset.conn === "live";
+  // A silent socket (no heartbeat for 3 periods) is dead even if the browser has not noticed.
+  if (connected && now - state.lastMessageAt > 3 * state.heartbeatMs + 2000) {
+    state.ws.close();
+    state.ws = null;
+    state.live = false;
+    scheduleReconnect();
   }
-
-  function send(msg) { if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg)); }
-
-  function subscribeAll() {
-    for (const name of BOARD_NAMES) {
-      const msg = { type: "subscribe", id: name, board: name, limit: LIMIT };
-      if (!UNFILTERED.has(name) && Object.keys(state.filters).length) msg.filters = state.filters;
-      send(msg);
-    }
+  const feedAge = state.feed.received_ms ? now - state.feed.received_ms : null;
+  const feedStale = !connected || feedAge == null || feedAge > state.staleAfter;
+  $("feed-time").textContent = fmtTime(state.feed.exchange_ms);
+  $("feed-age").textContent = feedAge == null ? "no data" : fmtAge(feedAge);
+  $("feed-age").classList.toggle("stale", feedStale);
+  for (const panel of state.panels.values()) {
+    const age = panel.received_ms ? now - panel.received_ms : null;
+    panel.fresh.textContent = age == null ? (panel.exchange_ms ? "as of " + fmtTime(panel.exchange_ms) : "no data")
+      : fmtAge(age) + " ago · " + fmtTime(panel.exchange_ms);
+    panel.fresh.classList.toggle("quiet", age != null && age > QUIET_MS);
+    panel.el.classList.toggle("stale", feedStale);
+    panel.sub.textContent = filterLabel(panel.scan);
   }
+  if (state.lastLatencyMs != null) $("latency").textContent = "feed → screen " + fmtAge(Math.max(0, state.lastLatencyMs));
+}
 
-  function connect() {
-    clearTimeout(state.reconnectTimer);
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/ws`);
-    state.ws = ws;
-    setConn(state.attempt ? "reconnecting" : "connecting", state.attempt ? "reconnecting" : "connecting");
-    ws.onopen = () => {
-      if (state.token) ws.send(JSON.stringify({ type: "auth", token: state.token }));
-      state.lastMessageAt = Date.now();
-    };
-    ws.onmessage = (ev) => {
-      state.lastMessageAt = Date.now();
-      let msg;
-      try { msg = JSON.parse(ev.data); } catch { return; }
-      handle(msg);
-    };
-    ws.onclose = (ev) => {
-      if (state.ws !== ws) return;
-      state.ws = null;
-      for (const b of Object.values(state.boards)) b.seq = null;
-      if (ev.code === 4401) { setConn("error", "token required — open /#token=…"); return; }
-      scheduleReconnect();
-    };
-    ws.onerror = () => {}; // onclose follows and reconnects
+function filterLabel(scan) {
+  const f = filtersFor(scan);
+  const parts = [];
+  const title = boardMeta(scan.board).title;
+  if (scan.name !== title) parts.push(title);
+  if (f.min_price != null || f.max_price != null) parts.push(`$${f.min_price ?? 0}–${f.max_price ?? "∞"}`);
+  for (const [key, value] of Object.entries(f)) {
+    if (key === "min_price" || key === "max_price") continue;
+    const [side, ...rest] = key.split("_");
+    const name = rest.join("_");
+    const shown = Math.abs(value) >= 1e4 ? fmtVol(value) : value;
+    parts.push(`${FIELD_LABELS[name] || name} ${side === "min" ? "≥" : "≤"} ${shown}`);
   }
+  return parts.length ? parts.join(" · ") : UNFILTERED.has(scan.board) ? "all symbols" : `top ${scan.limit}`;
+}
 
-  function scheduleReconnect() {
-    state.attempt += 1;
-    const delay = Math.min(5000, 250 * 2 ** Math.min(state.attempt, 5)) * (0.6 + Math.random() * 0.8);
-    setConn("down", `offline — retry in ${(delay / 1000).toFixed(1)} s`);
-    state.reconnectTimer = setTimeout(connect, delay);
-  }
+// ---- global price/volume filter ---------------------------------------------------------------------
+function readFilters() {
+  const f = {};
+  const num = (id) => { const v = $(id).value.trim(); return v === "" ? null : Number(v); };
+  const minP = num("min-price"), maxP = num("max-price"), minV = num("min-volume");
+  if (minP != null && minP >= 0) f.min_price = minP;
+  if (maxP != null && maxP >= 0) f.max_price = maxP;
+  if (minV != null && minV >= 0) f.min_volume = minV;
+  if (f.min_price != null && f.max_price != null && f.min_price > f.max_price) [f.min_price, f.max_price] = [f.max_price, f.min_price];
+  return f;
+}
 
-  function handle(msg) {
-    switch (msg.type) {
-      case "hello": {
-        state.attempt = 0;
-        state.day = msg.day;
-        state.staleAfter = msg.stale_after_ms || state.staleAfter;
-        state.heartbeatMs = msg.heartbeat_ms || state.heartbeatMs;
-        for (const b of msg.boards) state.catalogue[b.name] = b;
-        if (!Object.keys(state.boards).length) {
-          for (const name of BOARD_NAMES) if (state.catalogue[name]) state.boards[name] = createBoard(name);
-        }
-        $("day").textContent = msg.day;
-        setConn("live", "live");
-        subscribeAll();
-        break;
-      }
-      case "snapshot": {
-        const b = state.boards[msg.id];
-        if (!b) return;
-        b.seq = msg.seq;
-        b.rows = msg.rows;
-        noteTimes(b, msg);
-        render(b, msg.reason !== "initial");
-        $("day").textContent = msg.day;
-        break;
-      }
-      case "diff": {
-        const b = state.boards[msg.id];
-        if (!b || b.seq == null) return;
-        if (msg.seq !== b.seq + 1) { b.seq = null; send({ type: "resync", id: msg.id }); return; }
-        try { b.rows = applyDiff(b.rows, msg); } catch (e) { b.seq = null; send({ type: "resync", id: msg.id }); return; }
-        b.seq = msg.seq;
-        noteTimes(b, msg);
-        if (msg.received_ms) state.lastLatencyMs = Date.now() - msg.received_ms;
-        render(b, true);
-        $("day").textContent = msg.day;
-        break;
-      }
-      case "heartbeat": {
-        state.feed = msg.feed || state.feed;
-        state.day = msg.day;
-        for (const [name, f] of Object.entries(msg.boards || {})) {
-          const b = state.boards[name];
-          if (b) noteTimes(b, f);
-        }
-        break;
-      }
-      case "error":
-        console.warn("gateway error", msg.code, msg.message);
-        if (msg.code === "unauthorized") setConn("error", "unauthorized");
-        break;
-      default:
-        break;
-    }
-  }
+function showFilters() {
+  $("min-price").value = state.prefs.filters.min_price ?? "";
+  $("max-price").value = state.prefs.filters.max_price ?? "";
+  $("min-volume").value = state.prefs.filters.min_volume ?? "";
+}
 
-  function noteTimes(b, m) {
-    if (m.received_ms && (!b.received_ms || m.received_ms > b.received_ms)) b.received_ms = m.received_ms;
-    if (m.exchange_ms && (!b.exchange_ms || m.exchange_ms > b.exchange_ms)) b.exchange_ms = m.exchange_ms;
-  }
+$("filters").addEventListener("submit", (e) => {
+  e.preventDefault();
+  state.prefs.filters = readFilters();
+  persist();
+  subscribeAll(); // same ids: the gateway replaces each subscription and sends a snapshot
+});
+$("clear-filters").addEventListener("click", () => {
+  state.prefs.filters = {};
+  showFilters();
+  persist();
+  subscribeAll();
+});
+$("new-scan").addEventListener("click", () => openEditor(null));
+PHONE.addEventListener("change", () => { for (const p of state.panels.values()) dressPanel(p); });
 
-  // ---- freshness (4 Hz) --------------------------------------------------------------------
-  function refreshClock() {
-    const now = Date.now();
-    const connected = state.ws && state.ws.readyState === WebSocket.OPEN && document.body.dataset.conn === "live";
-    // A silent socket (no heartbeat for 3 periods) is dead even if the browser has not noticed.
-    if (connected && now - state.lastMessageAt > 3 * state.heartbeatMs + 2000) {
-      state.ws.close();
-      state.ws = null;
-      scheduleReconnect();
-    }
-    const feedAge = state.feed.received_ms ? now - state.feed.received_ms : null;
-    const feedStale = !connected || feedAge == null || feedAge > state.staleAfter;
-    $("feed-time").textContent = fmtTime(state.feed.exchange_ms);
-    $("feed-age").textContent = feedAge == null ? "no data" : fmtAge(feedAge);
-    $("feed-age").classList.toggle("stale", feedStale);
-    for (const b of Object.values(state.boards)) {
-      const age = b.received_ms ? now - b.received_ms : null;
-      b.fresh.textContent = age == null ? (b.exchange_ms ? "as of " + fmtTime(b.exchange_ms) : "no data")
-        : fmtAge(age) + " ago · " + fmtTime(b.exchange_ms);
-      b.fresh.classList.toggle("quiet", age != null && age > QUIET_MS);
-      b.el.classList.toggle("stale", feedStale);
-      const filtered = !UNFILTERED.has(b.name) && Object.keys(state.filters).length;
-      b.sub.textContent = UNFILTERED.has(b.name) ? "all symbols" : filtered ? filterLabel() : `top ${LIMIT}`;
-    }
-    if (state.lastLatencyMs != null) $("latency").textContent = "feed → screen " + fmtAge(Math.max(0, state.lastLatencyMs));
-  }
-
-  function filterLabel() {
-    const f = state.filters, parts = [];
-    if (f.min_price != null || f.max_price != null) parts.push(`$${f.min_price ?? 0}–${f.max_price ?? "∞"}`);
-    if (f.min_volume != null) parts.push(`vol ≥ ${fmtVol(f.min_volume)}`);
-    return parts.join(" · ");
-  }
-
-  // ---- filters ----------------------------------------------------------------------------
-  function readFilters() {
-    const f = {};
-    const num = (id) => { const v = $(id).value.trim(); return v === "" ? null : Number(v); };
-    const minP = num("min-price"), maxP = num("max-price"), minV = num("min-volume");
-    if (minP != null && minP >= 0) f.min_price = minP;
-    if (maxP != null && maxP >= 0) f.max_price = maxP;
-    if (minV != null && minV >= 0) f.min_volume = minV;
-    if (f.min_price != null && f.max_price != null && f.min_price > f.max_price) [f.min_price, f.max_price] = [f.max_price, f.min_price];
-    return f;
-  }
-
-  function saveFilters() { localStorage.setItem("stampede.filters", JSON.stringify(state.filters)); }
-  function loadFilters() {
-    try { state.filters = JSON.parse(localStorage.getItem("stampede.filters") || "{}") || {}; } catch { state.filters = {}; }
-    $("min-price").value = state.filters.min_price ?? "";
-    $("max-price").value = state.filters.max_price ?? "";
-    $("min-volume").value = state.filters.min_volume ?? "";
-  }
-
-  $("filters").addEventListener("submit", (e) => {
-    e.preventDefault();
-    state.filters = readFilters();
-    saveFilters();
-    subscribeAll(); // same ids: the gateway replaces each subscription and sends a snapshot
-  });
-  $("clear-filters").addEventListener("click", () => {
-    for (const id of ["min-price", "max-price", "min-volume"]) $(id).value = "";
-    state.filters = {};
-    saveFilters();
-    subscribeAll();
-  });
-
-  loadFilters();
-  connect();
-  setInterval(refreshClock, 250);
-  window.stampede = state; // for the browser test and curious traders
-})();
+showFilters();
+showPrefs();
+layout();
+connect();
+setInterval(refreshClock, 250);
+window.stampede = { state, alerts, symbolView }; // for the browser tests and curious traders

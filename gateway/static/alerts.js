@@ -1,0 +1,93 @@
+// Alerts: a sound, an optional desktop notification and a log line when a symbol enters a scan.
+//
+// Only real entries alert: rows in a diff's `added` (and, on the halts board, a new halt or
+// resume of a row already there). Snapshots - the first one, and those after a reconnect or a
+// resync - never alert: their rows are not news. A symbol alerts at most once per cooldown
+// per scan. Mutes silence sound and notification; the log still records the entry.
+
+const LOG_SIZE = 200;
+// Each sound: [oscillator type, [frequency Hz, seconds] ...], made with Web Audio (no files).
+export const TONES = {
+  chime: ["sine", [[880, 0.12], [1320, 0.22]]],
+  ping: ["triangle", [[1568, 0.14]]],
+  bell: ["sine", [[1046, 0.08], [1046, 0.3]]],
+  siren: ["square", [[660, 0.14], [880, 0.14], [660, 0.14], [880, 0.14]]],
+  blip: ["sawtooth", [[440, 0.05], [0, 0.04], [440, 0.05]]],
+};
+
+let audio = null;
+function context() {
+  const Ctx = window.AudioContext || window.webkitAudioContext;
+  if (!Ctx) return null;
+  if (!audio) audio = new Ctx();
+  if (audio.state === "suspended") audio.resume().catch(() => {});
+  return audio;
+}
+
+export function unlockAudio() { context(); } // browsers let sound start only after a gesture
+
+export function play(name) {
+  const ctx = context();
+  if (!ctx) return;
+  const [type, notes] = TONES[name] || TONES.chime;
+  let at = ctx.currentTime + 0.01;
+  for (const [freq, seconds] of notes) {
+    if (freq > 0) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = type;
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.25, at + 0.01);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + seconds);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(at);
+      osc.stop(at + seconds + 0.02);
+    }
+    at += seconds;
+  }
+}
+
+export class Alerts {
+  constructor({ now = () => Date.now(), sound = play, onChange = () => {} } = {}) {
+    this.now = now;
+    this.sound = sound;
+    this.onChange = onChange;
+    this.last = new Map(); // scan id + symbol -> when it last alerted
+    this.log = [];
+    this.masterMute = false;
+    this.notify = false; // desktop notifications: opt-in
+  }
+
+  // A symbol entered a scan; returns true when that made an alert.
+  entered(scan, row, why) {
+    if (!scan.alert) return false;
+    const key = scan.id + "\u0000" + row.sym;
+    const now = this.now();
+    const last = this.last.get(key);
+    if (last != null && now - last < scan.cooldown_s * 1000) return false;
+    this.last.set(key, now);
+    const silent = this.masterMute || scan.muted;
+    const entry = { t: now, sym: row.sym, scan: scan.name, scanId: scan.id, price: row.last ?? null, why, silent };
+    this.log.unshift(entry);
+    this.log.length = Math.min(this.log.length, LOG_SIZE);
+    if (!silent) {
+      this.sound(scan.sound);
+      this.desktop(entry);
+    }
+    this.onChange(entry);
+    return true;
+  }
+
+  desktop(entry) {
+    if (!this.notify || !("Notification" in window) || Notification.permission !== "granted") return;
+    const price = entry.price == null ? "" : ` at ${entry.price}`;
+    try {
+      new Notification(`${entry.sym} — ${entry.scan}`, { body: `${entry.why}${price}`, tag: entry.scanId + entry.sym });
+    } catch { /* some platforms only allow notifications from a service worker */ }
+  }
+
+  forget(scanId) {
+    for (const key of [...this.last.keys()]) if (key.startsWith(scanId + "\u0000")) this.last.delete(key);
+  }
+}

@@ -1,0 +1,75 @@
+// Number and time formatting, and the column catalogue every panel picks from.
+
+export const etClock = new Intl.DateTimeFormat("en-US", {
+  timeZone: "America/New_York", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+});
+
+export function fmtNum(v, digits) {
+  return v == null ? "—" : v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+export function fmtPrice(v) { return v == null ? "—" : fmtNum(v, v < 1 ? 4 : 2); }
+export function fmtPct(v) {
+  if (v == null) return "—";
+  const a = Math.abs(v);
+  return (v > 0 ? "+" : "") + v.toFixed(a >= 1000 ? 0 : a >= 100 ? 1 : 2) + "%";
+}
+export function fmtPlainPct(v) { return v == null ? "—" : v.toFixed(v < 10 ? 2 : 1) + "%"; }
+export function fmtRvol(v) { return v == null ? "—" : v.toFixed(v < 10 ? 2 : 1) + "×"; }
+export function fmtVol(v) {
+  if (v == null) return "—";
+  const a = Math.abs(v);
+  if (a >= 1e9) return (v / 1e9).toFixed(2) + "B";
+  if (a >= 1e6) return (v / 1e6).toFixed(2) + "M";
+  if (a >= 1e3) return (v / 1e3).toFixed(1) + "K";
+  return String(Math.round(v));
+}
+export function fmtDollars(v) { return v == null ? "—" : "$" + fmtVol(v); }
+export function fmtTime(ms) { return ms == null ? "—" : etClock.format(new Date(ms)); }
+export function fmtAge(ms) {
+  if (ms == null) return "—";
+  if (ms < 1000) return Math.round(ms) + " ms";
+  if (ms < 60000) return (ms / 1000).toFixed(1) + " s";
+  if (ms < 3600000) return Math.floor(ms / 60000) + " min";
+  return Math.floor(ms / 3600000) + " h";
+}
+
+// field -> [header, formatter, description]. Fields the gateway does not know yet show "—".
+export const COLUMNS = {
+  last: ["Last", fmtPrice, "last price"],
+  change_pct: ["% Chg", fmtPct, "change from the previous close"],
+  gap_pct: ["Gap %", fmtPct, "open (or pre-market price) vs previous close"],
+  from_open_pct: ["% Open", fmtPct, "change from today's open"],
+  volume: ["Volume", fmtVol, "day volume"],
+  premarket_volume: ["PM Vol", fmtVol, "volume 04:00–09:30 ET"],
+  rvol: ["RVOL", fmtRvol, "volume vs the usual volume at this time of day"],
+  change_1m_pct: ["Mom 1m", fmtPct, "change over the last minute"],
+  change_5m_pct: ["Mom 5m", fmtPct, "change over the last 5 minutes"],
+  trades_per_sec: ["Trades/s", (v) => fmtNum(v, 1), "tape speed"],
+  dollar_volume_1m: ["$Vol 1m", fmtDollars, "dollar volume over the last minute"],
+  vwap: ["VWAP", fmtPrice, "today's volume-weighted average price"],
+  high: ["High", fmtPrice, "high of day"],
+  premarket_high: ["PM High", fmtPrice, "pre-market high"],
+  hod_time: ["HOD at", fmtTime, "time of the high of day (ET)"],
+  halt_time: ["Halt at", fmtTime, "time of the last halt or resume (ET)"],
+  float_shares: ["Float", fmtVol, "free float (shares)"],
+  shares_outstanding: ["Shares", fmtVol, "shares outstanding"],
+  market_cap: ["Mkt cap", fmtDollars, "market capitalisation"],
+  short_pct_float: ["Short %", fmtPlainPct, "short interest as % of float"],
+  news_ms: ["News", fmtTime, "time of the latest headline (ET)"],
+  luld_upper: ["LULD ↑", fmtPrice, "upper LULD band"],
+  luld_lower: ["LULD ↓", fmtPrice, "lower LULD band"],
+};
+export const SIGNED = new Set(["change_pct", "gap_pct", "from_open_pct", "change_1m_pct", "change_5m_pct"]);
+// fields that need a previous close: meaningless without reference data
+export const NEEDS_REFERENCE = new Set(["change_pct", "gap_pct", "rvol"]);
+
+// Filter fields (wire names of hello.fields) shown with friendly names in the editor.
+export const FIELD_LABELS = {
+  price: "Price $", change_pct: "% change", gap_pct: "Gap %", volume: "Volume", premarket_volume: "Pre-market volume",
+  rvol: "RVOL", float_shares: "Float (shares)", short_pct_float: "Short % of float", change_1m_pct: "Momentum 1 min %",
+  change_5m_pct: "Momentum 5 min %", hod_age_s: "Seconds since new high", news_age_s: "Seconds since news",
+  halt_age_s: "Seconds since halt/resume", from_open_pct: "% from open", trades_per_sec: "Trades/s",
+  dollar_volume_1m: "$ volume 1 min", market_cap: "Market cap $", shares_outstanding: "Shares outstanding",
+};
+
+export function escapeHtml(s) { return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`); }
