@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import AsyncIterator, Mapping
 from importlib import resources
 from typing import Annotated, Any
@@ -17,16 +16,16 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
-from starlette.websockets import WebSocketDisconnect
 
 from stampede.boards import BOARDS, BOARDS_BY_NAME
 from stampede.gateway import messages, metrics
-from stampede.gateway.hub import Client, Hub, Outgoing, now_ms
-from stampede.gateway.messages import ProtocolError
-from stampede.gateway.scans import FILTER_FIELDS, FilterError, Filters, Spec
+from stampede.gateway.hub import Hub
+from stampede.gateway.notices import now_ms
+from stampede.gateway.scans import FilterError, Filters, Spec
+from stampede.gateway.session import WebSocketSession, same_token
 from stampede.gateway.settings import GatewaySettings
-from stampede.gateway.store import read_boards
 from stampede.gateway.symbols import symbol_router
+from stampede.gateway.ticker import READ_ERRORS
 from stampede.service import add_service_routes
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ class ErrorBody(BaseModel):
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     redis = aioredis.from_url(
-        settings.redis_url,
+        settings.read_url,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=5,
@@ -92,7 +91,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         if not settings.gateway_token:
             return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not _same(token, settings.gateway_token):
+        if scheme.lower() != "bearer" or not same_token(token, settings.gateway_token):
             raise HTTPException(
                 401,
                 {"code": "unauthorized", "message": "missing or wrong bearer token"},
@@ -121,6 +120,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await asyncio.wait_for(redis.ping(), 2.0)
         except (TimeoutError, RedisError, OSError) as exc:
             return False, f"redis unreachable: {exc}"
+        if settings.gateway_redis_read_url and not await _replica_in_sync(redis):
+            return False, "the read replica is not in sync with its primary"
         if not hub.listening:
             return False, "not subscribed to change notifications yet"
         return True, f"day {hub.day}, {len(hub.clients)} clients"
@@ -187,10 +188,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             raise HTTPException(422, {"code": "bad_request", "message": str(exc)}) from None
         spec = Spec(name, limit, filters)
         try:
-            read = await read_boards(
-                redis, hub.day, {name: spec.depth(settings.gateway_filter_depth)}
-            )
-        except (RedisError, OSError) as exc:
+            read = await hub.reader.read(hub.day, {name: spec.depth(settings.gateway_filter_depth)})
+        except READ_ERRORS as exc:
             raise HTTPException(503, {"code": "redis_unavailable", "message": str(exc)}) from None
         fresh = hub.boards.get(name)
         return BoardSnapshot(
@@ -225,159 +224,11 @@ def filter_params(query: Mapping[str, str]) -> dict[str, float | None]:
     return out
 
 
-def _same(given: str, expected: str) -> bool:
-    return secrets.compare_digest(given.encode(), expected.encode())
-
-
-class WebSocketSession:
-    """One client connection: auth, then read requests while a task drains its queue."""
-
-    def __init__(self, ws: WebSocket, hub: Hub, settings: GatewaySettings) -> None:
-        self.ws, self.hub, self.settings = ws, hub, settings
-        self.client = Client(settings.gateway_client_queue_bytes)
-
-    async def run(self, token: str | None) -> None:
-        await self.ws.accept()
-        if len(self.hub.clients) >= self.settings.gateway_max_clients:
-            await self._refuse(
-                "too_many_clients",
-                "this gateway is full; retry later or use another replica",
-                messages.CLOSE_TOO_MANY_CLIENTS,
-            )
-            return
-        if not await self._authenticate(token):
-            return
-        self.hub.add_client(self.client)
-        self.client.push(Outgoing(self._hello(), "control"))
-        pump = asyncio.create_task(self.client.pump(self.ws.send_text))
-        reader = asyncio.create_task(self._read())
-        try:
-            await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (pump, reader):
-                task.cancel()
-            for task in (pump, reader):
-                with contextlib.suppress(
-                    asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError
-                ):
-                    await task
-            self.hub.remove_client(self.client)
-
-    async def _authenticate(self, token: str | None) -> bool:
-        expected = self.settings.gateway_token
-        if not expected:
-            return True
-        if token is None:  # the token may come as the first message instead of in the URL
-            try:
-                text = await asyncio.wait_for(
-                    self._receive_text(), self.settings.gateway_auth_timeout_seconds
-                )
-                first = messages.parse(text) if text is not None else None
-            except (TimeoutError, ProtocolError):
-                first = None
-            token = first.token if isinstance(first, messages.Auth) else None
-        if token is not None and _same(token, expected):
-            return True
-        await self._refuse(
-            "unauthorized",
-            "a valid token is required (?token= or a first auth message)",
-            messages.CLOSE_UNAUTHORIZED,
-        )
+async def _replica_in_sync(redis: aioredis.Redis) -> bool:
+    """False when the read Redis is a replica whose link to the primary is down (its boards
+    would silently stop moving)."""
+    try:
+        info = await asyncio.wait_for(redis.info("replication"), 2.0)
+    except (TimeoutError, RedisError, OSError):
         return False
-
-    async def _refuse(self, code: str, message: str, close_code: int) -> None:
-        metrics.CLIENT_ERRORS.labels(code).inc()
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-            await self.ws.send_text(messages.error(code, message))
-            await self.ws.close(close_code, reason=code)
-
-    def _hello(self) -> str:
-        s = self.settings
-        return messages.encode(
-            {
-                "type": "hello",
-                "protocol": messages.PROTOCOL,
-                "day": self.hub.day,
-                "server_ms": now_ms(),
-                "boards": [
-                    {"name": b.name, "title": b.title, "metric": b.metric, "ascending": b.ascending}
-                    for b in BOARDS
-                ],
-                "fields": list(FILTER_FIELDS),
-                "limits": {
-                    "max_limit": s.gateway_max_limit,
-                    "max_subscriptions": s.gateway_max_subscriptions,
-                    "max_message_bytes": s.gateway_max_message_bytes,
-                    "filter_depth": s.gateway_filter_depth,
-                    "max_tick_hz": s.gateway_max_tick_hz,
-                },
-                "stale_after_ms": int(s.gateway_stale_seconds * 1000),
-                "heartbeat_ms": int(s.gateway_heartbeat_seconds * 1000),
-            }
-        )
-
-    async def _receive_text(self) -> str | None:
-        """The next message as text, or None when the client has gone."""
-        message = await self.ws.receive()
-        if message["type"] == "websocket.disconnect":
-            return None
-        text: str | None = message.get("text")
-        if text is not None:
-            return text
-        return (message.get("bytes") or b"").decode("utf-8", errors="replace")
-
-    async def _read(self) -> None:
-        while True:
-            text = await self._receive_text()
-            if text is None:
-                return
-            try:
-                if len(text) > self.settings.gateway_max_message_bytes:
-                    raise ProtocolError(
-                        "message_too_large",
-                        f"messages are limited to {self.settings.gateway_max_message_bytes} bytes",
-                    )
-                self._handle(messages.parse(text))
-            except ProtocolError as exc:
-                metrics.CLIENT_ERRORS.labels(exc.code).inc()
-                self.client.push(
-                    Outgoing(messages.error(exc.code, exc.message, exc.sub_id), "control")
-                )
-
-    def _handle(self, message: messages.ClientMessage) -> None:
-        client, hub = self.client, self.hub
-        if isinstance(message, messages.Subscribe):
-            spec = messages.spec_of(message, self.settings.gateway_max_limit)
-            if (
-                message.id not in client.subs
-                and len(client.subs) >= self.settings.gateway_max_subscriptions
-            ):
-                raise ProtocolError(
-                    "too_many_subscriptions",
-                    f"at most {self.settings.gateway_max_subscriptions} subscriptions per client",
-                    message.id,
-                )
-            hub.subscribe(client, message.id, spec)
-        elif isinstance(message, messages.Unsubscribe):
-            if not hub.unsubscribe(client, message.id):
-                raise ProtocolError(
-                    "unknown_subscription", f"no subscription {message.id!r}", message.id
-                )
-            client.push(
-                Outgoing(messages.encode({"type": "unsubscribed", "id": message.id}), "control")
-            )
-        elif isinstance(message, messages.Resync):
-            if message.id is not None and message.id not in client.subs:
-                raise ProtocolError(
-                    "unknown_subscription", f"no subscription {message.id!r}", message.id
-                )
-            hub.resync(client, message.id)
-        elif isinstance(message, messages.Ping):
-            client.push(
-                Outgoing(
-                    messages.encode({"type": "pong", "t": message.t, "server_ms": now_ms()}),
-                    "control",
-                )
-            )
-        elif isinstance(message, messages.Auth):
-            pass  # already authenticated (or auth is off): harmless
+    return info.get("role") != "slave" or info.get("master_link_status") == "up"

@@ -1,4 +1,4 @@
-"""The WebSocket protocol ``stampede.gateway.v1``: client messages in, server messages out.
+"""Client messages of the WebSocket protocol ``stampede.gateway.v1`` (server ones: ``replies``).
 
 Described for machines in ``schemas/gateway-ws.v1.json`` (checked against real traffic by the
 tests) and for people in ``docs/gateway.md``. Every client mistake becomes an ``error`` frame
@@ -8,12 +8,13 @@ mistake is about who the client is (auth) or capacity.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 import orjson
 
 from stampede.boards import BOARDS_BY_NAME
+from stampede.gateway.replies import ErrorCode
 from stampede.gateway.scans import FilterError, Filters, Spec
 
 PROTOCOL = "stampede.gateway.v1"
@@ -23,7 +24,8 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_MANY_CLIENTS = 4429
 CLOSE_GOING_AWAY = 1001
 
-SubId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+MAX_ID = 64
+SubId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
 
 
 class Auth(msgspec.Struct, tag="auth", tag_field="type", forbid_unknown_fields=True):
@@ -56,7 +58,7 @@ CLIENT_TYPES = ("auth", "subscribe", "unsubscribe", "resync", "ping")
 class ProtocolError(Exception):
     """A client mistake, answered with an ``error`` frame."""
 
-    def __init__(self, code: str, message: str, sub_id: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, sub_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -79,11 +81,20 @@ def parse(text: str | bytes) -> ClientMessage:
     try:
         message: ClientMessage = msgspec.convert(obj, type=ClientMessage)
     except msgspec.ValidationError as exc:
-        sub_id = obj.get("id") if isinstance(obj.get("id"), str) else None
-        raise ProtocolError("bad_request", f"invalid {kind} message: {exc}", sub_id) from None
+        raise ProtocolError(
+            "bad_request", f"invalid {kind} message: {exc}", valid_id(obj.get("id"))
+        ) from None
     if isinstance(message, Subscribe):
         filters_of(message.filters, message.id)
     return message
+
+
+def valid_id(value: object) -> str | None:
+    """``value`` when it is a subscription id a reply may carry (1-64 characters), else None:
+    an invalid id is never echoed, so every error frame follows the schema."""
+    if isinstance(value, str) and 1 <= len(value) <= MAX_ID:
+        return value
+    return None
 
 
 def spec_of(message: Subscribe, max_limit: int) -> Spec:
@@ -106,24 +117,3 @@ def filters_of(wire: dict[str, float | None] | None, sub_id: str | None = None) 
         return Filters.parse(wire)
     except FilterError as exc:
         raise ProtocolError("bad_request", str(exc), sub_id) from None
-
-
-def encode(message: dict[str, Any]) -> str:
-    return orjson.dumps(message).decode()
-
-
-def error(code: str, message: str, sub_id: str | None = None) -> str:
-    body: dict[str, Any] = {"type": "error", "code": code, "message": message}
-    if sub_id is not None:
-        body["id"] = sub_id
-    return encode(body)
-
-
-def addressed(kind: str, sub_id: str, shared_body: str) -> str:
-    """A message for one subscription from a body encoded once for all its clients.
-
-    ``shared_body`` is a JSON object without ``type``/``id``; splicing them in front costs a
-    string concatenation per client instead of a JSON encode per client.
-    """
-    head = f'{{"type":"{kind}","id":{orjson.dumps(sub_id).decode()}'
-    return head + ("}" if shared_body == "{}" else "," + shared_body[1:])

@@ -67,6 +67,11 @@ TICK_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
     registry=REGISTRY,
 )
+READ_RETRIES = Counter(
+    "stampede_gateway_read_retries_total",
+    "Board reads repeated because a symbol entered a board from below the rows read ahead.",
+    registry=REGISTRY,
+)
 NOTIFICATIONS = Counter(
     "stampede_gateway_notifications_total",
     "Change notifications received, by result.",

@@ -7,7 +7,7 @@ field that is unknown (absent or unparsable) is simply left out, never guessed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from stampede.boards import ROW_FIELDS
@@ -33,12 +33,11 @@ def wire_value(field_name: str, raw: str) -> Any:
     return number
 
 
-def wire_row(
-    sym: str, values: Sequence[str | None], fields: Sequence[str] = ROW_FIELDS
-) -> dict[str, Any]:
-    """A client row from HMGET values (in ``fields`` order); the symbol is always present."""
+def wire_row(sym: str, fields: Mapping[str, str]) -> dict[str, Any]:
+    """A client row from a Redis row hash; the symbol is always present, unknown fields absent."""
     row: dict[str, Any] = {"sym": sym}
-    for name, raw in zip(fields, values):
+    for name in ROW_FIELDS:
+        raw = fields.get(name)
         if raw is None or name == "sym":
             continue
         value = wire_value(name, raw)

@@ -13,6 +13,12 @@ class GatewaySettings(RedisSettings):
         description="Shared token required by REST (`Authorization: Bearer`) and WebSocket "
         "(`?token=` or a first `auth` message); unset = open (local use only).",
     )
+    gateway_redis_read_url: str | None = Field(
+        None,
+        description="Redis the gateway reads boards and change notifications from: a replica of "
+        "`REDIS_URL` (`replicaof`), so board reads never queue behind the functions' scripts; "
+        "unset = `REDIS_URL`.",
+    )
     gateway_max_tick_hz: float = Field(
         10.0,
         gt=0,
@@ -42,7 +48,8 @@ class GatewaySettings(RedisSettings):
     gateway_max_clients: int = Field(
         1000,
         ge=1,
-        description="WebSocket clients one gateway accepts; more are refused (code `too_many_clients`).",
+        description="WebSocket clients one gateway accepts; more are refused "
+        "(code `too_many_clients`).",
     )
     gateway_max_subscriptions: int = Field(
         32, ge=1, description="Subscriptions one WebSocket client may hold at once."
@@ -50,7 +57,8 @@ class GatewaySettings(RedisSettings):
     gateway_max_message_bytes: int = Field(
         4096,
         ge=256,
-        description="Largest message a client may send (bigger ones get a `message_too_large` error).",
+        description="Largest message a client may send (bigger ones get a "
+        "`message_too_large` error).",
     )
     gateway_client_queue_bytes: int = Field(
         1 << 20,
@@ -70,3 +78,7 @@ class GatewaySettings(RedisSettings):
     gateway_auth_timeout_seconds: float = Field(
         5.0, gt=0, description="How long a WebSocket client has to send its `auth` message."
     )
+
+    @property
+    def read_url(self) -> str:
+        return self.gateway_redis_read_url or self.redis_url

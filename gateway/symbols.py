@@ -20,7 +20,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from stampede import keys
-from stampede.boards import ROW_FIELDS
 from stampede.gateway.rows import wire_row
 from stampede.markettime import ET
 
@@ -72,13 +71,10 @@ def symbol_router(
             )
         return sym
 
-    async def read(*commands: tuple[str, str]) -> list[Any]:
+    async def read(*hashes: str) -> list[Any]:
         pipe = redis.pipeline(transaction=False)
-        for kind, key in commands:
-            if kind == "row":
-                pipe.hmget(key, ROW_FIELDS)
-            else:
-                pipe.hgetall(key)
+        for key in hashes:
+            pipe.hgetall(key)
         try:
             return await pipe.execute()
         except (RedisError, OSError) as exc:
@@ -88,10 +84,8 @@ def symbol_router(
     async def symbol(sym: Annotated[str, Path(description="Ticker, e.g. AAPL.")]) -> SymbolInfo:
         """The symbol's row and today's halts; 404 `unknown_symbol` when it has no row today."""
         sym, day = checked(sym), current_day()
-        values, halts = await read(
-            ("row", keys.row(day, sym)), ("hash", keys.halt_history(day, sym))
-        )
-        if all(v is None for v in values):
+        values, halts = await read(keys.row(day, sym), keys.halt_history(day, sym))
+        if not values:
             raise HTTPException(
                 404, {"code": "unknown_symbol", "message": f"no row for {sym} on {day}"}
             )
@@ -106,7 +100,7 @@ def symbol_router(
     ) -> SymbolBars:
         """Today's 1-minute bars of the symbol, oldest first (empty before its first trade)."""
         sym, day = checked(sym), current_day()
-        (stored,) = await read(("hash", keys.bars(day, sym)))
+        (stored,) = await read(keys.bars(day, sym))
         return SymbolBars(
             sym=sym, day=day, utc_offset_s=utc_offset_s(day), bars=minute_bars(stored, since)
         )

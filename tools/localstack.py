@@ -138,9 +138,16 @@ def nats_server(workdir: Path, port: int | None = None, host: str = "127.0.0.1")
     return NatsServer("nats-server", host, port, data, workdir / "nats-server.log", argv)
 
 
-def redis_server(workdir: Path, port: int | None = None, host: str = "127.0.0.1") -> RedisServer:
+def redis_server(
+    workdir: Path,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    replica_of: RedisServer | None = None,
+) -> RedisServer:
+    """A redis-server; with ``replica_of``, a read replica of that one (``replicaof``)."""
     port = port or free_port(host)
-    data = workdir / "redis"
+    name = "redis-replica" if replica_of else "redis-server"
+    data = workdir / ("redis-replica" if replica_of else "redis")
     argv = [
         _binary("redis-server"),
         "--bind",
@@ -158,4 +165,6 @@ def redis_server(workdir: Path, port: int | None = None, host: str = "127.0.0.1"
         "--daemonize",
         "no",
     ]
-    return RedisServer("redis-server", host, port, data, workdir / "redis-server.log", argv)
+    if replica_of:
+        argv += ["--replicaof", replica_of.host, str(replica_of.port)]
+    return RedisServer(name, host, port, data, workdir / f"{name}.log", argv)

@@ -1,9 +1,10 @@
 """`stampede up`: the whole scanner on this machine, on private NATS and Redis.
 
-Starts, in data-flow order, a private nats-server (JetStream) and redis-server on free ports,
-the Massive simulator (unless ``--no-sim``), every scoring function as its own HTTP service,
-loads the day's reference data (what the cluster's PingSource does before 04:00 ET), then the
-dispatcher, the feed bridge and the gateway. Each is a separate process, started exactly as
+Starts, in data-flow order, a private nats-server (JetStream) and redis-server on free ports
+(plus a read replica of that Redis for the gateway, unless ``--no-read-replica``), the Massive
+simulator (unless ``--no-sim``), every scoring function as its own HTTP service, loads the day's
+reference data (what the cluster's PingSource does before 04:00 ET), then the dispatcher, the
+feed bridge and the gateway. Each is a separate process, started exactly as
 in the cluster (``stampede <command>``), with its log in ``<workdir>/logs``. It waits for each
 ``/readyz``, prints the dashboard URL, and on Ctrl-C/SIGTERM stops everything in reverse
 order. Children also get SIGTERM from the kernel if this process dies (PR_SET_PDEATHSIG), so
@@ -70,8 +71,19 @@ class Scanner:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.nats = localstack.nats_server(self.workdir)
         self.redis = localstack.redis_server(self.workdir)
+        # The gateway reads from a replica, off the path of the functions' scripts.
+        self.replica = (
+            None
+            if args.no_read_replica
+            else localstack.redis_server(self.workdir, replica_of=self.redis)
+        )
         self.components: list[Component] = []
         self.api_key = os.environ.get("MASSIVE_API_KEY") or LOCAL_API_KEY
+
+    @property
+    def servers(self) -> list[localstack.RedisServer | localstack.NatsServer]:
+        """NATS, Redis and its replica, in start order."""
+        return [self.nats, self.redis, *([self.replica] if self.replica else [])]
 
     def _component(
         self, name: str, command: list[str], env: dict[str, str], port: int | None = None
@@ -96,7 +108,7 @@ class Scanner:
 
     def start(self) -> dict[str, object]:
         args = self.args
-        for server in (self.nats, self.redis):
+        for server in self.servers:
             server.log_path = self.logs / f"{server.name}.log"
             server.start()
         common = {"NATS_URL": self.nats.url, "REDIS_URL": self.redis.url}
@@ -146,7 +158,8 @@ class Scanner:
             "bridge", ["bridge"], {**common, **feed, "BRIDGE_MARKET_HOURS_ONLY": "false"}
         )
         gateway_port = args.port or _preferred_port(8765)
-        gateway = self._component("gateway", ["gateway"], common, port=gateway_port)
+        reads = {"GATEWAY_REDIS_READ_URL": self.replica.url} if self.replica else {}
+        gateway = self._component("gateway", ["gateway"], {**common, **reads}, port=gateway_port)
         # The bridge creates the streams, so it goes first; the dispatcher's new consumers
         # then start from the oldest message the streams still hold (max_age bounds it).
         bridge.launch()
@@ -156,17 +169,16 @@ class Scanner:
         for component in (dispatch, gateway):
             component.wait_ready(args.ready_timeout)
 
-        status = {
+        status: dict[str, object] = {
             "dashboard": f"{gateway.url}/",
             "gateway": gateway.url,
             "nats": self.nats.url,
             "redis": self.redis.url,
+            "redis_replica": self.replica.url if self.replica else None,
             "logs": str(self.logs),
             "metrics": {c.name: f"{c.url}/metrics" for c in self.components},
             "services": {c.name: c.url for c in self.components},
-            "pids": {
-                p.name: p.proc.pid for p in (self.nats, self.redis, *self.components) if p.proc
-            },
+            "pids": {p.name: p.proc.pid for p in (*self.servers, *self.components) if p.proc},
         }
         (self.workdir / "status.json").write_text(json.dumps(status, indent=2))
         return status
@@ -190,7 +202,7 @@ class Scanner:
     def stop(self) -> None:
         for component in reversed(self.components):
             component.stop()
-        for server in (self.redis, self.nats):
+        for server in reversed(self.servers):
             server.stop()
 
 
@@ -244,6 +256,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="uniform",
         help="load mode's spread: uniform (every visit a new ticker) or market (a real tape's "
         "heavy tail)",
+    )
+    parser.add_argument(
+        "--no-read-replica",
+        action="store_true",
+        help="no Redis replica: the gateway reads boards from the primary, behind the functions",
     )
     parser.add_argument(
         "--ready-timeout", type=float, default=60.0, help="seconds to wait for each component"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stampede.gateway import messages
+from stampede.gateway import messages, replies
 from stampede.gateway.diff import Diff, apply, diff, from_wire
 from stampede.gateway.messages import ProtocolError
 from stampede.gateway.rows import wire_row, wire_value
@@ -76,9 +77,7 @@ def test_wire_values_from_redis_strings():
     assert wire_value("volume", "1500") == 1500 and isinstance(wire_value("volume", "1500"), int)
     assert wire_value("halted", "1") is True and wire_value("has_reference", "0") is False
     assert wire_value("rvol", "nan") is None and wire_value("rvol", "abc") is None
-    row = wire_row(
-        "ABC", ["ABC", "3.5", None, "garbage"], ["sym", "last", "prev_close", "change_pct"]
-    )
+    row = wire_row("ABC", {"sym": "ABC", "last": "3.5", "change_pct": "garbage", "junk": "1"})
     assert row == {"sym": "ABC", "last": 3.5}
 
 
@@ -139,8 +138,36 @@ def test_subscription_is_checked_against_the_catalogue_and_limits():
         assert info.value.code == code and info.value.sub_id == "g"
 
 
-def test_addressed_splices_type_and_id_into_a_shared_body():
-    import orjson
+def test_addressed_splices_the_id_into_a_board_message_encoded_once():
+    shared = replies.encode(
+        replies.Diff(
+            seq=3,
+            board="gainers",
+            day="2025-03-14",
+            tick_ms=1,
+            exchange_ms=None,
+            received_ms=2,
+            removed=["A"],
+            added=[replies.Added(0, {"sym": "B", "last": 1.5})],
+            moved=[("C", 1)],
+            changed=[replies.Changed("C", {"last": 2}, ["rvol"])],
+        )
+    )
+    assert '"id"' not in shared
+    message = orjson.loads(replies.addressed(shared, 'we"ird'))
+    assert message["type"] == "diff" and message["id"] == 'we"ird' and message["seq"] == 3
+    assert message["exchange_ms"] is None and message["moved"] == [["C", 1]]
+    assert apply(from_wire(message), [{"sym": "A"}, {"sym": "C", "last": 1, "rvol": 2}]) == [
+        {"sym": "B", "last": 1.5},
+        {"sym": "C", "last": 2},
+    ]
 
-    text = messages.addressed("diff", 'we"ird', orjson.dumps({"seq": 3}).decode())
-    assert orjson.loads(text) == {"type": "diff", "id": 'we"ird', "seq": 3}
+
+@pytest.mark.parametrize("bad_id", ["", "x" * 65, 7, None])
+def test_an_invalid_id_is_never_echoed_in_the_error(bad_id):
+    with pytest.raises(ProtocolError) as info:
+        messages.parse(orjson.dumps({"type": "subscribe", "id": bad_id, "board": "gainers"}))
+    assert info.value.code == "bad_request" and info.value.sub_id is None
+    with pytest.raises(ProtocolError) as info:
+        messages.parse(orjson.dumps({"type": "subscribe", "id": "x" * 64, "board": 1}))
+    assert info.value.sub_id == "x" * 64  # a valid id names the subscription the error is about

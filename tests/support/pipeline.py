@@ -76,7 +76,7 @@ class Pipeline:
 
     # --- processes -------------------------------------------------------------------------
     def process(self, name: str) -> localstack.ServerProcess:
-        for proc in (self.scanner.nats, self.scanner.redis, *self.scanner.components):
+        for proc in (*self.scanner.servers, *self.scanner.components):
             if proc.name == name:
                 return proc
         raise KeyError(name)

@@ -1,0 +1,59 @@
+"""Listening to change notices (``sp:changes``) through Redis failures.
+
+On any failure it reconnects with backoff; once subscribed again it asks for a tick, since
+notices may have been missed meanwhile. ``listening`` feeds ``/readyz`` and the heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from stampede import keys
+from stampede.gateway import metrics
+
+log = logging.getLogger(__name__)
+
+
+class Listener:
+    def __init__(
+        self,
+        redis: Redis,
+        on_notice: Callable[[str | bytes], None],
+        on_subscribed: Callable[[], None],
+    ) -> None:
+        self.redis = redis
+        self.on_notice = on_notice
+        self.on_subscribed = on_subscribed
+        self.listening = False
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(keys.CHANGES_CHANNEL)
+                async for message in pubsub.listen():
+                    if message["type"] == "subscribe":
+                        self.listening = True
+                        backoff = 0.1
+                        self.on_subscribed()
+                    elif message["type"] == "message":
+                        self.on_notice(message["data"])
+            except (RedisError, OSError) as exc:
+                self.listening = False
+                metrics.REDIS_ERRORS.labels("subscribe").inc()
+                log.warning(
+                    "change notifications interrupted (%s); reconnecting in %.1fs", exc, backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self.listening = False
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

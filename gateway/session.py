@@ -1,0 +1,166 @@
+"""One WebSocket connection: auth, then client messages in while a task drains its queue.
+
+Every client mistake is answered with an ``error`` frame (``replies.Error``) and counted; the
+connection stays open unless the mistake is about who the client is (auth) or capacity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+
+from fastapi import WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from stampede.boards import BOARDS
+from stampede.gateway import messages, metrics, replies
+from stampede.gateway.clients import Client, Outgoing
+from stampede.gateway.hub import Hub
+from stampede.gateway.messages import ProtocolError
+from stampede.gateway.notices import now_ms
+from stampede.gateway.scans import FILTER_FIELDS
+from stampede.gateway.settings import GatewaySettings
+
+
+def same_token(given: str, expected: str) -> bool:
+    return secrets.compare_digest(given.encode(), expected.encode())
+
+
+def control(message: replies.ServerMessage) -> Outgoing:
+    return Outgoing(replies.encode(message), "control")
+
+
+class WebSocketSession:
+    def __init__(self, ws: WebSocket, hub: Hub, settings: GatewaySettings) -> None:
+        self.ws, self.hub, self.settings = ws, hub, settings
+        self.client = Client(settings.gateway_client_queue_bytes)
+
+    async def run(self, token: str | None) -> None:
+        await self.ws.accept()
+        if len(self.hub.clients) >= self.settings.gateway_max_clients:
+            await self._refuse(
+                "too_many_clients",
+                "this gateway is full; retry later or use another replica",
+                messages.CLOSE_TOO_MANY_CLIENTS,
+            )
+            return
+        if not await self._authenticate(token):
+            return
+        self.hub.add_client(self.client)
+        self.client.push(control(self._hello()))
+        pump = asyncio.create_task(self.client.pump(self.ws.send_text))
+        reader = asyncio.create_task(self._read())
+        try:
+            await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pump, reader):
+                task.cancel()
+            for task in (pump, reader):
+                with contextlib.suppress(
+                    asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError
+                ):
+                    await task
+            self.hub.remove_client(self.client)
+
+    async def _authenticate(self, token: str | None) -> bool:
+        expected = self.settings.gateway_token
+        if not expected:
+            return True
+        if token is None:  # the token may come as the first message instead of in the URL
+            try:
+                text = await asyncio.wait_for(
+                    self._receive_text(), self.settings.gateway_auth_timeout_seconds
+                )
+                first = messages.parse(text) if text is not None else None
+            except (TimeoutError, ProtocolError):
+                first = None
+            token = first.token if isinstance(first, messages.Auth) else None
+        if token is not None and same_token(token, expected):
+            return True
+        await self._refuse(
+            "unauthorized",
+            "a valid token is required (?token= or a first auth message)",
+            messages.CLOSE_UNAUTHORIZED,
+        )
+        return False
+
+    async def _refuse(self, code: replies.ErrorCode, message: str, close_code: int) -> None:
+        metrics.CLIENT_ERRORS.labels(code).inc()
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await self.ws.send_text(replies.encode(replies.Error(code, message)))
+            await self.ws.close(close_code, reason=code)
+
+    def _hello(self) -> replies.Hello:
+        s = self.settings
+        return replies.Hello(
+            protocol=messages.PROTOCOL,
+            day=self.hub.day,
+            server_ms=now_ms(),
+            boards=[replies.BoardEntry(b.name, b.title, b.metric, b.ascending) for b in BOARDS],
+            fields=list(FILTER_FIELDS),
+            limits=replies.Limits(
+                max_limit=s.gateway_max_limit,
+                max_subscriptions=s.gateway_max_subscriptions,
+                max_message_bytes=s.gateway_max_message_bytes,
+                filter_depth=s.gateway_filter_depth,
+                max_tick_hz=s.gateway_max_tick_hz,
+            ),
+            stale_after_ms=int(s.gateway_stale_seconds * 1000),
+            heartbeat_ms=int(s.gateway_heartbeat_seconds * 1000),
+        )
+
+    async def _receive_text(self) -> str | None:
+        """The next message as text, or None when the client has gone."""
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        if message.get("text") is not None:
+            return str(message["text"])
+        return (message.get("bytes") or b"").decode("utf-8", errors="replace")
+
+    async def _read(self) -> None:
+        while True:
+            text = await self._receive_text()
+            if text is None:
+                return
+            try:
+                if len(text) > self.settings.gateway_max_message_bytes:
+                    raise ProtocolError(
+                        "message_too_large",
+                        f"messages are limited to {self.settings.gateway_max_message_bytes} bytes",
+                    )
+                self._handle(messages.parse(text))
+            except ProtocolError as exc:
+                metrics.CLIENT_ERRORS.labels(exc.code).inc()
+                self.client.push(control(replies.Error(exc.code, exc.message, exc.sub_id)))
+
+    def _handle(self, message: messages.ClientMessage) -> None:
+        client, hub = self.client, self.hub
+        if isinstance(message, messages.Subscribe):
+            spec = messages.spec_of(message, self.settings.gateway_max_limit)
+            if (
+                message.id not in client.subs
+                and len(client.subs) >= self.settings.gateway_max_subscriptions
+            ):
+                raise ProtocolError(
+                    "too_many_subscriptions",
+                    f"at most {self.settings.gateway_max_subscriptions} subscriptions per client",
+                    message.id,
+                )
+            hub.subscribe(client, message.id, spec)
+        elif isinstance(message, messages.Unsubscribe):
+            if not hub.unsubscribe(client, message.id):
+                raise ProtocolError(
+                    "unknown_subscription", f"no subscription {message.id!r}", message.id
+                )
+            client.push(control(replies.Unsubscribed(message.id)))
+        elif isinstance(message, messages.Resync):
+            if message.id is not None and message.id not in client.subs:
+                raise ProtocolError(
+                    "unknown_subscription", f"no subscription {message.id!r}", message.id
+                )
+            hub.resync(client, message.id)
+        elif isinstance(message, messages.Ping):
+            client.push(control(replies.Pong(message.t, now_ms())))
+        # Auth: already authenticated (or auth is off): harmless
