@@ -1,10 +1,13 @@
 """The bridge: holds the feed (on schedule), turns frames into CloudEvents, publishes them.
 
 Two tasks share one event loop and a bounded queue: the feed task reads frames and never
-waits on NATS; the processor task parses, stamps and publishes. Each frame gets a span
-(OpenTelemetry API) whose context travels as the ``traceparent`` extension of every
-CloudEvent built from it; with no tracing SDK configured a locally generated context is used,
-so the hops can still be correlated.
+waits on NATS; the processor task parses, stamps and publishes. A third reports the feed link
+(``link.py``) to the other bridges and hears theirs (``peers.py``): after an eviction the
+bridge stands by while another one claims the feed, instead of evicting it back.
+
+Each frame gets a span (OpenTelemetry API) whose context travels as the ``traceparent``
+extension of every CloudEvent built from it; with no tracing SDK configured a locally
+generated context is used, so the hops can still be correlated.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -26,7 +31,9 @@ from stampede.bridge.batching import parse_frame
 from stampede.bridge.connection import AuthRejected, FeedConnection, SessionEnded
 from stampede.bridge.envelope import EnvelopeWriter, FrameStamp
 from stampede.bridge.framequeue import FrameQueue
+from stampede.bridge.link import STATES, FeedLink
 from stampede.bridge.metrics import BridgeMetrics
+from stampede.bridge.peers import Peers
 from stampede.bridge.publisher import Publisher
 from stampede.bridge.schedule import feed_window
 from stampede.bridge.settings import BridgeSettings
@@ -71,8 +78,14 @@ class Bridge:
         queue_full = self.metrics.dropped_frames.labels("queue_full")
         self.queue = FrameQueue(settings.bridge_queue_size, on_drop=queue_full.inc)
         self.metrics.queue_depth.set_function(lambda: len(self.queue))
-        self.feed = FeedConnection(settings, self.queue, self.metrics)
+        self.link = FeedLink(
+            f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}", lambda: int(time.time() * 1000)
+        )
+        self.feed = FeedConnection(settings, self.queue, self.metrics, self.link)
         self.publisher = Publisher(settings, self.metrics)
+        self.peers = Peers(settings, self.link, self.publisher, self.metrics)
+        self.link.on_change = self._link_changed
+        self._link_changed()
         self.writer = EnvelopeWriter(
             settings.feed_source, settings.bridge_content_mode, settings.bridge_broker_ttl
         )
@@ -80,6 +93,11 @@ class Bridge:
         self._stop = asyncio.Event()
         self._max_age = {ch: settings.max_age(ch) for ch in Channel}
         self._log_malformed = LogOnce(log)
+
+    def _link_changed(self) -> None:
+        for state in STATES:
+            self.metrics.feed_state.labels(state).set(1 if state == self.link.state else 0)
+        self.peers.changed()
 
     def stop(self) -> None:
         """Ask for a graceful stop (SIGTERM): stop reading, flush publishes, close."""
@@ -108,15 +126,20 @@ class Bridge:
 
     async def _serve(self, stopping: asyncio.Task[bool]) -> None:
         processor = asyncio.create_task(self._process(), name="bridge-processor")
+        peers = asyncio.create_task(self.peers.run(), name="bridge-peers")
         feed = asyncio.create_task(self._hold_feed(), name="bridge-feed")
         try:
-            await asyncio.wait({feed, stopping, processor}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {feed, stopping, processor, peers}, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             feed.cancel()
-            await asyncio.wait({feed})  # its outcome is raised below, after the drain
+            peers.cancel()
+            await asyncio.wait({feed, peers})  # their outcome is raised below, after the drain
+            await self.peers.say_stopped()
             await self._drain(processor)
             await self.publisher.close()
-        for task in (feed, processor):
+        for task in (feed, processor, peers):
             if task.done() and not task.cancelled() and (error := task.exception()) is not None:
                 raise error  # AuthRejected, or a bug
 
@@ -145,6 +168,9 @@ class Bridge:
             )
         if not self.publisher.ready.is_set():
             return False, "NATS JetStream not connected"
+        if self.link.state == "standby":
+            holder = self.link.holder or "another connection with this API key"
+            return False, f"standby: evicted (max_connections); the feed is held by {holder}"
         if not self.feed.authenticated:
             return False, f"feed not connected: {self.feed.last_problem}"
         return True, "feed authenticated, NATS JetStream connected"
@@ -152,7 +178,9 @@ class Bridge:
     # -- feed --------------------------------------------------------------------------------
 
     async def _hold_feed(self) -> None:
-        backoff = Backoff(self.settings.bridge_backoff_initial, self.settings.bridge_backoff_max)
+        settings = self.settings
+        backoff = Backoff(settings.bridge_backoff_initial, settings.bridge_backoff_max)
+        evictions = Backoff(settings.bridge_evicted_backoff, settings.bridge_evicted_backoff_max)
         while True:
             if self.settings.bridge_market_hours_only:
                 window = feed_window(self.clock())
@@ -162,15 +190,16 @@ class Bridge:
                 seconds = (window.until - self.clock()).total_seconds()
                 try:
                     async with asyncio.timeout(max(seconds, 0.0)):
-                        await self._connect_forever(backoff)
+                        await self._connect_forever(backoff, evictions)
                 except TimeoutError:
                     log.info("market hours over; releasing the feed")
             else:
-                await self._connect_forever(backoff)
+                await self._connect_forever(backoff, evictions)
 
     async def _idle(self, until: datetime) -> None:
         self.idle_until = until
         self.metrics.feed_idle.set(1)
+        self.link.enter("idle", next_attempt_ms=int(until.timestamp() * 1000))
         log.info("outside market hours; feed released until %s", until.astimezone(ET).isoformat())
         try:
             await asyncio.sleep(max(0.0, (until - self.clock()).total_seconds()))
@@ -178,7 +207,7 @@ class Bridge:
             self.idle_until = None
             self.metrics.feed_idle.set(0)
 
-    async def _connect_forever(self, backoff: Backoff) -> None:
+    async def _connect_forever(self, backoff: Backoff, evictions: Backoff) -> None:
         while True:
             try:
                 await self.feed.session()
@@ -188,26 +217,38 @@ class Bridge:
             except AuthRejected:
                 self.feed.last_problem = "auth rejected"
                 raise
-            if self.feed.was_authenticated:
-                backoff.reset()
+            if self.feed.held_for() >= self.settings.bridge_backoff_reset_after:
+                backoff.reset()  # only a connection that lasted: accept-then-drop keeps doubling
             self.feed.last_problem = f"{reason} {detail}".strip()
             self.metrics.reconnects.labels(reason).inc()
+            self.link.ended(reason, detail)
             if reason == "max_connections":
-                delay = self.settings.bridge_evicted_backoff
-                log.error(
-                    "EVICTED by Massive (max_connections): another connection with this API key "
-                    "holds the feed (one connection per account; the newest wins). Waiting %.0fs "
-                    "before reconnecting so two bridges do not evict each other in a loop.",
-                    delay,
-                )
-            else:
-                delay = backoff.next_delay()
-                log.warning(
-                    "feed connection ended (%s); reconnecting in %.2fs",
-                    self.feed.last_problem,
-                    delay,
-                )
+                await self._stand_by(evictions)
+                continue
+            evictions.reset()
+            delay = backoff.next_delay()
+            log.warning(
+                "feed connection ended (%s); reconnecting in %.2fs", self.feed.last_problem, delay
+            )
+            self.link.enter("backoff", next_attempt_ms=int((time.time() + delay) * 1000))
             await asyncio.sleep(delay)
+
+    async def _stand_by(self, evictions: Backoff) -> None:
+        """Evicted: wait at least the eviction backoff, then until no other bridge claims it."""
+        delay = evictions.next_delay()
+        holder = self.peers.claims.holder(time.time())
+        log.error(
+            "EVICTED by Massive (max_connections): another connection with this API key holds "
+            "the feed (%s; one connection per account, the newest wins). Standing by for %.0fs, "
+            "then for as long as another bridge claims the feed, so the two do not evict each "
+            "other in a loop.",
+            holder or "not a bridge we can hear",
+            delay,
+        )
+        self.link.enter("standby", next_attempt_ms=int((time.time() + delay) * 1000), holder=holder)
+        await asyncio.sleep(delay)
+        await self.peers.stand_by()
+        log.warning("no other bridge claims the feed any more; taking it")
 
     # -- frames -> CloudEvents -> JetStream -------------------------------------------------
 

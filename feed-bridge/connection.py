@@ -4,7 +4,8 @@ The read loop only moves raw frames into the :class:`FrameQueue` (parsing happen
 publisher task), except that a frame containing ``"status"`` is also inspected here: the
 connection logic must know *why* the server is about to close (evicted by another connection,
 slow consumer, forced) before the close arrives. Pings every ~25 s with a ~30 s dead-peer
-timeout come from the ``websockets`` library.
+timeout come from the ``websockets`` library: they are what notices a connection that went
+silent without a close (no status, no FIN), which is reported as ``ping_timeout``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from stampede.bridge import protocol
 from stampede.bridge.framequeue import FrameQueue
+from stampede.bridge.link import FeedLink
 from stampede.bridge.metrics import BridgeMetrics
 from stampede.bridge.protocol import Meaning
 from stampede.bridge.settings import BridgeSettings
@@ -47,12 +49,17 @@ class SessionEnded(Exception):
 
 
 class FeedConnection:
-    def __init__(self, settings: BridgeSettings, queue: FrameQueue, metrics: BridgeMetrics) -> None:
+    def __init__(
+        self, settings: BridgeSettings, queue: FrameQueue, metrics: BridgeMetrics, link: FeedLink
+    ) -> None:
         self.settings = settings
         self.queue = queue
         self.metrics = metrics
+        self.link = link
         self.authenticated = False
         self.was_authenticated = False  # during the current/last session
+        self._authenticated_at: float | None = None  # monotonic, current/last session
+        self._ended_at = 0.0
         self.last_problem = "not connected yet"
         self._server_said: Meaning | None = None  # a disconnect status seen on this connection
         self._server_message = ""
@@ -64,7 +71,10 @@ class FeedConnection:
         """
         self._server_said = None
         self.was_authenticated = False
+        self._authenticated_at = None
         settings = self.settings
+        self.metrics.connect_attempts.inc()
+        self.link.enter("connecting")
         try:
             async with asyncio.timeout(settings.bridge_handshake_timeout):
                 ws = await connect(
@@ -91,7 +101,14 @@ class FeedConnection:
             raise self._ended_by(exc) from None
         finally:
             self._set_authenticated(False)
+            self._ended_at = time.monotonic()
             await ws.close()
+
+    def held_for(self) -> float:
+        """Seconds the last session stayed authenticated (0 if it never was)."""
+        if self._authenticated_at is None:
+            return 0.0
+        return max(0.0, self._ended_at - self._authenticated_at)
 
     async def _handshake(self, ws: ClientConnection) -> None:
         """Wait for ``connected``, send auth, wait for the answer (old or new style)."""
@@ -165,6 +182,9 @@ class FeedConnection:
         self.authenticated = value
         self.was_authenticated = self.was_authenticated or value
         self.metrics.feed_connected.set(1 if value else 0)
+        if value:
+            self._authenticated_at = time.monotonic()
+            self.link.enter("connected")
 
 
 _STATUS_OF = {

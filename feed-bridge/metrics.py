@@ -54,6 +54,24 @@ class BridgeMetrics:
             ["reason"],
             registry=r,
         )
+        self.connect_attempts = Counter(
+            "stampede_bridge_connect_attempts_total",
+            "Feed connection attempts (a reconnect storm shows here: bounded by the backoff).",
+            registry=r,
+        )
+        self.feed_state = Gauge(
+            "stampede_bridge_feed_state",
+            "1 for the feed link's current state (connecting, connected, backoff, standby, idle, "
+            "stopped), 0 for the others.",
+            ["state"],
+            registry=r,
+        )
+        self.peer_reports = Counter(
+            "stampede_bridge_peer_reports_total",
+            "Feed link reports heard from other bridges on NATS, by outcome (ok, bad).",
+            ["outcome"],
+            registry=r,
+        )
         self.statuses = Counter(
             "stampede_bridge_feed_statuses_total",
             "Status objects received from Massive, by status.",

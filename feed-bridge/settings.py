@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from stampede.market import Channel
 from stampede.settings import NatsSettings, public_url
@@ -108,11 +108,36 @@ class BridgeSettings(NatsSettings):
     bridge_backoff_max: float = Field(
         30.0, gt=0, description="Longest ordinary reconnect delay (s)."
     )
+    bridge_backoff_reset_after: float = Field(
+        10.0,
+        gt=0,
+        description="A connection that stayed authenticated this long (s) resets the reconnect "
+        "backoff; shorter ones keep doubling it, so a feed that accepts and drops at once is "
+        "not hammered.",
+    )
     bridge_evicted_backoff: float = Field(
         120.0,
         gt=0,
-        description="Delay (s) after `max_connections`: another instance holds the feed, so do "
-        "not fight it for the single connection.",
+        description="Least wait (s) after `max_connections` (another connection with the key "
+        "took the feed); doubles per eviction in a row, with jitter.",
+    )
+    bridge_evicted_backoff_max: float = Field(
+        1800.0,
+        gt=0,
+        description="Longest wait (s) after evictions in a row (by a client that is not a "
+        "bridge on our NATS, which we cannot hear).",
+    )
+    bridge_status_interval: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds between feed link reports on NATS `stampede.bridge.status` (also "
+        "sent at once on every change); an evicted bridge stands by while another claims the feed.",
+    )
+    bridge_holder_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds without a claim from another bridge after which an evicted "
+        "(standby) bridge takes the feed. Must exceed twice BRIDGE_STATUS_INTERVAL.",
     )
     bridge_shutdown_timeout: float = Field(
         5.0, gt=0, description="Seconds allowed on SIGTERM to flush pending publishes."
@@ -120,6 +145,15 @@ class BridgeSettings(NatsSettings):
     bridge_max_frame_bytes: int = Field(
         16 * 1024 * 1024, ge=65536, description="Largest WebSocket frame accepted from Massive."
     )
+
+    @model_validator(mode="after")
+    def _hear_before_taking_over(self) -> BridgeSettings:
+        if self.bridge_holder_timeout <= 2 * self.bridge_status_interval:
+            raise ValueError(
+                "BRIDGE_HOLDER_TIMEOUT must exceed twice BRIDGE_STATUS_INTERVAL, or a standby "
+                "bridge takes the feed between two reports of the holder"
+            )
+        return self
 
     def max_age(self, channel: Channel) -> float:
         return float(getattr(self, f"bridge_max_age_{channel.value.lower()}"))

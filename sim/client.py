@@ -47,6 +47,7 @@ class Client:
         self.outbox: collections.deque[bytes] = collections.deque()
         self.pending_bytes = 0
         self.closed = False
+        self.hung = False  # silenced by the `hang` fault: sends nothing, reads nothing
         self.close_reason = ""
         self._wake = asyncio.Event()
         self._writer = asyncio.create_task(self._write(), name=f"sim-client-{self.id}")
@@ -55,14 +56,14 @@ class Client:
 
     @property
     def authenticated(self) -> bool:
-        return self.key is not None and not self.closed
+        return self.key is not None and not self.closed and not self.hung
 
     def send_status(self, status: str, message: str) -> None:
         self.push(status_frame(status, message))
 
     def push(self, frame: bytes) -> bool:
         """Queue a frame; cut the client off if its buffer is past the bound."""
-        if self.closed:
+        if self.closed or self.hung:
             return False
         self.outbox.append(frame)
         self.pending_bytes += len(frame)
@@ -75,8 +76,14 @@ class Client:
         return True
 
     def terminate(self, status: str, message: str, code: int = CLOSE_NORMAL) -> None:
-        """Send a final status and close (max_connections, slow_consumer, force_disconnect ...)."""
+        """Send a final status and close (max_connections, slow_consumer, force_disconnect ...).
+
+        A hung connection cannot deliver a status any more: it is cut instead.
+        """
         if self.closed:
+            return
+        if self.hung:
+            self.drop()
             return
         self.closed = True
         self.close_reason = status
@@ -86,6 +93,17 @@ class Client:
         self.pending_bytes = 0
         self._wake.set()
         asyncio.get_running_loop().create_task(self._close(status_frame(status, message), code))
+
+    def hang(self) -> None:
+        """Go silent without closing: nothing more is written, nothing is read (so pings go
+        unanswered), and the server's own keepalive stops too. Queued frames are never sent."""
+        self.hung = True
+        self.outbox.clear()
+        self.pending_bytes = 0
+        if self.ws.keepalive_task is not None:
+            self.ws.keepalive_task.cancel()
+        if self.ws.transport is not None:
+            self.ws.transport.pause_reading()
 
     def drop(self) -> None:
         """Cut the TCP connection with no status and no close frame (a network failure)."""

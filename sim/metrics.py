@@ -34,6 +34,17 @@ class SimMetrics:
             ["reason"],
             registry=r,
         )
+        self.faults = Counter(
+            "stampede_sim_faults_total",
+            "Feed faults switched on through /_sim/faults, by fault.",
+            ["fault"],
+            registry=r,
+        )
+        self.refused = Counter(
+            "stampede_sim_refused_connections_total",
+            "Feed connections answered 503 while a `refuse` fault was on.",
+            registry=r,
+        )
         self.client_errors = Counter(
             "stampede_sim_client_errors_total",
             "Bad client messages, by kind.",

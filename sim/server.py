@@ -32,6 +32,7 @@ from websockets.http11 import Request, Response
 from stampede import markettime
 from stampede.sim.client import CLOSE_POLICY, Client
 from stampede.sim.clock import SimClock, default_day, parse_start
+from stampede.sim.faults import FeedFaults
 from stampede.sim.feed import Feed
 from stampede.sim.metrics import SimMetrics
 from stampede.sim.model import MarketModel
@@ -90,6 +91,7 @@ class Simulator:
             frame_events=s.sim_frame_events,
             recorder=self.recorder,
         )
+        self.feed_faults = FeedFaults(lambda: list(self.feed.clients), self.metrics, self.feed.stop)
         self.rest = RestApi(
             self.universe,
             self.history,
@@ -101,9 +103,12 @@ class Simulator:
             truth=self.truth,
             ready=lambda: self._running,
             metrics_text=lambda: generate_latest(self.metrics.registry),
-            extra_routes=ReferenceApi(
-                self.fundamentals, self.news, self.clock, lambda: f"http://{self.rest.host}"
-            ).routes(),
+            extra_routes=[
+                *ReferenceApi(
+                    self.fundamentals, self.news, self.clock, lambda: f"http://{self.rest.host}"
+                ).routes(),
+                *self.feed_faults.routes(),
+            ],
         )
         self.truths: dict[str, Truth] = {}
         self.by_key: dict[str, Client] = {}
@@ -173,19 +178,11 @@ class Simulator:
 
     def drop_connections(self) -> int:
         """Cut every WebSocket like a network failure (no status, no close frame)."""
-        clients = self.clients
-        for client in clients:
-            client.drop()
-        return len(clients)
+        return self.feed_faults.drop()
 
-    def disconnect_all(
-        self, status: str = "force_disconnect", message: str = "Forced disconnect."
-    ) -> int:
+    def disconnect_all(self, status: str = "force_disconnect", message: str | None = None) -> int:
         """Send ``status`` to every client and close it, as the service does on maintenance."""
-        clients = self.clients
-        for client in clients:
-            client.terminate(status, message)
-        return len(clients)
+        return self.feed_faults.disconnect(status, message)
 
     # ------------------------------------------------------------------ ground truth
     def truth(self, query: dict[str, str] | None = None) -> dict:
@@ -227,6 +224,8 @@ class Simulator:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path, _, qs = request.path.partition("?")
         if path == "/stocks" and "websocket" in request.headers.get("Upgrade", "").lower():
+            if self.feed_faults.refusing():  # a load balancer with no healthy backend
+                return _http(Reply(503, b'{"status":"ERROR","error":"Service Unavailable"}'))
             return None
         started = time.perf_counter()
         query = dict(parse_qsl(qs))
@@ -239,14 +238,7 @@ class Simulator:
         self.metrics.http.labels("GET", reply.route, str(reply.status)).observe(
             time.perf_counter() - started
         )
-        hdrs = Headers(
-            [
-                ("Content-Type", reply.content_type),
-                ("Content-Length", str(len(reply.body))),
-                ("Connection", "close"),
-            ]
-        )
-        return Response(reply.status, HTTPStatus(reply.status).phrase, hdrs, reply.body)
+        return _http(reply)
 
     # ------------------------------------------------------------------ WebSocket
     def _count_frame(self, client: Client, frame: bytes) -> None:
@@ -347,3 +339,14 @@ class Simulator:
             else:
                 client.subs.remove(channel, ticker)
                 client.send_status("success", f"unsubscribed to: {topic}")
+
+
+def _http(reply: Reply) -> Response:
+    headers = Headers(
+        [
+            ("Content-Type", reply.content_type),
+            ("Content-Length", str(len(reply.body))),
+            ("Connection", "close"),
+        ]
+    )
+    return Response(reply.status, HTTPStatus(reply.status).phrase, headers, reply.body)

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 import pydantic
 import uvicorn
 import uvloop
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp
@@ -148,12 +148,20 @@ def worker_arguments(prog: str, description: str | None) -> argparse.ArgumentPar
 
 
 async def serve_worker(
-    worker: Worker, title: str, registry: CollectorRegistry, host: str, port: int
+    worker: Worker,
+    title: str,
+    registry: CollectorRegistry,
+    host: str,
+    port: int,
+    routes: APIRouter | None = None,
 ) -> None:
-    """Run ``worker`` beside its status server (/healthz, /readyz, /metrics) until it returns;
-    SIGTERM and SIGINT ask it to stop, so in-flight work is drained rather than cut."""
+    """Run ``worker`` beside its status server (/healthz, /readyz, /metrics, plus ``routes``)
+    until it returns; SIGTERM and SIGINT ask it to stop, so in-flight work is drained rather
+    than cut."""
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     add_service_routes(app, worker.readiness, registry)
+    if routes is not None:
+        app.include_router(routes)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)

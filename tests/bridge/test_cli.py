@@ -116,8 +116,11 @@ async def test_status_endpoints_and_graceful_sigterm(nats_url: str) -> None:
                     "stampede_bridge_publish_latency_seconds_bucket",
                     "stampede_bridge_unacked_publishes",
                     "stampede_pipeline_latency_seconds_bucket",
+                    'stampede_bridge_feed_state{state="connected"} 1.0',
                 ):
                     assert name in text
+                link = (await http.get("/status")).json()
+                assert link["state"] == "connected" and link["faults_total"] == 0, link
             bridge.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(bridge.communicate(), 30)
         finally:
