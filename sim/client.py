@@ -11,6 +11,7 @@ import asyncio
 import collections
 import itertools
 import logging
+from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -35,8 +36,8 @@ class Client:
         ws: ServerConnection,
         index: dict[str, int],
         slow_consumer_bytes: int,
-        on_frame=None,
-        on_terminate=None,
+        on_frame: Callable[[Client, bytes], None] | None = None,
+        on_terminate: Callable[[str], None] | None = None,
     ) -> None:
         self.id = next(_ids)
         self.ws = ws

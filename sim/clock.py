@@ -7,13 +7,16 @@ here, so a scanner fed by the simulator sees a consistent market day at any spee
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from stampede import markettime
 
 
 class SimClock:
-    def __init__(self, start_ms: int, speed: float = 1.0, wall=_time.time) -> None:
+    def __init__(
+        self, start_ms: int, speed: float = 1.0, wall: Callable[[], float] = _time.time
+    ) -> None:
         self.start_ms, self.speed, self._wall = start_ms, speed, wall
         self.wall_start = wall()
 
@@ -27,7 +30,7 @@ class SimClock:
     def wall_ms(self) -> int:
         return int(self._wall() * 1000)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         sim = self.now_ms()
         return {
             "sim_ms": sim,
@@ -52,7 +55,7 @@ def parse_start(day: date, start: str) -> int:
         parts = [int(p) for p in start.split(":")]
         if not 2 <= len(parts) <= 3:
             raise ValueError(f"start time {start!r}: expected HH:MM[:SS] or 'now'")
-        at = time(*parts)
+        at = time(parts[0], parts[1], parts[2] if len(parts) == 3 else 0)
     return int(datetime.combine(day, at, markettime.ET).timestamp() * 1000)
 
 

@@ -9,8 +9,11 @@ bridge decodes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import msgspec
 import numpy as np
 
 from stampede.conditions import eligibility
@@ -46,6 +49,10 @@ REGULAR, ODD_LOT, SWEEP, FORM_T, TRADE_THRU, AVG_PRICE, CASH, HIGH_LOW_ONLY, ODD
 
 LULD_NONE, LULD_HALT_CODE, LULD_RESUME_CODE = 0, 17, 18
 
+# The selected events' columns as Python values (numpy's ``tolist``), by field name.
+Fields = dict[str, list[Any]]
+EventEncoder = Callable[[list[str], Fields], list[bytes]]
+
 
 @dataclass(slots=True)
 class Columns:
@@ -70,23 +77,28 @@ class Columns:
 
     def encode(self, symbols: list[str], sel: np.ndarray | None = None) -> list[bytes]:
         """JSON bytes of each selected event, exactly as Massive sends it."""
-        take = (lambda a: a.tolist()) if sel is None else (lambda a: a[sel].tolist())
+
+        def take(a: np.ndarray) -> list[Any]:
+            values: list[Any] = (a if sel is None else a[sel]).tolist()
+            return values
+
         names = [symbols[i] for i in take(self.sym)]
         c = {k: take(v) for k, v in self.cols.items()}
         return _ENCODERS[self.channel](names, c)
 
 
-def _default(cls: type, name: str) -> object:
+def _default(cls: type[msgspec.Struct], name: str) -> object:
     """The struct's own default object: msgspec's ``omit_defaults`` omits a value only when it
     IS that object, so "no official open yet" must pass it to leave ``op`` out, as Massive does."""
     fields = cls.__struct_fields__[-len(cls.__struct_defaults__) :]
     return dict(zip(fields, cls.__struct_defaults__))[name]
 
 
-def _encode_aggregates(cls: type[Aggregate]):
+def _encode_aggregates(cls: type[Aggregate]) -> EventEncoder:
     no_open = _default(cls, "op")
+    assert isinstance(no_open, float)
 
-    def run(names: list[str], c: dict[str, list]) -> list[bytes]:
+    def run(names: list[str], c: Fields) -> list[bytes]:
         return [
             encode(
                 cls(
@@ -125,7 +137,7 @@ def _encode_aggregates(cls: type[Aggregate]):
     return run
 
 
-def _encode_trades(names: list[str], c: dict[str, list]) -> list[bytes]:
+def _encode_trades(names: list[str], c: Fields) -> list[bytes]:
     out = []
     for n, p, s, t, x, i, z, cond, q, trfi, trft in zip(
         names, c["p"], c["s"], c["t"], c["x"], c["i"], c["z"], c["c"], c["q"], c["trfi"], c["trft"]
@@ -150,7 +162,7 @@ def _encode_trades(names: list[str], c: dict[str, list]) -> list[bytes]:
     return out
 
 
-def _encode_quotes(names: list[str], c: dict[str, list]) -> list[bytes]:
+def _encode_quotes(names: list[str], c: Fields) -> list[bytes]:
     return [
         encode(Quote(sym=n, bx=bx, bp=bp, bs=bs, ax=ax, ap=ap, as_=as_, c=0, t=t, q=q, z=z))
         for n, bx, bp, bs, ax, ap, as_, t, q, z in zip(
@@ -159,14 +171,14 @@ def _encode_quotes(names: list[str], c: dict[str, list]) -> list[bytes]:
     ]
 
 
-def _encode_luld(names: list[str], c: dict[str, list]) -> list[bytes]:
+def _encode_luld(names: list[str], c: Fields) -> list[bytes]:
     return [
         encode(Luld(T=n, h=h, l=lo, i=[i] if i else [], z=z, t=t, q=q))
         for n, h, lo, i, z, t, q in zip(names, c["h"], c["l"], c["i"], c["z"], c["t"], c["q"])
     ]
 
 
-def _encode_imbalances(names: list[str], c: dict[str, list]) -> list[bytes]:
+def _encode_imbalances(names: list[str], c: Fields) -> list[bytes]:
     return [
         encode(Imbalance(T=n, t=t, at=at, a=a, x=x, o=o, p=p, b=b, q=q))
         for n, t, at, a, x, o, p, b, q in zip(
@@ -175,7 +187,7 @@ def _encode_imbalances(names: list[str], c: dict[str, list]) -> list[bytes]:
     ]
 
 
-_ENCODERS = {
+_ENCODERS: dict[Channel, EventEncoder] = {
     Channel.AGGREGATE: _encode_aggregates(Aggregate),
     Channel.MINUTE_AGGREGATE: _encode_aggregates(MinuteAggregate),
     Channel.TRADE: _encode_trades,

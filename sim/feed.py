@@ -15,6 +15,7 @@ import collections
 import itertools
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class Feed:
             frame_events,
         )
         self.clients: set[Client] = set()
-        self._timed: collections.deque[list] = collections.deque()  # [Columns, cursor]
+        self._timed: collections.deque[list[Any]] = collections.deque()  # [Columns, cursor]
         self._delayed: collections.deque[tuple[int, Columns]] = (
             collections.deque()
         )  # (release ms, bars)
@@ -150,8 +151,7 @@ class Feed:
             return
         pending: dict[Client, list[bytes]] = {c: [] for c in clients}
         for batch in batches:
-            subs = [(c, c.subs.get(batch.channel)) for c in clients]
-            subs = [(c, s) for c, s in subs if s is not None]
+            subs = [(c, s) for c in clients if (s := c.subs.get(batch.channel)) is not None]
             if not subs:
                 continue
             if any(s.wildcard for _, s in subs):
@@ -192,7 +192,7 @@ class Feed:
             if self.recorder is not None and client.key is not None:
                 self.recorder.write(self.clock.now_ms(), frame)
 
-    def _deliver_replay(self, frames: list[tuple[bytes, list[dict]]]) -> None:
+    def _deliver_replay(self, frames: list[tuple[bytes, list[dict[str, Any]]]]) -> None:
         clients = [c for c in self.clients if c.authenticated]
         for client in clients:
             for raw, items in frames:
@@ -208,7 +208,7 @@ class Feed:
                     break
 
 
-def _wanted(client: Client, item: dict) -> bool:
+def _wanted(client: Client, item: dict[str, Any]) -> bool:
     ev = item.get("ev")
     try:
         sub = client.subs.get(Channel(ev))
@@ -220,7 +220,7 @@ def _wanted(client: Client, item: dict) -> bool:
     return isinstance(sym, str) and sub.wants(sym)
 
 
-def _encode_list(items: list[dict]) -> bytes:
+def _encode_list(items: list[dict[str, Any]]) -> bytes:
     import msgspec
 
     return msgspec.json.encode(items)

@@ -348,7 +348,8 @@ class MarketModel:
             return self.load.draw(rng)
         lam = self.trade_rate * self.weights[s] * self.boost
         lam[self.halted_until > t0] = 0.0
-        return rng.poisson(lam)
+        counts: np.ndarray = rng.poisson(lam)
+        return counts
 
     def _trade_second(self, s: int, session: str, out: SecondOutput) -> None:
         t0 = self.midnight_ms + s * 1000
@@ -377,7 +378,7 @@ class MarketModel:
         rng: np.random.Generator,
         regular: bool,
         out: SecondOutput,
-        luld_rows: list,
+        luld_rows: list[tuple[np.ndarray, np.ndarray]],
     ) -> None:
         k = int(n.sum())
         old = self.mid[a]
@@ -547,11 +548,17 @@ class MarketModel:
         keep = np.exp(-dt / LOAD_REVERSION_S)
         spread = self.sigma_s[a] * np.sqrt(LOAD_REVERSION_S / 2 * (1 - keep**2))
         x = np.log(self.mid[a] / ref) * keep + rng.standard_normal(len(a)) * spread
-        return ref * np.exp(np.clip(x, -LOAD_BAND, LOAD_BAND))
+        prices: np.ndarray = ref * np.exp(np.clip(x, -LOAD_BAND, LOAD_BAND))
+        return prices
 
     # ------------------------------------------------------------------ LULD
     def _limit_states(
-        self, s: int, t0: int, a: np.ndarray, new: np.ndarray, luld_rows: list
+        self,
+        s: int,
+        t0: int,
+        a: np.ndarray,
+        new: np.ndarray,
+        luld_rows: list[tuple[np.ndarray, np.ndarray]],
     ) -> np.ndarray:
         banded = self.luld_pub[a] > 0
         if not banded.any():
@@ -660,7 +667,17 @@ class MarketModel:
         )
 
     # ------------------------------------------------------------------ minutes
-    def _accumulate_minute(self, a, v, dsum, nvol, o, h, lo, c) -> None:
+    def _accumulate_minute(
+        self,
+        a: np.ndarray,
+        v: np.ndarray,
+        dsum: np.ndarray,
+        nvol: np.ndarray,
+        o: np.ndarray,
+        h: np.ndarray,
+        lo: np.ndarray,
+        c: np.ndarray,
+    ) -> None:
         self.m_v[a] += v
         self.m_d[a] += dsum
         self.m_n[a] += nvol

@@ -50,6 +50,6 @@ def second_weights(close_s: int = 16 * 3600) -> np.ndarray:
 @functools.cache
 def minute_weights(close_s: int = 16 * 3600) -> np.ndarray:
     """Per-minute sums of :func:`second_weights` (1,440 values summing to 1)."""
-    w = second_weights(close_s).reshape(1440, 60).sum(axis=1)
+    w: np.ndarray = second_weights(close_s).reshape(1440, 60).sum(axis=1)
     w.setflags(write=False)
     return w

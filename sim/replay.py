@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -30,7 +31,7 @@ class Recorder:
         self._file.close()
 
 
-def frame_time(items: list, agg_delay_ms: int) -> int | None:
+def frame_time(items: list[Any], agg_delay_ms: int) -> int | None:
     """When a bare recorded frame was sent, from its newest event timestamp."""
     best = None
     for item in items:
@@ -50,7 +51,7 @@ class ReplaySource:
     """Frames of a recording, released when the (replay) clock reaches their time."""
 
     def __init__(self, path: str | Path, agg_delay_ms: int = 2000) -> None:
-        self.frames: list[tuple[int, bytes, list[dict]]] = []
+        self.frames: list[tuple[int, bytes, list[dict[str, Any]]]] = []
         last = None
         bad = 0
         for line in Path(path).read_bytes().splitlines():
@@ -86,7 +87,7 @@ class ReplaySource:
     def finished(self) -> bool:
         return self.cursor >= len(self.frames)
 
-    def due(self, now_ms: int) -> list[tuple[bytes, list[dict]]]:
+    def due(self, now_ms: int) -> list[tuple[bytes, list[dict[str, Any]]]]:
         out = []
         while self.cursor < len(self.frames) and self.frames[self.cursor][0] <= now_ms:
             _, raw, items = self.frames[self.cursor]

@@ -12,6 +12,7 @@ import re
 import time as _time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from stampede.sim.replies import Reply, Route
 from stampede.sim.replies import json_reply as _json
 from stampede.sim.replies import request_id as _request_id
 from stampede.sim.rest_faults import RestFaults
-from stampede.sim.universe import History, Universe, minute_bars
+from stampede.sim.universe import History, MinuteBars, Universe, minute_bars
 
 
 class TokenBucket:
@@ -51,7 +52,7 @@ class RestApi:
         api_key: str,
         seed: int,
         rate_limit: float,
-        truth: Callable[[dict[str, str]], dict],
+        truth: Callable[[dict[str, str]], dict[str, Any]],
         ready: Callable[[], bool],
         metrics_text: Callable[[], bytes],
         extra_routes: Sequence[Route] = (),
@@ -172,7 +173,7 @@ class RestApi:
         return None
 
     # ------------------------------------------------------------------ aggregates
-    def _daily_row(self, i: int, d: int, t: int) -> dict:
+    def _daily_row(self, i: int, d: int, t: int) -> dict[str, Any]:
         h = self.history
         return {
             "T": self.u.symbols[i],
@@ -189,9 +190,9 @@ class RestApi:
     def _close_ms(self, day: date) -> int:
         return int(markettime.regular_close(day).timestamp() * 1000)
 
-    def grouped(self, query: dict, day: str) -> Reply:
+    def grouped(self, query: dict[str, str], day: str) -> Reply:
         d = self.history.session_index(date.fromisoformat(day))
-        doc: dict = {
+        doc: dict[str, Any] = {
             "queryCount": 0,
             "resultsCount": 0,
             "adjusted": True,
@@ -204,8 +205,8 @@ class RestApi:
             doc.update(queryCount=len(results), resultsCount=len(results), results=results)
         return _json(200, doc)
 
-    def prev(self, query: dict, ticker: str) -> Reply:
-        doc: dict = {
+    def prev(self, query: dict[str, str], ticker: str) -> Reply:
+        doc: dict[str, Any] = {
             "ticker": ticker,
             "queryCount": 0,
             "resultsCount": 0,
@@ -224,7 +225,13 @@ class RestApi:
         return _json(200, doc)
 
     def range(
-        self, query: dict, ticker: str, multiplier: str, timespan: str, start: str, end: str
+        self,
+        query: dict[str, str],
+        ticker: str,
+        multiplier: str,
+        timespan: str,
+        start: str,
+        end: str,
     ) -> Reply:
         mult = int(multiplier)
         if mult < 1 or timespan not in ("minute", "hour", "day"):
@@ -233,7 +240,7 @@ class RestApi:
             )
         lo, hi = _bound(start, False), _bound(end, True)
         limit = min(int(query.get("limit", 5000)), 50_000)
-        doc: dict = {
+        doc: dict[str, Any] = {
             "ticker": ticker,
             "queryCount": 0,
             "resultsCount": 0,
@@ -244,7 +251,7 @@ class RestApi:
         i = self.index.get(ticker)
         if i is None:
             return _json(200, doc)
-        results: list[dict] = []
+        results: list[dict[str, Any]] = []
         for d, day in enumerate(self.history.sessions):
             midnight = markettime.et_ms(day, time(0))
             if midnight + 86_400_000 <= lo or midnight > hi:
@@ -281,7 +288,7 @@ class RestApi:
         return _json(200, doc)
 
     # ------------------------------------------------------------------ snapshots
-    def _ticker_snapshot(self, i: int) -> dict:
+    def _ticker_snapshot(self, i: int) -> dict[str, Any]:
         m, h = self.model, self.history
         traded = m.av[i] > 0
         last = float(m.last[i]) if traded and not np.isnan(m.last[i]) else 0.0
@@ -348,7 +355,7 @@ class RestApi:
             else {},
         }
 
-    def snapshot_all(self, query: dict) -> Reply:
+    def snapshot_all(self, query: dict[str, str]) -> Reply:
         wanted = query.get("tickers")
         idx = (
             [self.index[t] for t in wanted.split(",") if t in self.index]
@@ -366,7 +373,7 @@ class RestApi:
             },
         )
 
-    def snapshot_one(self, query: dict, ticker: str) -> Reply:
+    def snapshot_one(self, query: dict[str, str], ticker: str) -> Reply:
         i = self.index.get(ticker)
         if i is None:
             return _json(
@@ -381,7 +388,7 @@ class RestApi:
             200, {"status": "OK", "ticker": self._ticker_snapshot(i), "request_id": _request_id()}
         )
 
-    def movers(self, query: dict, direction: str) -> Reply:
+    def movers(self, query: dict[str, str], direction: str) -> Reply:
         m = self.model
         prev = self.history.c[:, -1]
         with np.errstate(invalid="ignore"):
@@ -400,7 +407,7 @@ class RestApi:
         )
 
     # ------------------------------------------------------------------ market status
-    def status_now(self, query: dict) -> Reply:
+    def status_now(self, query: dict[str, str]) -> Reply:
         now = self.clock.now_ms()
         dt = markettime.et_datetime(now)
         open_day = markettime.is_trading_day(dt.date())
@@ -442,18 +449,18 @@ class RestApi:
             },
         )
 
-    def status_upcoming(self, query: dict) -> Reply:
+    def status_upcoming(self, query: dict[str, str]) -> Reply:
         today = markettime.et_datetime(self.clock.now_ms()).date()
         return _json(200, upcoming(today))
 
     # ------------------------------------------------------------------ simulator-only
-    def sim_truth(self, query: dict) -> Reply:
+    def sim_truth(self, query: dict[str, str]) -> Reply:
         return _json(200, self.truth(query))
 
-    def sim_clock(self, query: dict) -> Reply:
+    def sim_clock(self, query: dict[str, str]) -> Reply:
         return _json(200, self.clock.as_json())
 
-    def readyz(self, query: dict) -> Reply:
+    def readyz(self, query: dict[str, str]) -> Reply:
         ok = self.ready()
         return _json(
             200 if ok else 503,
@@ -473,7 +480,7 @@ def _bound(value: str, end: bool) -> int:
     return ms + 86_400_000 - 1 if end else ms
 
 
-def _bucket(bars, minutes: int, midnight: int) -> list[dict]:
+def _bucket(bars: MinuteBars, minutes: int, midnight: int) -> list[dict[str, Any]]:
     if minutes == 1:
         return [
             {
@@ -510,7 +517,7 @@ def _bucket(bars, minutes: int, midnight: int) -> list[dict]:
     return out
 
 
-def _merge(days: list[dict], mult: int) -> list[dict]:
+def _merge(days: list[dict[str, Any]], mult: int) -> list[dict[str, Any]]:
     out = []
     for j in range(0, len(days), mult):
         chunk = days[j : j + mult]
@@ -533,11 +540,11 @@ def _merge(days: list[dict], mult: int) -> list[dict]:
 _EARLY_CLOSE_NAMES = {7: "Independence Day", 11: "Thanksgiving", 12: "Christmas"}
 
 
-def upcoming(today: date, days: int = 366) -> list[dict]:
+def upcoming(today: date, days: int = 366) -> list[dict[str, Any]]:
     """Holidays and early closes ahead, from the XNYS calendar, as Massive lists them."""
     cal = markettime._xnys()
     end = today + timedelta(days=days)
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     names: dict[date, str] = {}
     for ts, name in cal.regular_holidays.holidays(
         today.isoformat(), end.isoformat(), return_name=True

@@ -20,6 +20,7 @@ import logging
 import time
 from datetime import date
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -113,7 +114,7 @@ class Simulator:
         self.truths: dict[str, Truth] = {}
         self.by_key: dict[str, Client] = {}
         self._server: Server | None = None
-        self._feed_task: asyncio.Task | None = None
+        self._feed_task: asyncio.Task[None] | None = None
         self._running = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -151,7 +152,8 @@ class Simulator:
     @property
     def port(self) -> int:
         assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
 
     @property
     def host(self) -> str:
@@ -185,7 +187,7 @@ class Simulator:
         return self.feed_faults.disconnect(status, message)
 
     # ------------------------------------------------------------------ ground truth
-    def truth(self, query: dict[str, str] | None = None) -> dict:
+    def truth(self, query: dict[str, str] | None = None) -> dict[str, Any]:
         query = query or {}
         limit = int(query.get("limit", 50))
         symbols = [s for s in query.get("symbols", "").split(",") if s] or None

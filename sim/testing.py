@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from stampede.sim.server import Simulator
 from stampede.sim.settings import SimSettings
 
 
 def settings_for(**options: object) -> SimSettings:
-    values: dict[str, object] = {"sim_host": "127.0.0.1", "sim_port": 0}
+    values: dict[str, Any] = {"sim_host": "127.0.0.1", "sim_port": 0}
     for name, value in options.items():
         if name == "api_key":
             values["massive_api_key"] = value

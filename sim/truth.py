@@ -18,6 +18,8 @@ Ties are broken by ticker, ascending.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from stampede.sim.columns import Columns
@@ -43,7 +45,10 @@ class Truth:
         sym = batch.sym if rows is None else batch.sym[rows]
         if not len(sym):
             return
-        pick = (lambda a: a) if rows is None else (lambda a: a[rows])
+
+        def pick(a: np.ndarray) -> np.ndarray:
+            return a if rows is None else a[rows]
+
         c = batch.cols
         self.last[sym] = pick(c["c"])
         self.volume[sym] = pick(c["av"])
@@ -53,7 +58,7 @@ class Truth:
         self.bars[sym] += 1
         self.updated_ms = max(self.updated_ms, int(pick(c["e"]).max()))
 
-    def apply_item(self, item: dict) -> None:
+    def apply_item(self, item: dict[str, Any]) -> None:
         """Record one sent ``A`` bar given as a decoded dict (replay)."""
         sym = item.get("sym")
         if not isinstance(sym, str):
@@ -81,7 +86,7 @@ class Truth:
         self.bars = np.append(self.bars, 0)
         return self.index[sym]
 
-    def snapshot(self, limit: int = 50, symbols: list[str] | None = None) -> dict:
+    def snapshot(self, limit: int = 50, symbols: list[str] | None = None) -> dict[str, Any]:
         seen = self.bars > 0
         ranked = seen & (self.prev_close > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -126,7 +131,7 @@ class Truth:
 
     def _rank(
         self, metric: np.ndarray, eligible: np.ndarray, descending: bool, limit: int
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         idx = np.nonzero(eligible & np.isfinite(metric))[0]
         names = np.array([self.symbols[i] for i in idx], dtype=str)
         key = -metric[idx] if descending else metric[idx]

@@ -275,12 +275,13 @@ def _span(raw: np.ndarray, o: float, c: float, low: float, high: float) -> np.nd
         xs[3] = b + 1e-9
     if xs[1] == xs[2]:
         xs[2] += 1e-12
-    return np.interp(raw, xs, ys)
+    shaped: np.ndarray = np.interp(raw, xs, ys)
+    return shaped
 
 
 def _largest_remainder(x: np.ndarray) -> np.ndarray:
     """Round non-negative reals to integers with the same (rounded) total."""
-    floor = np.floor(x).astype(np.int64)
+    floor: np.ndarray = np.floor(x).astype(np.int64)
     short = round(float(x.sum())) - int(floor.sum())
     if short > 0:
         floor[np.argsort(-(x - floor))[:short]] += 1
