@@ -164,6 +164,9 @@ def redis_server(
         "no",
         "--daemonize",
         "no",
+        # a replica's first sync starts at once, not after the default 5 s wait for others
+        "--repl-diskless-sync-delay",
+        "0",
     ]
     if replica_of:
         argv += ["--replicaof", replica_of.host, str(replica_of.port)]

@@ -219,3 +219,29 @@ class ReferenceClient:
                 return
             if message["type"] != "heartbeat":
                 deadline = loop.time() + quiet
+
+
+def unsorted(board: str, rows: list[dict[str, Any]]) -> list[str]:
+    """Where ``rows`` break the board's own order (its metric, highest first unless ascending);
+    a ranked row without its metric is a break too."""
+    spec = BOARDS_BY_NAME[board]
+    problems = []
+    for rank, (above, below) in enumerate(zip(rows, rows[1:])):
+        a, b = above.get(spec.metric), below.get(spec.metric)
+        if a is None or b is None or (a > b if spec.ascending else a < b):
+            problems.append(
+                f"{board} rank {rank}: {above['sym']} {spec.metric}={a} above {below['sym']}={b}"
+            )
+    return problems
+
+
+def disagreeing(views: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Symbols shown with different rows on different boards (views read at one tick)."""
+    seen: dict[str, tuple[str, dict[str, Any]]] = {}
+    problems = []
+    for board, rows in views.items():
+        for row in rows:
+            first = seen.setdefault(row["sym"], (board, row))
+            if first[1] != row:
+                problems.append(f"{row['sym']}: {first[0]} {first[1]} != {board} {row}")
+    return problems
