@@ -10,8 +10,10 @@ import argparse
 import importlib
 import re
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 SETTINGS_CLASSES: dict[str, str] = {
@@ -25,10 +27,11 @@ SETTINGS_CLASSES: dict[str, str] = {
 
 def load(path: str) -> type[BaseSettings]:
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+    settings_class: type[BaseSettings] = getattr(importlib.import_module(module), name)
+    return settings_class
 
 
-def _default(field) -> str:
+def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "(required)"
     if field.default is None:
@@ -40,7 +43,7 @@ def _default(field) -> str:
 
 def rows() -> list[tuple[str, str, str, str]]:
     """(variable, default, components, description), one row per variable."""
-    table: dict[str, dict] = {}
+    table: dict[str, dict[str, Any]] = {}
     for component, path in SETTINGS_CLASSES.items():
         for name, field in load(path).model_fields.items():
             row = table.setdefault(

@@ -16,16 +16,18 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def wait_for_port(
-    host: str, port: int, timeout: float = 15.0, proc: subprocess.Popen | None = None
+    host: str, port: int, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,7 +75,7 @@ class ServerProcess:
     log_path: Path
     argv: list[str]
     env: dict[str, str] | None = None
-    proc: subprocess.Popen | None = field(default=None, repr=False)
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def launch(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -89,10 +91,22 @@ class ServerProcess:
                 preexec_fn=_die_with_parent,
             )
 
-    def start(self) -> ServerProcess:
+    def start(self) -> Self:
         self.launch()
         wait_for_port(self.host, self.port, proc=self.proc)
         return self
+
+    @property
+    def pid(self) -> int:
+        """The child's process id (once launched)."""
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} was never launched")
+        return self.proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the child has exited (None while it runs or before launch)."""
+        return self.proc.returncode if self.proc is not None else None
 
     @property
     def running(self) -> bool:
@@ -112,7 +126,7 @@ class ServerProcess:
         """SIGKILL, as in a crash (fault tests)."""
         self.stop(signal.SIGKILL)
 
-    def restart(self) -> ServerProcess:
+    def restart(self) -> Self:
         self.stop()
         return self.start()
 

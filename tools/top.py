@@ -158,19 +158,19 @@ def render(window: list[Round], errors: dict[str, str] | None = None) -> str:
         )
 
     lines += ["", f"{'DROPS':<32}{'/s':>10}   total by reason"]
-    for title, counter, label, match in DROPS:
-        totals = after.by(counter, label, **dict(match))
+    for title, counter, reason, fixed in DROPS:
+        totals = after.by(counter, reason, **dict(fixed))
         if not totals:
             continue
-        per_second = rate(before, after, counter, **dict(match))
-        parts = "  ".join(f"{k}={v:.0f}" for k, v in sorted(totals.items()) if v)
-        lines.append(f"  {title:<30}{_fmt_rate(per_second):>10}   {parts or '0'}")
+        per_second = rate(before, after, counter, **dict(fixed))
+        reasons = "  ".join(f"{k}={v:.0f}" for k, v in sorted(totals.items()) if v)
+        lines.append(f"  {title:<30}{_fmt_rate(per_second):>10}   {reasons or '0'}")
 
     lines += ["", f"{'LATENCY':<44}{'p50':>10}{'p99':>10}{'n':>8}"]
-    for title, histogram, label in LATENCIES:
-        keys = _label_values(after, histogram, label) if label else [None]
+    for title, histogram, split_on in LATENCIES:
+        keys = _label_values(after, histogram, split_on) if split_on else [None]
         for key in keys:
-            match = {label: key} if label and key is not None else {}
+            match = {split_on: key} if split_on and key is not None else {}
             recent = bucket_increase(
                 oldest.buckets(histogram, **match), after.buckets(histogram, **match)
             )

@@ -46,8 +46,9 @@ class Component(localstack.ServerProcess):
         last = "no answer"
         while time.monotonic() < deadline:
             if not self.running:
-                code = self.proc.returncode if self.proc else None
-                raise RuntimeError(f"{self.name} exited with {code}; see {self.log_path}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.returncode}; see {self.log_path}"
+                )
             try:
                 answer = httpx.get(f"{self.url}/readyz", timeout=1.0)
                 if answer.status_code == 200:
@@ -304,7 +305,7 @@ def main(argv: list[str]) -> int:
             for component in scanner.components:
                 if not component.running:
                     print(
-                        f"{component.name} exited with {component.proc.returncode}; see "
+                        f"{component.name} exited with {component.returncode}; see "
                         f"{component.log_path}",
                         file=sys.stderr,
                         flush=True,

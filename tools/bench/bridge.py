@@ -32,7 +32,11 @@ from stampede.tools import localstack
 API_KEY = "stampede-bench-key"
 
 
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
+# (sample name, sorted label pairs) -> value
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(url: str) -> Samples:
     text = httpx.get(url, timeout=5, follow_redirects=True).text
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -41,7 +45,7 @@ def scrape(url: str) -> dict[tuple[str, tuple], float]:
     }
 
 
-def total(samples: dict, name: str, **match: str) -> float:
+def total(samples: Samples, name: str, **match: str) -> float:
     return sum(
         v
         for (n, labels), v in samples.items()
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                     "-r",
                     "200",
                     "-p",
-                    str(bridge.proc.pid),
+                    str(bridge.pid),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

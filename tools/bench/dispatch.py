@@ -30,7 +30,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 
 from stampede.events import RawJSONFormat, market_batch_event
 from stampede.market import Channel
-from stampede.nats_binding import to_binary
+from stampede.nats_binding import NATSMessage, to_binary
 from stampede.subjects import stream_name, stream_subjects, subject
 from stampede.tools import localstack
 
@@ -69,7 +69,7 @@ def batch_data(size: int, seq: int) -> bytes:
     return b"[" + b",".join(items) + b"]"
 
 
-def build_messages(count: int, batch: int) -> list:
+def build_messages(count: int, batch: int) -> list[NATSMessage]:
     """Built before the clock starts, so the bench measures the dispatcher, not event building."""
     return [
         to_binary(
@@ -79,7 +79,7 @@ def build_messages(count: int, batch: int) -> list:
     ]
 
 
-async def publish_all(nats_url: str, messages: list) -> float:
+async def publish_all(nats_url: str, messages: list[NATSMessage]) -> float:
     nc = await nats.connect(nats_url)
     js = nc.jetstream(publish_async_max_pending=2000)
     started = time.perf_counter()

@@ -247,13 +247,13 @@ def main(argv: list[str] | None = None) -> int:
             event_type = "dev.stampede.stocks.trade.v1"
         function.start()
         print(
-            f"{args.function} pid {function.proc.pid}, redis {redis_server.url}, "
+            f"{args.function} pid {function.pid}, redis {redis_server.url}, "
             f"{len(payloads)} batches of {args.batch} prepared",
             flush=True,
         )
         processes = {
-            "function": psutil.Process(function.proc.pid),
-            "redis": psutil.Process(redis_server.proc.pid),
+            "function": psutil.Process(function.pid),
+            "redis": psutil.Process(redis_server.pid),
         }
         before = {k: sum(p.cpu_times()[:2]) for k, p in processes.items()}
         applied, batches, latencies, elapsed = asyncio.run(
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu = {k: sum(p.cpu_times()[:2]) - before[k] for k, p in processes.items()}
         latencies.sort()
 
-        def p(q):
+        def p(q: float) -> float:
             return latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000
 
         print(f"applied {applied} events in {batches} CloudEvents over {elapsed:.1f} s")

@@ -27,6 +27,7 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 import websockets
+from redis.typing import EncodableT
 
 from stampede import keys
 from stampede import metricnames as names
@@ -59,7 +60,8 @@ class Writer:
             self.last[sym] *= self.rng.uniform(0.98, 1.025)
             self.volume[sym] += self.rng.randint(100, 50_000)
             change = (self.last[sym] / self.prev[sym] - 1) * 100
-            fields = {
+            # Typed as redis-py's mapping wants it (its Mapping key type is invariant).
+            fields: dict[EncodableT, EncodableT] = {
                 "sym": sym,
                 "last": f"{self.last[sym]:.4f}",
                 "prev_close": f"{self.prev[sym]:.4f}",
@@ -171,7 +173,7 @@ def write_burst(redis_url: str, rate: float, seconds: float, size: int, seed: in
 
 async def phase(
     base: str, redis_url: str, clients: int, seconds: float, rate: float, size: int
-) -> dict:
+) -> dict[str, object]:
     stats, stop = Stats(), asyncio.Event()
     readies = [asyncio.Event() for _ in range(clients)]
     tasks = [

@@ -26,7 +26,7 @@ from stampede.tools import localstack
 API_KEY = "bench-key"
 
 
-async def read(url: str, subscriptions: str, warmup: float, seconds: float) -> dict:
+async def read(url: str, subscriptions: str, warmup: float, seconds: float) -> dict[str, float]:
     async with connect(url, max_size=None, compression=None, max_queue=1024) as ws:
         await ws.recv()
         await ws.send(json.dumps({"action": "auth", "params": API_KEY}))
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     sim.start()
     ready_s = time.monotonic() - launched
     try:
-        proc = psutil.Process(sim.proc.pid)
+        proc = psutil.Process(sim.pid)
         me = psutil.Process()
         proc.cpu_percent(None)
         me.cpu_percent(None)
