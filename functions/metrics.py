@@ -80,3 +80,10 @@ REFDATA_SYMBOLS = Counter(
     "Symbols whose reference data was loaded.",
     registry=REGISTRY,
 )
+REFDATA_REST_PROBLEMS = Counter(
+    "stampede_function_refdata_rest_problems_total",
+    "Bad answers from Massive REST met by the refdata load (retried, or skipped when a record "
+    "has wrong types), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)

@@ -59,3 +59,29 @@ class FunctionSettings(RedisSettings):
     refdata_timeout_seconds: float = Field(
         30.0, description="Timeout of each Massive REST call made by the refdata function."
     )
+    refdata_requests_per_second: float = Field(
+        50.0,
+        gt=0,
+        description="Most Massive REST requests per second the refdata load makes (paid plans "
+        "should stay under 100/s; a free plan allows 5 per minute).",
+    )
+    refdata_concurrency: int = Field(
+        8, ge=1, description="Ticker overview requests in flight at once during the load."
+    )
+    refdata_attempts: int = Field(
+        5,
+        ge=1,
+        description="Tries of one REST call on 429, 5xx, network errors or broken JSON "
+        "(exponential backoff with jitter) before the load fails (and resumes on the next "
+        "trigger).",
+    )
+    refdata_fundamentals: bool = Field(
+        True,
+        description="Also load float, shares outstanding, market cap and short interest into "
+        "the rows (one overview call per ticker).",
+    )
+    refdata_short_interest_days: int = Field(
+        62,
+        ge=15,
+        description="Settlement dates of short interest looked at (the latest one counts).",
+    )

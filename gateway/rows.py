@@ -10,9 +10,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from stampede.boards import ROW_FIELDS
+from stampede.boards import ROW_FIELDS, TEXT_ROW_FIELDS
 
-TEXT_FIELDS = frozenset({"sym"})
+TEXT_FIELDS = TEXT_ROW_FIELDS
 FLAG_FIELDS = frozenset({"halted", "has_reference"})
 
 

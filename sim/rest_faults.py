@@ -2,8 +2,9 @@
 
 A test arms faults for a route (``sim.rest.faults.arm("float", "429", "truncated")``); each of
 the route's next answers takes the next fault: ``401`` / ``429`` / ``500`` (Massive's error
-bodies), ``truncated`` (the body cut in half: invalid JSON) or ``wrong_type`` (in the first
-result, every number becomes a string and every list a string, as a schema change would do).
+bodies), ``truncated`` (the body cut in half: invalid JSON), ``wrong_type`` (in the first
+result, every number becomes a string and every list a string, as a schema change would do) or
+``ok`` (left alone: ``"ok", "ok", "401"`` spoils the third answer).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import msgspec
 
 from stampede.sim.replies import Reply
 
-KINDS = ("401", "429", "500", "truncated", "wrong_type")
+KINDS = ("401", "429", "500", "truncated", "wrong_type", "ok")
 ERRORS = {
     401: {"status": "ERROR", "error": "Unknown API Key"},
     429: {
@@ -44,6 +45,8 @@ class RestFaults:
             return reply
         kind = queue.popleft()
         self.served[kind] += 1
+        if kind == "ok":
+            return reply
         if kind.isdigit():
             body = {**ERRORS[int(kind)], "request_id": uuid.uuid4().hex}
             return Reply(int(kind), msgspec.json.encode(body), reply.content_type, route)

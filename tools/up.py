@@ -30,6 +30,7 @@ from stampede.functions import FUNCTIONS
 from stampede.tools import localstack
 
 REFDATA_EVERY_SECONDS = 20 * 60  # the cluster's PingSource fires every 20 minutes
+LOCAL_REST_RATE = 1000  # requests/s the reference-data load makes of the local simulator
 LOCAL_API_KEY = "stampede-local-key"
 
 
@@ -121,14 +122,20 @@ class Scanner:
                 )
             ws_url = os.environ.get("MASSIVE_WS_URL", "wss://socket.massive.com/stocks")
             rest_url = os.environ.get("MASSIVE_REST_URL", "https://api.massive.com")
+            rest_rates: dict[str, str] = {}  # the plan's limits: the settings' defaults
         else:
             sim_cmd = ["sim", "--start", args.start, "--speed", str(args.speed)]
             if args.seed is not None:
                 sim_cmd += ["--seed", str(args.seed)]
             if args.rate:
                 sim_cmd += ["--rate", str(args.rate), "--shape", args.shape]
+            # The local simulator has no plan to respect: its REST answers as fast as the
+            # reference-data load asks (one overview per ticker), so `up` is ready in seconds.
+            rest_rates = {"REFDATA_REQUESTS_PER_SECOND": str(LOCAL_REST_RATE)}
             sim = self._component(
-                "sim", sim_cmd, {"MASSIVE_API_KEY": self.api_key}
+                "sim",
+                sim_cmd,
+                {"MASSIVE_API_KEY": self.api_key, "SIM_REST_RATE_LIMIT": str(2 * LOCAL_REST_RATE)},
             )  # not argv: ps shows argv
             sim.launch()
             sim.wait_ready(args.ready_timeout)
@@ -141,7 +148,9 @@ class Scanner:
         }
 
         functions = {
-            name: self._component(f"function-{name}", ["function", name], {**common, **feed})
+            name: self._component(
+                f"function-{name}", ["function", name], {**common, **feed, **rest_rates}
+            )
             for name in FUNCTIONS
         }
         for component in functions.values():
@@ -194,7 +203,8 @@ class Scanner:
             "ce-id": uuid.uuid4().hex,
             "content-type": "application/json",
         }
-        answer = httpx.post(self.refdata.url + "/", headers=headers, content=b"{}", timeout=120)
+        # One overview per ticker: at a paid plan's pace the first load of a day takes minutes.
+        answer = httpx.post(self.refdata.url + "/", headers=headers, content=b"{}", timeout=600)
         if answer.status_code >= 300:
             raise RuntimeError(
                 f"reference data load failed: {answer.status_code} {answer.text[:300]}"

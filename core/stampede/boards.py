@@ -61,4 +61,32 @@ ROW_FIELDS: tuple[str, ...] = (
     "luld_lower",
     "has_reference",
     "updated_ms",  # exchange time (Unix ms) of the newest event applied to the row
+    # reference data (refdata), each with its as-of date; absent = Massive has no value
+    "float_shares",  # free float, never shares outstanding
+    "float_as_of",
+    "shares_outstanding",
+    "market_cap",
+    "short_interest",
+    "days_to_cover",
+    "short_pct_float",  # short interest / free float x 100
+    "short_interest_as_of",  # settlement date
+    # news (the news function); headline, publisher and URL are untrusted third-party text
+    "news_ms",  # publication time (Unix ms) of the latest article
+    "news_count",  # today's articles
+    "headline",
+    "news_publisher",
+    "news_url",
+    "news_sentiment",  # positive | neutral | negative, from the article's insights
+)
+# Row fields that are text, not numbers (readers must not parse them as numbers).
+TEXT_ROW_FIELDS = frozenset(
+    {
+        "sym",
+        "float_as_of",
+        "short_interest_as_of",
+        "headline",
+        "news_publisher",
+        "news_url",
+        "news_sentiment",
+    }
 )

@@ -6,8 +6,12 @@ The trading day is the feed's: ``{"date": "YYYY-MM-DD"}`` in the event data, els
 runs once per day across all replicas (``SET NX`` latch on ``sp:{day}:once:refdata``); a
 repeated trigger (the cron, ``stampede up``, a retry) answers "already loaded" unless the data
 says ``{"force": true}``. A failed load releases the latch and answers 503 so the sender
-retries. It makes N+2 REST calls: N grouped-daily bars, one minute-bars range of the profile
-proxy (paged), one market status.
+retries; the retry resumes where the failed load stopped (see ``fundamentals_load``).
+
+Two parts: the daily history (N grouped-daily bars, one paged minute-bars range of the profile
+proxy, one market status: previous close, ADV, intraday profile), then what traders filter on
+(float and short interest lists, one overview per ticker: shares outstanding, market cap),
+written into each ticker's row. All calls go through one paced, retrying client.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from stampede.events import REFDATA_LOAD_TYPE
 from stampede.functions import metrics
 from stampede.functions.cloudevents_http import Incoming
 from stampede.functions.host import BadEvent, Context, Outcome, Unavailable
+from stampede.functions.refdata import history
+from stampede.functions.refdata.fundamentals_load import FundamentalsLoad
 from stampede.functions.refdata.loader import Loaded, build
-from stampede.functions.refdata.massive_rest import MassiveError, MassiveRest
 from stampede.markettime import previous_trading_day
+from stampede.massive_rest import MassiveError, MassiveRest
 
 LATCH = "refdata"
 # A Knative PingSource cannot set its CloudEvent type: in the cluster the cron fires this one.
@@ -69,7 +75,13 @@ class RefData:
     async def start(self, ctx: Context) -> None:
         s = ctx.settings
         self.rest = MassiveRest(
-            s.massive_rest_url, s.massive_api_key.get_secret_value(), s.refdata_timeout_seconds
+            s.massive_rest_url,
+            s.massive_api_key.get_secret_value(),
+            timeout=s.refdata_timeout_seconds,
+            rate=s.refdata_requests_per_second,
+            attempts=s.refdata_attempts,
+            on_problem=lambda kind: metrics.REFDATA_REST_PROBLEMS.labels(kind).inc(),
+            logger=ctx.log,
         )
 
     async def stop(self) -> None:
@@ -96,48 +108,76 @@ class RefData:
                 )
             await ctx.redis.set(latch, "loading", ex=LOADING_TTL_SECONDS)
         try:
-            loaded = await self.load(day, ctx)
+            detail = await self.load_all(day, force, ctx)
         except MassiveError as exc:
             await ctx.redis.delete(latch)
             raise Unavailable(str(exc)) from exc
         except BaseException:
             await ctx.redis.delete(latch)
             raise
-        with ctx.redis_apply():
-            await self.save(day.isoformat(), loaded, ctx)
-        metrics.REFDATA_SYMBOLS.inc(len(loaded.prev_close))
-        ctx.log.info(
-            "reference data loaded",
-            extra={
-                "day": day.isoformat(),
-                "symbols": len(loaded.prev_close),
-                "sessions": loaded.sessions,
-                "profile_minutes": len(loaded.profile),
-            },
-        )
-        return Outcome(
-            "applied",
-            events=1,
-            detail={
-                "day": day.isoformat(),
-                "symbols": len(loaded.prev_close),
-                "sessions": loaded.sessions,
-                "profile_minutes": len(loaded.profile),
-            },
-        )
+        await ctx.redis.set(latch, "done", ex=keys.DAY_TTL_SECONDS)
+        ctx.log.info("reference data loaded", extra=detail)
+        return Outcome("applied", events=1, detail=detail)
+
+    async def load_all(self, day: date, force: bool, ctx: Context) -> dict[str, object]:
+        """The daily part (unless already saved for the day and not forced), then the
+        fundamentals, resumed from saved progress unless forced."""
+        name = day.isoformat()
+        latch = keys.once(name, LATCH)
+        detail: dict[str, object] = {"day": name}
+        meta = await ctx.redis.hgetall(keys.reference(name, "meta"))
+        if force or not meta:
+            loaded = await self.load(day, ctx)
+            with ctx.redis_apply():
+                await self.save(name, loaded, ctx)
+            metrics.REFDATA_SYMBOLS.inc(len(loaded.prev_close))
+            detail.update(
+                symbols=len(loaded.prev_close),
+                sessions=loaded.sessions,
+                profile_minutes=len(loaded.profile),
+            )
+        else:
+            detail.update(symbols=int(meta.get(b"symbols", 0)), resumed=True)
+        s = ctx.settings
+        if s.refdata_fundamentals:
+
+            async def keep_alive() -> None:
+                await ctx.redis.expire(latch, LOADING_TTL_SECONDS)
+
+            load = FundamentalsLoad(
+                self.rest,
+                ctx.redis,
+                day,
+                concurrency=s.refdata_concurrency,
+                short_interest_days=s.refdata_short_interest_days,
+                keep_alive=keep_alive,
+            )
+            if force:
+                await load.forget()
+            tickers = await ctx.redis.hkeys(keys.reference(name, "prev_close"))
+            done = await load.run(t.decode() if isinstance(t, bytes) else t for t in tickers)
+            detail.update(
+                floats=done.floats,
+                overviews=done.overviews,
+                short_interest=done.short_interest,
+                reference_rows=done.rows,
+            )
+        return detail
 
     async def load(self, day: date, ctx: Context) -> Loaded:
         s = ctx.settings
         sessions = sessions_before(day, s.refdata_sessions)
-        grouped_answers = await asyncio.gather(*(self.rest.grouped_daily(d) for d in sessions))
+        grouped_answers = await asyncio.gather(
+            *(history.grouped_daily(self.rest, d) for d in sessions)
+        )
         grouped = {d.isoformat(): bars for d, bars in zip(sessions, grouped_answers)}
-        minute_bars = await self.rest.minute_bars(
-            s.refdata_profile_symbol, sessions[0], sessions[-1]
+        minute_bars = await history.minute_bars(
+            self.rest, s.refdata_profile_symbol, sessions[0], sessions[-1]
         )
         return build(grouped, minute_bars)
 
     async def save(self, day: str, loaded: Loaded, ctx: Context) -> None:
-        """Replace the day's reference hashes atomically (MULTI/EXEC, one round trip)."""
+        """Replace the day's daily reference hashes atomically (MULTI/EXEC, one round trip)."""
         meta: dict[str, float | str] = {
             "loaded_ms": int(time.time() * 1000),
             "sessions": loaded.sessions,
@@ -157,7 +197,6 @@ class RefData:
                 if mapping:
                     pipe.hset(key, mapping={str(k): v for k, v in mapping.items()})
                     pipe.expire(key, keys.DAY_TTL_SECONDS)
-            pipe.set(keys.once(day, LATCH), "done", ex=keys.DAY_TTL_SECONDS)
             await pipe.execute()
 
 

@@ -12,20 +12,10 @@ import pytest
 import websockets
 
 from stampede import keys
-from stampede.events import REFDATA_LOAD_TYPE
 from stampede.sim.testing import running_simulator
+from support.functions import refdata_request
 
 DAY = "2025-03-14"
-
-
-def refdata_request(data: bytes = b"{}") -> dict:
-    return {
-        "ce-specversion": "1.0",
-        "ce-type": REFDATA_LOAD_TYPE,
-        "ce-source": "/test",
-        "ce-id": uuid.uuid4().hex,
-        "content-type": "application/json",
-    }
 
 
 async def collect_bars(ws_url: str, api_key: str, seconds: float) -> list[bytes]:

@@ -10,6 +10,7 @@ from stampede import keys
 from stampede.boards import ROW_FIELDS
 from stampede.gateway import messages
 from stampede.gateway.messages import ProtocolError
+from stampede.gateway.rows import FLAG_FIELDS, TEXT_FIELDS
 from stampede.gateway.scans import AGE_FIELDS, FILTER_FIELDS, FilterError, Filters, Spec
 from support.gateway import DAY, ReferenceClient, publish, row_fields, running_gateway
 
@@ -28,7 +29,7 @@ def syms(rows: list[dict]) -> list[str]:
 
 def test_every_numeric_row_field_is_filterable_by_name():
     assert "price" in FILTER_FIELDS and "last" not in FILTER_FIELDS  # v1 name kept
-    numeric = {f for f in ROW_FIELDS if f not in ("sym", "halted", "has_reference")}
+    numeric = {f for f in ROW_FIELDS if f not in TEXT_FIELDS and f not in FLAG_FIELDS}
     assert numeric - {"last"} <= set(FILTER_FIELDS)
     assert AGE_FIELDS["hod_age_s"] == "hod_time" and AGE_FIELDS["updated_age_s"] == "updated_ms"
 

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from cloudevents.core.bindings import http as ce_http
 
 from stampede import keys
-from stampede.events import RawJSONFormat, market_batch_event
+from stampede.events import REFDATA_LOAD_TYPE, RawJSONFormat, market_batch_event
 from stampede.functions.cli import create_app
 from stampede.functions.settings import FunctionSettings
 from stampede.market import Aggregate, Channel, Luld, Trade, encode
@@ -107,3 +107,14 @@ async def seed_reference(
     await redis.hset(
         keys.reference(DAY.isoformat(), "meta"), mapping={"loaded_ms": 1, "sessions": 10}
     )
+
+
+def refdata_request() -> dict[str, str]:
+    """Headers of a binary-mode reference-data load request (data ``{}`` or ``{"force": true}``)."""
+    return {
+        "ce-specversion": "1.0",
+        "ce-type": REFDATA_LOAD_TYPE,
+        "ce-source": "/test",
+        "ce-id": uuid.uuid4().hex,
+        "content-type": "application/json",
+    }
