@@ -4,7 +4,8 @@ Work per tick follows boards and distinct subscription specs, never clients. The
 job each: ``listener`` hears change notices, ``notices`` decodes them (current day,
 freshness), ``ticker`` reads the watched boards and diffs each view, ``subscriptions`` keeps
 who watches what and fans diffs out, ``clients`` holds each connection's bounded queue. The hub
-wires them together and runs the periodic jobs (safety refresh, heartbeat).
+wires them together and runs the periodic jobs (safety refresh, heartbeat, and polling the
+bridge's feed link when ``GATEWAY_BRIDGE_URL`` is set).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from redis.exceptions import RedisError
 
 from stampede.gateway import replies
 from stampede.gateway.clients import Client
+from stampede.gateway.feedlink import FeedLinkPoller
 from stampede.gateway.listener import Listener
 from stampede.gateway.notices import Freshness, Notices, now_ms
 from stampede.gateway.scans import Spec
@@ -39,6 +41,11 @@ class Hub:
         self.notices = Notices()
         self.ticker = Ticker(settings, self.subscriptions, self.notices, self.reader)
         self.listener = Listener(redis, self.on_notification, self.ticker.request)
+        self.feed_link = (
+            FeedLinkPoller(settings.gateway_bridge_url, settings.gateway_heartbeat_seconds)
+            if settings.gateway_bridge_url
+            else None
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- what the app and the tests look at -------------------------------------------------
@@ -92,6 +99,8 @@ class Hub:
                 ("gateway-heartbeat", self._heartbeat()),
             )
         ]
+        if self.feed_link is not None:
+            self._tasks.append(asyncio.create_task(self.feed_link.run(), name="gateway-feed-link"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -147,5 +156,6 @@ class Hub:
                 feed=self.notices.feed.times(),
                 listening=self.listening,
                 boards={name: f.times() for name, f in sorted(self.boards.items())},
+                feed_link=self.feed_link.link if self.feed_link is not None else None,
             )
         )

@@ -90,3 +90,9 @@ REDIS_ERRORS = Counter(
     ["operation"],
     registry=REGISTRY,
 )
+FEED_LINK_POLLS = Counter(
+    "stampede_gateway_feed_link_polls_total",
+    "Polls of the feed bridge's /status (GATEWAY_BRIDGE_URL), by outcome (ok, error).",
+    ["outcome"],
+    registry=REGISTRY,
+)

@@ -26,6 +26,8 @@ ErrorCode = Literal[
     "too_many_clients",
 ]
 Row = dict[str, Any]
+# The bridge's feed link states (stampede.bridge.link), and ``unknown``: the bridge did not answer.
+LinkState = Literal["connecting", "connected", "backoff", "standby", "idle", "stopped", "unknown"]
 
 
 class BoardEntry(msgspec.Struct):
@@ -104,12 +106,25 @@ class Diff(msgspec.Struct, tag="diff", tag_field="type", omit_defaults=True):
     id: str | None = None  # None when encoded for ``addressed``
 
 
-class Heartbeat(msgspec.Struct, tag="heartbeat", tag_field="type"):
+class FeedLink(msgspec.Struct):
+    """The bridge's connection to Massive as its ``/status`` reports it (``feedlink.py``)."""
+
+    state: LinkState
+    reason: str = ""  # why the last connection ended
+    since_ms: int | None = None
+    next_attempt_ms: int | None = None
+    holder: str | None = None  # standby: the bridge holding the feed
+    faults: dict[str, int] = {}
+    faults_total: int = 0
+
+
+class Heartbeat(msgspec.Struct, tag="heartbeat", tag_field="type", omit_defaults=True):
     server_ms: int
     day: str
     feed: Times
     listening: bool  # subscribed to change notifications
     boards: dict[str, Times]
+    feed_link: FeedLink | None = None  # only when GATEWAY_BRIDGE_URL is set
 
 
 class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):

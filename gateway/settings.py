@@ -75,6 +75,12 @@ class GatewaySettings(RedisSettings):
         description="Feed age (wall clock since the bridge read the newest applied frame) after "
         "which the dashboard marks boards stale.",
     )
+    gateway_bridge_url: str | None = Field(
+        None,
+        description="The feed bridge's status server (e.g. `http://feed-bridge`); when set, "
+        "every heartbeat carries its feed link (state, last fault, faults by kind) for the "
+        "dashboard.",
+    )
     gateway_auth_timeout_seconds: float = Field(
         5.0, gt=0, description="How long a WebSocket client has to send its `auth` message."
     )

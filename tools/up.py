@@ -169,7 +169,10 @@ class Scanner:
         )
         gateway_port = args.port or _preferred_port(8765)
         reads = {"GATEWAY_REDIS_READ_URL": self.replica.url} if self.replica else {}
-        gateway = self._component("gateway", ["gateway"], {**common, **reads}, port=gateway_port)
+        link = {"GATEWAY_BRIDGE_URL": bridge.url}  # the dashboard shows the feed link
+        gateway = self._component(
+            "gateway", ["gateway"], {**common, **reads, **link}, port=gateway_port
+        )
         # The bridge creates the streams, so it goes first; the dispatcher's new consumers
         # then start from the oldest message the streams still hold (max_age bounds it).
         bridge.launch()

@@ -610,6 +610,7 @@ function handle(msg) {
     }
     case "heartbeat": {
       state.feed = msg.feed || state.feed;
+      state.link = msg.feed_link || null;
       state.day = msg.day;
       for (const panel of state.panels.values()) {
         const f = msg.boards?.[panel.scan.board];
@@ -648,6 +649,7 @@ function refreshClock() {
   $("feed-time").textContent = fmtTime(state.feed.exchange_ms);
   $("feed-age").textContent = feedAge == null ? "no data" : fmtAge(feedAge);
   $("feed-age").classList.toggle("stale", feedStale);
+  showFeedLink(state.link, now);
   for (const panel of state.panels.values()) {
     const age = panel.received_ms ? now - panel.received_ms : null;
     panel.fresh.textContent = age == null ? (panel.exchange_ms ? "as of " + fmtTime(panel.exchange_ms) : "no data")
@@ -657,6 +659,25 @@ function refreshClock() {
     panel.sub.textContent = filterLabel(panel.scan);
   }
   if (state.lastLatencyMs != null) $("latency").textContent = "feed → screen " + fmtAge(Math.max(0, state.lastLatencyMs));
+}
+
+// The bridge's connection to Massive (heartbeat.feed_link): why the feed is quiet, and whether it
+// heals by itself (reconnecting, standing by), with every fault counted since the bridge started.
+function showFeedLink(link, now) {
+  const el = $("feed-link");
+  if (!link) { el.textContent = "—"; return; }
+  const cause = link.reason ? ` (${link.reason.split(" ")[0]})` : "";
+  const text = {
+    connected: "connected",
+    connecting: "connecting" + cause,
+    backoff: "reconnecting" + (link.next_attempt_ms ? " in " + fmtAge(Math.max(0, link.next_attempt_ms - now)) : "") + cause,
+    standby: "standby, feed held by " + (link.holder || "another connection"),
+  }[link.state] || link.state + cause;
+  const n = link.faults_total || 0;
+  el.textContent = text + (n ? ` · ${n} fault${n > 1 ? "s" : ""}` : "");
+  el.title = Object.entries(link.faults || {}).map(([k, v]) => `${k}: ${v}`).join(", ") || "no faults";
+  el.classList.toggle("stale", !["connected", "idle"].includes(link.state));
+  el.dataset.state = link.state;
 }
 
 function filterLabel(scan) {
