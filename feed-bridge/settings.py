@@ -26,7 +26,7 @@ class BridgeSettings(NatsSettings):
         "`delayed.massive.com`; the simulator's `ws://HOST:PORT/stocks` locally).",
     )
     massive_subscriptions: str = Field(
-        "A.*,T.*,LULD.*",
+        "A.*,AM.*,T.*,LULD.*",
         description="Comma-separated Massive subscriptions (`CHANNEL.TICKER`, `*` wildcard), "
         "re-sent after every reconnect.",
     )

@@ -32,6 +32,8 @@ export class SymbolView {
     this.api = api; // (path) -> Promise<json | null>
     this.sym = null;
     this.timer = null;
+    this.busy = null;
+    this.opening = 0;
     this.chart = null;
     this.bars = [];
     this.offsetS = 0;
@@ -53,6 +55,7 @@ export class SymbolView {
   }
 
   close() {
+    this.opening += 1;
     clearInterval(this.timer);
     this.timer = null;
     this.sym = null;
@@ -76,7 +79,8 @@ export class SymbolView {
       upColor: "#26c281", downColor: "#ff5c5c", borderVisible: false, wickUpColor: "#26c281", wickDownColor: "#ff5c5c",
     });
     this.volume = this.chart.addSeries(LW.HistogramSeries, { priceScaleId: "vol", priceFormat: { type: "volume" }, lastValueVisible: false, priceLineVisible: false });
-    this.chart.priceScale("vol").applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
+    this.chart.priceScale("vol").applyOptions({ scaleMargins: { top: 0.78, bottom: 0 } });
+    this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.06, bottom: 0.26 } });
     this.vwap = this.chart.addSeries(LW.LineSeries, { color: "#f0b429", lineWidth: 1, priceLineVisible: false, lastValueVisible: false, title: "VWAP" });
     this.lines = {};
   }
@@ -85,6 +89,14 @@ export class SymbolView {
   time(ms) { return Math.floor(ms / 1000) + this.offsetS; }
 
   async refresh(first) {
+    // a slow answer must not be overtaken by the next poll (of the same opening)
+    const opening = this.opening;
+    if (this.busy === opening) return;
+    this.busy = opening;
+    try { await this.load(first); } finally { if (this.busy === opening) this.busy = null; }
+  }
+
+  async load(first) {
     const sym = this.sym;
     const since = this.bars.length ? this.bars[this.bars.length - 1].t : null;
     const [info, bars, news] = await Promise.all([
@@ -103,7 +115,9 @@ export class SymbolView {
 
   addBars(answer, replace) {
     this.offsetS = answer.utc_offset_s || 0;
-    const incoming = answer.bars || [];
+    const newest = this.bars.length ? this.bars[this.bars.length - 1].t : -Infinity;
+    // the chart only appends or corrects its newest bar
+    const incoming = (answer.bars || []).filter((b) => replace || b.t >= newest);
     if (replace) this.bars = incoming;
     else {
       for (const bar of incoming) {
@@ -122,6 +136,7 @@ export class SymbolView {
       for (const c of candles) this.candles.update(c);
       for (const v of volume) this.volume.update(v);
       for (const v of vwap) this.vwap.update(v);
+      if (incoming.some((b) => b.t > newest)) this.chart.timeScale().fitContent(); // keep the day in view
     }
     this.root.dataset.candles = String(this.candles.data().length);
   }

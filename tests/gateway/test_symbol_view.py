@@ -1,0 +1,86 @@
+"""The symbol view end to end: simulator -> bridge -> dispatch -> bars function -> Redis ->
+gateway REST -> the chart in the real Chromium, live while the panel is open."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import httpx
+import pytest
+
+from support.browser import chromium, open_page
+from support.pipeline import Pipeline
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+START = "11:30:00"  # a calm midday market: the chart, not the burst, is under test
+SPEED = 6.0  # one simulated minute every 10 s
+
+
+def sim_clock(p: Pipeline) -> tuple[int, datetime]:
+    clock = httpx.get(f"{p.sim_url}/_sim/clock", timeout=10).json()
+    return clock["sim_ms"], datetime.fromisoformat(clock["et"])
+
+
+async def minutes_done(p: Pipeline, start_ms: int, earliest_second: int = 10) -> tuple[int, int]:
+    """(whole simulated minutes since the start, the second within the minute), read once the
+    minute's bar (sent 2 s after it ends, then a second or so of pipeline) has surely landed."""
+    while True:
+        sim_ms, et = await asyncio.to_thread(sim_clock, p)
+        if et.second >= earliest_second:
+            return (sim_ms - start_ms) // 60_000, et.second
+        await asyncio.sleep(0.3)
+
+
+async def test_the_chart_has_a_candle_per_simulated_minute_and_follows_new_bars(
+    tmp_path_factory, artifacts_dir
+):
+    p = Pipeline(tmp_path_factory.mktemp("symbol-view"), start=START, seed=7, speed=SPEED)
+    try:
+        await asyncio.to_thread(p.start)
+        sim_ms, et = await asyncio.to_thread(sim_clock, p)
+        opened = et.replace(hour=11, minute=30, second=0, microsecond=0)
+        start_ms = sim_ms - int((et - opened).total_seconds() * 1000)
+        async with chromium() as browser:
+            page, errors = await open_page(browser, p.gateway_url + "/")
+            rows = page.locator('.board[data-board="volume"] tbody tr')
+            await rows.first.wait_for(timeout=60_000)
+            while (await minutes_done(p, start_ms))[0] < 2:
+                await asyncio.sleep(1)
+            sym = await rows.first.get_attribute("data-sym")  # the busiest: a bar every minute
+            await page.locator(f'.board[data-board="volume"] tr[data-sym="{sym}"] td.sym').click()
+            panel = page.locator("#symbol")
+            await panel.wait_for()
+            checked = 0
+            while checked < 2:  # the count now, and again a minute later without reopening
+                expected, _ = await minutes_done(p, start_ms)
+                await page.wait_for_function(
+                    "(n) => Number(document.getElementById('symbol').dataset.candles) >= n",
+                    arg=expected,
+                    timeout=20_000,
+                )
+                shown = int(await panel.get_attribute("data-candles"))
+                answer = await page.request.get(f"{p.gateway_url}/api/symbols/{sym}/bars")
+                served = (await answer.json())["bars"]
+                after, second = await minutes_done(p, start_ms, earliest_second=0)
+                if after != expected or second < 10:
+                    continue  # a minute ended while we looked: look again
+                assert served[0]["t"] == start_ms  # the first candle is the start minute
+                assert shown == expected == len(served), (shown, expected, len(served))
+                checked += 1
+                await asyncio.sleep(60 / SPEED)
+            view = await page.evaluate(
+                """() => { const v = window.stampede.symbolView;
+                  return { vwap: v.vwap.data().length, volume: v.volume.data().length,
+                           lines: Object.keys(v.lines), candles: v.candles.data().length }; }"""
+            )
+            assert view["vwap"] == view["volume"] == view["candles"]
+            assert "prev_close" in view["lines"]
+            stats = await panel.locator(".stats dd").all_inner_texts()
+            assert stats and stats[0] != "—"  # the row's last price
+            await page.wait_for_timeout(500)
+            await page.screenshot(path=str(artifacts_dir / "symbol-panel.png"))
+            assert not errors, errors
+    finally:
+        await asyncio.to_thread(p.stop)
