@@ -294,7 +294,8 @@ function renderScanList() {
 
 // ---- scan editor --------------------------------------------------------------------------------
 function fieldOptions(selected) {
-  const fields = state.fields || Object.keys(FIELD_LABELS);
+  const fields = (state.fields || Object.keys(FIELD_LABELS)).slice();
+  if (selected && !fields.includes(selected)) fields.unshift(selected); // saving says it is unknown here
   return fields.map((f) => `<option value="${escapeHtml(f)}"${f === selected ? " selected" : ""}>${escapeHtml(FIELD_LABELS[f] || f)}</option>`).join("");
 }
 

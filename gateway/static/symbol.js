@@ -139,6 +139,7 @@ export class SymbolView {
       if (incoming.some((b) => b.t > newest)) this.chart.timeScale().fitContent(); // keep the day in view
     }
     this.root.dataset.candles = String(this.candles.data().length);
+    this.root.classList.toggle("nobars", this.candles.data().length === 0);
   }
 
   showLines(row) {
