@@ -1,8 +1,9 @@
 """Crash tests: `kill -9` one process mid-stream, restart only that one, and the scanner heals.
 
 One pipeline for the module (every component its own process, exactly as `stampede up` starts
-them, on a private nats-server and redis-server). The simulated day starts at 19:58:45 ET, so
-the feed runs for about a minute of wall time and then goes quiet by itself at 20:00; while it
+them, on a private nats-server and redis-server). The simulated day starts at 19:58:15 ET, so
+the feed runs for a minute and a half of wall time (the start-up of ~14 processes takes 30-60 s
+of it on a loaded machine) and then goes quiet by itself at 20:00; while it
 runs, the tests crash, in this order, redis-server, nats-server, the feed bridge, one function
 replica (momentum: the trades function, whose writes are additive) and the gateway. Each crash
 is SIGKILL (no shutdown hook), the restart is the same command on the same port, and nothing
@@ -35,26 +36,24 @@ What "converges" means, and what is lost on purpose:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import msgspec
 import nats
 import pytest
-import redis
 
 from stampede.conditions import eligibility
 from stampede.market import Trade
+from support.convergence import assert_converged, flowing, redis_of, traded_since, until
 from support.gateway import ReferenceClient
 from support.pipeline import Pipeline
 
 pytestmark = pytest.mark.slow
 
-START = "19:58:45"
+START = "19:58:15"
 SEED = 23
 
 
@@ -120,40 +119,11 @@ def facts() -> dict[str, Any]:
     return {}
 
 
-def _redis(p: Pipeline) -> redis.Redis:
-    return redis.Redis.from_url(p.redis_url, decode_responses=True, socket_timeout=5)
-
-
-async def _until(check, timeout: float, what: str, interval: float = 0.3) -> Any:
-    """Poll a blocking ``check`` (run in a thread) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError, redis.RedisError, OSError):
-            last = await asyncio.to_thread(check)
-            if last:
-                return last
-        await asyncio.sleep(interval)
-    pytest.fail(f"{what} did not happen within {timeout:.0f}s (last: {last!r})")
-
-
-def _board_writes(p: Pipeline, function: str) -> float:
-    return p.metrics(f"function-{function}").value("stampede_function_events_applied_total")
-
-
-async def _flowing(p: Pipeline, function: str, timeout: float = 30.0) -> None:
-    """The function applies new events again (its applied counter moves)."""
-    before = await asyncio.to_thread(_board_writes, p, function)
-    await _until(
-        lambda: _board_writes(p, function) > before, timeout, f"{function} applying events"
-    )
-
-
 async def test_pipeline_is_flowing(pipeline: Pipeline, recorder: TradeRecorder) -> None:
     for function in ("movers", "momentum"):
-        await _flowing(pipeline, function)
+        await flowing(pipeline, function)
     day = pipeline.truth(limit=1)["day"]
-    assert await asyncio.to_thread(lambda: _redis(pipeline).zcard(f"sp:{day}:board:volume")) > 0
+    assert await asyncio.to_thread(lambda: redis_of(pipeline).zcard(f"sp:{day}:board:volume")) > 0
 
 
 async def test_redis_crash(pipeline: Pipeline, facts: dict) -> None:
@@ -164,8 +134,8 @@ async def test_redis_crash(pipeline: Pipeline, facts: dict) -> None:
     movers = await asyncio.to_thread(pipeline.metrics, "function-movers")
     await asyncio.to_thread(pipeline.restart, "redis-server")
     await asyncio.to_thread(pipeline.reload_reference_data)  # see the module docstring
-    await _flowing(pipeline, "movers")
-    await _flowing(pipeline, "momentum")
+    await flowing(pipeline, "movers")
+    await flowing(pipeline, "momentum")
     dispatch_after = await asyncio.to_thread(pipeline.metrics, "dispatch")
     assert (
         movers.value("stampede_function_batches_total", outcome="error")
@@ -193,13 +163,13 @@ async def test_nats_crash(pipeline: Pipeline) -> None:
     await asyncio.to_thread(pipeline.crash, "nats-server")
     await asyncio.sleep(1.0)
     await asyncio.to_thread(pipeline.restart, "nats-server")
-    await _until(
+    await until(
         lambda: pipeline.metrics("bridge").value("stampede_bridge_nats_connected") == 1,
         30,
         "bridge reconnected to NATS",
     )
-    await _flowing(pipeline, "movers")
-    await _flowing(pipeline, "momentum")
+    await flowing(pipeline, "movers")
+    await flowing(pipeline, "momentum")
     bound = await asyncio.to_thread(
         lambda: pipeline.metrics("dispatch").by("stampede_dispatch_consumer_bound", "trigger")
     )
@@ -214,12 +184,12 @@ async def test_bridge_crash(pipeline: Pipeline) -> None:
     await asyncio.to_thread(pipeline.crash, "bridge")
     await asyncio.to_thread(pipeline.restart, "bridge")
     assert pipeline.pid("bridge") != old
-    await _until(
+    await until(
         lambda: pipeline.metrics("bridge").value("stampede_bridge_cloudevents_published_total") > 0,
         30,
         "the new bridge publishing",
     )
-    await _flowing(pipeline, "movers")
+    await flowing(pipeline, "movers")
 
 
 async def test_function_replica_crash(pipeline: Pipeline) -> None:
@@ -227,7 +197,7 @@ async def test_function_replica_crash(pipeline: Pipeline) -> None:
     await asyncio.to_thread(pipeline.crash, "function-momentum")
     await asyncio.sleep(0.5)
     await asyncio.to_thread(pipeline.restart, "function-momentum")
-    await _flowing(pipeline, "momentum")
+    await flowing(pipeline, "momentum")
     dispatch = await asyncio.to_thread(pipeline.metrics, "dispatch")
     failed = sum(
         dispatch.value("stampede_dispatch_deliveries_total", trigger="momentum", outcome=o)
@@ -259,65 +229,12 @@ async def test_boards_converge_to_truth(pipeline: Pipeline, facts: dict) -> None
     if "healthy_truth" not in facts:
         pytest.skip("the crash sequence did not finish")
     final = await asyncio.to_thread(pipeline.wait_for_feed_end)
-    before = facts["healthy_truth"]["symbols"]
-    repaired = {
-        sym
-        for sym, row in final["symbols"].items()
-        if row["bars"] > before.get(sym, {}).get("bars", 0)
-    }
+    repaired = traded_since(final, facts["healthy_truth"])
     assert len(repaired) >= 10, (
         f"only {len(repaired)} symbols traded after the crashes; start earlier"
     )
-    day = final["day"]
-    r = _redis(pipeline)
-
-    def rows_match() -> list[str]:
-        pipe = r.pipeline()
-        for sym in sorted(repaired):
-            pipe.hmget(f"sp:{day}:row:{sym}", "last", "volume", "change_pct")
-        wrong = []
-        for sym, (last, volume, change) in zip(sorted(repaired), pipe.execute()):
-            want = final["symbols"][sym]
-            got = (_f(last), _f(volume), _f(change))
-            expected = (want["last"], want["volume"], want["change_pct"])
-            if any(
-                g is None or abs(g - e) > 1e-6 * max(1.0, abs(e))
-                for g, e in zip(got, expected)
-                if e is not None
-            ):
-                wrong.append(f"{sym}: {got} != {expected}")
-        return wrong
-
-    # The feed is quiet; give the pipeline a little time to drain.
-    deadline = time.monotonic() + 30
-    while (wrong := await asyncio.to_thread(rows_match)) and time.monotonic() < deadline:
-        await asyncio.sleep(1)
-    assert wrong == []
-    print(
-        f"{len(repaired)} of {len(final['symbols'])} symbols printed a bar after the crashes; rows equal truth"
-    )
-
-    truth_boards = {
-        "gainers": _rank(final, repaired, "change_pct", descending=True),
-        "losers": _rank(final, repaired, "change_pct", descending=False),
-        "volume": _rank(final, repaired, "volume", descending=True),
-    }
-    for board, expected in truth_boards.items():
-        members = await asyncio.to_thread(
-            r.zrange, f"sp:{day}:board:{board}", 0, -1, withscores=True
-        )
-        got = sorted(
-            ((sym, round(score, 6)) for sym, score in members if sym in repaired),
-            key=lambda x: (-x[1] if board != "losers" else x[1], x[0]),
-        )[:10]
-        assert got == expected, board
-
-    # The gateway serves the same board (REST snapshot read from Redis, after its restart).
-    answer = await asyncio.to_thread(
-        httpx.get, f"{pipeline.gateway_url}/api/boards/volume", params={"limit": 10}, timeout=10
-    )
-    top = await asyncio.to_thread(r.zrevrange, f"sp:{day}:board:volume", 0, 9)
-    assert [row["sym"] for row in answer.json()["rows"]] == top
+    await assert_converged(pipeline, final, repaired)
+    print(f"{len(repaired)} of {len(final['symbols'])} symbols printed a bar after the crashes")
 
 
 async def test_no_trade_counted_twice(
@@ -329,7 +246,7 @@ async def test_no_trade_counted_twice(
     await asyncio.sleep(3)  # let the last deliveries land
     published = recorder.eligible_counts()
     day = pipeline.truth(limit=1)["day"]
-    r = _redis(pipeline)
+    r = redis_of(pipeline)
     applied: Counter[tuple[str, int]] = Counter()
     prefix = f"sp:{day}:state:win:"
     for key in await asyncio.to_thread(lambda: list(r.scan_iter(prefix + "*", count=1000))):
@@ -358,16 +275,3 @@ async def test_no_trade_counted_twice(
         f"recorded {len(recorder.by_id)} trade CloudEvents ({recorder.copies} copies), "
         f"{sum(published.values())} eligible trades, {checked} symbol-seconds checked for equality"
     )
-
-
-def _f(value: str | None) -> float | None:
-    return None if value in (None, "") else float(value)
-
-
-def _rank(truth: dict, symbols: set[str], field: str, descending: bool) -> list[tuple[str, float]]:
-    rows = [
-        (sym, round(truth["symbols"][sym][field], 6))
-        for sym in symbols
-        if truth["symbols"][sym][field] is not None
-    ]
-    return sorted(rows, key=lambda x: (-x[1] if descending else x[1], x[0]))[:10]

@@ -9,10 +9,6 @@ bridge that stops answering is shown as ``unknown``, never as a healthy feed.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import jsonschema
 import pytest
 from fastapi import FastAPI
 
@@ -23,13 +19,11 @@ from stampede.sim.testing import running_simulator
 from stampede.tools import localstack
 from support.bridge import bridge_settings, running_bridge, wait_for
 from support.browser import chromium
+from support.feedlink import heard_feed_link
 from support.gateway import ReferenceClient, running_gateway
 
 pytestmark = pytest.mark.browser
 
-SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[2] / "schemas" / "gateway-ws.v1.json").read_text()
-)
 SIM = {"start": "10:00:00", "symbols": 100, "seed": 4, "history_days": 2}
 
 
@@ -38,16 +32,6 @@ def failed_polls() -> float:
         "stampede_gateway_feed_link_polls_total", {"outcome": "error"}
     )
     return sample or 0.0
-
-
-async def feed_link(client: ReferenceClient, predicate, timeout: float = 15.0) -> dict:
-    """The next heartbeat whose feed link satisfies ``predicate`` (each one schema-checked)."""
-
-    def wanted(message: dict) -> bool:
-        jsonschema.validate(message, {**SCHEMA, "$ref": "#/$defs/ServerMessage"})
-        return message["type"] == "heartbeat" and predicate(message["feed_link"])
-
-    return (await client.until(wanted, timeout))["feed_link"]
 
 
 async def test_a_feed_fault_is_shown_on_the_dashboard_until_it_heals(
@@ -70,7 +54,7 @@ async def test_a_feed_fault_is_shown_on_the_dashboard_until_it_heals(
                 ):
                     page = await browser.new_page()
                     await page.goto(gw.url + "/")
-                    link = await feed_link(client, lambda link: link["state"] == "connected")
+                    link = await heard_feed_link(client, lambda link: link["state"] == "connected")
                     assert link["faults_total"] == 0
                     await page.wait_for_function(
                         "document.getElementById('feed-link').textContent === 'connected'"
@@ -78,7 +62,7 @@ async def test_a_feed_fault_is_shown_on_the_dashboard_until_it_heals(
 
                     sim.feed_faults.refuse(4.0)
                     sim.disconnect_all("force_disconnect")
-                    link = await feed_link(
+                    link = await heard_feed_link(
                         client, lambda link: link["reason"].startswith("connect_failed")
                     )
                     assert link["state"] in ("backoff", "connecting"), link
@@ -90,7 +74,7 @@ async def test_a_feed_fault_is_shown_on_the_dashboard_until_it_heals(
                     shown = await page.locator("#feed-link").inner_text()
                     assert "fault" in shown and await page.locator("#feed-link.stale").count()
 
-                    link = await feed_link(client, lambda link: link["state"] == "connected")
+                    link = await heard_feed_link(client, lambda link: link["state"] == "connected")
                     assert link["faults"]["connect_failed"] >= 2, link
                     assert link["faults_total"] == sum(link["faults"].values())
                     await page.wait_for_function(
@@ -102,7 +86,7 @@ async def test_a_feed_fault_is_shown_on_the_dashboard_until_it_heals(
                     errors_before = failed_polls()
                     server.should_exit = True
                     await task
-                    link = await feed_link(client, lambda link: link["state"] == "unknown")
+                    link = await heard_feed_link(client, lambda link: link["state"] == "unknown")
                     assert "bridge status unusable" in link["reason"]
                     await wait_for(lambda: failed_polls() > errors_before, what="failed polls")
                     await page.wait_for_function(

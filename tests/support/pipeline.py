@@ -93,6 +93,18 @@ class Pipeline:
         if isinstance(proc, up.Component):
             proc.wait_ready(ready_timeout)
 
+    def launch_copy(self, name: str, copy_name: str) -> up.Component:
+        """A second process of component ``name`` (same command and environment) on a free
+        port, launched; the caller stops it (``stampede up`` does not know it)."""
+        proc = self.process(name)
+        assert isinstance(proc, up.Component)
+        port = localstack.free_port()
+        argv = [str(port) if arg == str(proc.port) else arg for arg in proc.argv]
+        log_path = proc.log_path.with_name(f"{copy_name}.log")
+        copy = up.Component(copy_name, proc.host, port, proc.data_dir, log_path, argv, proc.env)
+        copy.launch()
+        return copy
+
     def pid(self, name: str) -> int:
         proc = self.process(name).proc
         assert proc is not None
@@ -123,6 +135,13 @@ class Pipeline:
         """Simulated exchange time minus wall time (constant at speed 1)."""
         clock = httpx.get(f"{self.sim_url}/_sim/clock", timeout=10).json()
         return int(clock["sim_ms"] - clock["wall_ms"])
+
+    def sim_control(self, path: str, **params: object) -> dict[str, Any]:
+        """A simulator control, e.g. ``faults/hang`` or ``feed/stop`` (``/_sim/<path>``)."""
+        query = {"apiKey": self.scanner.api_key, **params}
+        answer = httpx.get(f"{self.sim_url}/_sim/{path}", params=query, timeout=10)
+        answer.raise_for_status()
+        return answer.json()
 
     def metrics(self, name: str) -> promscrape.Snapshot:
         return promscrape.scrape(self.status["metrics"][name], timeout=5.0)
