@@ -48,6 +48,11 @@ FLAGS: dict[str, tuple[str, type, str]] = {
         "load mode's spread: uniform (every visit a new ticker, default) or market (heavy-tailed)",
     ),
     "--activity": ("sim_activity", float, "market mode: scale of trading intensity (default 1)"),
+    "--hold-clock": (
+        "sim_hold_clock",
+        str,  # pydantic reads true/false
+        "hold the clock at --start until /_sim/clock/start (true/false)",
+    ),
     "--replay": ("sim_replay", str, "replay a recorded feed file (JSON lines of frames)"),
     "--record": ("sim_record", str, "append every market frame sent to this file"),
     "--agg-delay-ms": (

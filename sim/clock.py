@@ -19,12 +19,15 @@ class SimClock:
     ) -> None:
         self.start_ms, self.speed, self._wall = start_ms, speed, wall
         self.wall_start = wall()
+        self.held = False  # reads start_ms until restarted
 
     def restart(self, start_ms: int) -> None:
-        """Make the simulated clock read ``start_ms`` now."""
-        self.start_ms, self.wall_start = start_ms, self._wall()
+        """Make the simulated clock read ``start_ms`` now (and run, if it was held)."""
+        self.start_ms, self.wall_start, self.held = start_ms, self._wall(), False
 
     def now_ms(self) -> int:
+        if self.held:
+            return self.start_ms
         return self.start_ms + int((self._wall() - self.wall_start) * 1000 * self.speed)
 
     def wall_ms(self) -> int:

@@ -14,11 +14,13 @@ import asyncio
 import collections
 import itertools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import date
 from typing import Any
 
 import numpy as np
 
+from stampede import markettime
 from stampede.market import Channel
 from stampede.sim.client import Client
 from stampede.sim.clock import SimClock, seconds_of_day
@@ -30,6 +32,7 @@ from stampede.sim.replay import Recorder, ReplaySource
 log = logging.getLogger(__name__)
 TIMED = (Channel.TRADE, Channel.QUOTE, Channel.LULD, Channel.IMBALANCE)
 MAX_SECONDS_PER_TICK = 120
+SECONDS_PER_DAY = 86_400
 
 
 class Feed:
@@ -60,6 +63,10 @@ class Feed:
         )  # (release ms, bars)
         self.next_second = 0
         self.ticks = 0
+        # Called when the clock has passed midnight and the old day is fully generated: the
+        # new day's model, or None when that day has no session (the feed then stays closed).
+        self.on_new_day: Callable[[date], MarketModel | None] | None = None
+        self._closed_day: date | None = None
         self._replay_started = False
         self._stop = asyncio.Event()
 
@@ -106,6 +113,8 @@ class Feed:
         self._stop.set()
 
     def tick(self) -> None:
+        if self.clock.held:  # ``sim_hold_clock``: nothing happens until /_sim/clock/start
+            return
         if self.replay is not None:
             if not self._replay_started:
                 # A recording is played to someone: its clock starts at the first subscription.
@@ -118,17 +127,29 @@ class Feed:
         now = self.clock.now_ms()
         if self.model is None:
             return
-        target = seconds_of_day(now)
+        day = markettime.et_datetime(now).date()
+        if day > self.model.day and self.next_second >= SECONDS_PER_DAY:
+            self._roll_day(day)
+        target = seconds_of_day(now) if day == self.model.day else SECONDS_PER_DAY - 1
         generated = 0
         while (
             self.next_second <= target
-            and self.next_second < 86_400
+            and self.next_second < SECONDS_PER_DAY
             and generated < MAX_SECONDS_PER_TICK
         ):
             self._queue(self.model.step(self.next_second))
             self.next_second += 1
             generated += 1
         self._deliver(self._release(now))
+
+    def _roll_day(self, day: date) -> None:
+        if self.on_new_day is None or day == self._closed_day:
+            return
+        model = self.on_new_day(day)
+        if model is None:
+            self._closed_day = day  # a weekend or holiday: ask again the next calendar day
+            return
+        self.model, self.next_second = model, 0
 
     def _release(self, now: int) -> list[Columns]:
         due: list[Columns] = []

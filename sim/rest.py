@@ -101,6 +101,7 @@ class RestApi:
             *extra_routes,
             (r"/_sim/truth", "sim_truth", self.sim_truth, False),
             (r"/_sim/clock", "sim_clock", self.sim_clock, False),
+            (r"/_sim/clock/start", "sim_clock_start", self.sim_clock_start, False),
             (r"/healthz", "healthz", lambda q: _json(200, {"status": "ok"}), False),
             (r"/readyz", "readyz", self.readyz, False),
             (
@@ -458,6 +459,12 @@ class RestApi:
         return _json(200, self.truth(query))
 
     def sim_clock(self, query: dict[str, str]) -> Reply:
+        return _json(200, self.clock.as_json())
+
+    def sim_clock_start(self, query: dict[str, str]) -> Reply:
+        """Start a held clock (``sim_hold_clock``) from its start time; a running one goes on."""
+        if self.clock.held:
+            self.clock.restart(self.clock.start_ms)
         return _json(200, self.clock.as_json())
 
     def readyz(self, query: dict[str, str]) -> Reply:

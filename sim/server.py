@@ -67,15 +67,7 @@ class Simulator:
         self.universe = build_universe(s.sim_seed, s.sim_symbols)
         self.history = build_history(self.universe, day, s.sim_history_days, s.sim_seed)
         self.index = self.universe.index()
-        self.model = MarketModel(
-            self.universe,
-            self.history,
-            day,
-            s.sim_seed,
-            rate=s.sim_rate,
-            shape=s.sim_shape,
-            activity=s.sim_activity,
-        )
+        self.model = self._model(day)
         start_ms = replay.start_ms if replay is not None else parse_start(day, s.sim_start)
         self.clock = SimClock(start_ms, s.sim_speed)
         self.recorder = Recorder(s.sim_record) if s.sim_record else None
@@ -111,16 +103,51 @@ class Simulator:
                 *self.feed_faults.routes(),
             ],
         )
+        self.feed.on_new_day = self._new_day
         self.truths: dict[str, Truth] = {}
         self.by_key: dict[str, Client] = {}
         self._server: Server | None = None
         self._feed_task: asyncio.Task[None] | None = None
         self._running = False
 
+    def _model(self, day: date) -> MarketModel:
+        s = self.settings
+        return MarketModel(
+            self.universe,
+            self.history,
+            day,
+            s.sim_seed,
+            rate=s.sim_rate,
+            shape=s.sim_shape,
+            activity=s.sim_activity,
+        )
+
+    def _new_day(self, day: date) -> MarketModel | None:
+        """The clock passed midnight into ``day``: the next session's market, if ``day`` is one.
+
+        The history moves on a session (so REST serves yesterday's bars and today's previous
+        close), the model starts the new day, and ground truth starts afresh, so a scanner left
+        running sees 04:00 of the next trading day as it would live. (The new day's history is
+        derived from the seed like every history, not from the day just simulated.)"""
+        if not markettime.is_trading_day(day):
+            return None
+        s = self.settings
+        self.day = day
+        self.history = build_history(self.universe, day, s.sim_history_days, s.sim_seed)
+        self.model = self._model(day)
+        self.rest.history, self.rest.model = self.history, self.model
+        self.truths = {}
+        for client in self.feed.clients:
+            if client.key is not None:
+                client.truth = self.truths.setdefault(client.key, self._new_truth())
+        log.info("new trading day %s", day)
+        return self.model
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self.feed.prepare()
         self.clock.restart(self.clock.start_ms)  # the simulated day starts when we can serve it
+        self.clock.held = self.settings.sim_hold_clock
         self._server = await serve(
             self._handle,
             self.settings.sim_host,

@@ -69,6 +69,12 @@ class SimSettings(CommonSettings):
         description="Market mode: scale of every ticker's trading intensity (1 = a full day, "
         "~78M trades over 8,200 tickers; a smaller value lets a whole day run at high speed).",
     )
+    sim_hold_clock: bool = Field(
+        False,
+        description="Hold the simulated clock at the start until `/_sim/clock/start` is "
+        "requested, so a high-speed run starts where it should however long the scanner "
+        "behind it takes to come up.",
+    )
     sim_agg_delay_ms: int = Field(
         2000,
         ge=0,

@@ -6,15 +6,13 @@ No speed is asserted: the run only has to finish and report every stage and both
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from stampede.tools.bench.figures import THROUGHPUT
 from stampede.tools.bench.truth import board_match
+from support.bench import run_bench
 
 
 def test_board_match_compares_values_in_order_and_symbols_except_ties() -> None:
@@ -36,19 +34,8 @@ def test_board_match_compares_values_in_order_and_symbols_except_ties() -> None:
 
 @pytest.mark.slow
 def test_quick_steady_run_writes_every_stage_and_both_verdicts(tmp_path: Path) -> None:
-    out = tmp_path / "results"
     argv = ["--quick", "--scenario", "steady", "--shape", "market", "--rates", "1000"]
-    run = subprocess.run(
-        [sys.executable, "-m", "stampede.tools.cli", "bench", *argv, "--seconds", "6"]
-        + ["--out", str(out)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    (path,) = out.glob("*.json")
-    results = json.loads(path.read_text())
+    stdout, results = run_bench([*argv, "--seconds", "6"], tmp_path / "out", 150)
     (figures,) = results["steady"]
     assert figures["offered_events_per_s"] == 1000 and figures["shape"] == "market"
     assert set(figures["throughput_per_s"]) == {key for key, _, _ in THROUGHPUT}
@@ -61,4 +48,4 @@ def test_quick_steady_run_writes_every_stage_and_both_verdicts(tmp_path: Path) -
     assert figures["held"] == figures["strict"]["held"]
     messages = figures["client"]["messages"]
     assert messages.get("snapshot", 0) + messages.get("diff", 0) > 0
-    assert "STEADY" in run.stdout and "strict" in run.stdout
+    assert "STEADY" in stdout and "strict" in stdout

@@ -17,6 +17,9 @@ the pids of status.json). Scenarios:
   09:30 (offered, applied, board-write p50/p99, shed, pending), whether p99 stays under 1 s in
   every second from 09:30:05, and afterwards the boards compared with ``/_sim/truth``.
 - **latency**: exchange->client latency of the boards at 20,000 events/s on a live clock.
+- **day**: a whole simulated session (04:00 -> 20:00 ET at 120x), the night and the next
+  trading day's pre-market: memory, keys, stream bytes and clients once a wall second, growth
+  per simulated hour, key TTLs, the day switch (``day.py``; ``--quick``: from 19:30 at 900x).
 
 Results: a table on stdout and ``<out>/<timestamp>.json``. Everything shares this machine's
 cores, so CPU per process is part of every result.
@@ -38,16 +41,17 @@ from pathlib import Path
 import httpx
 import psutil
 
-from stampede.tools.bench import scenarios
+from stampede.tools.bench import day, scenarios
 from stampede.tools.bench.report import report
 from stampede.tools.bench.verdict import Doc
 
-SCENARIOS = ("steady", "ramp", "open", "latency")
+SCENARIOS = ("steady", "ramp", "open", "latency", "day")
 RUNNERS: dict[str, Callable[[scenarios.Plan], object]] = {
     "steady": scenarios.steady,
     "ramp": scenarios.ramp,
     "open": scenarios.open_burst,
     "latency": scenarios.exchange_latency,
+    "day": lambda plan: day.day_run(plan.day),
 }
 
 
@@ -114,6 +118,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="events/s of the exchange->client latency run (default 20000)",
     )
     parser.add_argument(
+        "--day-date",
+        default="2025-03-13",
+        help="session of the day scenario; its next trading day follows (default 2025-03-13)",
+    )
+    parser.add_argument(
+        "--day-speed",
+        type=float,
+        default=None,
+        help="simulated seconds per wall second of the day scenario (default 120; --quick 900)",
+    )
+    parser.add_argument(
+        "--day-activity",
+        type=float,
+        default=0.02,
+        help="share of a full day's trading in the day scenario (default 0.02)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="short windows for a smoke run (a few minutes)"
     )
     parser.add_argument(
@@ -141,6 +162,16 @@ def make_plan(args: argparse.Namespace, workroot: Path) -> scenarios.Plan:
         latency_rate=args.latency_rate,
         latency_seconds=20 if quick else 60,
         workroot=workroot,
+        day=day.DayPlan(
+            date=args.day_date,
+            # --quick: the close, the night and the switch only (a CI-sized run)
+            start="19:30:00" if quick else "03:59:30",
+            speed=args.day_speed or (900 if quick else 120),
+            activity=args.day_activity,
+            next_day_minutes=180 if quick else 30,
+            compare_budget=10 if quick else 30,
+            workroot=workroot,
+        ),
     )
 
 

@@ -164,26 +164,32 @@ class BoardClient(Background):
         }
 
 
+def processes(status: Doc) -> dict[str, psutil.Process]:
+    """Every process of a running scanner by name, and this benchmark's own as ``bench``."""
+    pids = {**status["pids"], "bench": os.getpid()}
+    return {name: psutil.Process(pid) for name, pid in pids.items()}
+
+
+def usage(procs: dict[str, psutil.Process]) -> tuple[dict[str, float], dict[str, float]]:
+    """CPU seconds and RSS bytes per process (children included, but not the bench's own)."""
+    cpu, rss = {}, {}
+    for name, proc in procs.items():
+        with contextlib.suppress(psutil.Error):
+            family = [proc, *proc.children(recursive=True)] if name != "bench" else [proc]
+            times = [p.cpu_times() for p in family]
+            cpu[name] = sum(t.user + t.system for t in times)
+            rss[name] = sum(p.memory_info().rss for p in family)
+    return cpu, rss
+
+
 class Sampler(Background):
     """Scrapes every component and reads CPU/memory of every process, once per ``interval``."""
 
     def __init__(self, status: Doc, interval: float = 1.0) -> None:
         self.status, self.interval = status, interval
         self.samples: list[Sample] = []
-        pids = {**status["pids"], "bench": os.getpid()}
-        self._procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self._procs = processes(status)
         super().__init__()
-
-    def usage(self) -> tuple[dict[str, float], dict[str, float]]:
-        """CPU seconds and RSS bytes per process (children included, but not the bench's own)."""
-        cpu, rss = {}, {}
-        for name, proc in self._procs.items():
-            with contextlib.suppress(psutil.Error):
-                family = [proc, *proc.children(recursive=True)] if name != "bench" else [proc]
-                times = [p.cpu_times() for p in family]
-                cpu[name] = sum(t.user + t.system for t in times)
-                rss[name] = sum(p.memory_info().rss for p in family)
-        return cpu, rss
 
     def _work(self) -> None:
         with httpx.Client() as client:
@@ -192,7 +198,7 @@ class Sampler(Background):
                 scraped = scrape_all(
                     self.status["metrics"], timeout=max(0.5, self.interval), client=client
                 )
-                cpu, rss = self.usage()
+                cpu, rss = usage(self._procs)
                 self.samples.append(
                     Sample(time.monotonic(), scraped.merged, cpu, rss, scraped.errors)
                 )

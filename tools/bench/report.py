@@ -6,6 +6,7 @@ on: tail p99 for the strict one, tail p50 for the old one), so a change of defin
 
 from __future__ import annotations
 
+from stampede.tools.bench.dayfigures import STORM_WINDOW_S
 from stampede.tools.bench.verdict import Doc
 
 
@@ -149,4 +150,66 @@ def report(results: Doc) -> str:
         out += open_section(results["open"])
     if "latency" in results:
         out += latency_section(results["latency"])
+    if "day" in results:
+        out += day_section(results["day"])
     return "\n".join(out)
+
+
+def _growth_line(name: str, phases: dict[str, Doc]) -> str:
+    cells = []
+    for phase in ("premarket", "regular", "after_hours", "closed", "all"):
+        if phase in phases:
+            g = phases[phase]
+            cells.append(f"{phase} {g['per_sim_hour']:+.2f}/h")
+    whole = phases.get("all", {})
+    return (
+        f"  {name:<32} {whole.get('first', 0):>10.1f} -> {whole.get('last', 0):>10.1f} "
+        f"(max {whole.get('max', 0):.1f})  " + ", ".join(cells)
+    )
+
+
+def _census_lines(title: str, census: dict[str, dict[str, Doc]]) -> list[str]:
+    out = [f"  keys {title}:"]
+    for day, kinds in sorted(census.items()):
+        parts = [
+            f"{kind} {e['keys']}"
+            + (
+                f" (ttl {e['ttl_min_s'] / 3600:.0f}-{e['ttl_max_s'] / 3600:.0f} h)"
+                if e["ttl_max_s"]
+                else ""
+            )
+            + (f" [{e['no_ttl']} without TTL]" if e["no_ttl"] else "")
+            for kind, e in sorted(kinds.items())
+        ]
+        out.append(f"    {day}: " + ", ".join(parts))
+    return out
+
+
+def day_section(d: Doc) -> list[str]:
+    s, night = d["switch"], d["night"]
+    out = [
+        "",
+        f"DAY ({d['date']} from {d['start']} ET at {d['speed']:g}x, activity {d['activity']:g}, "
+        f"into {d['next_date']}): {d['samples']} samples over {d['wall_seconds']:.0f} s wall, "
+        f"simulated {d['first_sim_et']} -> {d['last_sim_et']}",
+        "  growth per simulated hour (first -> last, by session):",
+    ]
+    out += [_growth_line(name, phases) for name, phases in sorted(d["growth"].items())]
+    out += _census_lines("after the close", d["keys_after_close"])
+    out += _census_lines("at the end", d["keys_at_end"])
+    out += [
+        f"  keys without TTL: {d['never_expiring_keys']}",
+        f"  boards = truth after the close: {d['boards_vs_truth_after_close']['all_match']}",
+        f"  night {night.get('from_et')} -> {night.get('to_et')}: events sent "
+        f"{night.get('events_sent')}, pending at its end {night.get('pending_at_end')}",
+        f"  day switch: at {s['switch_sim_et']} (on time: {s['on_time']}; "
+        f"{s['wall_s_from_first_event_to_switch']} s wall after the first event time), "
+        f"days seen {s['days_seen']}",
+        f"  reset storm: {s['reset_storm']} ({s['snapshots_in_window']} snapshots in "
+        f"{STORM_WINDOW_S:.0f} s; Redis {s['redis_commands_per_s_window']} commands/s vs "
+        f"{s['redis_commands_per_s_after_window']} in the {STORM_WINDOW_S:.0f} s after)",
+        f"  empty boards after the switch (samples): {s['empty_board_samples'] or 'none'}; "
+        f"first rows after the switch (s): {s['first_rows_after_switch_s']}",
+        f"  reference data: {d['refdata_loads']}, next day loaded: {d['next_day_reference_loaded']}",
+    ]
+    return out

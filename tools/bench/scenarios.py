@@ -19,6 +19,7 @@ import httpx
 
 from stampede.markettime import ET
 from stampede.tools.bench import verdict
+from stampede.tools.bench.day import DayPlan
 from stampede.tools.bench.figures import per_second, stale_between, window_figures
 from stampede.tools.bench.probes import BoardClient, Sampler, pipeline
 from stampede.tools.bench.truth import compare_with_truth
@@ -42,6 +43,7 @@ class Plan:
     latency_rate: int
     latency_seconds: float
     workroot: Path
+    day: DayPlan
 
 
 def load_run(plan: Plan, rate_: int, shape: str, seconds: float, label: str) -> Doc:

@@ -1,0 +1,250 @@
+"""The day scenario (``stampede bench --scenario day``): a whole simulated session, 04:00 ->
+20:00 ET at high speed, through the night and into the next trading day's pre-market.
+
+While it runs, once a wall second: every process's RSS, Redis used memory, key count and
+commands processed, NATS stream bytes, the gateway's clients and snapshots sent, the simulator's
+events sent, consumer pending, and what the gateway serves (day, rows per board) beside what
+Redis holds for the simulated day. Reference data is reloaded every 20 simulated minutes, as
+the cluster's PingSource does every 20 minutes. Redis keys are counted by day and kind with
+their TTLs after the close and at the end; the boards are compared with the simulator's truth
+in the quiet after 20:00. ``dayfigures`` turns the samples into the report's figures.
+
+The market runs at ``--day-activity`` of a full day's trading (8,200 tickers, ~78M trades at
+1.0): at 120x a full day would be ~150k events/s, which no one machine absorbs; the shape of
+the day (04:00 blip, the open, the close, the fading after-hours) is the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import nats
+import redis
+import redis.asyncio as aioredis
+
+from stampede import keys, markettime
+from stampede import metricnames as names
+from stampede.boards import BOARDS
+from stampede.tools.bench import dayfigures
+from stampede.tools.bench.dayfigures import DaySample
+from stampede.tools.bench.probes import Background, BoardClient, Running, pipeline, processes, usage
+from stampede.tools.bench.truth import compare_with_truth
+from stampede.tools.bench.verdict import Doc
+from stampede.tools.promscrape import Snapshot
+
+GATEWAY_SNAPSHOTS = "stampede_gateway_snapshots_sent_total"
+REFDATA_EVERY_SIM_S = 20 * 60
+
+
+@dataclass
+class DayPlan:
+    date: str  # the session simulated first (its next trading day follows)
+    start: str  # ET start time
+    speed: float
+    activity: float
+    next_day_minutes: float  # how far into the next day's pre-market to run
+    compare_budget: float
+    workroot: Path
+
+
+def next_trading_day(day: date) -> date:
+    d = day + timedelta(days=1)
+    while not markettime.is_trading_day(d):
+        d += timedelta(days=1)
+    return d
+
+
+class DaySampler(Background):
+    """One :class:`DaySample` a wall second from every part of a running scanner."""
+
+    def __init__(self, running: Running, interval: float = 1.0) -> None:
+        self.status, self.sim, self.interval = running.status, running.sim, interval
+        self.samples: list[DaySample] = []
+        self.errors: dict[str, int] = {}
+        self._procs = processes(running.status)
+        super().__init__()
+
+    def _work(self) -> None:
+        asyncio.run(self._loop())
+
+    async def _loop(self) -> None:
+        nc = await nats.connect(self.status["nats"])
+        store = aioredis.Redis.from_url(self.status["redis"])
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as http:
+                while not self._stop.is_set():
+                    started = time.monotonic()
+                    try:
+                        self.samples.append(await self._sample(http, nc.jsm(), store))
+                    except (httpx.HTTPError, redis.RedisError, nats.errors.Error, ValueError) as e:
+                        kind = type(e).__name__
+                        self.errors[kind] = self.errors.get(kind, 0) + 1
+                    await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+        finally:
+            await store.aclose()
+            await nc.close()
+
+    async def _metrics(self, http: httpx.AsyncClient, component: str) -> Snapshot:
+        answer = await http.get(self.status["metrics"][component])
+        return Snapshot.parse(answer.text)
+
+    async def _sample(
+        self, http: httpx.AsyncClient, jsm: nats.js.JetStreamManager, store: aioredis.Redis
+    ) -> DaySample:
+        at = time.monotonic()
+        clock = (await http.get(f"{self.sim}/_sim/clock")).json()
+        sample = DaySample(at, int(clock["sim_ms"]))
+        day = markettime.trading_day(sample.sim_ms)
+        gateway, sim, dispatch = await asyncio.gather(
+            self._metrics(http, "gateway"),
+            self._metrics(http, "sim"),
+            self._metrics(http, "dispatch"),
+        )
+        info = await store.info()
+        async with store.pipeline(transaction=False) as pipe:
+            for board in BOARDS:
+                pipe.zcard(keys.board(day, board.name))
+            members = await pipe.execute()
+        streams = await jsm.streams_info()
+        boards = await asyncio.gather(
+            *(
+                http.get(f"{self.status['gateway']}/api/boards/{b.name}", params={"limit": 20})
+                for b in BOARDS
+            )
+        )
+        _, rss = usage(self._procs)
+        v = sample.values
+        v.update({f"rss_mb:{name}": round(b / 2**20, 1) for name, b in rss.items()})
+        v["redis_used_mb"] = round(info["used_memory"] / 2**20, 2)
+        v["redis_keys"] = float(await store.dbsize())
+        v["redis_commands"] = float(info["total_commands_processed"])
+        for stream in streams:
+            v[f"stream_mb:{stream.config.name}"] = round(stream.state.bytes / 2**20, 2)
+        v["stream_messages"] = float(sum(s.state.messages for s in streams))
+        v["gateway_clients"] = gateway.value(names.GATEWAY_CLIENTS)
+        v["gateway_snapshots"] = gateway.value(GATEWAY_SNAPSHOTS)
+        v["sim_events"] = sim.value(names.SIM_EVENTS_SENT)
+        v["pending"] = sum(dispatch.by(names.DISPATCH_CONSUMER_PENDING, "trigger").values())
+        sample.board_members = {b.name: int(n) for b, n in zip(BOARDS, members)}
+        docs = [answer.json() for answer in boards]
+        sample.board_rows = {b.name: len(doc.get("rows", [])) for b, doc in zip(BOARDS, docs)}
+        sample.board_day = docs[0].get("day") if docs else None
+        return sample
+
+
+class RefdataSchedule(Background):
+    """Fires the reference-data load every ``every`` wall seconds, as the PingSource does."""
+
+    def __init__(self, running: Running, every: float) -> None:
+        self.running, self.every = running, every
+        self.fired, self.failed = 0, 0
+        super().__init__()
+
+    def _work(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.running.scanner.load_reference_data()
+                self.fired += 1
+            except (httpx.HTTPError, RuntimeError):
+                self.failed += 1
+
+
+def census(redis_url: str) -> list[tuple[str, int]]:
+    """Every key with its TTL in seconds (-1: none)."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        names_ = list(client.scan_iter(count=2000))
+        with client.pipeline(transaction=False) as pipe:
+            for name in names_:
+                pipe.ttl(name)
+            ttls = pipe.execute()
+    finally:
+        client.close()
+    return list(zip(names_, ttls))
+
+
+def wait_for_sim(sim: str, until_ms: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(f"{sim}/_sim/clock", timeout=5).json()["sim_ms"] >= until_ms:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"simulated clock did not reach {dayfigures.et(until_ms)}")
+
+
+def day_run(plan: DayPlan) -> Doc:
+    """The scenario (see the module docstring); the result document of ``--scenario day``."""
+    first = date.fromisoformat(plan.date)
+    second = next_trading_day(first)
+    close_ms = markettime.et_ms(first, markettime.AFTER_HOURS_CLOSE)
+    next_open_ms = markettime.et_ms(second, markettime.PREMARKET_OPEN)
+    end_ms = next_open_ms + int(plan.next_day_minutes * 60_000)
+    workdir = Path(tempfile.mkdtemp(prefix="day-", dir=plan.workroot))
+    # The clock waits until the whole pipeline is up: the day starts where it should however
+    # long that takes (seconds are simulated hours at this speed).
+    env = {"SIM_DATE": plan.date, "SIM_ACTIVITY": str(plan.activity), "SIM_HOLD_CLOCK": "true"}
+    up_argv = ["--start", plan.start, "--speed", str(plan.speed), "--seed", "7"]
+    print(
+        f"[day] {plan.date} from {plan.start} ET at {plan.speed:g}x (activity {plan.activity:g}) "
+        f"into {second} pre-market: starting the pipeline...",
+        flush=True,
+    )
+    with (
+        pipeline(workdir, up_argv, env) as running,
+        BoardClient(running.status["gateway"]) as client,
+        DaySampler(running) as sampler,
+        RefdataSchedule(running, REFDATA_EVERY_SIM_S / plan.speed) as refdata,
+    ):
+        started = time.monotonic()
+        httpx.get(f"{running.sim}/_sim/clock/start", timeout=5).raise_for_status()
+        budget = (end_ms - running.clock_offset_ms() - time.time() * 1000) / 1000 / plan.speed
+        wait_for_sim(running.sim, close_ms + 5 * 60_000, timeout=budget + 120)
+        after_close = dayfigures.key_census(census(running.status["redis"]))
+        boards = compare_with_truth(running.status, running.sim, budget=plan.compare_budget)
+        print(f"[day] {plan.date} closed; boards = truth: {boards['all_match']}", flush=True)
+        wait_for_sim(running.sim, end_ms, timeout=budget + 120)
+        at_end = dayfigures.key_census(census(running.status["redis"]))
+        wall_seconds = time.monotonic() - started
+    shutil.rmtree(workdir, ignore_errors=True)
+    samples = sampler.samples
+    switch = dayfigures.day_switch(
+        samples, second.isoformat(), next_open_ms, client.days, subscriptions=len(BOARDS)
+    )
+    result = {
+        "date": plan.date,
+        "next_date": second.isoformat(),
+        "start": plan.start,
+        "speed": plan.speed,
+        "activity": plan.activity,
+        "wall_seconds": round(wall_seconds, 1),
+        "samples": len(samples),
+        "sample_errors": sampler.errors,
+        "first_sim_et": dayfigures.et(samples[0].sim_ms) if samples else None,
+        "last_sim_et": dayfigures.et(samples[-1].sim_ms) if samples else None,
+        "growth": dayfigures.growth_per_sim_hour(samples),
+        "keys_after_close": after_close,
+        "keys_at_end": at_end,
+        "never_expiring_keys": {
+            plan.date: dayfigures.never_expiring(at_end, plan.date),
+            second.isoformat(): dayfigures.never_expiring(at_end, second.isoformat()),
+        },
+        "boards_vs_truth_after_close": boards,
+        "night": dayfigures.quiet_night(samples),
+        "switch": switch,
+        "refdata_loads": {"fired": refdata.fired, "failed": refdata.failed},
+        "next_day_reference_loaded": bool(at_end.get(second.isoformat(), {}).get("ref")),
+        "client": client.summary(),
+    }
+    print(
+        f"[day] switch to {second} at {switch['switch_sim_et']} (on time: {switch['on_time']}), "
+        f"reset storm: {switch['reset_storm']}, empty boards: {switch['empty_board_samples']}",
+        flush=True,
+    )
+    return result
