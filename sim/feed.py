@@ -75,7 +75,7 @@ class Feed:
         """Fast-forward the model to the clock's start (pre-roll of the start minute included)."""
         if self.model is None:
             return
-        start_ms = self.clock.now_ms()
+        start_ms = self.clock.start_ms  # not now: at high speed the clock ran while we built
         start_s = seconds_of_day(start_ms)
         if not self.model.rate:  # load mode starts from nothing: no history to catch up
             # Bars of the last few seconds are still to be sent at the start: simulate those

@@ -23,10 +23,17 @@ THURSDAY, FRIDAY = "2025-03-13", "2025-03-14"
 async def test_the_feed_rolls_from_after_hours_into_the_next_premarket() -> None:
     trades: list[int] = []
     async with running_simulator(
-        date=THURSDAY, start="19:59:00", speed=2000, symbols=200, seed=3, activity=0.01
+        date=THURSDAY,
+        start="19:50:00",
+        speed=2000,
+        symbols=200,
+        seed=3,
+        activity=0.05,
+        hold_clock=True,
     ) as sim:
         ws = await open_session(sim.ws_url, sim.api_key, "T.*", max_size=None)
         rest = httpx.AsyncClient(base_url=sim.rest_url, params={"apiKey": sim.api_key})
+        await rest.get("/_sim/clock/start")  # once subscribed: the last after-hours minute is seen
         try:
             while True:
                 try:
