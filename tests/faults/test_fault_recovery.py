@@ -49,7 +49,7 @@ from stampede.conditions import eligibility
 from stampede.market import Trade
 from support.convergence import assert_converged, flowing, redis_of, traded_since, until
 from support.gateway import ReferenceClient
-from support.pipeline import Pipeline
+from support.pipeline import Pipeline, running_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -97,12 +97,9 @@ class TradeRecorder:
 
 @pytest.fixture(scope="module")
 async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pipeline]:
-    p = Pipeline(tmp_path_factory.mktemp("faults"), start=START, seed=SEED)
-    try:
-        await asyncio.to_thread(p.start)
+    workdir = tmp_path_factory.mktemp("faults")
+    async with running_pipeline(workdir, start=START, seed=SEED) as p:
         yield p
-    finally:
-        await asyncio.to_thread(p.stop)
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from stampede.tools import promscrape
 from support.convergence import assert_converged, flowing, traded_since, until
 from support.feedlink import heard_feed_link
 from support.gateway import ReferenceClient
-from support.pipeline import Pipeline
+from support.pipeline import Pipeline, running_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -58,12 +58,9 @@ RECONNECTS = "stampede_bridge_reconnects_total"
 
 @pytest.fixture(scope="module")
 async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pipeline]:
-    p = Pipeline(tmp_path_factory.mktemp("feed-faults"), start=START, seed=SEED, env=ENV)
-    try:
-        await asyncio.to_thread(p.start)
+    workdir = tmp_path_factory.mktemp("feed-faults")
+    async with running_pipeline(workdir, start=START, seed=SEED, env=ENV) as p:
         yield p
-    finally:
-        await asyncio.to_thread(p.stop)
 
 
 @pytest.fixture(scope="module")

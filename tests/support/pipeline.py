@@ -11,8 +11,11 @@ Used by the fault tests and the security tests (unique module name: no `__init__
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +179,14 @@ class Pipeline:
         return {
             p.name: p.read_text(errors="replace") for p in Path(self.status["logs"]).glob("*.log")
         }
+
+
+@contextlib.asynccontextmanager
+async def running_pipeline(workdir: Path, **options: Any) -> AsyncIterator[Pipeline]:
+    """A started pipeline for an async test (start and stop run in a thread), stopped after."""
+    p = Pipeline(workdir, **options)
+    try:
+        await asyncio.to_thread(p.start)
+        yield p
+    finally:
+        await asyncio.to_thread(p.stop)
