@@ -48,7 +48,7 @@ ENV = {
     "BRIDGE_BACKOFF_INITIAL": "0.2",
     "BRIDGE_BACKOFF_MAX": "3",
     "BRIDGE_STATUS_INTERVAL": "0.2",
-    "BRIDGE_HOLDER_TIMEOUT": "1",
+    "BRIDGE_HOLDER_TIMEOUT": "2",
     "BRIDGE_EVICTED_BACKOFF": "0.5",
     "BRIDGE_EVICTED_BACKOFF_MAX": "2",
     "GATEWAY_HEARTBEAT_SECONDS": "0.5",
@@ -180,7 +180,7 @@ async def test_a_second_bridge_with_the_key_is_not_evicted_back(
         assert link["holder"], link
         assert link["faults"]["max_connections"] == 1, link
         await flowing(pipeline, "movers")  # the second bridge feeds the same NATS
-        await asyncio.sleep(4)  # 4 holder timeouts, 2 longest eviction waits: a loop would show
+        await asyncio.sleep(4)  # 2 holder timeouts, 2 longest eviction waits: a loop would show
         evictions = await asyncio.to_thread(
             sim_metric, pipeline, "stampede_sim_disconnects_total", reason="max_connections"
         )

@@ -31,7 +31,7 @@ def bridge_settings(
         "bridge_backoff_max": 0.5,
         # bridges hear each other within a fraction of a second (see stampede.bridge.claims)
         "bridge_status_interval": 0.2,
-        "bridge_holder_timeout": 1.0,
+        "bridge_holder_timeout": 2.0,
         # generous ages: tests on a busy 2-core machine must not drop for staleness
         "bridge_max_age_a": 120,
         "bridge_max_age_t": 120,
