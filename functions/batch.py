@@ -1,14 +1,18 @@
-"""Steps the market-data handlers share: decode a batch (and check its numbers), apply its row writes."""
+"""What the market-data handlers share: decode a batch (and check its numbers), group commit."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from typing import Generic
 
 import msgspec
 
 from stampede.functions.cloudevents_http import Incoming
+from stampede.functions.commit import Flushed, GroupCommit, Part
 from stampede.functions.host import BadEvent, Context, Outcome
-from stampede.functions.plan import RowWrite
+from stampede.functions.store import current_traceparent
+from stampede.keys import shard_of
 from stampede.market import Channel, EventT, MarketEvent, channel_of_kind, decode_events
 
 # Bounds no real market event reaches (the dearest US stock trades below $1M; a day's volume
@@ -69,27 +73,71 @@ def check_numbers(events: Sequence[MarketEvent], channel: Channel) -> None:
                     )
 
 
-async def apply_writes(
-    event: Incoming, ctx: Context, writes: list[RowWrite], events: int, exchange_ms: int
-) -> Outcome:
-    """Apply row writes of one CloudEvent in one Redis round trip."""
-    if not writes:
-        return Outcome("ignored", events=events)
-    day = max(w.day for w in writes)
-    with ctx.redis_apply():
-        applied = await ctx.store.apply_rows(
-            writes,
-            event_id=event.id,
-            exchange_ms=exchange_ms,
-            received_ms=event.time_ms or exchange_ms,
-            day=day,
+class MarketFunction(Generic[EventT]):
+    """What movers, momentum and halts share: decode and check a batch, split it by symbol
+    shard, hand each part to the group commit and answer once every part is applied.
+
+    A subclass names the ``kind`` of event it takes and implements ``flush(shard, parts)``: merge
+    the events of every part (one reduction per symbol) and apply them in one script call.
+    """
+
+    name: str
+    kind: type[EventT]
+    event_types: frozenset[str]
+    checks_age = True
+    ctx: Context
+    commit: GroupCommit[EventT]
+
+    async def start(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.commit = GroupCommit(self.flush, ctx.settings.function_commit_max_events)
+
+    async def stop(self) -> None:
+        await self.commit.close()
+
+    async def flush(self, shard: int, parts: list[Part[EventT]]) -> Flushed:
+        raise NotImplementedError
+
+    def exchange_ms(self, events: list[EventT]) -> int:
+        """Exchange time of the newest event of a batch (Unix ms)."""
+        raise NotImplementedError
+
+    async def handle(self, event: Incoming, ctx: Context) -> Outcome:
+        events = decode_batch(event, self.kind)
+        if not events:
+            return Outcome("ignored")
+        exchange_ms = self.exchange_ms(events)
+        received_ms = event.time_ms or exchange_ms
+        traceparent = current_traceparent()
+        split = by_shard(events, ctx.settings.redis_shards)
+        results = await asyncio.gather(
+            *(
+                self.commit.submit(
+                    shard, Part(event.id, part, exchange_ms, received_ms, traceparent)
+                )
+                for shard, part in split.items()
+            )
         )
-    if applied.duplicate:
-        return Outcome("duplicate", events=events)
-    return Outcome(
-        "applied",
-        events=events,
-        boards=applied.boards,
-        exchange_ms=exchange_ms,
-        detail={"rows_changed": applied.changed},
-    )
+        applied = [r for r in results if r.applied]
+        if not applied:
+            return Outcome("duplicate", events=len(events))
+        return Outcome(
+            "applied",
+            events=len(events),
+            boards=tuple(sorted({b for r in applied for b in r.boards})),
+            exchange_ms=exchange_ms,
+            detail={
+                "rows_changed": sum(r.changed for r in applied),
+                "group": max(r.group for r in applied),
+            },
+        )
+
+
+def by_shard(events: list[EventT], shards: int) -> dict[int, list[EventT]]:
+    """The events of each symbol shard (all of them in shard 0 with one shard)."""
+    if shards == 1:
+        return {0: events}
+    split: dict[int, list[EventT]] = {}
+    for e in events:
+        split.setdefault(shard_of(e.sym, shards), []).append(e)
+    return split

@@ -13,6 +13,7 @@ unavailable (the sender retries later).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -83,7 +84,7 @@ class Context:
 
     @contextlib.contextmanager
     def redis_apply(self) -> Iterator[None]:
-        """Wrap the one Redis round trip of an apply: child span + latency histogram."""
+        """Wrap the Redis round trip of one group commit: child span + latency histogram."""
         start = time.perf_counter()
         with self.tracer.start_as_current_span("redis apply"):
             yield
@@ -117,7 +118,12 @@ def build_app(
             function=name,
             settings=settings,
             redis=redis,
-            store=Store(redis, settings.function_board_size, settings.function_seen_ttl_seconds),
+            store=Store(
+                redis,
+                settings.function_board_size,
+                settings.function_seen_ttl_seconds,
+                settings.redis_shards,
+            ),
             references=ReferenceCache(redis, settings.function_reference_cache_seconds),
             tracer=tracer,
             log=log,
@@ -212,6 +218,8 @@ def build_app(
             done = time.time()
             metrics.EVENTS_APPLIED.labels(name).inc(outcome.events)
             metrics.BATCH_SIZE.labels(name).observe(outcome.events)
+            if "group" in outcome.detail:
+                metrics.GROUP_SIZE.labels(name).observe(outcome.detail["group"])
             for board in outcome.boards:
                 metrics.BOARD_UPDATES.labels(name, board).inc()
             if event.time_ms is not None:
@@ -254,7 +262,8 @@ def build_app(
         except InvalidCloudEvent as exc:
             return error(400, "invalid", str(exc))
         if headers.get("content-type", "").startswith("application/cloudevents-batch+json"):
-            results = [await process(event) for event in events]
+            # concurrently, so the events of one batched request share a group commit
+            results = await asyncio.gather(*(process(event) for event in events))
             worst = max((code for code, _ in results), default=200)
             return worst, {"results": [body for _, body in results]}
         return await process(events[0])

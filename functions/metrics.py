@@ -68,9 +68,16 @@ DROPPED = Counter(
 )
 REDIS_APPLY = Histogram(
     names.FUNCTION_REDIS_APPLY,
-    "Duration of the single Redis round trip that applies one CloudEvent.",
+    "Duration of the Redis round trip that applies one group commit (one or more CloudEvents).",
     ["function"],
     buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+GROUP_SIZE = Histogram(
+    "stampede_function_group_commit_cloudevents",
+    "CloudEvents merged into the group commit that applied an applied CloudEvent.",
+    ["function"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
     registry=REGISTRY,
 )
 PIPELINE_LATENCY = pipeline_latency_histogram(REGISTRY)

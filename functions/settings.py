@@ -22,6 +22,12 @@ class FunctionSettings(RedisSettings):
     function_board_size: int = Field(
         200, description="Members kept per board (top K by score; bottom K for ascending boards)."
     )
+    function_commit_max_events: int = Field(
+        20000,
+        ge=1,
+        description="Most market events merged into one group commit (one script call per "
+        "shard); more waiting CloudEvents go into the next call.",
+    )
     function_seen_ttl_seconds: int = Field(
         3600, description="How long an applied CloudEvent id is remembered (idempotency window)."
     )
@@ -30,18 +36,16 @@ class FunctionSettings(RedisSettings):
         description="In-process cache lifetime of a day's reference data read from Redis "
         "(a cache only: Redis is the source of truth).",
     )
-    function_window_ttl_seconds: int = Field(
-        1800,
-        description="Lifetime of the momentum per-second window buckets in Redis (must exceed "
-        "the 5-minute window at the slowest replay speed you use).",
-    )
     function_momentum_stale_seconds: int = Field(
         60,
         description="Momentum boards drop a symbol with no eligible trade for this many seconds "
         "of feed time, so a burst that ended does not hold the top forever.",
     )
     function_tape_seconds: int = Field(
-        5, description="Tape-speed window: trades per second averaged over this many seconds."
+        5,
+        ge=1,
+        le=60,
+        description="Tape-speed window: trades per second averaged over this many seconds.",
     )
     massive_rest_url: str = Field(
         "https://api.massive.com", description="Massive REST API base URL (the simulator locally)."

@@ -12,7 +12,6 @@ clients watch them; a symbol that is on several boards is read once.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -26,7 +25,6 @@ from stampede.gateway import metrics
 from stampede.gateway.rows import wire_row
 from stampede.markettime import ET
 
-_BOARD_KEY = re.compile(r"^" + re.escape(keys.PREFIX) + r":(\d{4}-\d{2}-\d{2}):board:")
 SCRIPT = (resources.files("stampede.gateway") / "read_boards.lua").read_text()
 LOOKAHEAD = 8  # members read past each board's depth, as the next read's candidates
 MAX_ATTEMPTS = 5  # a read that still misses rows after this many calls fails (retried later)
@@ -112,10 +110,10 @@ class BoardReader:
 async def newest_day(redis: Redis) -> str | None:
     """The newest day that has a board in Redis (None on a fresh start)."""
     newest = ""
-    async for key in redis.scan_iter(match=f"{keys.PREFIX}:*:board:*", count=1000):
-        match = _BOARD_KEY.match(key)
-        if match and match.group(1) > newest:
-            newest = match.group(1)
+    async for key in redis.scan_iter(match=keys.BOARD_PATTERN, count=1000):
+        day = keys.board_day(key)
+        if day and day > newest:
+            newest = day
     return newest or None
 
 

@@ -4,34 +4,63 @@ Every market key is scoped by trading day (ET date, ``YYYY-MM-DD``) and expires 
 later. A new day therefore starts on new, empty keys: there is no reset to run, and nothing
 that could meet the 04:00 or 09:30 burst (the seed scanner's morning crash).
 
-- ``sp:{day}:board:{board}``   sorted set, member = symbol, score = the board's metric
-- ``sp:{day}:row:{SYM}``       hash of the row fields a dashboard shows (see ``ROW_FIELDS``)
-- ``sp:{day}:seen:{ce_id}``    idempotency marker of an applied CloudEvent (SET NX EX)
-- ``sp:{day}:once:{action}``   once-a-day latch across replicas (SET NX EX)
-- ``sp:{day}:state:{name}``   a function's working state (clocks, window buckets), not for display
-- ``sp:{day}:bars:{SYM}``      hash: the day's minute bars of a symbol, for the symbol view
-- ``sp:{day}:halthist:{SYM}``  hash: the day's halts and resumes of a symbol
-- ``sp:ref:{day}:{name}``      reference data loaded before the session (hashes by symbol)
-- channel ``sp:changes``       pub/sub: a function applied a batch touching these boards
+Keys a function's script touches carry a Redis Cluster hash tag ``{sN}`` (literal braces) naming
+the symbol shard ``N`` they belong to, so every key of one script call - that shard's rows, state,
+boards and idempotency markers - lives in one slot, and a later Redis Cluster needs no rewrite.
+With ``REDIS_SHARDS=1`` (the default) every symbol is in shard 0: one Redis, one script call.
+
+- ``sp:{day}:{sN}:board:{board}``  sorted set, member = symbol, score = the board's metric; with
+  several shards each shard ranks its own symbols and a reader merges the shards' tops
+- ``sp:{day}:{sN}:row:{SYM}``      hash of the row fields a dashboard shows (see ``ROW_FIELDS``)
+- ``sp:{day}:{sN}:seen:{ce_id}``   idempotency marker of an applied CloudEvent's part (SET EX)
+- ``sp:{day}:{sN}:state:{name}``   a function's working state (clocks, packed symbol state)
+- ``sp:{day}:once:{action}``       once-a-day latch across replicas (SET NX EX)
+- ``sp:{day}:bars:{SYM}``          hash: the day's minute bars of a symbol, for the symbol view
+- ``sp:{day}:halthist:{SYM}``      hash: the day's halts and resumes of a symbol
+- ``sp:ref:{day}:{name}``          reference data loaded before the session (hashes by symbol)
+- channel ``sp:changes``           pub/sub: a function applied a batch touching these boards
 """
 
 from __future__ import annotations
 
+import re
+import zlib
+
 PREFIX = "sp"
 CHANGES_CHANNEL = f"{PREFIX}:changes"
 DAY_TTL_SECONDS = 4 * 24 * 3600
+_BOARD_KEY = re.compile(re.escape(PREFIX) + r":(\d{4}-\d{2}-\d{2}):\{s\d+\}:board:")
 
 
-def board(day: str, name: str) -> str:
-    return f"{PREFIX}:{day}:board:{name}"
+def shard_of(symbol: str, shards: int) -> int:
+    """The shard a symbol's keys live in: stable across processes and restarts (crc32)."""
+    return zlib.crc32(symbol.encode()) % shards if shards > 1 else 0
 
 
-def row(day: str, symbol: str) -> str:
-    return f"{PREFIX}:{day}:row:{symbol}"
+def tagged(day: str, shard: int) -> str:
+    """The common start of every key of ``shard`` on ``day`` (ends with the hash tag)."""
+    return f"{PREFIX}:{day}:{{s{shard}}}"
 
 
-def seen(day: str, event_id: str) -> str:
-    return f"{PREFIX}:{day}:seen:{event_id}"
+def board(day: str, name: str, shard: int = 0) -> str:
+    return f"{tagged(day, shard)}:board:{name}"
+
+
+def board_day(key: str) -> str | None:
+    """The trading day of a board key (None when ``key`` is not one)."""
+    match = _BOARD_KEY.match(key)
+    return match.group(1) if match else None
+
+
+BOARD_PATTERN = f"{PREFIX}:*:board:*"  # SCAN match for every board key of any day and shard
+
+
+def row(day: str, symbol: str, shards: int = 1) -> str:
+    return f"{tagged(day, shard_of(symbol, shards))}:row:{symbol}"
+
+
+def seen(day: str, event_id: str, shard: int = 0) -> str:
+    return f"{tagged(day, shard)}:seen:{event_id}"
 
 
 def once(day: str, action: str) -> str:
@@ -42,9 +71,9 @@ def reference(day: str, name: str) -> str:
     return f"{PREFIX}:ref:{day}:{name}"
 
 
-def state(day: str, name: str) -> str:
-    """Day-scoped working state of a function (clocks, window buckets), not shown to users."""
-    return f"{PREFIX}:{day}:state:{name}"
+def state(day: str, name: str, shard: int = 0) -> str:
+    """Day-scoped working state of a function (clocks, packed symbol state), not shown to users."""
+    return f"{tagged(day, shard)}:state:{name}"
 
 
 def bars(day: str, symbol: str) -> str:

@@ -28,6 +28,12 @@ class CommonSettings(BaseSettings):
 
 class RedisSettings(CommonSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding the boards.")
+    redis_shards: int = Field(
+        1,
+        ge=1,
+        description="Symbol shards of the board keys (each one Redis Cluster hash tag; functions "
+        "apply one script call per shard). 1 keeps every key in one slot.",
+    )
 
 
 class NatsSettings(CommonSettings):

@@ -2,56 +2,34 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from stampede.events import MARKET_EVENT_TYPES
-from stampede.functions.batch import decode_batch
-from stampede.functions.cloudevents_http import Incoming
-from stampede.functions.host import Context, Outcome
-from stampede.functions.momentum.scoring import SymbolTrades, reduce_trades
-from stampede.functions.momentum.window import HOD_BOARD, WINDOW_BOARDS, Window, group_payload
+from stampede.functions.batch import MarketFunction
+from stampede.functions.commit import Flushed, Part
+from stampede.functions.host import Context
+from stampede.functions.momentum.scoring import reduce_trades
+from stampede.functions.momentum.window import Window
 from stampede.market import Channel, Trade
 
 
-class Momentum:
+class Momentum(MarketFunction[Trade]):
     name = "momentum"
+    kind = Trade
     event_types = frozenset({MARKET_EVENT_TYPES[Channel.TRADE]})
-    checks_age = True
-    boards = (*WINDOW_BOARDS, HOD_BOARD)
 
     async def start(self, ctx: Context) -> None:
-        self.window = Window(ctx.redis)
+        await super().start(ctx)
+        self.window = Window(ctx.redis, ctx.settings)
 
-    async def handle(self, event: Incoming, ctx: Context) -> Outcome:
-        trades = decode_batch(event, Trade)
-        symbols = reduce_trades(trades)
-        if not symbols:
-            return Outcome("ignored", events=len(trades))
-        by_day: dict[str, list[SymbolTrades]] = defaultdict(list)
-        for entry in symbols:
-            by_day[entry.day].append(entry)
-        newest = max(e.newest_ms for e in symbols)
-        day = max(by_day)
-        header = ctx.store.header(day, event.id, self.boards, newest, event.time_ms or newest)
-        s = ctx.settings
-        with ctx.redis_apply():
-            result = await self.window.apply(
-                header,
-                [group_payload(d, entries) for d, entries in sorted(by_day.items())],
-                tape_seconds=s.function_tape_seconds,
-                stale_ms=s.function_momentum_stale_seconds * 1000,
-                window_ttl=s.function_window_ttl_seconds,
-                board_size=s.function_board_size,
-            )
-        if result == 0:
-            return Outcome("duplicate", events=len(trades))
-        return Outcome(
-            "applied",
-            events=len(trades),
-            boards=self.boards,
-            exchange_ms=newest,
-            detail={"symbols": result - 1},
-        )
+    def exchange_ms(self, events: list[Trade]) -> int:
+        return max(t.t for t in events)
+
+    async def flush(self, shard: int, parts: list[Part[Trade]]) -> Flushed:
+        """Every trade of the group reduced per symbol and second, merged in one call."""
+        symbols = reduce_trades(t for p in parts for t in p.events)
+        if not symbols:  # only trades that count for nothing (official open/close prints)
+            return Flushed()
+        with self.ctx.redis_apply():
+            return await self.window.apply(shard, parts, symbols)
 
 
 def new() -> Momentum:

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 from stampede.events import MARKET_EVENT_TYPES
-from stampede.functions.batch import apply_writes, decode_batch
-from stampede.functions.cloudevents_http import Incoming
-from stampede.functions.host import Context, Outcome
+from stampede.functions.batch import MarketFunction
+from stampede.functions.commit import Flushed, Part
 from stampede.functions.movers.scoring import locate, score_batch
 from stampede.market import Aggregate, Channel
 
 
-class Movers:
+class Movers(MarketFunction[Aggregate]):
     name = "movers"
+    kind = Aggregate
     event_types = frozenset({MARKET_EVENT_TYPES[Channel.AGGREGATE]})
-    checks_age = True
 
-    async def handle(self, event: Incoming, ctx: Context) -> Outcome:
-        bars = decode_batch(event, Aggregate)
-        if not bars:
-            return Outcome("ignored")
-        located = locate(bars)
-        references = {day: await ctx.references.get(day) for day in {x.day for x in located}}
+    def exchange_ms(self, events: list[Aggregate]) -> int:
+        return max(b.e for b in events)
+
+    async def flush(self, shard: int, parts: list[Part[Aggregate]]) -> Flushed:
+        """The newest bar per symbol over every CloudEvent of the group, scored once."""
+        located = locate(b for p in parts for b in p.events)
+        references = {day: await self.ctx.references.get(day) for day in {x.day for x in located}}
         writes = score_batch(located, references)
-        return await apply_writes(event, ctx, writes, len(bars), max(b.e for b in bars))
+        with self.ctx.redis_apply():
+            return await self.ctx.store.apply_rows(shard, parts, writes)
 
 
 def new() -> Movers:

@@ -44,8 +44,11 @@ from typing import Any
 import msgspec
 import nats
 import pytest
+import redis
 
+from stampede import keys
 from stampede.conditions import eligibility
+from stampede.functions.momentum.window import decode_state
 from stampede.market import Trade
 from support.convergence import assert_converged, flowing, redis_of, traded_since, until
 from support.gateway import ReferenceClient
@@ -120,7 +123,7 @@ async def test_pipeline_is_flowing(pipeline: Pipeline, recorder: TradeRecorder) 
     for function in ("movers", "momentum"):
         await flowing(pipeline, function)
     day = pipeline.truth(limit=1)["day"]
-    assert await asyncio.to_thread(lambda: redis_of(pipeline).zcard(f"sp:{day}:board:volume")) > 0
+    assert await asyncio.to_thread(lambda: redis_of(pipeline).zcard(keys.board(day, "volume"))) > 0
 
 
 async def test_redis_crash(pipeline: Pipeline, facts: dict) -> None:
@@ -241,34 +244,49 @@ async def test_no_trade_counted_twice(
         pytest.skip("the crash sequence did not finish")
     await asyncio.to_thread(pipeline.wait_for_feed_end)
     await asyncio.sleep(3)  # let the last deliveries land
-    published = recorder.eligible_counts()
     day = pipeline.truth(limit=1)["day"]
-    r = redis_of(pipeline)
-    applied: Counter[tuple[str, int]] = Counter()
-    prefix = f"sp:{day}:state:win:"
-    for key in await asyncio.to_thread(lambda: list(r.scan_iter(prefix + "*", count=1000))):
-        sym, minute = key[len(prefix) :].rsplit(":", 1)
-        for field, value in (await asyncio.to_thread(r.hgetall, key)).items():
-            if field.startswith("n:"):
-                applied[(sym, int(minute) * 60 + int(field[2:]))] += int(value)
+    # Trades counted, from momentum's packed state per symbol: per second over the symbol's
+    # last 60 s (its count records) and per minute over the whole day (its minute history).
+    per_second: Counter[tuple[str, int]] = Counter()
+    per_minute: Counter[tuple[str, int]] = Counter()
+    kept: dict[str, int] = {}  # symbol -> first second its count records cover
+    prefix = keys.state(day, "mom:").encode()
+    raw = redis.Redis.from_url(pipeline.redis_url, socket_timeout=5)
+    for key in await asyncio.to_thread(lambda: list(raw.scan_iter(prefix + b"*", count=1000))):
+        sym = key[len(prefix) :].decode()
+        state = decode_state(await asyncio.to_thread(raw.get, key))
+        kept[sym] = state.second - 59
+        for second, n, _ in state.counts:
+            per_second[(sym, second)] = n
+        for minute, n in state.minutes:
+            per_minute[(sym, minute)] = n
+    raw.close()
+    published = recorder.eligible_counts()
+    published_per_minute: Counter[tuple[str, int]] = Counter()
+    for (sym, second), n in published.items():
+        published_per_minute[(sym, second // 60)] += n
     # Wall clock -> simulated exchange clock (speed 1: a constant offset).
     first_recorded = (recorder.started_ms + pipeline.sim_offset_ms) // 1000 + 2
     healthy = (facts["healthy_ms"] + pipeline.sim_offset_ms) // 1000 + 2
-    assert applied, "no momentum buckets in Redis"
+    assert per_second and per_minute, "no momentum state in Redis"
     twice = {
         k: (n, published[k])
-        for k, n in applied.items()
+        for k, n in per_second.items()
         if k[1] >= first_recorded and n > published[k]
+    } | {
+        k: (n, published_per_minute[k])
+        for k, n in per_minute.items()
+        if k[1] * 60 >= first_recorded and n > published_per_minute[k]
     }
     assert twice == {}, "trades counted more often than they were published"
-    lost = {k: (applied[k], n) for k, n in published.items() if k[1] >= healthy and applied[k] != n}
+    checked = [k for k in published if k[1] >= max(healthy, kept.get(k[0], healthy))]
+    lost = {k: (per_second[k], published[k]) for k in checked if per_second[k] != published[k]}
     assert lost == {}, "trades published after recovery but not counted"
-    checked = sum(1 for k in published if k[1] >= healthy)
-    assert checked > 0, "no trades after the crashes"
+    assert checked, "no trades after the crashes"
     momentum = await asyncio.to_thread(pipeline.metrics, "function-momentum")
     print(
         f"duplicates skipped by the restarted momentum replica: "
         f"{momentum.value('stampede_function_dropped_total', reason='duplicate'):.0f}; "
         f"recorded {len(recorder.by_id)} trade CloudEvents ({recorder.copies} copies), "
-        f"{sum(published.values())} eligible trades, {checked} symbol-seconds checked for equality"
+        f"{sum(published.values())} eligible trades, {len(checked)} symbol-seconds checked for equality"
     )

@@ -108,7 +108,7 @@ async def test_bad_events_get_400_and_are_never_applied(function_server, http, r
 
         after = metric((await http.get(url + "/metrics")).text, invalid)
         assert after - before == 4
-    assert await redis.keys(f"sp:{D}:row:*") == []
+    assert await redis.keys(keys.row(D, "*")) == []
 
 
 async def test_stale_events_are_dropped_and_counted(function_server, http, redis) -> None:

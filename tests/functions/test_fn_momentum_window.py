@@ -1,5 +1,5 @@
-"""The momentum script's kept window state (minute totals, sums and prices as of the symbol's
-second) gives exactly what a recompute from the buckets gives, batch after batch."""
+"""The momentum script's packed state kept batch after batch (sums and prices carried from second
+to second, late trades, pruning) gives exactly what one call over all trades so far gives."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import uuid
 import redis.asyncio as aioredis
 
 from stampede import keys
+from stampede.functions.commit import Part
 from stampede.functions.momentum.scoring import reduce_trades
-from stampede.functions.momentum.window import Window, group_payload
+from stampede.functions.momentum.window import Window
+from stampede.functions.settings import FunctionSettings
 from support.functions import DAY, at, trade
 
 D = DAY.isoformat()
@@ -47,21 +49,8 @@ def batches(seed: int = 3) -> list[list]:
 
 
 async def apply(window: Window, trades: list) -> None:
-    header = {
-        "seen": keys.seen(D, uuid.uuid4().hex),
-        "seen_ttl": 600,
-        "ttl": 86400,
-        "channel": "test",
-        "message": "{}",
-    }
-    await window.apply(
-        header,
-        [group_payload(D, reduce_trades(trades))],
-        tape_seconds=5,
-        stale_ms=3_600_000,
-        window_ttl=1800,
-        board_size=200,
-    )
+    parts = [Part(uuid.uuid4().hex, trades, max(t.t for t in trades), 0)]
+    await window.apply(0, parts, reduce_trades(trades))
 
 
 async def rows(redis: aioredis.Redis) -> dict:
@@ -73,14 +62,15 @@ async def test_kept_window_state_equals_a_recompute_from_buckets(redis_url: str)
     fresh = aioredis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/15")
     applied: list = []
     try:
-        window, reference = Window(incremental), Window(fresh)
+        settings = FunctionSettings(function_momentum_stale_seconds=3600)
+        window, reference = Window(incremental, settings), Window(fresh, settings)
         for k, batch in enumerate(batches()):
             applied += batch
             await apply(window, batch)
             if k % 3:
                 continue
             await fresh.flushdb()
-            await apply(reference, applied)  # one batch: no kept state, all from buckets
+            await apply(reference, applied)  # one call: no kept state
             assert await rows(incremental) == await rows(fresh), f"after batch {k}"
         assert all(v is not None for r in (await rows(incremental)).values() for v in r)
     finally:

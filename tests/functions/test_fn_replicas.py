@@ -1,4 +1,5 @@
-"""Two replicas applying interleaved, shuffled, partly redelivered batches = one replica in order."""
+"""Two replicas applying interleaved, shuffled, partly redelivered batches (several in flight
+at once, so group commits merge them) = one replica applying them one by one in order."""
 
 from __future__ import annotations
 
@@ -105,9 +106,12 @@ async def test_two_replicas_give_the_same_boards_as_one(function_server, http, r
         replicas = {"movers": (m1, m2), "momentum": (t1, t2)}
 
         async def deliver(share: int) -> None:
-            for i, (function, event) in enumerate(shuffled):
-                if i % 2 == share:
-                    await post(http, replicas[function][share], event)
+            mine = [(f, e) for i, (f, e) in enumerate(shuffled) if i % 2 == share]
+            # a few requests in flight per replica, so its group commits merge several
+            for k in range(0, len(mine), 6):
+                await asyncio.gather(
+                    *(post(http, replicas[f][share], e) for f, e in mine[k : k + 6])
+                )
 
         await asyncio.gather(deliver(0), deliver(1))
     assert await snapshot(redis) == one

@@ -19,6 +19,7 @@ import httpx
 import pytest
 import redis
 
+from stampede import keys
 from support.pipeline import Pipeline
 
 TRUTH_BOARDS = {  # board -> (truth field, descending)
@@ -77,9 +78,7 @@ async def assert_converged(p: Pipeline, final: dict[str, Any], symbols: set[str]
         await asyncio.sleep(1)
     assert wrong == []
     for board, (field, descending) in TRUTH_BOARDS.items():
-        members = await asyncio.to_thread(
-            r.zrange, f"sp:{day}:board:{board}", 0, -1, withscores=True
-        )
+        members = await asyncio.to_thread(r.zrange, keys.board(day, board), 0, -1, withscores=True)
         got = sorted(
             ((sym, round(score, 6)) for sym, score in members if sym in symbols),
             key=lambda x: (-x[1] if descending else x[1], x[0]),
@@ -89,7 +88,7 @@ async def assert_converged(p: Pipeline, final: dict[str, Any], symbols: set[str]
     answer = await asyncio.to_thread(
         httpx.get, f"{p.gateway_url}/api/boards/volume", params={"limit": 10}, timeout=10
     )
-    top = await asyncio.to_thread(r.zrevrange, f"sp:{day}:board:volume", 0, 9)
+    top = await asyncio.to_thread(r.zrevrange, keys.board(day, "volume"), 0, 9)
     assert [row["sym"] for row in answer.json()["rows"]] == top
 
 
@@ -98,7 +97,7 @@ def _row_mismatches(
 ) -> list[str]:
     pipe = r.pipeline()
     for sym in sorted(symbols):
-        pipe.hmget(f"sp:{day}:row:{sym}", "last", "volume", "change_pct")
+        pipe.hmget(keys.row(day, sym), "last", "volume", "change_pct")
     wrong = []
     for sym, (last, volume, change) in zip(sorted(symbols), pipe.execute()):
         want = truth["symbols"][sym]

@@ -1,0 +1,46 @@
+"""Lua scripts as files, run by EVALSHA, and the calling convention every apply script shares.
+
+A script is ``seen.lua`` (the group commit's idempotency markers, see ``commit.py``) followed by
+the owner's ``*.lua`` file beside it. redis-py's script object sends EVALSHA and, on NOSCRIPT
+(a restarted or flushed Redis), SCRIPT LOAD and again. Every key a script touches is in KEYS
+(the seen keys first), so one call stays within one Cluster slot when its keys share a hash tag.
+
+Arguments: ARGV[1] = number of seen keys, ARGV[2] = their TTL, ARGV[3] = the body's msgpack
+payload (an ``array_like`` msgspec Struct defined, once, by the module owning the script).
+Reply: ``{0, {dup index, ...}}`` (nothing written) or ``{1, changed}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+from redis.asyncio import Redis
+
+from stampede.functions.commit import Flushed
+
+_PRELUDE = Path(__file__).with_name("seen.lua")
+_encoder = msgspec.msgpack.Encoder()
+
+
+class ApplyScript:
+    """One apply script: ``seen.lua`` + ``path``, with the shared argument and reply layout."""
+
+    def __init__(self, redis: Redis, path: Path) -> None:
+        self.path = path
+        self._script = redis.register_script(_PRELUDE.read_text() + "\n" + path.read_text())
+
+    async def __call__(
+        self,
+        seen: list[str],
+        seen_ttl: int,
+        keys: list[str],
+        payload: msgspec.Struct,
+        boards: tuple[str, ...],
+    ) -> Flushed:
+        reply = await self._script(
+            keys=[*seen, *keys], args=[len(seen), seen_ttl, _encoder.encode(payload)]
+        )
+        if int(reply[0]) == 0:
+            return Flushed(duplicates=tuple(int(i) - 1 for i in reply[1]))
+        return Flushed(changed=int(reply[1]), boards=boards)

@@ -1,0 +1,76 @@
+-- Guarded row writes of movers and halts, for every CloudEvent of a group commit at once.
+-- Layout: ARGV[3] = msgpack of store.RowsCall; every key is an index into KEYS.
+-- A row write applies only when its (t, tie) is not older than its clock's stored pair, so
+-- replicas and redeliveries applying in any order converge on the newest write.
+local p = cmsgpack.unpack(ARGV[3])
+local TTL, CHANNEL, MESSAGE, BOARDS, GROUPS = p[1], p[2], p[3], p[4], p[5]
+local fmt, floor = string.format, math.floor
+local function put(out, flat)  -- append name/value pairs, numbers formatted as %.10g
+  local n = #out
+  for j = 1, #flat, 2 do
+    local v = flat[j + 1]
+    out[n + 1], out[n + 2] = flat[j], type(v) == 'number' and fmt('%.10g', v) or v
+    n = n + 2
+  end
+end
+local applied = 0
+local adds, rems = {}, {}  -- board position -> {score, member, ...} / {member, ...}
+for _, g in ipairs(GROUPS) do
+  -- g = {clock key, updated_ms mirror key, rows}; row = {row key, symbol, t, tie,
+  --      {field, value, ...}, {board position, score, ...}, {board position, ...}, {static ...}}
+  local clock, mirror, rows = KEYS[g[1]], KEYS[g[2]], g[3]
+  local wanted, syms = {}, {}
+  for i, r in ipairs(rows) do
+    syms[i] = r[2]
+    wanted[2 * i - 1], wanted[2 * i] = r[2], r[2] .. ':tie'
+  end
+  local cur = hmget(clock, wanted)
+  -- Every row's updated_ms (newest exchange time from any function) is mirrored in one hash
+  -- per shard and day, read for the whole group at once instead of one HGET per row.
+  local known = hmget(mirror, syms)
+  local moved, newest = {}, {}
+  for i, r in ipairs(rows) do
+    local sym, t, tie = r[2], r[3], r[4]
+    local ct = tonumber(cur[2 * i - 1])
+    if ct == nil or t > ct or (t == ct and tie >= (tonumber(cur[2 * i]) or 0)) then
+      applied = applied + 1
+      local n = #moved
+      moved[n + 1], moved[n + 2], moved[n + 3], moved[n + 4] = sym, t, sym .. ':tie', tie
+      local out = {}
+      put(out, r[5])
+      if ct == nil or floor(t / 60000) ~= floor(ct / 60000) then put(out, r[8]) end
+      local u = tonumber(known[i])
+      if u == nil or t > u then
+        out[#out + 1], out[#out + 2] = 'updated_ms', fmt('%d', t)
+        newest[#newest + 1], newest[#newest + 2] = sym, t
+      end
+      local key = KEYS[r[1]]
+      redis.call('HSET', key, unpack(out))
+      if ct == nil then redis.call('EXPIRE', key, TTL) end
+      local scores = r[6]
+      for j = 1, #scores, 2 do
+        local list = adds[scores[j]]
+        if list == nil then list = {}; adds[scores[j]] = list end
+        list[#list + 1], list[#list + 2] = scores[j + 1], sym
+      end
+      for _, b in ipairs(r[7]) do
+        local list = rems[b]
+        if list == nil then list = {}; rems[b] = list end
+        list[#list + 1] = sym
+      end
+    end
+  end
+  if #moved > 0 then chunked('HSET', clock, moved) end
+  if #newest > 0 then chunked('HSET', mirror, newest) end
+  redis.call('EXPIRE', clock, TTL)
+  redis.call('EXPIRE', mirror, TTL)
+end
+-- BOARDS[b] = {board key index, cap, ascending (1/0)}
+for b, list in pairs(rems) do chunked('ZREM', KEYS[BOARDS[b][1]], list) end
+for b, list in pairs(adds) do capped_zadd(KEYS[BOARDS[b][1]], BOARDS[b][2], BOARDS[b][3] == 1, list) end
+for _, board in ipairs(BOARDS) do
+  trim(KEYS[board[1]], board[2], board[3] == 1)
+  redis.call('EXPIRE', KEYS[board[1]], TTL)
+end
+if applied > 0 then redis.call('PUBLISH', CHANNEL, MESSAGE) end
+return {1, applied}
