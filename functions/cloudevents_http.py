@@ -98,6 +98,7 @@ def parse(headers: dict[str, str], body: bytes) -> list[Incoming]:
         KeyError,
         AttributeError,
         msgspec.DecodeError,
+        RecursionError,  # JSON nested too deeply (the SDK parses structured mode itself)
     ) as exc:
         raise InvalidCloudEvent(f"malformed CloudEvent: {exc}") from exc
     raise InvalidCloudEvent(
