@@ -113,3 +113,14 @@ def test_per_second_rows_have_offered_applied_latency_shed_and_pending() -> None
     assert rows[0]["offered"] == rows[0]["applied"] == 10_000
     assert rows[1]["pending"] == 4.0 and rows[1]["stale"] == 0
     assert rows[1]["board_write_p99"] is not None and rows[1]["board_write_p99"] <= 0.1
+
+
+def test_a_sample_missing_a_component_is_not_used_for_rates() -> None:
+    window = _window(late_in_tail=False)
+    broken = window[10]
+    window[10] = Sample(broken.at, Snapshot(broken.at, {}), {}, {}, {"gateway": "timed out"})
+    rows = per_second(window[8:13], zero=0.0)
+    assert [r["t"] for r in rows] == [9.0, 11.0, 12.0]  # 9 -> 11 is one two-second row
+    assert all(r["applied"] == 10_000 for r in rows)
+    figures = window_figures(window, offered=10_000)
+    assert figures["scrape_errors"] == ["gateway"] and figures["strict"]["held"]

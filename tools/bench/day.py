@@ -34,7 +34,15 @@ from stampede import metricnames as names
 from stampede.boards import BOARDS
 from stampede.tools.bench import dayfigures
 from stampede.tools.bench.dayfigures import DaySample
-from stampede.tools.bench.probes import Background, BoardClient, Running, pipeline, processes, usage
+from stampede.tools.bench.probes import (
+    HOLD_CLOCK,
+    Background,
+    BoardClient,
+    Running,
+    pipeline,
+    processes,
+    usage,
+)
 from stampede.tools.bench.truth import compare_with_truth
 from stampede.tools.bench.verdict import Doc
 from stampede.tools.promscrape import Snapshot
@@ -189,7 +197,7 @@ def day_run(plan: DayPlan) -> Doc:
     workdir = Path(tempfile.mkdtemp(prefix="day-", dir=plan.workroot))
     # The clock waits until the whole pipeline is up: the day starts where it should however
     # long that takes (seconds are simulated hours at this speed).
-    env = {"SIM_DATE": plan.date, "SIM_ACTIVITY": str(plan.activity), "SIM_HOLD_CLOCK": "true"}
+    env = {"SIM_DATE": plan.date, "SIM_ACTIVITY": str(plan.activity), **HOLD_CLOCK}
     up_argv = ["--start", plan.start, "--speed", str(plan.speed), "--seed", "7"]
     print(
         f"[day] {plan.date} from {plan.start} ET at {plan.speed:g}x (activity {plan.activity:g}) "
@@ -203,7 +211,7 @@ def day_run(plan: DayPlan) -> Doc:
         RefdataSchedule(running, REFDATA_EVERY_SIM_S / plan.speed) as refdata,
     ):
         started = time.monotonic()
-        httpx.get(f"{running.sim}/_sim/clock/start", timeout=5).raise_for_status()
+        running.start_clock()
         budget = (end_ms - running.clock_offset_ms() - time.time() * 1000) / 1000 / plan.speed
         wait_for_sim(running.sim, close_ms + 5 * 60_000, timeout=budget + 120)
         after_close = dayfigures.key_census(census(running.status["redis"]))

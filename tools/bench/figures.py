@@ -89,8 +89,17 @@ def tail(samples: Sequence[Sample], share: float) -> list[Sample]:
     return [s for s in samples if s.at >= samples[-1].at - elapsed * share]
 
 
+def complete(samples: Sequence[Sample]) -> list[Sample]:
+    """The samples in which every component answered (all of them if none did): a component
+    missing from one would make its counters look reset, and its rates jump."""
+    whole = [s for s in samples if not s.errors]
+    return whole if len(whole) > 1 else list(samples)
+
+
 def window_figures(samples: Sequence[Sample], offered: float | None = None) -> Doc:
     """Throughput, latency, drops, lag, resources and both held verdicts over a window."""
+    scrape_errors = sorted({k for s in samples for k in s.errors})
+    samples = complete(samples)
     first, last = samples[0], samples[-1]
     a, b = first.metrics, last.metrics
     elapsed = last.at - first.at
@@ -144,7 +153,7 @@ def window_figures(samples: Sequence[Sample], offered: float | None = None) -> D
         old_tail[0].metrics, b, PIPELINE, stage=BOARD_WRITE
     )["p50"]
     figures["stale_shed"] = stale_between(a, b)
-    figures["scrape_errors"] = sorted({k for s in samples for k in s.errors})
+    figures["scrape_errors"] = scrape_errors
     if offered is not None:
         figures.update(verdicts(figures))
     return figures
@@ -186,10 +195,11 @@ def _max_by(samples: Sequence[Sample], gauge: str, label: str) -> dict[str, floa
 
 
 def per_second(samples: Sequence[Sample], zero: float) -> list[Doc]:
-    """One row per scrape interval, timed from ``zero`` (the open): offered (sent by the
-    simulator), applied, board-write p50/p99, CloudEvents shed stale, consumer pending."""
+    """One row per scrape interval (of complete samples), timed from ``zero`` (the open):
+    offered (sent by the simulator), applied, board-write p50/p99, CloudEvents shed stale,
+    consumer pending."""
     out = []
-    for a, b in pairwise(samples):
+    for a, b in pairwise(complete(samples)):
         p = latency(a.metrics, b.metrics, PIPELINE, stage=BOARD_WRITE)
         out.append(
             {

@@ -36,6 +36,10 @@ class Running:
     def sim(self) -> str:
         return str(self.status["services"]["sim"])
 
+    def start_clock(self) -> None:
+        """Start the simulator's held clock (``SIM_HOLD_CLOCK``) now that everything is up."""
+        httpx.get(f"{self.sim}/_sim/clock/start", timeout=5).raise_for_status()
+
     def clock_offset_ms(self) -> float:
         """Simulated minus wall time now (0 for a live clock on today's session)."""
         clock = httpx.get(f"{self.sim}/_sim/clock", timeout=5).json()
@@ -55,6 +59,12 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+# A busy service may answer /metrics late; a sample missing one is not used for rates (its
+# counters would look reset), so wait a little longer than the interval rather than lose it.
+SCRAPE_TIMEOUT_S = 3.0
+HOLD_CLOCK = {"SIM_HOLD_CLOCK": "true"}  # a simulated market waits for Running.start_clock
 
 
 @contextlib.contextmanager
@@ -196,7 +206,7 @@ class Sampler(Background):
             while not self._stop.is_set():
                 started = time.monotonic()
                 scraped = scrape_all(
-                    self.status["metrics"], timeout=max(0.5, self.interval), client=client
+                    self.status["metrics"], timeout=SCRAPE_TIMEOUT_S, client=client
                 )
                 cpu, rss = usage(self._procs)
                 self.samples.append(

@@ -21,7 +21,7 @@ from stampede.markettime import ET
 from stampede.tools.bench import verdict
 from stampede.tools.bench.day import DayPlan
 from stampede.tools.bench.figures import per_second, stale_between, window_figures
-from stampede.tools.bench.probes import BoardClient, Sampler, pipeline
+from stampede.tools.bench.probes import HOLD_CLOCK, BoardClient, Sampler, pipeline
 from stampede.tools.bench.truth import compare_with_truth
 from stampede.tools.bench.verdict import Doc
 
@@ -133,11 +133,14 @@ def open_burst(plan: Plan) -> Doc:
         f"[open] simulated market from {plan.open_start} ET: starting the pipeline...", flush=True
     )
     up_argv = ["--start", plan.open_start, "--speed", "1", "--seed", "7"]
+    # The clock waits until the pipeline is up (loading reference data takes a while), so the
+    # measured pre-open is the same whatever the start-up took.
     with (
-        pipeline(workdir, up_argv) as running,
+        pipeline(workdir, up_argv, HOLD_CLOCK) as running,
         BoardClient(running.status["gateway"]) as client,
         Sampler(running.status) as sampler,
     ):
+        running.start_clock()
         clock = httpx.get(f"{running.sim}/_sim/clock", timeout=5).json()
         sim_now = datetime.fromtimestamp(clock["sim_ms"] / 1000, ET)
         open_ms = sim_now.replace(hour=9, minute=30, second=0, microsecond=0).timestamp() * 1000
