@@ -113,6 +113,14 @@ def test_day_switch_finds_early_switches_storms_and_empty_boards() -> None:
     assert storm["reset_storm"] and storm["snapshots_in_window"] == 60
 
 
+def test_totals_are_counter_increases_over_the_run() -> None:
+    assert dayfigures.totals(_night_and_morning()) == {
+        "gateway_snapshots": 12.0,
+        "redis_commands": 12_000.0,
+        "sim_events": 800.0,
+    }
+
+
 def test_quiet_night_sends_nothing_and_drains() -> None:
     night = dayfigures.quiet_night(_night_and_morning())
     assert night["quiet"] and night["events_sent"] == 0 and night["samples"] == 4
@@ -130,6 +138,7 @@ def test_quick_day_closes_sleeps_and_switches_to_the_next_premarket(tmp_path: Pa
     assert day["keys_after_close"]["2025-03-13"]["board"]["keys"] > 0  # the session was seen
     assert day["boards_vs_truth_after_close"]["all_match"], day["boards_vs_truth_after_close"]
     assert day["night"]["quiet"], day["night"]
+    assert day["totals"]["sim_events"] > 0 and day["totals"]["events_applied"] > 0
     assert day["never_expiring_keys"] == {"2025-03-13": 0, "2025-03-14": 0}
     switch = day["switch"]
     assert switch["switched"] and switch["on_time"], switch

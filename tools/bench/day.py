@@ -99,9 +99,11 @@ class DaySampler(Background):
             await store.aclose()
             await nc.close()
 
-    async def _metrics(self, http: httpx.AsyncClient, component: str) -> Snapshot:
-        answer = await http.get(self.status["metrics"][component])
-        return Snapshot.parse(answer.text)
+    async def _metrics(self, http: httpx.AsyncClient) -> Snapshot:
+        """Every component's /metrics, merged (a component that does not answer fails the
+        sample: its counters would look reset)."""
+        pages = await asyncio.gather(*(http.get(url) for url in self.status["metrics"].values()))
+        return Snapshot.merge(Snapshot.parse(page.text) for page in pages)
 
     async def _sample(
         self, http: httpx.AsyncClient, jsm: nats.js.JetStreamManager, store: aioredis.Redis
@@ -110,11 +112,7 @@ class DaySampler(Background):
         clock = (await http.get(f"{self.sim}/_sim/clock")).json()
         sample = DaySample(at, int(clock["sim_ms"]))
         day = markettime.trading_day(sample.sim_ms)
-        gateway, sim, dispatch = await asyncio.gather(
-            self._metrics(http, "gateway"),
-            self._metrics(http, "sim"),
-            self._metrics(http, "dispatch"),
-        )
+        metrics = await self._metrics(http)
         info = await store.info()
         async with store.pipeline(transaction=False) as pipe:
             for board in BOARDS:
@@ -136,10 +134,12 @@ class DaySampler(Background):
         for stream in streams:
             v[f"stream_mb:{stream.config.name}"] = round(stream.state.bytes / 2**20, 2)
         v["stream_messages"] = float(sum(s.state.messages for s in streams))
-        v["gateway_clients"] = gateway.value(names.GATEWAY_CLIENTS)
-        v["gateway_snapshots"] = gateway.value(GATEWAY_SNAPSHOTS)
-        v["sim_events"] = sim.value(names.SIM_EVENTS_SENT)
-        v["pending"] = sum(dispatch.by(names.DISPATCH_CONSUMER_PENDING, "trigger").values())
+        v["gateway_clients"] = metrics.value(names.GATEWAY_CLIENTS)
+        v["gateway_snapshots"] = metrics.value(GATEWAY_SNAPSHOTS)
+        v["sim_events"] = metrics.value(names.SIM_EVENTS_SENT)
+        v["events_applied"] = metrics.value(names.FUNCTION_EVENTS_APPLIED)
+        v["stale_shed"] = metrics.value(names.FUNCTION_DROPPED, reason="stale")
+        v["pending"] = sum(metrics.by(names.DISPATCH_CONSUMER_PENDING, "trigger").values())
         sample.board_members = {b.name: int(n) for b, n in zip(BOARDS, members)}
         docs = [answer.json() for answer in boards]
         sample.board_rows = {b.name: len(doc.get("rows", [])) for b, doc in zip(BOARDS, docs)}
@@ -245,6 +245,7 @@ def day_run(plan: DayPlan) -> Doc:
         },
         "boards_vs_truth_after_close": boards,
         "night": dayfigures.quiet_night(samples),
+        "totals": dayfigures.totals(samples),
         "switch": switch,
         "refdata_loads": {"fired": refdata.fired, "failed": refdata.failed},
         "next_day_reference_loaded": bool(at_end.get(second.isoformat(), {}).get("ref")),

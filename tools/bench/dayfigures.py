@@ -19,7 +19,10 @@ HOUR_MS = 3_600_000
 SETTLE_S = 2.0  # wall seconds a gateway tick may lag Redis before an empty board counts
 STORM_WINDOW_S = 10.0  # wall seconds after the switch in which a reset storm would show
 STORM_SNAPSHOTS_PER_SUBSCRIPTION = 2.0  # one fresh snapshot per subscription is a day switch
-COUNTERS = frozenset({"redis_commands", "gateway_snapshots", "sim_events"})  # not grown, counted
+# Counters: not "grown" but totalled over the run.
+COUNTERS = frozenset(
+    {"redis_commands", "gateway_snapshots", "sim_events", "events_applied", "stale_shed"}
+)
 
 
 @dataclass
@@ -175,6 +178,15 @@ def day_switch(
             STORM_WINDOW_S,
         ),
     }
+
+
+def totals(samples: Sequence[DaySample]) -> dict[str, float]:
+    """How much each counter grew from the first sample to the last (events sent and applied,
+    CloudEvents shed stale, snapshots sent, Redis commands)."""
+    if len(samples) < 2:
+        return {}
+    first, last = samples[0].values, samples[-1].values
+    return {k: last[k] - first[k] for k in sorted(COUNTERS) if k in first and k in last}
 
 
 def quiet_night(samples: Sequence[DaySample]) -> Doc:

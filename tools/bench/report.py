@@ -200,6 +200,7 @@ def day_section(d: Doc) -> list[str]:
     out += [
         f"  keys without TTL: {d['never_expiring_keys']}",
         f"  boards = truth after the close: {d['boards_vs_truth_after_close']['all_match']}",
+        "  totals: " + ", ".join(f"{k} {v:,.0f}" for k, v in d["totals"].items()),
         f"  night {night.get('from_et')} -> {night.get('to_et')}: events sent "
         f"{night.get('events_sent')}, pending at its end {night.get('pending_at_end')}",
         f"  day switch: at {s['switch_sim_et']} (on time: {s['on_time']}; "
