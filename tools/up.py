@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -198,7 +199,15 @@ class Scanner:
 
     def load_reference_data(self) -> None:
         """Fire the reference-data load, as the cluster's PingSource does (a no-op once the
-        day is loaded; a reload if Redis lost it)."""
+        day is loaded; a reload if Redis lost it): wait for the daily part the boards rank on,
+        then leave the fundamentals (one overview per ticker: minutes at a plan's pace) to load
+        in the background while the scanner runs."""
+        self._post_refdata({"part": "daily"}, timeout=120)
+        threading.Thread(
+            target=self._post_refdata, args=({"part": "fundamentals"}, 600), daemon=True
+        ).start()
+
+    def _post_refdata(self, body: dict[str, str], timeout: float) -> None:
         headers = {
             "ce-specversion": "1.0",
             "ce-type": REFDATA_LOAD_TYPE,
@@ -206,12 +215,17 @@ class Scanner:
             "ce-id": uuid.uuid4().hex,
             "content-type": "application/json",
         }
-        # One overview per ticker: at a paid plan's pace the first load of a day takes minutes.
-        answer = httpx.post(self.refdata.url + "/", headers=headers, content=b"{}", timeout=600)
-        if answer.status_code >= 300:
-            raise RuntimeError(
-                f"reference data load failed: {answer.status_code} {answer.text[:300]}"
-            )
+        try:
+            answer = httpx.post(self.refdata.url + "/", headers=headers, json=body, timeout=timeout)
+        except httpx.HTTPError as exc:
+            answer = None
+            problem = repr(exc)
+        else:
+            problem = f"{answer.status_code} {answer.text[:300]}"
+        if answer is None or answer.status_code >= 300:
+            if body.get("part") == "daily":
+                raise RuntimeError(f"reference data load failed: {problem}")
+            print(f"stampede up: {body['part']} reference data not loaded: {problem}", flush=True)
 
     def stop(self) -> None:
         for component in reversed(self.components):

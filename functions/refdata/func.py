@@ -12,6 +12,11 @@ Two parts: the daily history (N grouped-daily bars, one paged minute-bars range 
 proxy, one market status: previous close, ADV, intraday profile), then what traders filter on
 (float and short interest lists, one overview per ticker: shares outstanding, market cap),
 written into each ticker's row. All calls go through one paced, retrying client.
+
+The daily part is a few calls and the boards need it to rank; the fundamentals are thousands
+of calls (minutes at a plan's pace) and only add columns. So ``{"part": "daily"}`` or
+``{"part": "fundamentals"}`` asks for one of them (each with its own latch), and no part means
+both in order (the cron): a starting scanner waits for the daily part only.
 """
 
 from __future__ import annotations
@@ -34,15 +39,16 @@ from stampede.markettime import previous_trading_day
 from stampede.massive_rest import MassiveError, MassiveRest
 
 LATCH = "refdata"
+PARTS = ("daily", "fundamentals")
 # A Knative PingSource cannot set its CloudEvent type: in the cluster the cron fires this one.
 PING_TYPE = "dev.knative.sources.ping"
 LOADING_TTL_SECONDS = 300  # a replica that died mid-load frees the latch after this
 
 
-def parse_request(data: bytes | None) -> tuple[date | None, bool]:
-    """(requested day or None for "the feed's today", force) from the event data."""
+def parse_request(data: bytes | None) -> tuple[date | None, bool, tuple[str, ...]]:
+    """(requested day or None for "the feed's today", force, parts) from the event data."""
     if not data:
-        return None, False
+        return None, False, PARTS
     try:
         body = json.loads(data)
     except ValueError as exc:
@@ -55,7 +61,10 @@ def parse_request(data: bytes | None) -> tuple[date | None, bool]:
             day = date.fromisoformat(body["date"])
         except (TypeError, ValueError) as exc:
             raise BadEvent(f"date must be YYYY-MM-DD, got {body['date']!r}") from exc
-    return day, bool(body.get("force", False))
+    part = body.get("part")
+    if part is not None and part not in PARTS:
+        raise BadEvent(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+    return day, bool(body.get("force", False)), (part,) if part else PARTS
 
 
 def sessions_before(day: date, count: int) -> list[date]:
@@ -88,27 +97,43 @@ class RefData:
         await self.rest.close()
 
     async def handle(self, event: Incoming, ctx: Context) -> Outcome:
-        requested, force = parse_request(event.data)
+        requested, force, parts = parse_request(event.data)
         try:
             day = requested or await self.rest.today()
         except MassiveError as exc:
             raise Unavailable(str(exc)) from exc
-        latch = keys.once(day.isoformat(), LATCH)
+        detail: dict[str, object] = {"day": day.isoformat()}
+        applied, ignored = [], {}
+        for part in parts:
+            done = await self.load_part(day, part, force, ctx)
+            if "reason" in done:
+                ignored[part] = done["reason"]
+            else:
+                applied.append(part)
+                detail.update(done)
+        if not applied:
+            return Outcome("ignored", detail={**detail, "reason": next(iter(ignored.values()))})
+        if ignored:
+            detail["ignored_parts"] = ignored
+        ctx.log.info("reference data loaded (%s)", ", ".join(applied), extra=detail)
+        return Outcome("applied", events=1, detail=detail)
+
+    async def load_part(self, day: date, part: str, force: bool, ctx: Context) -> dict[str, object]:
+        """One part under its once-a-day latch (``SET NX``): a repeated trigger is ignored unless
+        forced; a failure releases the latch and answers 503, so the sender retries."""
+        latch = keys.once(day.isoformat(), LATCH if part == "daily" else f"{LATCH}:{part}")
         taken = await ctx.redis.set(latch, "loading", nx=True, ex=LOADING_TTL_SECONDS)
         if not taken:
             held = await ctx.redis.get(latch)
             current = held.decode() if isinstance(held, bytes) else held or ""
             if current == "loading" or not force:
-                return Outcome(
-                    "ignored",
-                    detail={
-                        "day": day.isoformat(),
-                        "reason": "load in progress" if current == "loading" else "already loaded",
-                    },
-                )
+                return {"reason": "load in progress" if current == "loading" else "already loaded"}
             await ctx.redis.set(latch, "loading", ex=LOADING_TTL_SECONDS)
         try:
-            detail = await self.load_all(day, force, ctx)
+            if part == "daily":
+                detail = await self.load_daily(day, force, ctx)
+            else:
+                detail = await self.load_fundamentals(day, force, latch, ctx)
         except MassiveError as exc:
             await ctx.redis.delete(latch)
             raise Unavailable(str(exc)) from exc
@@ -116,53 +141,56 @@ class RefData:
             await ctx.redis.delete(latch)
             raise
         await ctx.redis.set(latch, "done", ex=keys.DAY_TTL_SECONDS)
-        ctx.log.info("reference data loaded", extra=detail)
-        return Outcome("applied", events=1, detail=detail)
-
-    async def load_all(self, day: date, force: bool, ctx: Context) -> dict[str, object]:
-        """The daily part (unless already saved for the day and not forced), then the
-        fundamentals, resumed from saved progress unless forced."""
-        name = day.isoformat()
-        latch = keys.once(name, LATCH)
-        detail: dict[str, object] = {"day": name}
-        meta = await ctx.redis.hgetall(keys.reference(name, "meta"))
-        if force or not meta:
-            loaded = await self.load(day, ctx)
-            with ctx.redis_apply():
-                await self.save(name, loaded, ctx)
-            metrics.REFDATA_SYMBOLS.inc(len(loaded.prev_close))
-            detail.update(
-                symbols=len(loaded.prev_close),
-                sessions=loaded.sessions,
-                profile_minutes=len(loaded.profile),
-            )
-        else:
-            detail.update(symbols=int(meta.get(b"symbols", 0)), resumed=True)
-        s = ctx.settings
-        if s.refdata_fundamentals:
-
-            async def keep_alive() -> None:
-                await ctx.redis.expire(latch, LOADING_TTL_SECONDS)
-
-            load = FundamentalsLoad(
-                self.rest,
-                ctx.redis,
-                day,
-                concurrency=s.refdata_concurrency,
-                short_interest_days=s.refdata_short_interest_days,
-                keep_alive=keep_alive,
-            )
-            if force:
-                await load.forget()
-            tickers = await ctx.redis.hkeys(keys.reference(name, "prev_close"))
-            done = await load.run(t.decode() if isinstance(t, bytes) else t for t in tickers)
-            detail.update(
-                floats=done.floats,
-                overviews=done.overviews,
-                short_interest=done.short_interest,
-                reference_rows=done.rows,
-            )
         return detail
+
+    async def load_daily(self, day: date, force: bool, ctx: Context) -> dict[str, object]:
+        """Previous close, ADV and the intraday profile (unless saved for the day and not forced)."""
+        name = day.isoformat()
+        meta = await ctx.redis.hgetall(keys.reference(name, "meta"))
+        if meta and not force:
+            return {"symbols": int(meta.get(b"symbols", 0)), "resumed": True}
+        loaded = await self.load(day, ctx)
+        with ctx.redis_apply():
+            await self.save(name, loaded, ctx)
+        metrics.REFDATA_SYMBOLS.inc(len(loaded.prev_close))
+        return {
+            "symbols": len(loaded.prev_close),
+            "sessions": loaded.sessions,
+            "profile_minutes": len(loaded.profile),
+        }
+
+    async def load_fundamentals(
+        self, day: date, force: bool, latch: str, ctx: Context
+    ) -> dict[str, object]:
+        """Float, overviews and short interest into the rows, resumed from saved progress
+        unless forced; needs the daily part (its tickers) first."""
+        s = ctx.settings
+        if not s.refdata_fundamentals:
+            return {"skipped": "REFDATA_FUNDAMENTALS is off"}
+        tickers = await ctx.redis.hkeys(keys.reference(day.isoformat(), "prev_close"))
+        if not tickers:
+            raise Unavailable("the daily reference part is not loaded yet; retry after it")
+
+        async def keep_alive() -> None:
+            await ctx.redis.expire(latch, LOADING_TTL_SECONDS)
+
+        load = FundamentalsLoad(
+            self.rest,
+            ctx.redis,
+            day,
+            concurrency=s.refdata_concurrency,
+            short_interest_days=s.refdata_short_interest_days,
+            keep_alive=keep_alive,
+        )
+        if force:
+            await load.forget()
+        done = await load.run(t.decode() if isinstance(t, bytes) else t for t in tickers)
+        return {
+            "floats": done.floats,
+            "overviews": done.overviews,
+            "short_interest": done.short_interest,
+            "reference_rows": done.rows,
+        }
 
     async def load(self, day: date, ctx: Context) -> Loaded:
         s = ctx.settings

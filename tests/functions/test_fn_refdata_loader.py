@@ -45,9 +45,17 @@ def test_sessions_skip_weekends_and_holidays() -> None:
 
 
 def test_load_request_data() -> None:
-    assert parse_request(b"{}") == (None, False)
-    assert parse_request(None) == (None, False)
-    assert parse_request(b'{"date": "2025-03-14", "force": true}') == (date(2025, 3, 14), True)
+    both = ("daily", "fundamentals")
+    assert parse_request(b"{}") == (None, False, both)
+    assert parse_request(None) == (None, False, both)
+    assert parse_request(b'{"date": "2025-03-14", "force": true}') == (
+        date(2025, 3, 14),
+        True,
+        both,
+    )
+    assert parse_request(b'{"part": "daily"}') == (None, False, ("daily",))
+    with pytest.raises(BadEvent, match="part must be one of"):
+        parse_request(b'{"part": "everything"}')
     with pytest.raises(BadEvent):
         parse_request(b'{"date": "14/03/2025"}')
     with pytest.raises(BadEvent):

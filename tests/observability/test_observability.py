@@ -36,6 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from stampede.boards import BOARDS
+from stampede.dispatch.triggers import default_triggers_path, load_triggers, routable
 from stampede.tools import localstack, top
 from stampede.tools.promscrape import scrape_all
 
@@ -355,7 +356,11 @@ def test_every_component_counts_and_the_end_to_end_histograms_fill(running: Runn
             f"{histogram}_count", **match
         )
     assert merged.value("stampede_gateway_clients") >= 1
-    assert len(merged.series("stampede_dispatch_consumer_bound")) == 3  # movers, momentum, halts
+    # one bound consumer per Trigger on a market stream (refdata's arrives over HTTP, not NATS)
+    market_triggers = routable(load_triggers(default_triggers_path(), "stampede", {}))
+    assert {
+        dict(labels)["trigger"] for labels in merged.series("stampede_dispatch_consumer_bound")
+    } == {t.name for t in market_triggers}
     assert running.watcher.frames.get("diff", 0) > 0
 
 
