@@ -361,7 +361,7 @@ function readEditor() {
 }
 
 $("ed-preset").innerHTML += Object.entries(scans.PRESETS).map(([k, p]) => `<option value="${k}">${escapeHtml(p.name)}</option>`).join("");
-$("ed-preset").addEventListener("change", (e) => { if (e.target.value) fillEditor(scans.fromPreset(e.target.value)); });
+$("ed-preset").addEventListener("change", (e) => { if (e.target.value) fillEditor(scans.fromPreset(e.target.value, state.fields)); });
 $("ed-add-filter").addEventListener("click", () => addFilterRow(null));
 $("ed-play").addEventListener("click", () => { unlockAudio(); play($("ed-sound").value); });
 $("ed-cancel").addEventListener("click", () => $("editor").close());

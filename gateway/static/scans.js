@@ -20,6 +20,9 @@ export const PRESETS = {
   gap_and_go: {
     name: "Gap and go", board: "gappers", alert: true, sound: "ping",
     filters: { min_gap_pct: 4, min_premarket_volume: 100000 },
+    // before 09:30 the day's volume is the pre-market volume: the stand-in where a gateway
+    // does not know premarket_volume yet
+    fallbacks: { premarket_volume: "volume" },
     columns: ["last", "gap_pct", "premarket_volume", "premarket_high", "float_shares", "news_ms"],
   },
   hod_momentum: {
@@ -44,16 +47,24 @@ export function makeScan(fields) {
   };
 }
 
-export function fromPreset(key) {
-  const preset = PRESETS[key];
-  if (!preset) throw new Error(`unknown preset ${key}`);
-  return makeScan(preset);
+// A scan from a preset; a filter on a field this gateway lacks uses the preset's stand-in.
+export function fromPreset(key, fields) {
+  const { fallbacks = {}, ...preset } = PRESETS[key] || {};
+  if (!preset.name) throw new Error(`unknown preset ${key}`);
+  const filters = {};
+  for (const [wire, value] of Object.entries(preset.filters)) {
+    const [side, ...rest] = wire.split("_");
+    const field = rest.join("_");
+    const known = !fields || fields.includes(field) || !fallbacks[field];
+    filters[known ? wire : `${side}_${fallbacks[field]}`] = value;
+  }
+  return makeScan({ ...preset, filters });
 }
 
 export function defaultScans(catalogue) {
   const scans = DEFAULT_BOARDS.filter((b) => !catalogue || catalogue[b]).map((board) =>
     makeScan({ id: board, name: catalogue?.[board]?.title || board, board }));
-  scans.push(makeScan({ ...PRESETS.halts, id: "halts" }));
+  scans.push({ ...fromPreset("halts"), id: "halts" });
   return scans;
 }
 

@@ -265,3 +265,60 @@ async def test_a_phone_shows_one_board_at_a_time_with_tabs(redis_url, artifacts_
         )
         assert not errors, errors
     await redis.aclose()
+
+
+PRESETS = {
+    "low_float_runners": {
+        "min_price": 1,
+        "max_price": 20,
+        "min_change_pct": 10,
+        "min_rvol": 5,
+        "max_float_shares": 20e6,
+    },
+    "hod_momentum": {"max_hod_age_s": 60, "min_change_1m_pct": 2, "min_price": 1, "max_price": 20},
+    "halts": {},
+}
+
+
+async def test_presets_subscribe_with_their_filters_and_the_gateway_accepts_them(redis_url):
+    redis = aioredis.from_url(redis_url)
+    market = DemoMarket(redis)
+    market.rows["SOUN"]["extra"] = {"float_shares": 9_000_000}
+    await market.write(TICKERS)
+    async with running_gateway(redis_url) as gw, chromium() as browser:
+        sent: list[dict] = []
+        got: list[dict] = []
+        page, errors = await open_page(browser, "about:blank")
+
+        def watch(ws) -> None:
+            ws.on("framesent", lambda text: sent.append(json.loads(text)))
+            ws.on("framereceived", lambda text: got.append(json.loads(text)))
+
+        page.on("websocket", watch)
+        await page.goto(gw.url + "/")
+        await page.wait_for_selector('.board[data-board="gainers"] tbody tr')
+        fields = next(m for m in got if m["type"] == "hello")["fields"]
+        for i, key in enumerate(("low_float_runners", "gap_and_go", "hod_momentum", "halts")):
+            await page.click("#new-scan")
+            await page.select_option("#ed-preset", key)
+            await page.click("#ed-save")
+            await page.wait_for_function(
+                "(n) => window.stampede.state.scans.length === n",
+                arg=7 + i,  # the six default scans and one more per preset
+            )
+        subs = [m for m in sent if m.get("type") == "subscribe" and m["id"].startswith("s")]
+        by_board = {m["board"]: m.get("filters", {}) for m in subs}
+        assert by_board["gainers"] == PRESETS["low_float_runners"]
+        assert by_board["new_highs"] == PRESETS["hod_momentum"]
+        pm = "premarket_volume" if "premarket_volume" in fields else "volume"
+        assert by_board["gappers"] == {"min_gap_pct": 4, f"min_{pm}": 100000}
+        await page.wait_for_timeout(500)
+        assert not [m for m in got if m["type"] == "error"]
+        snapshots = {m["id"]: m for m in got if m["type"] == "snapshot"}
+        assert all(s["id"] in snapshots for s in subs)
+        runners = next(s for s in subs if s["board"] == "gainers")["id"]
+        assert all(
+            r.get("float_shares", 1e12) < 20e6 for r in snapshots[runners]["rows"]
+        )  # only symbols whose float is known and low
+        assert not errors, errors
+    await redis.aclose()

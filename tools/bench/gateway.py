@@ -110,15 +110,23 @@ class Stats:
         self.seq_errors = 0
 
 
+def scan_of(i: int, scans: str) -> dict[str, float] | None:
+    """Client ``i``'s filters: ``shared`` = half the clients on one common scan; ``distinct`` =
+    every client its own scan (a dashboard's saved scans), so specs grow with the clients."""
+    if scans == "distinct":
+        return {"min_price": 1, "max_price": 20, "min_change_pct": round(-5 + i * 0.01, 2)}
+    return {"min_price": 1, "max_price": 20, "min_volume": 10_000} if i % 2 else None
+
+
 async def client(
-    url: str, stats: Stats, stop: asyncio.Event, ready: asyncio.Event, filtered: bool
+    url: str, stats: Stats, stop: asyncio.Event, ready: asyncio.Event, filters: dict | None
 ) -> None:
     async with websockets.connect(url, max_size=None, compression=None) as ws:
         seqs: dict[str, int] = {}
         for name in BOARDS:
             msg = {"type": "subscribe", "id": name, "board": name, "limit": 20}
-            if filtered:
-                msg["filters"] = {"min_price": 1, "max_price": 20, "min_volume": 10_000}
+            if filters:
+                msg["filters"] = filters
             await ws.send(orjson.dumps(msg).decode())
         while not stop.is_set():
             try:
@@ -172,13 +180,13 @@ def write_burst(redis_url: str, rate: float, seconds: float, size: int, seed: in
 
 
 async def phase(
-    base: str, redis_url: str, clients: int, seconds: float, rate: float, size: int
+    base: str, redis_url: str, clients: int, seconds: float, rate: float, size: int, scans: str
 ) -> dict[str, object]:
     stats, stop = Stats(), asyncio.Event()
     readies = [asyncio.Event() for _ in range(clients)]
     tasks = [
         asyncio.create_task(
-            client(base.replace("http", "ws") + "/ws", stats, stop, readies[i], i % 2 == 1)
+            client(base.replace("http", "ws") + "/ws", stats, stop, readies[i], scan_of(i, scans))
         )
         for i in range(clients)
     ]
@@ -205,6 +213,7 @@ async def phase(
     )
     return {
         "clients": clients,
+        "views": metric(after, "stampede_gateway_views"),
         "notifications/s": (
             metric(after, "stampede_gateway_notifications_total")
             - metric(before, "stampede_gateway_notifications_total")
@@ -231,6 +240,12 @@ async def run_main(argv: list[str] | None) -> int:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rate", type=float, default=200.0, help="change notifications per second")
     parser.add_argument("--batch", type=int, default=40, help="rows changed per notification")
+    parser.add_argument(
+        "--scans",
+        choices=("shared", "distinct"),
+        default="shared",
+        help="shared: half the clients hold one common scan; distinct: every client its own",
+    )
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="stampede-bench-gw-"))
@@ -268,11 +283,17 @@ async def run_main(argv: list[str] | None) -> int:
             await writer.batch(60)  # a populated board before anyone connects
         print(
             f"gateway bench: {args.rate:.0f} notifications/s x {args.batch} rows, boards {', '.join(BOARDS)}, "
-            f"limit 20, half the clients filtered ($1-20, vol >= 10k); {args.seconds:.0f} s per phase"
+            f"limit 20, scans {args.scans} ("
+            + (
+                "every client its own: $1-20, change >= its own bound"
+                if args.scans == "distinct"
+                else "half the clients filtered: $1-20, vol >= 10k"
+            )
+            + f"); {args.seconds:.0f} s per phase"
         )
-        for clients in (2, args.clients):  # same spec mix (plain + filtered), 2 vs N clients
+        for clients in (2, args.clients):  # same scan mode, 2 vs N clients
             result = await phase(
-                base, redis_server.url, clients, args.seconds, args.rate, args.batch
+                base, redis_server.url, clients, args.seconds, args.rate, args.batch, args.scans
             )
             print(
                 "  "
