@@ -119,7 +119,11 @@ def scan_of(i: int, scans: str) -> dict[str, float] | None:
 
 
 async def client(
-    url: str, stats: Stats, stop: asyncio.Event, ready: asyncio.Event, filters: dict | None
+    url: str,
+    stats: Stats,
+    stop: asyncio.Event,
+    ready: asyncio.Event,
+    filters: dict[str, float] | None,
 ) -> None:
     async with websockets.connect(url, max_size=None, compression=None) as ws:
         seqs: dict[str, int] = {}
