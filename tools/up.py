@@ -218,14 +218,14 @@ class Scanner:
         try:
             answer = httpx.post(self.refdata.url + "/", headers=headers, json=body, timeout=timeout)
         except httpx.HTTPError as exc:
-            answer = None
             problem = repr(exc)
         else:
+            if answer.status_code < 300:
+                return
             problem = f"{answer.status_code} {answer.text[:300]}"
-        if answer is None or answer.status_code >= 300:
-            if body.get("part") == "daily":
-                raise RuntimeError(f"reference data load failed: {problem}")
-            print(f"stampede up: {body['part']} reference data not loaded: {problem}", flush=True)
+        if body.get("part") == "daily":
+            raise RuntimeError(f"reference data load failed: {problem}")
+        print(f"stampede up: {body['part']} reference data not loaded: {problem}", flush=True)
 
     def stop(self) -> None:
         for component in reversed(self.components):
