@@ -227,6 +227,13 @@ async def test_layout_and_scans_persist_across_a_reload_and_move_as_json(
             "() => document.getElementById('import-error').textContent.includes('unknown board')"
         )
         assert await page.locator(PANEL).count() == 1  # a bad file changes nothing
+        # rename it: the new name is its title, after a reload too
+        await page.locator(f'{PANEL} button[data-action="edit"]').click()
+        await page.fill("#ed-name", "Cheap runners, renamed")
+        await page.click("#ed-save")
+        await page.reload()
+        renamed = page.locator('.board:has(h2:text-is("Cheap runners, renamed")) tbody tr')
+        await renamed.first.wait_for()
         assert not errors, errors
     await redis.aclose()
 
