@@ -15,8 +15,8 @@ With ``REDIS_SHARDS=1`` (the default) every symbol is in shard 0: one Redis, one
 - ``sp:{day}:{sN}:seen:{ce_id}``   idempotency marker of an applied CloudEvent's part (SET EX)
 - ``sp:{day}:{sN}:state:{name}``   a function's working state (clocks, packed symbol state)
 - ``sp:{day}:once:{action}``       once-a-day latch across replicas (SET NX EX)
-- ``sp:{day}:bars:{SYM}``          hash: the day's minute bars of a symbol, for the symbol view
-- ``sp:{day}:halthist:{SYM}``      hash: the day's halts and resumes of a symbol
+- ``sp:{day}:{sN}:bars:{SYM}``     hash: the day's minute bars of a symbol, for the symbol view
+- ``sp:{day}:{sN}:halthist:{SYM}`` hash: the day's halts and resumes of a symbol
 - ``sp:ref:{day}:{name}``          reference data loaded before the session (hashes by symbol)
 - channel ``sp:changes``           pub/sub: a function applied a batch touching these boards
 """
@@ -76,11 +76,11 @@ def state(day: str, name: str, shard: int = 0) -> str:
     return f"{tagged(day, shard)}:state:{name}"
 
 
-def bars(day: str, symbol: str) -> str:
+def bars(day: str, symbol: str, shards: int = 1) -> str:
     """Hash of the day's minute bars of a symbol: window start (Unix ms) -> bar (bars function)."""
-    return f"{PREFIX}:{day}:bars:{symbol}"
+    return f"{tagged(day, shard_of(symbol, shards))}:bars:{symbol}"
 
 
-def halt_history(day: str, symbol: str) -> str:
+def halt_history(day: str, symbol: str, shards: int = 1) -> str:
     """Hash of the day's halts and resumes of a symbol: ``{ms}:{seq}`` -> event (bars function)."""
-    return f"{PREFIX}:{day}:halthist:{symbol}"
+    return f"{tagged(day, shard_of(symbol, shards))}:halthist:{symbol}"

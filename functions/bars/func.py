@@ -41,7 +41,7 @@ class Bars:
         pipe = ctx.redis.pipeline(transaction=False)
         touched: set[str] = set()
         for w in writes:
-            key = KEY_OF[w.kind](w.day, w.sym)
+            key = KEY_OF[w.kind](w.day, w.sym, ctx.settings.redis_shards)
             pipe.hset(key, w.field, w.value)
             touched.add(key)
         for key in touched:

@@ -81,3 +81,14 @@ async def test_bars_and_halts_land_in_redis_corrections_replace_duplicates_chang
         assert answer.status_code == 400
         h, b = binary(cloudevent(Channel.TRADE, []))
         assert (await http.post(url, headers=h, content=b)).status_code == 400
+
+
+async def test_with_several_redis_shards_bars_live_in_their_symbols_shard(
+    function_server, http, redis
+):
+    async with function_server("bars", redis_shards=4) as url:
+        h, b = binary(cloudevent(Channel.MINUTE_AGGREGATE, [minute("AAA", "09:30", 10.0)]))
+        assert (await http.post(url, headers=h, content=b)).status_code == 200
+    key = keys.bars(D, "AAA", 4)
+    assert keys.shard_of("AAA", 4) != 0 and f"{{s{keys.shard_of('AAA', 4)}}}" in key
+    assert await redis.hlen(key) == 1 and not await redis.exists(keys.bars(D, "AAA"))
