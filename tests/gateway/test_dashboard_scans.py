@@ -132,6 +132,15 @@ async def test_a_scan_made_in_the_page_filters_server_side_and_alerts_once_per_c
     await redis.aclose()
 
 
+# Records desktop notifications the page shows (the browser's own Notification, subclassed).
+NOTIFICATION_SPY = """
+window.__notes = [];
+window.Notification = class extends window.Notification {
+  constructor(title, options) { window.__notes.push(title); super(title, options); }
+};
+"""
+
+
 async def test_halts_alert_by_default_but_a_snapshot_after_a_reconnect_does_not(redis_url):
     redis = aioredis.from_url(redis_url)
     market = DemoMarket(redis)
@@ -139,18 +148,30 @@ async def test_halts_alert_by_default_but_a_snapshot_after_a_reconnect_does_not(
     port = localstack.free_port()
     async with chromium() as browser:
         async with running_gateway(redis_url, port=port) as gw:
-            page, errors = await open_page(browser, gw.url + "/")
+            page, errors = await open_page(browser, "about:blank", permissions=["notifications"])
+            await page.add_init_script(NOTIFICATION_SPY)
+            await page.goto(gw.url + "/")
             await page.wait_for_selector('.board[data-board="halts"] tr[data-sym="FFIE"]')
             await market.set_halt("NVDA", True)  # a live halt: alerts, no setup needed
             await page.wait_for_selector('#alert-log tr[data-sym="NVDA"]', state="attached")
+            assert await page.evaluate("window.__notes") == []  # notifications are opt-in
+            await page.click("#notify")
+            assert await page.locator("#notify").inner_text() == "Notify on"
             await market.set_halt("NVDA", False)  # and its resume
             await wait_alerts(page, "NVDA", 2)
+            assert await page.evaluate("window.__notes") == ["NVDA — Halts"]
             whys = await page.locator(
                 '#alert-log tr[data-sym="NVDA"] td:nth-child(5)'
             ).all_inner_texts()
             assert whys == ["resumed", "halted"]
             tones = await page.evaluate("window.__tones.length")
             assert tones > 0
+            await page.click("#master-mute")  # silences every scan; the log still records
+            await market.set_halt("AMD", True)
+            await page.wait_for_selector('#alert-log tr[data-sym="AMD"].silent', state="attached")
+            assert await page.evaluate("window.__tones.length") == tones
+            assert await page.evaluate("window.__notes.length") == 1
+            await page.click("#master-mute")
         await page.wait_for_function("() => document.body.dataset.conn !== 'live'")
         await market.set_halt("TSLA", True)  # happens while the page is offline
         async with running_gateway(redis_url, port=port):
