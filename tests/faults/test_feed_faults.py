@@ -145,7 +145,7 @@ async def test_a_reconnect_storm_backs_off_and_heals(pipeline: Pipeline) -> None
         3 + 10,  # the backoff cap, and a loaded machine
         "the feed back after the storm",
     )
-    print(f"feed back {time.monotonic() - started - REFUSE_S:.1f}s after a {REFUSE_S:.0f}s storm")
+    back_after = time.monotonic() - started - REFUSE_S
     after = await asyncio.to_thread(pipeline.metrics, "bridge")
     attempts = after.value("stampede_bridge_connect_attempts_total") - before.value(
         "stampede_bridge_connect_attempts_total"
@@ -161,6 +161,9 @@ async def test_a_reconnect_storm_backs_off_and_heals(pipeline: Pipeline) -> None
         RECONNECTS, reason="connect_failed"
     )
     assert failed == refused
+    print(
+        f"{REFUSE_S:.0f}s storm: {refused:.0f} refused attempts, feed back {back_after:.1f}s after"
+    )
     await flowing(pipeline, "movers")
     link = await link_shows(pipeline, lambda link: link["state"] == "connected")
     assert link["faults"]["connect_failed"] == after.value(RECONNECTS, reason="connect_failed")
