@@ -35,6 +35,11 @@ class KeyTable:
         self._index: dict[str, int] = {}
         self._offset = seen + 1
 
+    def unique(self, key: str) -> int:
+        """Add a key the call names only once (a symbol's own state or row): no look-up."""
+        self.keys.append(key)
+        return len(self.keys) + self._offset - 1
+
     def __call__(self, key: str) -> int:
         i = self._index.get(key)
         if i is None:

@@ -70,32 +70,40 @@ def lower(a: Extreme | None, b: Extreme) -> Extreme:
 
 def reduce_trades(trades: Iterable[Trade]) -> list[SymbolTrades]:
     symbols: dict[tuple[str, str], SymbolTrades] = {}
+    regular = _rules(())
+    clock: dict[int, tuple[str, int]] = {}  # Unix second -> (day, ET second of day)
     for trade in trades:
-        rules = _rules(tuple(trade.c))
+        rules = _rules(tuple(trade.c)) if trade.c else regular
         if not rules.volume:
             continue  # official open/close prints update nothing
-        day, seconds_of_day = market_clock(trade.t)
+        t = trade.t
+        second = t // 1000
+        placed = clock.get(second)
+        if placed is None:
+            day, seconds_of_day = market_clock(second * 1000)
+            placed = clock[second] = (day, int(seconds_of_day))
+        day, of_day = placed  # session bounds are whole seconds: the second decides
         entry = symbols.get((day, trade.sym))
         if entry is None:
             entry = symbols[(day, trade.sym)] = SymbolTrades(day, trade.sym)
-        entry.newest_ms = max(entry.newest_ms, trade.t)
-        second = trade.t // 1000
+        if t > entry.newest_ms:
+            entry.newest_ms = t
         bucket = entry.seconds.get(second)
         if bucket is None:
             bucket = entry.seconds[second] = Second()
         bucket.trades += 1
         bucket.cents += round(trade.p * trade.s * 100)
         if rules.last:
-            mark = (trade.t, trade.q, trade.p)
+            mark = (t, trade.q, trade.p)
             if bucket.last is None or mark[:2] >= bucket.last[:2]:
                 bucket.last = mark
             if entry.last is None or mark[:2] >= entry.last[:2]:
                 entry.last = mark
         if rules.high_low:
-            point = (trade.p, trade.t)
-            if REGULAR_START <= seconds_of_day < REGULAR_END:
+            point = (trade.p, t)
+            if REGULAR_START <= of_day < REGULAR_END:
                 entry.high = higher(entry.high, point)
                 entry.low = lower(entry.low, point)
-            elif PREMARKET_START <= seconds_of_day < REGULAR_START:
+            elif PREMARKET_START <= of_day < REGULAR_START:
                 entry.premarket_high = higher(entry.premarket_high, point)
     return list(symbols.values())

@@ -98,18 +98,19 @@ def decode_state(raw: bytes) -> SymbolState:
 
 
 _NONE = (-1, 0, 0.0)
+_NO_EXTREME = (0.0, -1)
 
 
-def _symbol_row(table: KeyTable, day: str, shard: int, shards: int, e: SymbolTrades) -> SymbolRow:
+def _symbol_row(table: KeyTable, symbol_keys: tuple[str, str], e: SymbolTrades) -> SymbolRow:
     row: SymbolRow = [
-        table(keys.state(day, f"mom:{e.sym}", shard)),
-        table(keys.row(day, e.sym, shards)),
+        table.unique(symbol_keys[0]),
+        table.unique(symbol_keys[1]),
         e.sym,
         e.newest_ms,
         *(e.last or _NONE),
-        *(e.high or (0.0, -1)),
-        *(e.low or (0.0, -1)),
-        *(e.premarket_high or (0.0, -1)),
+        *(e.high or _NO_EXTREME),
+        *(e.low or _NO_EXTREME),
+        *(e.premarket_high or _NO_EXTREME),
     ]
     seconds = e.seconds
     for second in sorted(seconds):
@@ -124,6 +125,19 @@ class Window:
     def __init__(self, redis: Redis, settings: FunctionSettings) -> None:
         self._script = ApplyScript(redis, Path(__file__).with_name("momentum.lua"))
         self._settings = settings
+        self._symbol_keys: dict[tuple[str, int, str], tuple[str, str]] = {}
+
+    def symbol_keys(self, day: str, shard: int, sym: str) -> tuple[str, str]:
+        """(state key, row key) of a symbol, memoised: the same few thousand every call."""
+        found = self._symbol_keys.get((day, shard, sym))
+        if found is None:
+            if len(self._symbol_keys) > 50_000:  # a new day: yesterday's are not needed
+                self._symbol_keys.clear()
+            found = self._symbol_keys[(day, shard, sym)] = (
+                keys.state(day, f"mom:{sym}", shard),
+                keys.row(day, sym, self._settings.redis_shards),
+            )
+        return found
 
     async def apply(
         self, shard: int, parts: Sequence[Part[E]], symbols: list[SymbolTrades]
@@ -148,7 +162,7 @@ class Window:
                     dollars,
                     highs,
                     max(e.newest_ms for e in entries),
-                    [_symbol_row(table, day, shard, s.redis_shards, e) for e in entries],
+                    [_symbol_row(table, self.symbol_keys(day, shard, e.sym), e) for e in entries],
                 )
             )
         call = MomentumCall(
