@@ -45,6 +45,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "gap_pct",
     "from_open_pct",
     "volume",
+    "premarket_volume",  # av of the newest bar ending by 09:30 ET
     "rvol",
     "vwap",
     "high",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from stampede.events import MARKET_EVENT_TYPES
 from stampede.functions.batch import MarketFunction
 from stampede.functions.commit import Flushed, Part
-from stampede.functions.movers.scoring import locate, score_batch
+from stampede.functions.movers.scoring import locate, premarket_writes, score_batch
 from stampede.market import Aggregate, Channel
 
 
@@ -19,9 +19,10 @@ class Movers(MarketFunction[Aggregate]):
 
     async def flush(self, shard: int, parts: list[Part[Aggregate]]) -> Flushed:
         """The newest bar per symbol over every CloudEvent of the group, scored once."""
-        located = locate(b for p in parts for b in p.events)
+        bars = [b for p in parts for b in p.events]
+        located = locate(bars)
         references = {day: await self.ctx.references.get(day) for day in {x.day for x in located}}
-        writes = score_batch(located, references)
+        writes = score_batch(located, references) + premarket_writes(bars)
         with self.ctx.redis_apply():
             return await self.ctx.store.apply_rows(shard, parts, writes)
 

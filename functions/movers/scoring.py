@@ -11,6 +11,8 @@ Definitions (``shared/scanner-definitions.md``):
   known, before 09:30 ET the latest pre-market price
 - % from open = (last - op) / op; undefined (off the board) before the open
 - volume = ``av`` (today's accumulated volume, pre-market included)
+- pre-market volume = ``av`` of the newest bar that ends by 09:30 ET (its own clock, so a late
+  pre-market bar still lands after the open, and replicas agree)
 - RVOL = ``av`` / expected cumulative volume at this time of day (ADV x intraday profile)
 Only trusted numbers rank: without reference data a symbol's row says ``has_reference=0`` and it
 stays off the boards that need a previous close or a volume history.
@@ -24,11 +26,13 @@ from dataclasses import dataclass
 from stampede.functions.plan import RowWrite, market_clock
 from stampede.functions.reference import EMPTY, Reference
 from stampede.market import Aggregate
-from stampede.markettime import REGULAR_OPEN
+from stampede.markettime import PREMARKET_OPEN, REGULAR_OPEN
 
 CLOCK = "movers"
+PREMARKET_CLOCK = "premarket"
 REFERENCE_BOARDS = ("gainers", "losers", "gappers", "rvol")
 OPEN_SECONDS = REGULAR_OPEN.hour * 3600 + REGULAR_OPEN.minute * 60
+PREMARKET_SECONDS = PREMARKET_OPEN.hour * 3600
 MIN_EXPECTED_VOLUME = 1.0  # below this an RVOL is a division by (almost) nothing
 
 
@@ -123,3 +127,22 @@ def score_batch(located: Iterable[Located], references: Mapping[str, Reference])
             fraction = fractions[(x.day, x.seconds_of_day)] = reference.profile_at(x.seconds_of_day)
         writes.append(score_bar(x.bar, reference, x.day, x.seconds_of_day, fraction))
     return writes
+
+
+def premarket_writes(bars: Iterable[Aggregate]) -> list[RowWrite]:
+    """``premarket_volume`` per symbol: ``av`` of its newest bar ending in 04:00-09:30 ET.
+
+    Apart from ``locate``: a group may hold a symbol's last pre-market bar and a newer one."""
+    newest: dict[tuple[str, str], Aggregate] = {}
+    for bar in bars:
+        day, start = market_clock(bar.s)
+        end = start + (bar.e - bar.s) / 1000
+        if not PREMARKET_SECONDS < end <= OPEN_SECONDS:
+            continue
+        seen = newest.get((day, bar.sym))
+        if seen is None or (bar.e, bar.av) >= (seen.e, seen.av):
+            newest[(day, bar.sym)] = bar
+    return [
+        RowWrite(day, b.sym, PREMARKET_CLOCK, b.e, b.av, {"premarket_volume": b.av})
+        for (day, _), b in newest.items()
+    ]

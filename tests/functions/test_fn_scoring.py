@@ -8,7 +8,12 @@ import pytest
 
 from stampede.functions.halts.scoring import score_batch as halts_batch
 from stampede.functions.momentum.scoring import reduce_trades
-from stampede.functions.movers.scoring import locate, score_batch
+from stampede.functions.movers.scoring import (
+    PREMARKET_CLOCK,
+    locate,
+    premarket_writes,
+    score_batch,
+)
 from stampede.functions.reference import MINUTES_PER_DAY, Reference
 from stampede.market import Aggregate
 from support.functions import DAY, at, bar, luld, trade
@@ -147,3 +152,21 @@ def test_halts_and_bands() -> None:
     assert by[("AAA", "halt")].scores["halts"] == at("10:00:05")
     assert by[("BBB", "halt")].fields["halted"] == "0"
     assert all(w.day == D for w in writes)
+
+
+def test_premarket_volume_is_the_av_of_the_newest_bar_ending_by_the_open() -> None:
+    bars = [
+        bar("AAA", "09:29:58", 10.0, 1_000),
+        bar("AAA", "09:30:00", 10.0, 1_500),  # the 09:29:59 second: still pre-market
+        bar("AAA", "09:30:01", 10.0, 1_600, op=10.0),
+        bar("BBB", "04:00:00", 5.0, 10),  # the 03:59:59 second: before the pre-market
+        bar("BBB", "08:00:00", 5.0, 50),
+        bar("BBB", "07:00:00", 5.0, 40),  # older, later in the batch
+    ]
+    writes = {w.sym: w for w in premarket_writes(bars)}
+    assert {s: w.fields for s, w in writes.items()} == {
+        "AAA": {"premarket_volume": 1_500},
+        "BBB": {"premarket_volume": 50},
+    }
+    assert {w.clock for w in writes.values()} == {PREMARKET_CLOCK}
+    assert premarket_writes([bar("AAA", "09:30:01", 10.0, 1_600, op=10.0)]) == []
