@@ -8,7 +8,8 @@
  * token, if the operator set one, is typed by the user (#token=... in the URL) and kept in
  * localStorage. Scans, layout and preferences live in localStorage too.
  */
-import { Alerts, TONES, play, unlockAudio } from "./alerts.js";
+import { Alerts, unlockAudio } from "./alerts.js";
+import { ScanEditor } from "./editor.js";
 import { COLUMNS, FIELD_LABELS, NEEDS_REFERENCE, SIGNED, escapeHtml, fmtAge, fmtPrice, fmtTime, fmtVol } from "./format.js";
 import * as scans from "./scans.js";
 import { SymbolView } from "./symbol.js";
@@ -26,7 +27,7 @@ const state = {
   lastMessageAt: 0, attempt: 0, reconnectTimer: null, feed: { exchange_ms: null, received_ms: null },
   scans: saved ? saved.scans : scans.defaultScans(null),
   prefs: { masterMute: false, notify: false, filters: {}, active: null, logOpen: false, ...(saved?.prefs || {}) },
-  panels: new Map(), lastLatencyMs: null, editing: null, live: false, named: false,
+  panels: new Map(), lastLatencyMs: null, live: false, named: false,
 };
 const alerts = new Alerts({ onChange: renderLog });
 alerts.masterMute = state.prefs.masterMute;
@@ -293,105 +294,30 @@ function renderScanList() {
 }
 
 // ---- scan editor --------------------------------------------------------------------------------
-function fieldOptions(selected) {
-  const fields = (state.fields || Object.keys(FIELD_LABELS)).slice();
-  if (selected && !fields.includes(selected)) fields.unshift(selected); // saving says it is unknown here
-  return fields.map((f) => `<option value="${escapeHtml(f)}"${f === selected ? " selected" : ""}>${escapeHtml(FIELD_LABELS[f] || f)}</option>`).join("");
-}
-
-function addFilterRow(field, min, max) {
-  const div = document.createElement("div");
-  div.className = "filter-row";
-  div.innerHTML = `<select class="f-field">${fieldOptions(field)}</select>
-    <input class="f-min" type="number" step="any" placeholder="min"><input class="f-max" type="number" step="any" placeholder="max">
-    <button type="button" class="ghost icon f-remove" title="remove">✕</button>`;
-  div.querySelector(".f-min").value = min ?? "";
-  div.querySelector(".f-max").value = max ?? "";
-  div.querySelector(".f-remove").addEventListener("click", () => div.remove());
-  $("ed-filters").appendChild(div);
-}
-
-function fillEditor(scan) {
-  $("ed-name").value = scan.name;
-  $("ed-board").innerHTML = Object.values(state.catalogue).map((b) =>
-    `<option value="${escapeHtml(b.name)}"${b.name === scan.board ? " selected" : ""}>${escapeHtml(b.title)}</option>`).join("");
-  $("ed-limit").value = scan.limit;
-  $("ed-filters").replaceChildren();
-  const bounds = {};
-  for (const [key, value] of Object.entries(scan.filters)) {
-    const [side, ...rest] = key.split("_");
-    (bounds[rest.join("_")] ||= {})[side] = value;
-  }
-  for (const [field, b] of Object.entries(bounds)) addFilterRow(field, b.min, b.max);
-  $("ed-alert").checked = scan.alert;
-  $("ed-muted").checked = scan.muted;
-  $("ed-sound").innerHTML = Object.keys(TONES).map((s) => `<option${s === scan.sound ? " selected" : ""}>${s}</option>`).join("");
-  $("ed-cooldown").value = scan.cooldown_s;
-  const cols = columnsOf(scan);
-  $("ed-columns").innerHTML = Object.entries(COLUMNS).map(([c, [label, , about]]) =>
-    `<label title="${escapeHtml(about)}"><input type="checkbox" value="${c}"${cols.includes(c) ? " checked" : ""}> ${escapeHtml(label)}</label>`).join("");
-  $("ed-error").textContent = "";
-}
-
-function openEditor(scan) {
-  state.editing = scan || null;
-  $("ed-preset").closest("label").hidden = !!scan;
-  $("ed-delete").hidden = !scan;
-  fillEditor(scan || scans.makeScan({ board: Object.keys(state.catalogue)[0] || "gainers" }));
-  $("editor").showModal();
-  $("ed-name").focus();
-}
-
-function readEditor() {
-  const filters = {};
-  for (const row of $("ed-filters").querySelectorAll(".filter-row")) {
-    const field = row.querySelector(".f-field").value;
-    for (const side of ["min", "max"]) {
-      const raw = row.querySelector(`.f-${side}`).value.trim();
-      if (raw !== "") filters[`${side}_${field}`] = Number(raw);
+const editor = new ScanEditor({
+  state,
+  columnsOf,
+  onSave(scan, old) {
+    if (old) {
+      const resubscribe = JSON.stringify(old.filters) !== JSON.stringify(scan.filters) || old.board !== scan.board || old.limit !== scan.limit;
+      Object.assign(old, scan);
+      const panel = state.panels.get(old.id);
+      if (panel) { dressPanel(panel); if (resubscribe) subscribe(old); }
+    } else {
+      state.scans.push(scan);
+      state.prefs.active = scan.id;
     }
-  }
-  const columns = [...$("ed-columns").querySelectorAll("input:checked")].map((i) => i.value);
-  const base = state.editing || scans.makeScan({});
-  return scans.validScan({
-    ...base, name: $("ed-name").value.trim() || "Scan", board: $("ed-board").value, limit: $("ed-limit").value,
-    filters, columns, alert: $("ed-alert").checked, muted: $("ed-muted").checked, sound: $("ed-sound").value,
-    cooldown_s: Number($("ed-cooldown").value),
-  }, state.catalogue, state.fields);
-}
-
-$("ed-preset").innerHTML += Object.entries(scans.PRESETS).map(([k, p]) => `<option value="${k}">${escapeHtml(p.name)}</option>`).join("");
-$("ed-preset").addEventListener("change", (e) => { if (e.target.value) fillEditor(scans.fromPreset(e.target.value, state.fields)); });
-$("ed-add-filter").addEventListener("click", () => addFilterRow(null));
-$("ed-play").addEventListener("click", () => { unlockAudio(); play($("ed-sound").value); });
-$("ed-cancel").addEventListener("click", () => $("editor").close());
-$("ed-delete").addEventListener("click", () => {
-  const scan = state.editing;
-  if (!scan) return;
-  state.scans = state.scans.filter((s) => s !== scan);
-  alerts.forget(scan.id);
-  $("editor").close();
-  layout();
-  persist();
+    layout();
+    persist();
+  },
+  onDelete(scan) {
+    state.scans = state.scans.filter((s) => s !== scan);
+    alerts.forget(scan.id);
+    layout();
+    persist();
+  },
 });
-$("editor-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  let scan;
-  try { scan = readEditor(); } catch (err) { $("ed-error").textContent = err.message; return; }
-  const old = state.editing;
-  if (old) {
-    const filtersChanged = JSON.stringify(old.filters) !== JSON.stringify(scan.filters) || old.board !== scan.board || old.limit !== scan.limit;
-    Object.assign(old, scan);
-    const panel = state.panels.get(old.id);
-    if (panel) { dressPanel(panel); if (filtersChanged) subscribe(old); }
-  } else {
-    state.scans.push(scan);
-    state.prefs.active = scan.id;
-  }
-  $("editor").close();
-  layout();
-  persist();
-});
+const openEditor = (scan) => editor.open(scan);
 
 // ---- export / import ------------------------------------------------------------------------------
 $("export-scans").addEventListener("click", () => {
