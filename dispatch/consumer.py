@@ -115,6 +115,7 @@ class TriggerWorker:
         self._space = asyncio.Event()
         self._busy = 0
         self._log_once = LogOnce(log)  # one line per kind of trouble until bound again
+        self._last_seq = 0  # highest stream sequence fetched: a jump past it is an expiry
         self._clients = [
             httpx.AsyncClient(
                 http1=True,
@@ -204,7 +205,7 @@ class TriggerWorker:
         """Create (or update) the durable consumer and bind to it; False while its stream is missing."""
         trigger = self.trigger
         try:
-            await self.js.stream_info(trigger.stream)
+            stream = await self.js.stream_info(trigger.stream)
         except nats.js.errors.NotFoundError:
             if self.state is not State.WAITING_FOR_STREAM:
                 log.info("trigger %s: waiting for stream %s", trigger.name, trigger.stream)
@@ -213,6 +214,8 @@ class TriggerWorker:
                 f"stream {trigger.stream} does not exist yet",
             )
             return False
+        if stream.state.last_seq < self._last_seq:
+            self._last_seq = 0  # a new stream (NATS restarted): its sequences start again
         await self.js.add_consumer(trigger.stream, consumer_config(trigger, self.settings))
         if self._psub is not None:
             with contextlib.suppress(Exception):
@@ -256,7 +259,16 @@ class TriggerWorker:
             except (nats.js.errors.ServiceUnavailableError, nats.js.errors.NotFoundError) as exc:
                 raise Rebind(repr(exc)) from exc
             for message in messages:
+                self._count_expired(message.metadata.sequence.stream)
                 queue.put_nowait(message)  # room was checked; only this task puts
+
+    def _count_expired(self, seq: int) -> None:
+        """The consumer filters on the whole stream, so stream sequences it skipped were
+        dropped by the stream (max_age, byte cap) before they reached this Trigger. Lower
+        sequences are redeliveries."""
+        if self._last_seq and seq > self._last_seq + 1:
+            self.metrics.expired.labels(self.trigger.name).inc(seq - self._last_seq - 1)
+        self._last_seq = max(self._last_seq, seq)
 
     async def _lane(self, client: httpx.AsyncClient) -> None:
         while True:

@@ -63,7 +63,8 @@ class Dispatcher:
 
     async def ensure_dlq_stream(self) -> None:
         assert self.js is not None
-        if await bus.ensure_dlq_stream(self.js, self.settings.dlq_max_age):
+        settings = self.settings
+        if await bus.ensure_dlq_stream(self.js, settings.dlq_max_age, settings.dlq_replicas):
             log.info("created dead-letter stream %s", DLQ_STREAM)
 
     async def run(self) -> None:

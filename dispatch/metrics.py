@@ -64,6 +64,13 @@ class DispatchMetrics:
             ["trigger"],
             registry=r,
         )
+        self.expired = Counter(
+            "stampede_dispatch_expired_total",
+            "Messages the stream dropped before this Trigger got them (max_age or the byte cap): "
+            "stream sequences its consumer skipped.",
+            ["trigger"],
+            registry=r,
+        )
         self.nats_connected = Gauge(
             "stampede_dispatch_nats_connected", "1 while connected to NATS.", registry=r
         )
@@ -73,6 +80,7 @@ class DispatchMetrics:
         for outcome in OUTCOMES:
             self.deliveries.labels(trigger, outcome)
         self.redeliveries.labels(trigger)
+        self.expired.labels(trigger)
         for gauge in (
             self.inflight,
             self.consumer_pending,

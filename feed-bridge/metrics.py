@@ -118,8 +118,13 @@ class BridgeMetrics:
         )
         self.publish_errors = Counter(
             "stampede_bridge_publish_errors_total",
-            "Publishes not acknowledged, by reason.",
+            "CloudEvents given up unacknowledged (retried until their max age), by last reason.",
             ["reason"],
+            registry=r,
+        )
+        self.publish_retries = Counter(
+            "stampede_bridge_publish_retries_total",
+            "Publishes sent again after a failure, while their events were younger than max age.",
             registry=r,
         )
         self.unacked = Gauge(

@@ -7,6 +7,11 @@ then frees the window instead of wedging the bridge, and the lost batches are co
 
 Memory streams vanish when nats-server restarts, so the streams are (re)declared after every
 (re)connect before publishing resumes; until then ``ready`` is clear and the publisher waits.
+
+A publish that fails (NATS node lost, stream leader being elected, ack timeout) is sent again
+once the streams are back, with the same CloudEvent id (JetStream's duplicate window stores it
+once), for as long as its events are younger than their channel's max age; only then is it
+given up and counted. So a node loss in a cluster costs at most what ``max_age`` drops anyway.
 """
 
 from __future__ import annotations
@@ -30,12 +35,12 @@ from stampede.bridge.envelope import OutboundMessage
 from stampede.bridge.metrics import BridgeMetrics
 from stampede.bridge.settings import BridgeSettings
 from stampede.market import Channel
-from stampede.settings import public_url
 from stampede.subjects import stream_name, stream_subjects
 
 log = logging.getLogger(__name__)
 
 REAP_INTERVAL = 0.25
+RETRY_PAUSE = 0.2  # seconds before a failed publish is sent again (after the streams are back)
 
 
 @dataclass(slots=True)
@@ -56,6 +61,7 @@ def channel_stream(settings: BridgeSettings, channel: Channel) -> StreamConfig:
         max_age=max_age,
         max_bytes=settings.bridge_stream_max_bytes,
         duplicate_window=min(max_age, settings.bridge_duplicate_window),
+        num_replicas=settings.bridge_stream_replicas,
     )
 
 
@@ -69,6 +75,7 @@ class Publisher:
         self._inflight: deque[InFlight] = deque()
         self._reaper: asyncio.Task[None] | None = None
         self._declaring: asyncio.Task[None] | None = None
+        self._retries: set[asyncio.Task[None]] = set()
         self._ack_timeout = settings.bridge_ack_timeout
         self._closing = False
         metrics.unacked.set_function(self.pending)
@@ -98,10 +105,10 @@ class Publisher:
                 await self.js.update_stream(config)
             except nats.js.errors.NotFoundError:
                 await self.js.add_stream(config)
-        await bus.ensure_dlq_stream(self.js, self.settings.dlq_max_age)
+        await bus.ensure_dlq_stream(self.js, self.settings.dlq_max_age, self.settings.dlq_replicas)
         self.ready.set()
         self.metrics.nats_connected.set(1)
-        log.info("jetstream streams in place on %s", public_url(self.settings.nats_url))
+        log.info("jetstream streams in place (%d replicas)", self.settings.bridge_stream_replicas)
 
     async def publish(
         self, message: OutboundMessage, channel: Channel, events: int, read_at: float
@@ -117,7 +124,7 @@ class Publisher:
             nats.errors.ConnectionClosedError,
             nats.errors.ConnectionReconnectingError,
         ):
-            self._lost(events, "disconnected")
+            self._failed(message, channel, events, read_at, "disconnected")
             return
         except nats.errors.MaxPayloadError:
             self._lost(events, "too_large")
@@ -127,19 +134,17 @@ class Publisher:
         metrics = self.metrics
 
         def on_done(done: asyncio.Future[PubAck]) -> None:
-            if done.cancelled():
-                self._lost(events, "ack_timeout")
+            if done.cancelled():  # by the reaper, or because the connection was lost
+                reason = "ack_timeout" if self.ready.is_set() else "disconnected"
+                self._failed(message, channel, events, read_at, reason)
                 return
             error = done.exception()
             if error is not None:
-                self._lost(
-                    events,
-                    "no_stream"
-                    if isinstance(error, nats.js.errors.NoStreamResponseError)
-                    else "api_error",
-                )
-                if isinstance(error, nats.js.errors.NoStreamResponseError):
+                no_stream = isinstance(error, nats.js.errors.NoStreamResponseError)
+                if no_stream:
                     self._redeclare()
+                reason = "no_stream" if no_stream else "api_error"
+                self._failed(message, channel, events, read_at, reason)
                 return
             now = time.monotonic()
             metrics.publish_latency.observe(now - sent)
@@ -157,6 +162,37 @@ class Publisher:
     def _lost(self, events: int, reason: str) -> None:
         self.metrics.publish_errors.labels(reason).inc()
         self.metrics.dropped_events.labels("publish_failed").inc(events)
+
+    def _failed(
+        self, message: OutboundMessage, channel: Channel, events: int, read_at: float, reason: str
+    ) -> None:
+        """A publish was not acknowledged: send it again while its events are still fresh."""
+        expires = read_at + self.settings.max_age(channel)
+        if self._closing or time.time() + RETRY_PAUSE >= expires:
+            self._lost(events, reason)
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._retry(message, channel, events, read_at, expires)
+        )
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retry(
+        self,
+        message: OutboundMessage,
+        channel: Channel,
+        events: int,
+        read_at: float,
+        expires: float,
+    ) -> None:
+        await asyncio.sleep(RETRY_PAUSE)
+        try:
+            await asyncio.wait_for(self.ready.wait(), max(0.0, expires - time.time()))
+        except TimeoutError:
+            self._lost(events, "expired")
+            return
+        self.metrics.publish_retries.inc()
+        await self.publish(message, channel, events, read_at)
 
     async def _reap(self) -> None:
         inflight = self._inflight
@@ -180,7 +216,7 @@ class Publisher:
 
     async def close(self) -> None:
         self._closing = True
-        for task in (self._reaper, self._declaring):
+        for task in (self._reaper, self._declaring, *self._retries):
             if task is not None:
                 task.cancel()
         for entry in self._inflight:
@@ -211,6 +247,10 @@ class Publisher:
     async def _on_disconnected(self) -> None:
         self.ready.clear()
         self.metrics.nats_connected.set(0)
+        # Acks for what was in flight went to the lost connection and will never arrive:
+        # release those publishes now so they are sent again after the reconnect.
+        for entry in self._inflight:
+            entry.future.cancel()
         if not self._closing:
             log.warning("nats disconnected; publishing paused")
 

@@ -90,6 +90,14 @@ class BridgeSettings(NatsSettings):
         ge=1024 * 1024,
         description="Byte cap of each channel stream (memory storage, discard old).",
     )
+    bridge_stream_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="JetStream replicas of each channel stream (memory storage): 1 on a single "
+        "server; 3 on a 3-node cluster, so a node loss costs a leader election instead of the "
+        "streams on that node (see docs/deploy.md).",
+    )
     bridge_market_hours_only: bool = Field(
         True,
         description="Hold the feed only from 04:00 ET pre-market to the end of after-hours on "

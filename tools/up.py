@@ -1,7 +1,8 @@
 """`stampede up`: the whole scanner on this machine, on private NATS and Redis.
 
 Starts, in data-flow order, a private nats-server (JetStream) and redis-server on free ports
-(plus a read replica of that Redis for the gateway, unless ``--no-read-replica``), the Massive
+(plus a read replica of that Redis for the gateway, unless ``--no-read-replica``; with
+``--nats-cluster N``, a local N-node JetStream cluster instead of the one NATS), the Massive
 simulator (unless ``--no-sim``), every scoring function as its own HTTP service, loads the day's
 reference data (what the cluster's PingSource does before 04:00 ET), then the dispatcher, the
 feed bridge and the gateway. Each is a separate process, started exactly as
@@ -72,7 +73,11 @@ class Scanner:
         self.workdir = Path(args.workdir).resolve()
         self.logs = self.workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.nats = localstack.nats_server(self.workdir)
+        self.nats: localstack.NatsServer | localstack.NatsCluster = (
+            localstack.nats_cluster(self.workdir, args.nats_cluster)
+            if args.nats_cluster > 1
+            else localstack.nats_server(self.workdir)
+        )
         self.redis = localstack.redis_server(self.workdir)
         # The gateway reads from a replica, off the path of the functions' scripts.
         self.replica = (
@@ -84,9 +89,15 @@ class Scanner:
         self.api_key = os.environ.get("MASSIVE_API_KEY") or LOCAL_API_KEY
 
     @property
-    def servers(self) -> list[localstack.RedisServer | localstack.NatsServer]:
+    def servers(
+        self,
+    ) -> list[localstack.RedisServer | localstack.NatsServer | localstack.NatsCluster]:
         """NATS, Redis and its replica, in start order."""
         return [self.nats, self.redis, *([self.replica] if self.replica else [])]
+
+    def processes(self) -> list[localstack.ServerProcess]:
+        """Every process of the deployment: each server (each node of a cluster), each component."""
+        return [*(node for server in self.servers for node in server.nodes), *self.components]
 
     def _component(
         self, name: str, command: list[str], env: dict[str, str], port: int | None = None
@@ -112,9 +123,13 @@ class Scanner:
     def start(self) -> dict[str, object]:
         args = self.args
         for server in self.servers:
-            server.log_path = self.logs / f"{server.name}.log"
+            for node in server.nodes:
+                node.log_path = self.logs / f"{node.name}.log"
             server.start()
         common = {"NATS_URL": self.nats.url, "REDIS_URL": self.redis.url}
+        if args.nats_cluster > 1:  # see docs/deploy.md for the choice of replicas per stream
+            replicas = str(min(3, args.nats_cluster))
+            common |= {"BRIDGE_STREAM_REPLICAS": replicas, "DLQ_REPLICAS": replicas}
 
         if args.no_sim:
             if not os.environ.get("MASSIVE_API_KEY"):
@@ -192,7 +207,7 @@ class Scanner:
             "logs": str(self.logs),
             "metrics": {c.name: f"{c.url}/metrics" for c in self.components},
             "services": {c.name: c.url for c in self.components},
-            "pids": {p.name: p.proc.pid for p in (*self.servers, *self.components) if p.proc},
+            "pids": {p.name: p.proc.pid for p in self.processes() if p.proc},
         }
         (self.workdir / "status.json").write_text(json.dumps(status, indent=2))
         return status
@@ -284,6 +299,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="uniform",
         help="load mode's spread: uniform (every visit a new ticker) or market (a real tape's "
         "heavy tail)",
+    )
+    parser.add_argument(
+        "--nats-cluster",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run NATS as a local N-node JetStream cluster with routes (default 1: one server)",
     )
     parser.add_argument(
         "--no-read-replica",

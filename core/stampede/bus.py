@@ -9,6 +9,7 @@ callbacks update its metrics and readiness.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,12 @@ from stampede.settings import public_url
 from stampede.subjects import DLQ_STREAM, dlq_stream_config
 
 Callback = Callable[[], Awaitable[None]]
+
+
+def servers(url: str) -> list[str]:
+    """``NATS_URL`` as a server list: one URL, or a cluster's nodes comma-separated. nats-py
+    tries them in turn and, once connected, learns the others from the cluster."""
+    return [part.strip() for part in url.split(",") if part.strip()]
 
 
 async def connect(
@@ -45,7 +52,7 @@ async def connect(
         )
 
     nc = await nats.connect(
-        url,
+        servers(url),
         name=name,
         allow_reconnect=True,
         max_reconnect_attempts=-1,
@@ -55,18 +62,21 @@ async def connect(
         reconnected_cb=reconnected,
         error_cb=error,
     )
-    log.info("connected to %s", public_url(url))
+    log.info("connected to %s", ",".join(public_url(server) for server in servers(url)))
     return nc
 
 
-async def ensure_dlq_stream(js: JetStreamContext, max_age: float) -> bool:
+async def ensure_dlq_stream(js: JetStreamContext, max_age: float, replicas: int = 1) -> bool:
     """Create the dead-letter stream if missing (the bridge and the dispatcher both try, whoever
-    starts first wins); True when this call created it."""
+    starts first wins); True when this call created it. An existing one keeps its limits but is
+    brought to ``replicas`` (a single server grown into a cluster)."""
     try:
-        await js.stream_info(DLQ_STREAM)
-        return False
+        info = await js.stream_info(DLQ_STREAM)
     except nats.js.errors.NotFoundError:
         with contextlib.suppress(nats.js.errors.BadRequestError):  # lost the race: fine
-            await js.add_stream(dlq_stream_config(max_age))
+            await js.add_stream(dlq_stream_config(max_age, replicas))
             return True
+        return False
+    if (info.config.num_replicas or 1) != replicas:
+        await js.update_stream(dataclasses.replace(info.config, num_replicas=replicas))
     return False

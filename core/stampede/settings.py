@@ -37,12 +37,24 @@ class RedisSettings(CommonSettings):
 
 
 class NatsSettings(CommonSettings):
-    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server with JetStream.")
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222",
+        description="NATS server(s) with JetStream: one URL, or several comma-separated (a "
+        "cluster's nodes); the client fails over between them and learns the others from "
+        "the cluster.",
+    )
     dlq_max_age: float = Field(
         7 * 24 * 3600.0,
         ge=1,
         description="Max age (s) of the dead-letter stream STAMPEDE_DLQ, created if missing by "
         "the bridge or the dispatcher, whichever starts first (was BRIDGE_/DISPATCH_DLQ_MAX_AGE).",
+    )
+    dlq_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="JetStream replicas of the dead-letter stream STAMPEDE_DLQ (file storage): 1 "
+        "on a single server, 3 on a 3-node cluster so a node loss keeps every dead letter.",
     )
 
 

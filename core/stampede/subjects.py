@@ -43,10 +43,10 @@ def dlq_subject(function: str) -> str:
     return f"{DLQ_ROOT}.{function}"
 
 
-def dlq_stream_config(max_age: float) -> StreamConfig:
+def dlq_stream_config(max_age: float, replicas: int = 1) -> StreamConfig:
     """The dead-letter stream, declared alike by the bridge and the dispatcher (whoever starts
-    first creates it). Dead letters are kept on file and for days: people read them, not the
-    scanner."""
+    first creates it). Dead letters are kept on file, for days and (on a cluster) replicated:
+    people read them, not the scanner, and each one is a delivery that failed for a reason."""
     return StreamConfig(
         name=DLQ_STREAM,
         subjects=[f"{DLQ_ROOT}.>"],
@@ -55,4 +55,5 @@ def dlq_stream_config(max_age: float) -> StreamConfig:
         discard=DiscardPolicy.OLD,
         max_age=max_age,
         duplicate_window=min(120.0, max_age),
+        num_replicas=replicas,
     )

@@ -35,9 +35,11 @@ class Pipeline:
         speed: float = 1.0,
         api_key: str | None = None,
         env: dict[str, str] | None = None,
+        up_args: tuple[str, ...] = (),
     ) -> None:
         args = up.parse_args(
             [
+                *up_args,
                 "--workdir",
                 str(workdir),
                 "--start",
@@ -79,7 +81,7 @@ class Pipeline:
 
     # --- processes -------------------------------------------------------------------------
     def process(self, name: str) -> localstack.ServerProcess:
-        for proc in (*self.scanner.servers, *self.scanner.components):
+        for proc in self.scanner.processes():
             if proc.name == name:
                 return proc
         raise KeyError(name)
