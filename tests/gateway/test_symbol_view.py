@@ -10,6 +10,9 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from stampede import keys
+from stampede.functions.bars.scoring import halt_writes
+from stampede.market import LULD_HALT, LULD_RESUME, Luld
 from support.browser import TICKERS, DemoMarket, chromium, open_page
 from support.gateway import running_gateway
 from support.pipeline import Pipeline
@@ -93,7 +96,9 @@ async def test_the_chart_has_a_candle_per_simulated_minute_and_follows_new_bars(
 HOSTILE = '<img src=x onerror="window.__pwned=1"><b>Buyout</b> & more'
 
 
-async def test_a_hostile_headline_renders_as_text(redis_url, artifacts_dir):
+async def test_the_symbol_panel_shows_reference_luld_and_halts_and_a_hostile_headline_as_text(
+    redis_url, artifacts_dir
+):
     redis = aioredis.from_url(redis_url)
     market = DemoMarket(redis)
     market.rows["SOUN"]["volume"] = 90_000_000  # top of the volume board
@@ -104,8 +109,19 @@ async def test_a_hostile_headline_renders_as_text(redis_url, artifacts_dir):
         "news_ms": market.t - 30_000,
         "float_shares": 18_500_000,
         "short_pct_float": 23.5,
+        "premarket_high": 200.5,
+        "luld_upper": 209.55,
+        "luld_lower": 171.45,
     }
     await market.write(TICKERS)
+    halted_at = market.t - 600_000
+    for w in halt_writes(
+        [
+            Luld(T="SOUN", h=209.55, l=171.45, t=halted_at, i=[LULD_HALT], q=1),
+            Luld(T="SOUN", h=209.55, l=171.45, t=halted_at + 300_000, i=[LULD_RESUME], q=2),
+        ]
+    ):
+        await redis.hset(keys.halt_history(w.day, w.sym), w.field, w.value)
     async with running_gateway(redis_url) as gw, chromium() as browser:
         page, errors = await open_page(browser, gw.url + "/")
         await page.locator('.board[data-board="volume"] tr[data-sym="SOUN"] td.sym').click()
@@ -118,6 +134,11 @@ async def test_a_hostile_headline_renders_as_text(redis_url, artifacts_dir):
         assert (
             await page.locator('#symbol dd[data-field="short_pct_float"]').inner_text() == "23.5%"
         )
+        assert await page.locator('#symbol dd[data-field="luld_upper"]').inner_text() == "209.55"
+        halts = await page.locator("#symbol .halts li").all_inner_texts()
+        assert [h.split()[-1] for h in halts] == ["HALTED", "resumed"]
+        lines = await page.evaluate("Object.keys(window.stampede.symbolView.lines)")
+        assert sorted(lines) == ["premarket_high", "prev_close"]
         await page.wait_for_timeout(300)
         assert await page.evaluate("window.__pwned") is None
         await page.screenshot(path=str(artifacts_dir / "symbol-hostile-headline.png"))
