@@ -291,6 +291,11 @@ async def test_a_phone_shows_one_board_at_a_time_with_tabs(redis_url, artifacts_
         await page.screenshot(
             path=str(artifacts_dir / "dashboard-phone.png"), animations="disabled"
         )
+        # a tap on a symbol opens its view over the whole screen
+        await page.locator(".board.active td.sym").first.tap()
+        panel = await page.locator("#symbol").bounding_box()
+        assert panel and panel["width"] == 390
+        await page.screenshot(path=str(artifacts_dir / "symbol-panel-phone.png"))
         assert not errors, errors
     await redis.aclose()
 
