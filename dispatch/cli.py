@@ -36,7 +36,7 @@ def routes(triggers: list[Trigger]) -> list[dict[str, object]]:
         {
             "trigger": t.name,
             "type": t.event_type,
-            "stream": t.stream if t.channel else None,
+            "stream": t.stream if t.route else None,
             "url": t.url,
             "retry": t.delivery.retry,
             "backoff": f"{t.delivery.backoff_policy} {t.delivery.backoff_delay}s",

@@ -17,9 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import TypeAdapter
 
-from stampede.events import CHANNEL_OF_TYPE
-from stampede.market import Channel
-from stampede.subjects import dlq_subject, stream_name, stream_subjects
+from stampede.subjects import dlq_subject, route_of_type
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +55,19 @@ class Trigger:
     other_filters: tuple[tuple[str, str], ...] = ()  # exact matches besides `type`
 
     @property
-    def channel(self) -> Channel | None:
-        return CHANNEL_OF_TYPE.get(self.event_type)
+    def route(self) -> tuple[str, str] | None:
+        """(stream, filter subject) carrying this Trigger's type; None if no stream does."""
+        return route_of_type(self.event_type)
 
     @property
     def stream(self) -> str:
-        assert self.channel is not None
-        return stream_name(self.channel)
+        assert self.route is not None
+        return self.route[0]
 
     @property
     def filter_subject(self) -> str:
-        assert self.channel is not None
-        return stream_subjects(self.channel)[0]
+        assert self.route is not None
+        return self.route[1]
 
     @property
     def dlq_subject(self) -> str:
@@ -174,10 +173,10 @@ def load_triggers(path: Path, namespace: str, overrides: dict[str, str]) -> list
 
 
 def routable(triggers: list[Trigger]) -> list[Trigger]:
-    """The Triggers whose type travels on a JetStream market stream; the others are logged."""
+    """The Triggers whose type travels on a JetStream stream (market, news); the others are logged."""
     kept = []
     for trigger in triggers:
-        if trigger.channel is None:
+        if trigger.route is None:
             log.info(
                 "trigger %s: no JetStream stream carries type %s; not dispatched from here",
                 trigger.name,

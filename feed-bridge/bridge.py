@@ -33,6 +33,7 @@ from stampede.bridge.envelope import EnvelopeWriter, FrameStamp
 from stampede.bridge.framequeue import FrameQueue
 from stampede.bridge.link import STATES, FeedLink
 from stampede.bridge.metrics import BridgeMetrics
+from stampede.bridge.news import NewsPoller, news_stream
 from stampede.bridge.peers import Peers
 from stampede.bridge.publisher import Publisher
 from stampede.bridge.schedule import feed_window
@@ -83,6 +84,13 @@ class Bridge:
         )
         self.feed = FeedConnection(settings, self.queue, self.metrics, self.link)
         self.publisher = Publisher(settings, self.metrics)
+        self.news = (
+            NewsPoller(settings, lambda: self.publisher.js, self.metrics.registry, clock)
+            if settings.bridge_news
+            else None
+        )
+        if self.news is not None:
+            self.publisher.extra_streams.append(news_stream(settings))
         self.peers = Peers(settings, self.link, self.publisher, self.metrics)
         self.link.on_change = self._link_changed
         self._link_changed()
@@ -128,6 +136,11 @@ class Bridge:
         processor = asyncio.create_task(self._process(), name="bridge-processor")
         peers = asyncio.create_task(self.peers.run(), name="bridge-peers")
         feed = asyncio.create_task(self._hold_feed(), name="bridge-feed")
+        news = (
+            asyncio.create_task(self.news.run(self.publisher.ready), name="bridge-news")
+            if self.news is not None
+            else None
+        )
         try:
             await asyncio.wait(
                 {feed, stopping, processor, peers}, return_when=asyncio.FIRST_COMPLETED
@@ -135,6 +148,10 @@ class Bridge:
         finally:
             feed.cancel()
             peers.cancel()
+            if news is not None and self.news is not None:
+                news.cancel()
+                await asyncio.wait({news})
+                await self.news.close()
             await asyncio.wait({feed, peers})  # their outcome is raised below, after the drain
             await self.peers.say_stopped()
             await self._drain(processor)

@@ -70,6 +70,7 @@ class Publisher:
         self.settings = settings
         self.metrics = metrics
         self.ready = asyncio.Event()  # connected and streams declared
+        self.extra_streams: list[StreamConfig] = []  # declared with the channel streams
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self._inflight: deque[InFlight] = deque()
@@ -96,12 +97,13 @@ class Publisher:
         self._reaper = asyncio.create_task(self._reap(), name="bridge-ack-reaper")
 
     async def declare_streams(self) -> None:
-        """Create or update the channel streams; create the DLQ stream if missing."""
+        """Create or update the channel streams (and ``extra_streams``: the news stream);
+        create the DLQ stream if missing."""
         assert self.js is not None
-        for channel in Channel:
-            config = channel_stream(self.settings, channel)
+        for config in [*(channel_stream(self.settings, ch) for ch in Channel), *self.extra_streams]:
+            assert config.name is not None  # every config here is built with a name
             try:
-                await self.js.stream_info(stream_name(channel))
+                await self.js.stream_info(config.name)
                 await self.js.update_stream(config)
             except nats.js.errors.NotFoundError:
                 await self.js.add_stream(config)

@@ -98,6 +98,41 @@ class BridgeSettings(NatsSettings):
         "server; 3 on a 3-node cluster, so a node loss costs a leader election instead of the "
         "streams on that node (see docs/deploy.md).",
     )
+    massive_rest_url: str = Field(
+        "https://api.massive.com",
+        description="Massive REST API, polled for news (the simulator's `http://HOST:PORT` "
+        "locally).",
+    )
+    bridge_news: bool = Field(
+        True, description="Poll Massive's news and publish each new article on STAMPEDE_NEWS."
+    )
+    bridge_news_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds between news polls from 04:00 to 20:00 ET on trading days (and "
+        "always when BRIDGE_MARKET_HOURS_ONLY is false).",
+    )
+    bridge_news_idle_poll_seconds: float = Field(
+        60.0, gt=0, description="Seconds between news polls outside those hours."
+    )
+    bridge_news_overlap_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="Each poll re-asks this far back before the newest article seen (articles "
+        "are sometimes indexed late); the ids seen in it are not published again.",
+    )
+    bridge_news_page_size: int = Field(
+        1000, ge=1, le=1000, description="Articles asked per news page (`limit`, at most 1,000)."
+    )
+    bridge_news_requests_per_second: float = Field(
+        5.0, gt=0, description="Most news REST requests per second (pages and retries)."
+    )
+    bridge_news_timeout: float = Field(10.0, gt=0, description="Timeout of one news request (s).")
+    bridge_news_max_age: float = Field(
+        86400.0,
+        ge=60,
+        description="How long STAMPEDE_NEWS keeps an article (s); also its de-duplication window.",
+    )
     bridge_market_hours_only: bool = Field(
         True,
         description="Hold the feed only from 04:00 ET pre-market to the end of after-hours on "

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from stampede.boards import BOARDS, BOARDS_BY_NAME
 from stampede.gateway import messages, metrics
 from stampede.gateway.hub import Hub
+from stampede.gateway.news import news_router
 from stampede.gateway.notices import now_ms
 from stampede.gateway.scans import FilterError, Filters, Spec
 from stampede.gateway.session import WebSocketSession, same_token
@@ -204,6 +205,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
 
     app.include_router(symbol_router(redis, lambda: hub.day, authorize))
+    app.include_router(news_router(redis, lambda: hub.day, authorize))
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket, token: str | None = None) -> None:

@@ -58,18 +58,20 @@ class SymbolBars(BaseModel):
     bars: list[MinuteBar]
 
 
+def checked(sym: str) -> str:
+    """The ticker in upper case; 422 when it does not look like one."""
+    sym = sym.upper()
+    if not SYMBOL.match(sym):
+        raise HTTPException(
+            422, {"code": "bad_request", "message": f"{sym[:20]!r} is not a ticker symbol"}
+        )
+    return sym
+
+
 def symbol_router(
     redis: Redis, current_day: Callable[[], str], authorize: Callable[..., None]
 ) -> APIRouter:
     router = APIRouter(prefix="/api/symbols", dependencies=[Depends(authorize)])
-
-    def checked(sym: str) -> str:
-        sym = sym.upper()
-        if not SYMBOL.match(sym):
-            raise HTTPException(
-                422, {"code": "bad_request", "message": f"{sym[:20]!r} is not a ticker symbol"}
-            )
-        return sym
 
     async def read(*hashes: str) -> list[Any]:
         pipe = redis.pipeline(transaction=False)

@@ -32,6 +32,7 @@ BOARDS: tuple[Board, ...] = (
     Board("dollar_volume_1m", "Dollar volume 1 min", "dollar_volume_1m", "momentum"),
     Board("new_highs", "New high of day", "hod_time", "momentum"),
     Board("halts", "Halts / resumes", "halt_time", "halts"),
+    Board("news", "Latest news", "news_ms", "news"),
 )
 BOARDS_BY_NAME: dict[str, Board] = {b.name: b for b in BOARDS}
 

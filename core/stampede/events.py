@@ -35,6 +35,9 @@ CHANNEL_OF_TYPE: dict[str, Channel] = {t: ch for ch, t in MARKET_EVENT_TYPES.ite
 
 # Fired by a cron source (PingSource in the cluster, `stampede up` locally) before 04:00 ET.
 REFDATA_LOAD_TYPE = f"{TYPE_PREFIX}.refdata.load.v1"
+# One news article (Massive's /v2/reference/news object as data), published once by the
+# bridge's news poller; the CloudEvent id is the article id.
+NEWS_TYPE = f"{TYPE_PREFIX}.news.v1"
 
 
 def data_schema(channel: Channel) -> str:

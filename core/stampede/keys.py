@@ -17,6 +17,7 @@ With ``REDIS_SHARDS=1`` (the default) every symbol is in shard 0: one Redis, one
 - ``sp:{day}:once:{action}``       once-a-day latch across replicas (SET NX EX)
 - ``sp:{day}:{sN}:bars:{SYM}``     hash: the day's minute bars of a symbol, for the symbol view
 - ``sp:{day}:{sN}:halthist:{SYM}`` hash: the day's halts and resumes of a symbol
+- ``sp:{day}:{sN}:news:{SYM}``     sorted set: the day's news articles of a symbol (JSON), by time
 - ``sp:ref:{day}:{name}``          reference data loaded before the session (hashes by symbol)
 - channel ``sp:changes``           pub/sub: a function applied a batch touching these boards
 """
@@ -84,3 +85,9 @@ def bars(day: str, symbol: str, shards: int = 1) -> str:
 def halt_history(day: str, symbol: str, shards: int = 1) -> str:
     """Hash of the day's halts and resumes of a symbol: ``{ms}:{seq}`` -> event (bars function)."""
     return f"{tagged(day, shard_of(symbol, shards))}:halthist:{symbol}"
+
+
+def news(day: str, symbol: str, shards: int = 1) -> str:
+    """Sorted set of the day's articles about a symbol: score = publication ms, member = JSON
+    (news function; the gateway's /api/symbols/{sym}/news). In the symbol's shard, beside its row."""
+    return f"{tagged(day, shard_of(symbol, shards))}:news:{symbol}"

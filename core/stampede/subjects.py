@@ -4,7 +4,8 @@ Subject scheme: ``stampede.stocks.<CHANNEL>.<SHARD>`` where SHARD = crc32(symbol
 (default N=1, shard ``0``). A shard token lets consumers scale out while every symbol's
 events stay in one ordered subject. One stream per channel (``STOCKS_<CHANNEL>``) so each
 channel gets its own max age: trades go stale in seconds, halts matter for minutes.
-Dead letters: ``stampede.dlq.<function>`` in stream ``STAMPEDE_DLQ``.
+Dead letters: ``stampede.dlq.<function>`` in stream ``STAMPEDE_DLQ``. News articles (few,
+and worth a day) travel on ``stampede.news.0`` in their own stream ``STAMPEDE_NEWS``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import zlib
 
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
+from stampede.events import CHANNEL_OF_TYPE, NEWS_TYPE
 from stampede.market import Channel
 
 SUBJECT_ROOT = "stampede.stocks"
+NEWS_ROOT = "stampede.news"
+NEWS_STREAM = "STAMPEDE_NEWS"
 DLQ_ROOT = "stampede.dlq"
 DLQ_STREAM = "STAMPEDE_DLQ"
 
@@ -57,3 +61,21 @@ def dlq_stream_config(max_age: float, replicas: int = 1) -> StreamConfig:
         duplicate_window=min(120.0, max_age),
         num_replicas=replicas,
     )
+
+
+def news_subject() -> str:
+    return f"{NEWS_ROOT}.0"
+
+
+def news_subjects() -> list[str]:
+    return [f"{NEWS_ROOT}.>"]
+
+
+def route_of_type(event_type: str) -> tuple[str, str] | None:
+    """(stream, filter subject) carrying a CloudEvent type on JetStream; None if none does."""
+    if event_type == NEWS_TYPE:
+        return NEWS_STREAM, news_subjects()[0]
+    channel = CHANNEL_OF_TYPE.get(event_type)
+    if channel is None:
+        return None
+    return stream_name(channel), stream_subjects(channel)[0]

@@ -25,6 +25,7 @@ async def start_bridge(
         "MASSIVE_WS_URL": ws_url,
         "MASSIVE_API_KEY": api_key,
         "BRIDGE_MARKET_HOURS_ONLY": "false",
+        "BRIDGE_NEWS": "false",  # these tests are about the feed; news has its own
         "LOG_FORMAT": "console",
         "BRIDGE_BACKOFF_INITIAL": "0.05",
         **env,

@@ -18,7 +18,7 @@ from stampede.dispatch.triggers import (
     parse_trigger,
     routable,
 )
-from stampede.events import MARKET_EVENT_TYPES, REFDATA_LOAD_TYPE
+from stampede.events import MARKET_EVENT_TYPES, NEWS_TYPE, REFDATA_LOAD_TYPE
 from stampede.market import Channel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def test_every_document_is_a_valid_knative_trigger() -> None:
         schema
     )
     docs = documents()
-    assert [d["kind"] for d in docs] == ["Trigger"] * 6
+    assert [d["kind"] for d in docs] == ["Trigger"] * 7
     for doc in docs:
         assert doc["apiVersion"] == "eventing.knative.dev/v1"
         assert [e.message for e in validator.iter_errors(doc)] == [], doc["metadata"]["name"]
@@ -64,6 +64,7 @@ def test_the_file_routes_each_function_its_type_and_skips_refdata() -> None:
         "halts": MARKET_EVENT_TYPES[Channel.LULD],
         "bars": MARKET_EVENT_TYPES[Channel.MINUTE_AGGREGATE],
         "bars-halts": MARKET_EVENT_TYPES[Channel.LULD],
+        "news": NEWS_TYPE,
         "refdata": REFDATA_LOAD_TYPE,
     }
     assert {t.name: (t.stream, t.filter_subject) for t in routable(triggers)} == {
@@ -72,6 +73,7 @@ def test_the_file_routes_each_function_its_type_and_skips_refdata() -> None:
         "halts": ("STOCKS_LULD", "stampede.stocks.LULD.>"),
         "bars": ("STOCKS_AM", "stampede.stocks.AM.>"),
         "bars-halts": ("STOCKS_LULD", "stampede.stocks.LULD.>"),
+        "news": ("STAMPEDE_NEWS", "stampede.news.>"),  # its own stream, not a market channel
     }
     assert by_name["movers"].url == "http://movers.stampede.svc.cluster.local/"
     assert by_name["halts"].dlq_subject == "stampede.dlq.halts"
@@ -98,6 +100,7 @@ def test_subscriber_urls_overrides_and_namespace(monkeypatch: pytest.MonkeyPatch
         "halts": "http://halts.scanner.svc.cluster.local/",
         "bars": "http://bars.scanner.svc.cluster.local/",
         "bars-halts": "http://bars.scanner.svc.cluster.local/",
+        "news": "http://news.scanner.svc.cluster.local/",
         "refdata": "http://refdata.scanner.svc.cluster.local/",
     }
 

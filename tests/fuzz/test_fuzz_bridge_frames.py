@@ -113,6 +113,7 @@ class BridgeProcess:
             "MASSIVE_WS_URL": ws_url,
             "MASSIVE_API_KEY": API_KEY,
             "BRIDGE_MARKET_HOURS_ONLY": "false",
+            "BRIDGE_NEWS": "false",  # no REST behind this fake feed
             "BRIDGE_BACKOFF_INITIAL": "0.05",
             "BRIDGE_BACKOFF_MAX": "0.2",
             "BRIDGE_MAX_FRAME_BYTES": str(MAX_FRAME),

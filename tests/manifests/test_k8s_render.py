@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from stampede.market import Channel
-from stampede.subjects import stream_name
+from stampede.subjects import NEWS_STREAM, stream_name
 from support.k8s import MANIFESTS, OVERLAYS, SCHEMAS, crd_validator, find, one, render, validate
 
 TREES = (*OVERLAYS, "monitoring")
@@ -82,7 +82,7 @@ def test_the_broker_channel_template_is_a_valid_natsjetstreamchannel() -> None:
     )
     assert [e.message for e in validator.iter_errors(channel)] == []
     sources = {s["name"] for s in template["spec"]["stream"]["config"]["sources"]}
-    assert sources == {stream_name(channel) for channel in Channel}
+    assert sources == {stream_name(channel) for channel in Channel} | {NEWS_STREAM}
 
 
 def test_the_secret_template_is_valid_and_holds_no_key() -> None:

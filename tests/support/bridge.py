@@ -37,6 +37,8 @@ def bridge_settings(
         "bridge_max_age_t": 120,
         "bridge_max_age_q": 120,
         "massive_subscriptions": "A.*,AM.*,T.*,Q.*,LULD.*,NOI.*",
+        # the news poller reads REST: off unless a test points it at a simulator
+        "bridge_news": False,
     }
     values.update(overrides)
     return BridgeSettings(**values)

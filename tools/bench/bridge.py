@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             "NATS_URL": nats_server.url,
             "MASSIVE_API_KEY": API_KEY,
             "MASSIVE_WS_URL": f"ws://127.0.0.1:{sim_port}/stocks",
+            "MASSIVE_REST_URL": f"http://127.0.0.1:{sim_port}",  # news polls: the simulator
             "MASSIVE_SUBSCRIPTIONS": args.subscriptions,
             "BRIDGE_MARKET_HOURS_ONLY": "false",
             "BRIDGE_CONTENT_MODE": args.content_mode,

@@ -1,0 +1,217 @@
+"""The news poller: Massive has no news WebSocket, so the bridge polls ``/v2/reference/news``
+and publishes each new article once, as a CloudEvent ``dev.stampede.news.v1`` (id = the
+article id, data = Massive's article object), on its own JetStream stream ``STAMPEDE_NEWS``.
+
+- It asks for what was published after the newest article it has seen (``published_utc.gt``,
+  ``order=asc``), following ``next_url``, every ``BRIDGE_NEWS_POLL_SECONDS`` from 04:00 to
+  20:00 ET on trading days and every ``BRIDGE_NEWS_IDLE_POLL_SECONDS`` otherwise (always the
+  short interval when ``BRIDGE_MARKET_HOURS_ONLY`` is off, as under ``stampede up``).
+- It starts from the feed's midnight (ET, ``serverTime`` of ``/v1/marketstatus/now``, so the
+  simulator's clock locally): today's article count is whole after a restart. Each poll re-asks
+  a short overlap, because articles are sometimes indexed after later ones. An article never
+  goes out twice: the poller remembers the ids inside the overlap, JetStream de-duplicates on
+  ``Nats-Msg-Id`` = article id, and the ``news`` function is idempotent on the id for the day.
+- A bad answer (401, 429, 5xx, broken JSON) is retried by the shared client or waited out until
+  the next poll; an article with wrong types is skipped; each is counted and logged once. The
+  feed and the bridge carry on whatever REST does. Nothing is lost while NATS is away: the
+  cursor only moves past an article JetStream acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import msgspec
+import nats.errors
+from cloudevents.core.bindings.common import CONTENT_TYPE_HEADER, encode_header_value
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from prometheus_client import CollectorRegistry, Counter
+
+from stampede.bridge.envelope import MSG_ID_HEADER, STRUCTURED_CONTENT_TYPE
+from stampede.bridge.schedule import feed_window
+from stampede.bridge.settings import BridgeSettings
+from stampede.events import DATA_CONTENT_TYPE, NEWS_TYPE
+from stampede.markettime import ET
+from stampede.massive_rest import MassiveAuthError, MassiveError, MassiveRest
+from stampede.nats_binding import CE_PREFIX
+from stampede.news import Article, BadArticle, parse_article
+from stampede.settings import public_url
+from stampede.subjects import NEWS_STREAM, news_subject, news_subjects
+
+log = logging.getLogger(__name__)
+NEWS_PATH = "/v2/reference/news"
+
+
+def news_stream(settings: BridgeSettings) -> StreamConfig:
+    """Articles are few and matter all day: kept on file for a day, de-duplicated by id."""
+    return StreamConfig(
+        name=NEWS_STREAM,
+        subjects=news_subjects(),
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        max_age=settings.bridge_news_max_age,
+        duplicate_window=settings.bridge_news_max_age,
+    )
+
+
+class PublishFailed(RuntimeError):
+    """JetStream did not take an article; the next poll offers it again (nothing is lost)."""
+
+
+class NewsMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.published = Counter(
+            "stampede_bridge_news_published_total",
+            "News articles published as CloudEvents (each once).",
+            registry=registry,
+        )
+        self.polls = Counter(
+            "stampede_bridge_news_polls_total",
+            "News polls, by outcome (ok, failed, unauthorized).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.problems = Counter(
+            "stampede_bridge_news_problems_total",
+            "Bad REST answers or articles met by the news poller, by kind.",
+            ["kind"],
+            registry=registry,
+        )
+
+
+class NewsPoller:
+    def __init__(
+        self,
+        settings: BridgeSettings,
+        jetstream: Callable[[], JetStreamContext | None],
+        registry: CollectorRegistry,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self._jetstream = jetstream
+        self.clock = clock
+        self.metrics = NewsMetrics(registry)
+        self.rest = MassiveRest(
+            settings.massive_rest_url,
+            settings.massive_api_key.get_secret_value(),
+            timeout=settings.bridge_news_timeout,
+            rate=settings.bridge_news_requests_per_second,
+            attempts=3,
+            backoff_max=settings.bridge_news_poll_seconds * 4,
+            on_problem=lambda kind: self.metrics.problems.labels(kind).inc(),
+            logger=log,
+        )
+        self.source = public_url(settings.massive_rest_url) + NEWS_PATH
+        self.cursor: datetime | None = None  # publication time of the newest article seen
+        self.recent: dict[str, datetime] = {}  # ids published within the overlap
+        self.last_problem = ""
+
+    async def close(self) -> None:
+        await self.rest.close()
+
+    def interval(self) -> float:
+        """Seconds until the next poll: short while the market window is open."""
+        s = self.settings
+        if not s.bridge_market_hours_only or feed_window(self.clock()).open:
+            return s.bridge_news_poll_seconds
+        return s.bridge_news_idle_poll_seconds
+
+    async def run(self, ready: asyncio.Event) -> None:
+        """Poll until cancelled; REST or NATS trouble is counted, never raised."""
+        while True:
+            await ready.wait()
+            try:
+                await self.poll()
+                self.metrics.polls.labels("ok").inc()
+                self.last_problem = ""
+            except MassiveAuthError as exc:  # the key is wrong: ask again, but rarely
+                self.metrics.polls.labels("unauthorized").inc()
+                self.last_problem = str(exc)
+                await asyncio.sleep(self.settings.bridge_news_idle_poll_seconds)
+                continue
+            except (MassiveError, PublishFailed) as exc:
+                self.metrics.polls.labels("failed").inc()
+                self.last_problem = str(exc)
+            await asyncio.sleep(self.interval())
+
+    async def poll(self) -> int:
+        """One poll: publish every article not seen yet; how many were published."""
+        if self.cursor is None:
+            day = await self.rest.today()
+            self.cursor = datetime.combine(day, time(0), ET).astimezone(UTC)
+        overlap = timedelta(seconds=self.settings.bridge_news_overlap_seconds)
+        params: dict[str, Any] = {
+            "published_utc.gt": (self.cursor - overlap).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "order": "asc",
+            "sort": "published_utc",
+            "limit": self.settings.bridge_news_page_size,
+        }
+        published = 0
+        async for page in self.rest.pages(NEWS_PATH, params):
+            for raw in page.results:
+                try:
+                    article = parse_article(raw)
+                except BadArticle as exc:
+                    self.rest.problem("bad_article", str(exc))
+                    continue
+                if article.id in self.recent:
+                    continue
+                await self._publish(article, raw)
+                published += 1
+                self.recent[article.id] = article.published
+                self.cursor = max(self.cursor, article.published)
+        horizon = self.cursor - overlap
+        self.recent = {i: t for i, t in self.recent.items() if t >= horizon}
+        return published
+
+    async def _publish(self, article: Article, raw: dict[str, Any]) -> None:
+        js = self._jetstream()
+        if js is None:
+            raise PublishFailed("NATS is not connected")
+        subject, headers, payload = self.message(article, raw)
+        try:
+            ack = await js.publish(
+                subject, payload, headers=headers, timeout=self.settings.bridge_ack_timeout
+            )
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise PublishFailed(f"publishing an article failed: {type(exc).__name__}") from exc
+        if not ack.duplicate:
+            self.metrics.published.inc()
+
+    def message(self, article: Article, raw: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+        """The article as a CloudEvent on NATS, in the bridge's content mode."""
+        now = self.clock()
+        ttl = self.settings.bridge_broker_ttl
+        if self.settings.bridge_content_mode == "structured":
+            doc: dict[str, Any] = {
+                "specversion": "1.0",
+                "id": article.id,
+                "source": self.source,
+                "type": NEWS_TYPE,
+                "time": now.isoformat().replace("+00:00", "Z"),
+                "datacontenttype": DATA_CONTENT_TYPE,
+                "data": raw,
+            }
+            if ttl is not None:
+                doc["knativebrokerttl"] = ttl
+            headers = {CONTENT_TYPE_HEADER: STRUCTURED_CONTENT_TYPE}
+            payload = msgspec.json.encode(doc)
+        else:
+            headers = {
+                "ce-specversion": "1.0",
+                "ce-id": encode_header_value(article.id),
+                "ce-source": encode_header_value(self.source),
+                "ce-type": NEWS_TYPE,
+                "ce-time": encode_header_value(now),
+                CONTENT_TYPE_HEADER: DATA_CONTENT_TYPE,
+            }
+            if ttl is not None:
+                headers[CE_PREFIX + "knativebrokerttl"] = str(ttl)
+            payload = msgspec.json.encode(raw)
+        return news_subject(), {**headers, MSG_ID_HEADER: article.id}, payload

@@ -1,0 +1,136 @@
+"""The bridge's news poller against the real simulator and nats-server: every article the
+simulator publishes goes out once as a ``dev.stampede.news.v1`` CloudEvent on STAMPEDE_NEWS
+(pages followed, restarts de-duplicated), and bad REST answers never stop it or the feed."""
+
+from __future__ import annotations
+
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from stampede import nats_binding
+from stampede.events import NEWS_TYPE, RawJSONFormat
+from stampede.sim.testing import running_simulator
+from stampede.subjects import NEWS_STREAM
+from support.bridge import bridge_settings, metric, running_bridge, wait_for
+
+DAY = "2025-03-14"
+
+
+async def stream_articles(nats_url: str) -> list[tuple[dict[str, str], bytes]]:
+    """(headers, payload) of every message in STAMPEDE_NEWS."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        total = (await js.stream_info(NEWS_STREAM)).state.messages
+        sub = await js.pull_subscribe(
+            "",
+            stream=NEWS_STREAM,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE),
+        )
+        out: list[tuple[dict[str, str], bytes]] = []
+        while len(out) < total:
+            for msg in await sub.fetch(min(500, total - len(out)), timeout=5):
+                out.append((msg.headers or {}, msg.data))
+        return out
+    finally:
+        await nc.close()
+
+
+async def stored(nats_url: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        return (await nc.jetstream().stream_info(NEWS_STREAM)).state.messages
+    except nats.js.errors.NotFoundError:
+        return 0
+    finally:
+        await nc.close()
+
+
+def published_ids(sim) -> list[str]:
+    return [a.doc["id"] for a in sim.news.published(sim.clock.now_ms())]
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+async def test_every_article_goes_out_once_even_across_restarts(nats_url: str, mode: str) -> None:
+    async with running_simulator(date=DAY, start="07:00", speed=20, symbols=300, seed=4) as sim:
+        settings = bridge_settings(
+            nats_url,
+            sim.ws_url,
+            sim.api_key,
+            massive_rest_url=sim.rest_url,
+            bridge_news=True,
+            bridge_news_page_size=250,  # the day so far takes several pages
+            bridge_news_poll_seconds=0.2,
+            bridge_content_mode=mode,
+        )
+        async with running_bridge(settings) as bridge:
+            await wait_for(lambda: stored(nats_url), what="first articles")
+            await wait_for(
+                lambda: metric(bridge, "stampede_bridge_news_published_total") > 900,
+                what="the articles since midnight",
+            )
+        async with running_bridge(settings) as again:  # a restart asks from midnight again
+            await wait_for(
+                lambda: metric(again, "stampede_bridge_news_polls_total", outcome="ok") >= 3,
+                what="polls after the restart",
+            )
+        sim.feed.stop()
+        expected = published_ids(sim)
+        messages = await stream_articles(nats_url)
+    events = [
+        nats_binding.from_nats(nats_binding.NATSMessage(h, p), RawJSONFormat()) for h, p in messages
+    ]
+    ids = [e.get_id() for e in events]
+    assert len(ids) == len(set(ids))  # each article once, whatever the restart re-read
+    assert set(ids) <= set(expected) and len(ids) >= len(expected) - 30  # the last poll's lag
+    assert all(e.get_type() == NEWS_TYPE for e in events)
+    assert all(h.get("Nats-Msg-Id") == e.get_id() for (h, _), e in zip(messages, events))
+
+
+async def test_bad_answers_are_counted_and_polling_goes_on(nats_url: str) -> None:
+    async with running_simulator(date=DAY, start="06:00", speed=20, symbols=300, seed=6) as sim:
+        sim.rest.faults.arm(
+            "news", "500", "truncated", "401", "429", "wrong_type", "500", "500", "500"
+        )
+        settings = bridge_settings(
+            nats_url,
+            sim.ws_url,
+            sim.api_key,
+            massive_rest_url=sim.rest_url,
+            bridge_news=True,
+            bridge_news_poll_seconds=0.2,
+            bridge_news_idle_poll_seconds=0.5,  # after a 401 the poller waits this long
+        )
+        async with running_bridge(settings) as bridge:
+            await wait_for(
+                lambda: (
+                    metric(bridge, "stampede_bridge_news_published_total") > 300
+                    and metric(bridge, "stampede_bridge_news_polls_total", outcome="failed") >= 1
+                    and metric(bridge, "stampede_bridge_news_polls_total", outcome="ok") >= 2
+                ),
+                what="articles despite the bad answers",
+                timeout=40,
+            )
+            assert (await bridge.readiness())[0]  # the feed never noticed
+            problems = {
+                kind: metric(bridge, "stampede_bridge_news_problems_total", kind=kind)
+                for kind in (
+                    "server_error",
+                    "bad_json",
+                    "unauthorized",
+                    "rate_limited",
+                    "bad_article",
+                )
+            }
+            failed = metric(bridge, "stampede_bridge_news_polls_total", outcome="failed")
+            refused = metric(bridge, "stampede_bridge_news_polls_total", outcome="unauthorized")
+        sim.feed.stop()
+        expected = set(published_ids(sim))
+        ids = [
+            nats_binding.from_nats(nats_binding.NATSMessage(h, p), RawJSONFormat()).get_id()
+            for h, p in await stream_articles(nats_url)
+        ]
+    assert all(v >= 1 for v in problems.values()), problems
+    assert failed >= 1 and refused == 1
+    assert len(ids) == len(set(ids)) and set(ids) <= expected

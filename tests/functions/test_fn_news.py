@@ -1,0 +1,90 @@
+"""The news function over real HTTP and Redis: rows, the news board, the symbol's news list,
+idempotency on the article id, and older articles that must not push newer headlines off."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from stampede import keys
+from stampede.events import NEWS_TYPE
+
+DAY = "2025-03-14"
+
+
+def article(ident: str, when: str, tickers: list[str], title: str, **extra: object) -> dict:
+    return {
+        "id": ident,
+        "publisher": {"name": "GlobeNewswire Inc."},
+        "title": title,
+        "published_utc": f"{DAY}T{when}Z",
+        "article_url": f"https://www.globenewswire.com/news/{ident}",
+        "tickers": tickers,
+        "insights": [{"ticker": t, "sentiment": "positive"} for t in tickers[:1]],
+        **extra,
+    }
+
+
+def news_event(doc: dict, event_id: str | None = None) -> tuple[dict[str, str], bytes]:
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": NEWS_TYPE,
+        "ce-source": "/test/v2/reference/news",
+        "ce-id": event_id or doc["id"],
+        "content-type": "application/json",
+    }
+    return headers, json.dumps(doc).encode()
+
+
+async def test_articles_reach_rows_board_and_lists_once(function_server, http, redis) -> None:
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(keys.CHANGES_CHANNEL)
+    first = article("a1", "12:00:05", ["ACME", "BETA"], "Acme <b>Wins</b> & Beta Too")
+    later = article("a2", "12:05:00", ["ACME"], "Acme Prices Offering")
+    early = article("a0", "11:00:00", ["ACME"], "Acme To Present At Conference")  # indexed late
+    async with function_server("news") as url:
+        answers = []
+        for doc in (first, later, early):
+            headers, body = news_event(doc)
+            answers.append(await http.post(url, headers=headers, content=body))
+        headers, body = news_event(first)  # redelivered (after a bridge restart, say)
+        again = await http.post(url, headers=headers, content=body)
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.json()["status"] for a in answers] == ["applied", "applied", "applied"]
+    assert again.json()["status"] == "duplicate"
+
+    acme = await redis.hgetall(keys.row(DAY, "ACME"))
+    assert acme["news_count"] == "3"  # counted once each, the duplicate not at all
+    assert acme["headline"] == "Acme Prices Offering"  # the newest, not the last to arrive
+    assert int(acme["news_ms"]) == 1741953900000 and acme["news_sentiment"] == "positive"
+    assert acme["news_publisher"] == "GlobeNewswire Inc."
+    assert acme["news_url"] == "https://www.globenewswire.com/news/a2"
+    beta = await redis.hgetall(keys.row(DAY, "BETA"))
+    assert beta["headline"] == "Acme <b>Wins</b> & Beta Too"  # stored as the text it is
+    assert beta["news_count"] == "1" and "news_sentiment" not in beta
+    board = await redis.zrange(keys.board(DAY, "news"), 0, -1, desc=True, withscores=True)
+    assert board == [("ACME", 1741953900000.0), ("BETA", 1741953605000.0)]
+    listed = [json.loads(m) for m in await redis.zrange(keys.news(DAY, "ACME"), 0, -1, desc=True)]
+    assert [m["id"] for m in listed] == ["a2", "a1", "a0"]
+    notices = []
+    while (message := await pubsub.get_message(timeout=0.5)) is not None:
+        if message["type"] == "message":
+            notices.append(json.loads(message["data"]))
+    assert len(notices) == 3 and all(n["boards"] == ["news"] for n in notices)
+    await pubsub.aclose()
+
+
+async def test_malformed_articles_are_rejected_with_400(function_server, http, redis) -> None:
+    async with function_server("news") as url:
+        bad = []
+        for doc in (
+            article("b1", "12:00:00", "ACME", "tickers is a string"),  # type: ignore[arg-type]
+            {**article("b2", "12:00:00", ["ACME"], "x"), "published_utc": 5},
+            {"not": "an article"},
+        ):
+            headers, body = news_event(doc, event_id=uuid.uuid4().hex)
+            bad.append(await http.post(url, headers=headers, content=body))
+        headers, _ = news_event(article("b3", "12:00:00", ["ACME"], "x"))
+        truncated = await http.post(url, headers=headers, content=b'{"id": "b3", "ti')
+    assert [a.status_code for a in bad + [truncated]] == [400, 400, 400, 400]
+    assert await redis.exists(keys.row(DAY, "ACME")) == 0
