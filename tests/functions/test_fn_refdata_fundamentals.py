@@ -67,8 +67,16 @@ async def test_rows_carry_the_reference_fields_of_the_simulator_truth(
             "refdata_requests_per_second": 2000,
         }
         async with function_server("refdata", **settings) as url:
+            daily = await http.post(url, headers=refdata_request(), content=b'{"part": "daily"}')
+            latch_after_daily = await redis.get(keys.once(DAY, "refdata"))
+            floats_after_daily = await redis.hget(keys.row(DAY, "AAPL"), "float_shares")
             answer = await http.post(url, headers=refdata_request(), content=b"{}")
         truth = sim.truth({"limit": "0", "symbols": ",".join(sim.universe.symbols)})
+    # the daily part alone leaves the fundamentals for later, and then only they load
+    assert daily.json()["status"] == "applied" and daily.json()["symbols"] == 150
+    assert latch_after_daily == "done" and floats_after_daily is None
+    assert answer.json()["ignored_parts"] == {"daily": "already loaded"}
+    assert await redis.get(keys.once(DAY, "refdata:fundamentals")) == "done"
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["status"] == "applied" and body["overviews"] > 140 and body["floats"] > 130
