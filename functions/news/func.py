@@ -51,33 +51,43 @@ class News:
             exchange_ms=write.published_ms,
             received_ms=event.time_ms or int(time.time() * 1000),
         )
-        script_keys = [keys.seen(day, f"news:{event.id}"), keys.board(day, BOARD)]
-        args: list[str | int] = [
-            keys.DAY_TTL_SECONDS,
-            keys.DAY_TTL_SECONDS,
-            write.published_ms,
-            ctx.settings.function_board_size,
-            LIST_SIZE,
-            keys.CHANGES_CHANNEL,
-            changes.encode(notice).decode(),
-            write.entry,
-            write.headline,
-            write.publisher,
-            write.url,
-        ]
+        shards = ctx.settings.redis_shards
+        by_shard: dict[int, list[tuple[str, str]]] = {}
         for ticker, sentiment in zip(write.tickers, write.sentiments):
-            script_keys += [keys.row(day, ticker), keys.news(day, ticker)]
-            args += [ticker, sentiment]
-        with ctx.redis_apply():
-            result = int(await self.script(keys=script_keys, args=args))
-        if result == 0:
+            by_shard.setdefault(keys.shard_of(ticker, shards), []).append((ticker, sentiment))
+        applied, headlines = 0, 0
+        with ctx.redis_apply():  # one call per shard: each touches only its own slot's keys
+            for shard, tickers in sorted(by_shard.items()):
+                script_keys = [
+                    keys.seen(day, f"news:{event.id}", shard),
+                    keys.board(day, BOARD, shard),
+                ]
+                args: list[str | int] = [
+                    keys.DAY_TTL_SECONDS,
+                    keys.DAY_TTL_SECONDS,
+                    write.published_ms,
+                    ctx.settings.function_board_size,
+                    LIST_SIZE,
+                    keys.CHANGES_CHANNEL,
+                    changes.encode(notice).decode(),
+                    write.entry,
+                    write.headline,
+                    write.publisher,
+                    write.url,
+                ]
+                for ticker, sentiment in tickers:
+                    script_keys += [keys.row(day, ticker, shards), keys.news(day, ticker, shards)]
+                    args += [ticker, sentiment]
+                result = int(await self.script(keys=script_keys, args=args))
+                applied, headlines = applied + (result > 0), headlines + max(result - 1, 0)
+        if not applied:  # every shard had it already
             return Outcome("duplicate", events=1)
         return Outcome(
             "applied",
             events=1,
             boards=(BOARD,),
             exchange_ms=write.published_ms,
-            detail={"tickers": len(write.tickers), "headlines": result - 1},
+            detail={"tickers": len(write.tickers), "headlines": headlines},
         )
 
 

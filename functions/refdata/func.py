@@ -180,6 +180,7 @@ class RefData:
             day,
             concurrency=s.refdata_concurrency,
             short_interest_days=s.refdata_short_interest_days,
+            shards=s.redis_shards,
             keep_alive=keep_alive,
         )
         if force:

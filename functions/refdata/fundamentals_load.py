@@ -61,12 +61,14 @@ class FundamentalsLoad:
         *,
         concurrency: int,
         short_interest_days: int,
+        shards: int,
         keep_alive: Callable[[], Awaitable[None]],
     ) -> None:
         self.rest, self.redis, self.day = rest, redis, day
         self.key = {name: keys.reference(day.isoformat(), name) for name in NAMES}
         self.concurrency = concurrency
         self.short_interest_days = short_interest_days
+        self.shards = shards  # REDIS_SHARDS: the rows' keys carry their symbol's shard
         self.keep_alive = keep_alive  # called after each saved step (extends the load latch)
 
     async def forget(self) -> None:
@@ -181,7 +183,7 @@ class FundamentalsLoad:
                     fields = fx.row_fields(
                         floats.get(ticker), overviews.get(ticker), shorts.get(ticker)
                     )
-                    row = keys.row(day, ticker)
+                    row = keys.row(day, ticker, self.shards)
                     gone = [f for f in fx.ROW_FIELDS if f not in fields]
                     if gone:
                         pipe.hdel(row, *gone)
