@@ -9,6 +9,7 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from stampede import nats_binding
+from stampede.bridge.settings import BridgeSettings
 from stampede.events import NEWS_TYPE, RawJSONFormat
 from stampede.sim.testing import running_simulator
 from stampede.subjects import NEWS_STREAM
@@ -47,6 +48,19 @@ async def stored(nats_url: str) -> int:
         await nc.close()
 
 
+def news_settings(nats_url: str, sim, **overrides: object) -> BridgeSettings:
+    """A bridge polling the simulator's news five times a second."""
+    return bridge_settings(
+        nats_url,
+        sim.ws_url,
+        sim.api_key,
+        massive_rest_url=sim.rest_url,
+        bridge_news=True,
+        bridge_news_poll_seconds=0.2,
+        **overrides,
+    )
+
+
 def published_ids(sim) -> list[str]:
     return [a.doc["id"] for a in sim.news.published(sim.clock.now_ms())]
 
@@ -54,14 +68,10 @@ def published_ids(sim) -> list[str]:
 @pytest.mark.parametrize("mode", ["binary", "structured"])
 async def test_every_article_goes_out_once_even_across_restarts(nats_url: str, mode: str) -> None:
     async with running_simulator(date=DAY, start="07:00", speed=20, symbols=300, seed=4) as sim:
-        settings = bridge_settings(
+        settings = news_settings(
             nats_url,
-            sim.ws_url,
-            sim.api_key,
-            massive_rest_url=sim.rest_url,
-            bridge_news=True,
+            sim,
             bridge_news_page_size=250,  # the day so far takes several pages
-            bridge_news_poll_seconds=0.2,
             bridge_content_mode=mode,
         )
         async with running_bridge(settings) as bridge:
@@ -93,14 +103,10 @@ async def test_bad_answers_are_counted_and_polling_goes_on(nats_url: str) -> Non
         sim.rest.faults.arm(
             "news", "500", "truncated", "401", "429", "wrong_type", "500", "500", "500"
         )
-        settings = bridge_settings(
+        settings = news_settings(
             nats_url,
-            sim.ws_url,
-            sim.api_key,
-            massive_rest_url=sim.rest_url,
-            bridge_news=True,
-            bridge_news_poll_seconds=0.2,
-            bridge_news_idle_poll_seconds=0.5,  # after a 401 the poller waits this long
+            sim,
+            bridge_news_idle_poll_seconds=0.5,  # the wait after a 401
         )
         async with running_bridge(settings) as bridge:
             await wait_for(
