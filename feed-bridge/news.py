@@ -57,6 +57,7 @@ def news_stream(settings: BridgeSettings) -> StreamConfig:
         discard=DiscardPolicy.OLD,
         max_age=settings.bridge_news_max_age,
         duplicate_window=settings.bridge_news_max_age,
+        num_replicas=settings.bridge_stream_replicas,  # as the market streams, on a cluster
     )
 
 
