@@ -58,7 +58,9 @@ ROW_FIELDS: tuple[str, ...] = (
     "dollar_volume_1m",
     "hod_time",
     "halted",
-    "halt_time",
+    "halt_time",  # the latest halt or resume (the halts board's score)
+    "halt_start_ms",  # when the latest halt began
+    "resume_ms",  # when it ended (absent while halted); duration = resume_ms - halt_start_ms
     "luld_upper",
     "luld_lower",
     "has_reference",

@@ -3,7 +3,10 @@
 Pure: LULD events in, row writes out. Two independent clocks per symbol - the bands and the
 halt state - each only moves forward in exchange time (``t``, then the sequence ``q``), so a
 late band update cannot undo a newer halt or the other way round. The halts board ranks by
-the time of the latest halt or resume; the row's ``halted`` says which it was.
+the time of the latest halt or resume (so a resumed symbol stays on it for the day); the row's
+``halted`` says which it was, ``halt_start_ms`` when the halt began and ``resume_ms`` when it
+ended (absent while halted), so a reader shows the halt's duration: ``resume_ms`` minus
+``halt_start_ms``. LULD halts and resumes are sent for Nasdaq-listed symbols only.
 """
 
 from __future__ import annotations
@@ -43,8 +46,16 @@ def score_batch(events: Iterable[Luld]) -> list[RowWrite]:
             )
         )
     status = [(ms, e) for ms, e in timed if LULD_HALT in e.i or LULD_RESUME in e.i]
+    halts = _newest((ms, e) for ms, e in status if _is_halt(e))
     for sym, (ms, e) in _newest(status).items():
-        halted = LULD_HALT in e.i and LULD_RESUME not in e.i
+        fields = {"halt_time": str(ms)}
+        if _is_halt(e):
+            # a new halt: its start, and no resume yet ('' is "unknown" to every reader)
+            fields.update(halted="1", halt_start_ms=str(ms), resume_ms="")
+        else:
+            fields.update(halted="0", resume_ms=str(ms))
+            if sym in halts:  # the halt it ends came in the same batch
+                fields["halt_start_ms"] = str(halts[sym][0])
         writes.append(
             RowWrite(
                 day=trading_day(ms),
@@ -52,9 +63,13 @@ def score_batch(events: Iterable[Luld]) -> list[RowWrite]:
                 clock=HALT_CLOCK,
                 t=ms,
                 tie=e.q,
-                fields={"halted": "1" if halted else "0", "halt_time": str(ms)},
+                fields=fields,
                 static={"sym": sym},
                 scores={"halts": float(ms)},
             )
         )
     return writes
+
+
+def _is_halt(event: Luld) -> bool:
+    return LULD_HALT in event.i and LULD_RESUME not in event.i

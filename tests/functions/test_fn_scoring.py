@@ -152,6 +152,18 @@ def test_halts_and_bands() -> None:
     assert by[("AAA", "halt")].scores["halts"] == at("10:00:05")
     assert by[("BBB", "halt")].fields["halted"] == "0"
     assert all(w.day == D for w in writes)
+    # a halt starts a halt (no resume yet); its resume says when it ended, and keeps its start
+    assert by[("AAA", "halt")].fields["halt_start_ms"] == str(at("10:00:05"))
+    assert by[("AAA", "halt")].fields["resume_ms"] == ""
+    assert by[("BBB", "halt")].fields["resume_ms"] == str(at("10:00:00"))
+    assert "halt_start_ms" not in by[("BBB", "halt")].fields  # its halt came in an earlier batch
+    both = halts_batch(
+        [luld("CCC", t, 5, 4, i=[17], q=1), luld("CCC", t + 300_000_000, 5, 4, i=[18], q=2)]
+    )
+    (ccc,) = [w for w in both if w.clock == "halt"]
+    assert ccc.fields["halted"] == "0" and ccc.scores["halts"] == at("10:05:00")
+    assert ccc.fields["halt_start_ms"] == str(at("10:00:00"))
+    assert int(ccc.fields["resume_ms"]) - int(ccc.fields["halt_start_ms"]) == 300_000  # 5 min
 
 
 def test_premarket_volume_is_the_av_of_the_newest_bar_ending_by_the_open() -> None:
