@@ -48,7 +48,7 @@ def score_batch(events: Iterable[Luld]) -> list[RowWrite]:
     status = [(ms, e) for ms, e in timed if LULD_HALT in e.i or LULD_RESUME in e.i]
     halts = _newest((ms, e) for ms, e in status if _is_halt(e))
     for sym, (ms, e) in _newest(status).items():
-        fields = {"halt_time": str(ms)}
+        fields: dict[str, object] = {"halt_time": str(ms)}
         if _is_halt(e):
             # a new halt: its start, and no resume yet ('' is "unknown" to every reader)
             fields.update(halted="1", halt_start_ms=str(ms), resume_ms="")
