@@ -159,3 +159,29 @@ async def test_momentum_counts_each_trade_once(function_server, http, redis_url)
         await raw.aclose()
     assert state.minutes == [(t // 60_000, 5)] and state.counts == [(t // 1000, 5, 3220_00)]
     assert row[b"dollar_volume_1m"] == b"3220" and row[b"trades_per_sec"] == b"1"
+
+
+async def test_two_shards_split_rows_boards_and_seen_keys(function_server, http, redis) -> None:
+    event = bar_events(1, per_event=40)[0]
+    t = at("10:00:00")
+    trades = cloudevent(Channel.TRADE, [trade(s, t, 10.0, 100, q=1) for s in SYMBOLS[:40]])
+    settings = {"redis_shards": 2, "function_max_event_age_seconds": 0}
+    async with (
+        function_server("movers", **settings) as movers,
+        function_server("momentum", **settings) as momentum,
+    ):
+        assert (await post_one(http, movers, event))["status"] == "applied"
+        assert (await post_one(http, momentum, trades))["status"] == "applied"
+        assert (await post_one(http, movers, event))["status"] == "duplicate"
+        assert (await post_one(http, momentum, trades))["status"] == "duplicate"
+    shard = {s: keys.shard_of(s, 2) for s in SYMBOLS[:40]}
+    assert set(shard.values()) == {0, 1}
+    for board in ("volume", "tape_speed"):
+        members = {n: set(await redis.zrange(keys.board(D, board, n), 0, -1)) for n in (0, 1)}
+        assert members[0] | members[1] == set(SYMBOLS[:40])
+        assert all(shard[s] == n for n, syms in members.items() for s in syms)
+    for s in SYMBOLS[:40]:
+        row = await redis.hgetall(keys.row(D, s, 2))
+        assert row["volume"] and row["trades_per_sec"] == "0.2", s
+    assert len(await redis.keys(keys.seen(D, "*", 0))) == 2  # one per function and shard
+    assert len(await redis.keys(keys.seen(D, "*", 1))) == 2
