@@ -2,9 +2,11 @@
 
 Knative delivers one CloudEvent per request, and a script call per CloudEvent made Redis do
 the same per-symbol work once per CloudEvent. Here concurrent requests of one process each
-hand their events (split by symbol shard) to :class:`GroupCommit` and wait. A shard whose
-Redis call is idle flushes at once; while a call is in flight, newcomers queue, and the next
-call takes all of them: one reduction per symbol and one script call for the whole group.
+hand their events (split by symbol shard) to :class:`GroupCommit` and wait. A shard with a
+free slot flushes at once; while its calls are in flight, newcomers queue, and the next call
+takes all of them: one reduction per symbol and one script call for the whole group. A shard
+has two slots (``DEPTH``): while Redis runs one call, the process reduces and sends the next,
+so Redis never waits for Python (the order of calls does not matter: merges commute).
 
 Idempotency holds per CloudEvent: each part carries its CloudEvent's seen key, and the script
 (``seen.lua``) writes nothing when any of them already exists; it answers which ones, they are
@@ -59,6 +61,7 @@ class Committed:
 DUPLICATE = Committed(applied=False)
 
 Apply = Callable[[int, list[Part[E]]], Awaitable[Flushed]]
+DEPTH = 2  # calls in flight per shard: one in Redis, the next being reduced and sent
 
 
 class GroupCommit(Generic[E]):
@@ -68,23 +71,27 @@ class GroupCommit(Generic[E]):
         self._apply = apply
         self._max_events = max_events
         self._waiting: dict[int, list[Part[E]]] = {}
-        self._busy: set[int] = set()
+        self._in_flight: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, shard: int, part: Part[E]) -> Committed:
         """Queue ``part`` for ``shard``; returns once it is applied (or is a duplicate)."""
         self._waiting.setdefault(shard, []).append(part)
-        if shard not in self._busy:
-            self._busy.add(shard)
-            task = asyncio.get_running_loop().create_task(self._drain(shard))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._flush(shard)
         return await part.future
 
     async def close(self) -> None:
         """Wait for the calls in flight (at shutdown, after the last request)."""
-        if self._tasks:
+        while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _flush(self, shard: int) -> None:
+        """Start a call with the waiting parts while the shard has a free slot."""
+        while self._waiting.get(shard) and self._in_flight.get(shard, 0) < DEPTH:
+            self._in_flight[shard] = self._in_flight.get(shard, 0) + 1
+            task = asyncio.get_running_loop().create_task(self._run(shard, self._take(shard)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _take(self, shard: int) -> list[Part[E]]:
         """The oldest waiting parts up to ``max_events`` events (at least one part)."""
@@ -98,12 +105,12 @@ class GroupCommit(Generic[E]):
         group, self._waiting[shard] = waiting[:n], waiting[n:]
         return group
 
-    async def _drain(self, shard: int) -> None:
+    async def _run(self, shard: int, group: list[Part[E]]) -> None:
         try:
-            while self._waiting.get(shard):
-                await self._commit(shard, self._take(shard))
+            await self._commit(shard, group)
         finally:
-            self._busy.discard(shard)
+            self._in_flight[shard] -= 1
+            self._flush(shard)
 
     async def _commit(self, shard: int, group: list[Part[E]]) -> None:
         first: dict[str, Part[E]] = {}
