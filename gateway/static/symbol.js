@@ -181,10 +181,11 @@ export class SymbolView {
     }));
   }
 
-  // articles from /news when the gateway serves it, else the row's latest headline
+  // articles from /news when it has any, else the row's latest headline (a row written
+  // before the day's article list, or by a writer that keeps only the latest)
   showNews(articles, row) {
     const list = this.root.querySelector(".news");
-    const items = articles || (row.headline ? [{ title: row.headline, published_ms: row.news_ms, publisher: row.news_publisher, url: row.news_url }] : []);
+    const items = articles?.length ? articles : (row.headline ? [{ title: row.headline, published_ms: row.news_ms, publisher: row.news_publisher, url: row.news_url }] : []);
     if (!items.length) { const li = document.createElement("li"); li.className = "none"; li.textContent = "no headlines today"; list.replaceChildren(li); return; }
     list.replaceChildren(...items.slice(0, 20).map((a) => {
       const li = document.createElement("li");

@@ -31,7 +31,7 @@ import pytest
 from nats.js.api import StorageType
 
 from stampede import keys
-from stampede.subjects import DLQ_STREAM
+from stampede.subjects import DLQ_STREAM, NEWS_STREAM
 from stampede.tools import localstack
 from support.convergence import assert_converged, flowing, redis_of, traded_since, until
 from support.pipeline import Pipeline, running_pipeline
@@ -98,7 +98,8 @@ async def test_streams_are_replicated(pipeline: Pipeline, recorder: TradeRecorde
         js = nc.jetstream()
         for info in await js.streams_info():
             config = info.config
-            want = StorageType.FILE if config.name == DLQ_STREAM else StorageType.MEMORY
+            durable = (DLQ_STREAM, NEWS_STREAM)  # people read these: kept on file, not memory
+            want = StorageType.FILE if config.name in durable else StorageType.MEMORY
             assert (config.num_replicas, config.storage) == (3, want), config.name
             assert info.cluster is not None and len(info.cluster.replicas or []) == 2
     finally:
