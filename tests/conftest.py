@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
 import redis.asyncio as aioredis
 
 from stampede.tools import localstack
+from support.pipeline import Pipeline
+from support.recorder import TradeRecorder, recording
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -68,3 +71,17 @@ def artifacts_dir() -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("LOG_FORMAT", "console")
+
+
+# The crash tests (tests/faults, tests/cluster): each module defines its own `pipeline`; these
+# record every trade it publishes and keep what the tests learn for the final comparison.
+@pytest.fixture(scope="module")
+async def recorder(pipeline: Pipeline) -> AsyncIterator[TradeRecorder]:
+    async with recording(pipeline.nats_url) as rec:
+        yield rec
+
+
+@pytest.fixture(scope="module")
+def facts() -> dict[str, Any]:
+    """What the crash tests learned, for the final comparison."""
+    return {}

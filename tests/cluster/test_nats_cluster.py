@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import nats
@@ -35,7 +34,7 @@ from stampede.subjects import DLQ_STREAM, NEWS_STREAM
 from stampede.tools import localstack
 from support.convergence import assert_converged, flowing, redis_of, traded_since, until
 from support.pipeline import Pipeline, running_pipeline
-from support.recorder import TradeRecorder, recording
+from support.recorder import TradeRecorder
 
 pytestmark = pytest.mark.slow
 
@@ -50,17 +49,6 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
     cluster = ("--nats-cluster", "3")
     async with running_pipeline(workdir, start=START, seed=SEED, up_args=cluster) as p:
         yield p
-
-
-@pytest.fixture(scope="module")
-async def recorder(pipeline: Pipeline) -> AsyncIterator[TradeRecorder]:
-    async with recording(pipeline.nats_url) as rec:
-        yield rec
-
-
-@pytest.fixture(scope="module")
-def facts() -> dict[str, Any]:
-    return {}
 
 
 def _node_of_client(cluster: localstack.NatsCluster, client: str) -> str:

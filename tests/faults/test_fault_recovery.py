@@ -39,7 +39,6 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import redis
@@ -49,7 +48,7 @@ from stampede.functions.momentum.window import decode_state
 from support.convergence import assert_converged, flowing, redis_of, traded_since, until
 from support.gateway import ReferenceClient
 from support.pipeline import Pipeline, running_pipeline
-from support.recorder import TradeRecorder, recording
+from support.recorder import TradeRecorder
 
 pytestmark = pytest.mark.slow
 
@@ -62,18 +61,6 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
     workdir = tmp_path_factory.mktemp("faults")
     async with running_pipeline(workdir, start=START, seed=SEED) as p:
         yield p
-
-
-@pytest.fixture(scope="module")
-async def recorder(pipeline: Pipeline) -> AsyncIterator[TradeRecorder]:
-    async with recording(pipeline.nats_url) as rec:
-        yield rec
-
-
-@pytest.fixture(scope="module")
-def facts() -> dict[str, Any]:
-    """What the crash tests learned, for the final comparison."""
-    return {}
 
 
 async def test_pipeline_is_flowing(pipeline: Pipeline, recorder: TradeRecorder) -> None:

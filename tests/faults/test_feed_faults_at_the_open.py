@@ -63,12 +63,6 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
         yield p
 
 
-@pytest.fixture(scope="module")
-def facts() -> dict[str, Any]:
-    """What the fault tests learned, for the final comparison."""
-    return {}
-
-
 def reconnects(p: Pipeline, reason: str, bridge: str = "bridge") -> float:
     return p.metrics(bridge).value(RECONNECTS, reason=reason)
 
