@@ -90,3 +90,21 @@ def market_batch_event(
     if traceparent:
         attributes["traceparent"] = traceparent
     return CloudEvent(attributes, data)
+
+
+def news_event(
+    article_id: str, data: Any, source: str, *, time: datetime, broker_ttl: int | None = None
+) -> CloudEvent:
+    """The CloudEvent of one news article (Massive's article object as data, its id as the
+    CloudEvent id, so a re-published article is recognised downstream)."""
+    attributes: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": article_id,
+        "source": source,
+        "type": NEWS_TYPE,
+        "time": time,
+        "datacontenttype": DATA_CONTENT_TYPE,
+    }
+    if broker_ttl is not None:
+        attributes["knativebrokerttl"] = broker_ttl
+    return CloudEvent(attributes, data)
