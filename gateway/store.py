@@ -4,7 +4,9 @@ The read is one Lua script (``read_boards.lua``), so a board's rows are as new a
 (sorted by its own metric) and a symbol on several boards has one row. The script may only
 touch keys it is given, so it gets the row keys of the symbols it will probably meet: the
 members of the previous reads plus a few just below each board's depth. A symbol that entered
-from further down is reported back and the read is repeated with it (counted as a retry).
+from further down is reported back and the read is repeated with it (counted as a retry); each
+retry also looks four times further down, so boards that move fast are soon known whole and a
+read does not chase them one symbol at a time.
 
 The cost of a read depends on the boards asked for and their depth, never on how many
 clients watch them; a symbol that is on several boards is read once.
@@ -27,6 +29,7 @@ from stampede.markettime import ET
 
 SCRIPT = (resources.files("stampede.gateway") / "read_boards.lua").read_text()
 LOOKAHEAD = 8  # members read past each board's depth, as the next read's candidates
+WIDENING = 4  # each retry reads this many times further past the depth
 MAX_ATTEMPTS = 5  # a read that still misses rows after this many calls fails (retried later)
 MAX_KNOWN = 20_000  # candidate symbols remembered (the whole universe is ~8,200)
 
@@ -73,7 +76,7 @@ class BoardReader:
             candidates = sorted(self._known)
             members, missing, rows = await self._script(
                 keys=[*board_keys, *(keys.row(day, sym) for sym in candidates)],
-                args=[len(names), *ranks, LOOKAHEAD, *candidates],
+                args=[len(names), *ranks, LOOKAHEAD * WIDENING ** (calls - 1), *candidates],
             )
             self._remember(sym for ranked in members for sym in ranked)
             if not missing:

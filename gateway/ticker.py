@@ -69,6 +69,10 @@ class Ticker:
             try:
                 await self.tick()
                 backoff = 0.1
+            except MissedRows as exc:  # Redis is fine, the boards just moved fast: read again
+                metrics.REDIS_ERRORS.labels("missed_rows").inc()
+                self._log_once("missed_rows", "board read missed rows, reading again: %s", exc)
+                self.wake.set()
             except READ_ERRORS as exc:
                 metrics.REDIS_ERRORS.labels("read").inc()
                 self._log_once("read_failed", "board read failed, retrying: %s", exc)
