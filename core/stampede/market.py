@@ -147,10 +147,6 @@ LULD_RESUME = 18
 EventT = TypeVar("EventT", MinuteAggregate, Aggregate, Trade, Quote, Luld, Imbalance)
 
 
-def channel_of(event: MarketEvent) -> Channel:
-    return channel_of_kind(type(event))
-
-
 def channel_of_kind(kind: type[MarketEvent]) -> Channel:
     return Channel(kind.__struct_config__.tag)
 

@@ -1,0 +1,29 @@
+"""``localstack.redis_cluster``: real cluster-enabled redis-server nodes formed into one cluster
+(the local stand-in `stampede up` and the cluster tests build on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+
+from stampede.tools import localstack
+
+
+def test_three_primaries_with_replicas_serve_every_slot(tmp_path: Path) -> None:
+    cluster = localstack.redis_cluster(tmp_path, primaries=3, replicas=1)
+    cluster.start()
+    try:
+        assert sorted(cluster.roles().values()) == ["master"] * 3 + ["slave"] * 3
+        first = cluster.nodes[0]
+        client = redis.RedisCluster(host=first.host, port=first.port, decode_responses=True)
+        names = [f"sp:2025-03-14:{{s{shard}}}:row:X" for shard in range(16)]  # many slots
+        for name in names:
+            client.set(name, name)
+        assert [client.get(name) for name in names] == names
+        slots = {client.keyslot(name) for name in names}
+        owners = {client.get_node_from_key(name).port for name in names}
+        assert len(slots) == 16 and len(owners) == 3  # spread over every primary
+        client.close()
+    finally:
+        cluster.stop()
