@@ -1,38 +1,37 @@
--- One news article onto its tickers' rows, their news lists and the news board, atomically.
--- KEYS[1] idempotency marker of the CloudEvent (the article id), KEYS[2] the news board,
--- then per ticker i: KEYS[2 + 2i - 1] its row, KEYS[2 + 2i] its news list (sorted set).
--- ARGV: 1 marker ttl, 2 key ttl, 3 published ms, 4 board size, 5 list size, 6 change channel,
--- 7 change message, 8 article entry (JSON), 9 headline, 10 publisher, 11 url,
--- then per ticker i: ARGV[11 + 2i - 1] the ticker, ARGV[11 + 2i] its sentiment ('' = none).
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return 0
-end
-local ttl, published = tonumber(ARGV[2]), tonumber(ARGV[3])
-local board_size, list_size = tonumber(ARGV[4]), tonumber(ARGV[5])
-local tickers = (#KEYS - 2) / 2
-local newest = 0
-for i = 1, tickers do
-  local row, list = KEYS[2 + 2 * i - 1], KEYS[2 + 2 * i]
-  local ticker, sentiment = ARGV[11 + 2 * i - 1], ARGV[11 + 2 * i]
-  redis.call('HINCRBY', row, 'news_count', 1)
-  local shown = tonumber(redis.call('HGET', row, 'news_ms'))
-  if shown == nil or published >= shown then
-    newest = newest + 1
-    redis.call('HSET', row, 'sym', ticker, 'news_ms', ARGV[3], 'headline', ARGV[9],
-      'news_publisher', ARGV[10], 'news_url', ARGV[11])
-    if sentiment == '' then
-      redis.call('HDEL', row, 'news_sentiment')
-    else
-      redis.call('HSET', row, 'news_sentiment', sentiment)
+-- News articles of a group commit onto their tickers' rows, news lists and their day's news
+-- board (runs after seen.lua). Layout: ARGV[3] = msgpack of news/func.py NewsCall; every key
+-- is an index into KEYS. An article = {board, published ms (string), entry JSON, headline,
+-- publisher, url, {{row, news list, ticker, sentiment ('' = none)}, ...}}.
+-- A row shows the newest article it has been given (by publication time), so articles applied
+-- in any order, alone or grouped, converge on the same rows, lists and boards.
+local p = cmsgpack.unpack(ARGV[3])
+local TTL, CHANNEL, MESSAGE, BOARD_SIZE, LIST_SIZE, ARTICLES = p[1], p[2], p[3], p[4], p[5], p[6]
+local headlines = 0
+for _, a in ipairs(ARTICLES) do
+  local board, published_ms = KEYS[a[1]], a[2]
+  local published = tonumber(published_ms)
+  for _, m in ipairs(a[7]) do
+    local row, list, ticker, sentiment = KEYS[m[1]], KEYS[m[2]], m[3], m[4]
+    redis.call('HINCRBY', row, 'news_count', 1)
+    local shown = tonumber(redis.call('HGET', row, 'news_ms'))
+    if shown == nil or published >= shown then
+      headlines = headlines + 1
+      redis.call('HSET', row, 'sym', ticker, 'news_ms', published_ms, 'headline', a[4],
+        'news_publisher', a[5], 'news_url', a[6])
+      if sentiment == '' then
+        redis.call('HDEL', row, 'news_sentiment')
+      else
+        redis.call('HSET', row, 'news_sentiment', sentiment)
+      end
+      redis.call('ZADD', board, published_ms, ticker)
     end
-    redis.call('ZADD', KEYS[2], published, ticker)
+    redis.call('EXPIRE', row, TTL)
+    redis.call('ZADD', list, published_ms, a[3])
+    redis.call('ZREMRANGEBYRANK', list, 0, -LIST_SIZE - 1)
+    redis.call('EXPIRE', list, TTL)
   end
-  redis.call('EXPIRE', row, ttl)
-  redis.call('ZADD', list, published, ARGV[8])
-  redis.call('ZREMRANGEBYRANK', list, 0, -list_size - 1)
-  redis.call('EXPIRE', list, ttl)
+  redis.call('ZREMRANGEBYRANK', board, 0, -BOARD_SIZE - 1)
+  redis.call('EXPIRE', board, TTL)
 end
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -board_size - 1)
-redis.call('EXPIRE', KEYS[2], ttl)
-redis.call('PUBLISH', ARGV[6], ARGV[7])
-return 1 + newest
+redis.call('PUBLISH', CHANNEL, MESSAGE)
+return {1, headlines}

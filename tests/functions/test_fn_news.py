@@ -1,15 +1,19 @@
 """The news function over real HTTP and Redis: rows, the news board, the symbol's news list,
-idempotency on the article id, and older articles that must not push newer headlines off."""
+idempotency on the article id (alone, inside one group commit and across shards), and older
+articles that must not push newer headlines off."""
 
 from __future__ import annotations
 
 import json
 import uuid
 
+import redis.asyncio as aioredis
+
 from stampede import keys
 from stampede.events import NEWS_TYPE
 
 DAY = "2025-03-14"
+BATCHED = {"content-type": "application/cloudevents-batch+json"}
 
 
 def article(ident: str, when: str, tickers: list[str], title: str, **extra: object) -> dict:
@@ -88,3 +92,73 @@ async def test_malformed_articles_are_rejected_with_400(function_server, http, r
         truncated = await http.post(url, headers=headers, content=b'{"id": "b3", "ti')
     assert [a.status_code for a in bad + [truncated]] == [400, 400, 400, 400]
     assert await redis.exists(keys.row(DAY, "ACME")) == 0
+
+
+def batched(*docs: dict) -> bytes:
+    """One batched request: its CloudEvents are processed concurrently (one group commit)."""
+    events = [
+        {
+            "specversion": "1.0",
+            "type": NEWS_TYPE,
+            "source": "/test/v2/reference/news",
+            "id": doc["id"],
+            "datacontenttype": "application/json",
+            "data": doc,
+        }
+        for doc in docs
+    ]
+    return json.dumps(events).encode()
+
+
+async def dump_all(redis_url: str) -> dict[bytes, bytes]:
+    """Every key of the database with its serialized value (a redelivery must change none)."""
+    raw = aioredis.from_url(redis_url)
+    try:
+        return {key: await raw.dump(key) for key in sorted(await raw.keys("*"))}
+    finally:
+        await raw.aclose()
+
+
+async def test_one_group_commit_counts_each_article_once(
+    function_server, http, redis, redis_url
+) -> None:
+    a1 = article("g1", "12:00:00", ["ACME", "BETA"], "Acme And Beta Merge")
+    a2 = article("g2", "12:01:00", ["ACME"], "Acme Raises Guidance")
+    async with function_server("news") as url:
+        first = await http.post(url, headers=BATCHED, content=batched(a1, a2, a1))
+        before = await dump_all(redis_url)
+        again = await http.post(url, headers=BATCHED, content=batched(a2, a1))
+        after = await dump_all(redis_url)
+    statuses = sorted(r["status"] for r in first.json()["results"])
+    assert first.status_code == 200 and statuses == ["applied", "applied", "duplicate"]
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate", "duplicate"]
+    assert after == before  # the redelivered group changed nothing at all
+    acme = await redis.hgetall(keys.row(DAY, "ACME"))
+    assert acme["news_count"] == "2" and acme["headline"] == "Acme Raises Guidance"
+    assert (await redis.hgetall(keys.row(DAY, "BETA")))["news_count"] == "1"
+    assert await redis.zcard(keys.news(DAY, "ACME")) == 2
+    assert await redis.exists(keys.seen(DAY, "news:g1"), keys.seen(DAY, "news:g2")) == 2
+
+
+async def test_an_article_over_two_shards_is_applied_once_per_shard(
+    function_server, http, redis, redis_url
+) -> None:
+    tickers = ["ACME", "BETA", "CORP", "DYNA", "EXPO"]
+    shard = {t: keys.shard_of(t, 2) for t in tickers}
+    assert set(shard.values()) == {0, 1}
+    doc = article("s1", "12:00:00", tickers, "Sector Rallies")
+    async with function_server("news", redis_shards=2) as url:
+        headers, body = news_event(doc)
+        answer = (await http.post(url, headers=headers, content=body)).json()
+        before = await dump_all(redis_url)
+        again = (await http.post(url, headers=headers, content=body)).json()
+        after = await dump_all(redis_url)
+    assert answer["status"] == "applied" and answer["tickers"] == 5
+    assert again["status"] == "duplicate" and after == before
+    for t in tickers:
+        row = await redis.hgetall(keys.row(DAY, t, 2))
+        assert row["news_count"] == "1" and row["headline"] == "Sector Rallies", t
+    for n in (0, 1):
+        board = await redis.zrange(keys.board(DAY, "news", n), 0, -1)
+        assert sorted(board) == sorted(t for t in tickers if shard[t] == n)
+        assert await redis.exists(keys.seen(DAY, "news:s1", n)) == 1
