@@ -193,37 +193,19 @@ class RestApi:
 
     def grouped(self, query: dict[str, str], day: str) -> Reply:
         d = self.history.session_index(date.fromisoformat(day))
-        doc: dict[str, Any] = {
-            "queryCount": 0,
-            "resultsCount": 0,
-            "adjusted": True,
-            "status": "OK",
-            "request_id": _request_id(),
-        }
+        results: list[dict[str, Any]] = []
         if d is not None:
             t = self._close_ms(self.history.sessions[d])
             results = [self._daily_row(i, d, t) for i in range(self.u.size)]
-            doc.update(queryCount=len(results), resultsCount=len(results), results=results)
-        return _json(200, doc)
+        return _json(200, _aggregates(results))
 
     def prev(self, query: dict[str, str], ticker: str) -> Reply:
-        doc: dict[str, Any] = {
-            "ticker": ticker,
-            "queryCount": 0,
-            "resultsCount": 0,
-            "adjusted": True,
-            "status": "OK",
-            "request_id": _request_id(),
-        }
         i = self.index.get(ticker)
+        results: list[dict[str, Any]] = []
         if i is not None:
             d = len(self.history.sessions) - 1
-            doc.update(
-                queryCount=1,
-                resultsCount=1,
-                results=[self._daily_row(i, d, self._close_ms(self.history.sessions[d]))],
-            )
-        return _json(200, doc)
+            results = [self._daily_row(i, d, self._close_ms(self.history.sessions[d]))]
+        return _json(200, _aggregates(results, ticker=ticker))
 
     def range(
         self,
@@ -241,18 +223,10 @@ class RestApi:
             )
         lo, hi = _bound(start, False), _bound(end, True)
         limit = min(int(query.get("limit", 5000)), 50_000)
-        doc: dict[str, Any] = {
-            "ticker": ticker,
-            "queryCount": 0,
-            "resultsCount": 0,
-            "adjusted": True,
-            "status": "OK",
-            "request_id": _request_id(),
-        }
         i = self.index.get(ticker)
-        if i is None:
-            return _json(200, doc)
         results: list[dict[str, Any]] = []
+        if i is None:
+            return _json(200, _aggregates(results, ticker=ticker))
         for d, day in enumerate(self.history.sessions):
             midnight = markettime.et_ms(day, time(0))
             if midnight + 86_400_000 <= lo or midnight > hi:
@@ -270,22 +244,21 @@ class RestApi:
         descending = query.get("sort") == "desc"
         if descending:
             results.reverse()
+        next_url = None
         if len(results) > limit:  # Massive's next page: the same range from past the last bar
             last = results[limit - 1]["t"]
             rest = f"{lo}/{last - 1}" if descending else f"{last + 1}/{hi}"
             params = "&".join(f"{k}={v}" for k, v in query.items() if k not in ("apiKey",))
-            doc["next_url"] = (
+            next_url = (
                 f"http://{self.host}/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{rest}"
                 + (f"?{params}" if params else "")
             )
             results = results[:limit]
+        doc = _aggregates(results, ticker=ticker)
         if results:
-            doc.update(
-                queryCount=len(results),
-                resultsCount=len(results),
-                count=len(results),
-                results=results,
-            )
+            doc["count"] = len(results)
+        if next_url is not None:
+            doc["next_url"] = next_url
         return _json(200, doc)
 
     # ------------------------------------------------------------------ snapshots
@@ -476,6 +449,22 @@ class RestApi:
                 "detail": "feed running" if ok else "starting",
             },
         )
+
+
+def _aggregates(results: list[dict[str, Any]], **head: Any) -> dict[str, Any]:
+    """An aggregates reply as Massive shapes it: counts of ``results``, which is left out when
+    there are none (an unknown ticker or day answers 200 with zero counts, not 404)."""
+    doc: dict[str, Any] = {
+        **head,
+        "queryCount": len(results),
+        "resultsCount": len(results),
+        "adjusted": True,
+        "status": "OK",
+        "request_id": _request_id(),
+    }
+    if results:
+        doc["results"] = results
+    return doc
 
 
 def _bound(value: str, end: bool) -> int:
