@@ -6,6 +6,13 @@ during the 09:30 burst), and runs the clients in this process. Two phases, 1 cli
 clients, show that Redis reads per tick follow the boards, not the clients.
 
     stampede bench gateway [--clients 200] [--seconds 15] [--rate 200]
+
+With ``--open`` it runs the whole scanner instead (`stampede up`, the simulated open of seed 7
+from 09:29:30 ET) with ``--clients`` dashboards on its gateway, once with the gateway reading
+boards from the Redis replica and once from the primary, and measures ticks/s and
+tick->client latency for ``--window`` seconds from 09:30:00:
+
+    stampede bench gateway --open --clients 300 [--reads both|replica|primary] [--window 60]
 """
 
 from __future__ import annotations
@@ -16,15 +23,18 @@ import multiprocessing
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import orjson
+import psutil
 import redis.asyncio as aioredis
 import websockets
 from redis.typing import EncodableT
@@ -32,7 +42,9 @@ from redis.typing import EncodableT
 from stampede import keys
 from stampede import metricnames as names
 from stampede.boards import BOARDS_BY_NAME
+from stampede.markettime import ET
 from stampede.tools import localstack
+from stampede.tools.bench.probes import pipeline
 
 DAY = "2025-03-14"
 BOARDS = ("gainers", "volume", "momentum_1m", "rvol")
@@ -157,10 +169,12 @@ async def client(
                     stats.feed_delay_ms.append(now - msg["received_ms"])
 
 
-def metric(text: str, name: str) -> float:
+def metric(text: str, name: str, label: str = "") -> float:
+    """The sum of a metric's samples (only those whose labels contain ``label``)."""
     return sum(
-        float(m.group(1))
-        for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.MULTILINE)
+        float(m.group(2))
+        for m in re.finditer(rf"^{name}({{[^}}]*}})? ([0-9.e+]+)$", text, re.MULTILINE)
+        if label in (m.group(1) or "")
     )
 
 
@@ -236,6 +250,110 @@ async def phase(
     }
 
 
+async def open_run(
+    reads: str, clients: int, start: str, seed: int, window: float
+) -> dict[str, object]:
+    """The simulated open through `stampede up`, ``clients`` dashboards on the gateway, the
+    gateway reading boards from the replica (``reads="replica"``) or the primary; measured for
+    ``window`` seconds from 09:30:00 ET."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"stampede-bench-gw-open-{reads}-"))
+    up_argv = ["--start", start, "--speed", "1", "--seed", str(seed)]
+    if reads == "primary":
+        up_argv.append("--no-read-replica")
+    env = {"GATEWAY_MAX_CLIENTS": str(clients + 10), "LOG_LEVEL": "WARNING"}
+    print(f"[open, reads from {reads}] starting the pipeline from {start} ET...", flush=True)
+    with pipeline(workdir, up_argv, env) as running:
+        base, sim = running.status["gateway"], running.sim
+        functions = [u for n, u in running.status["metrics"].items() if n.startswith("function-")]
+        stats, stop = Stats(), asyncio.Event()
+        readies = [asyncio.Event() for _ in range(clients)]
+        url = base.replace("http", "ws") + "/ws"
+        tasks = [
+            asyncio.create_task(client(url, stats, stop, readies[i], scan_of(i, "shared")))
+            for i in range(clients)
+        ]
+        async with httpx.AsyncClient(timeout=10) as http:
+            await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
+            clock = (await http.get(f"{sim}/_sim/clock")).json()
+            sim_now = datetime.fromtimestamp(clock["sim_ms"] / 1000, ET)
+            open_ms = sim_now.replace(hour=9, minute=30, second=0, microsecond=0).timestamp() * 1e3
+            wait = (open_ms - clock["sim_ms"]) / 1000 / clock["speed"]
+            print(f"  {clients} clients subscribed; 09:30 ET in {wait:.0f} s", flush=True)
+            await asyncio.sleep(max(0.0, wait))
+
+            async def scrape() -> tuple[str, float]:
+                texts = [(await http.get(u)).text for u in (f"{base}/metrics", *functions)]
+                applied = sum(metric(t, names.FUNCTION_EVENTS_APPLIED) for t in texts[1:])
+                return texts[0], applied
+
+            procs = {
+                name: psutil.Process(pid)
+                for name, pid in running.status["pids"].items()
+                if name in ("redis-server", "redis-replica", "gateway")
+            }
+            cpu0 = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
+            (before, applied0), t0 = await scrape(), time.monotonic()
+            stats.tick_delay_ms.clear()
+            stats.feed_delay_ms.clear()
+            m0, errors0 = stats.messages, stats.seq_errors
+            await asyncio.sleep(window)
+            (after, applied1), elapsed = await scrape(), time.monotonic() - t0
+            cpu = {n: 100 * (sum(p.cpu_times()[:2]) - cpu0[n]) / elapsed for n, p in procs.items()}
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    def delta(name: str, label: str = "") -> float:
+        return metric(after, name, label) - metric(before, name, label)
+
+    ticks = delta(names.GATEWAY_TICKS)
+    return {
+        "reads from": reads,
+        "clients": clients,
+        "ticks/s": ticks / elapsed,
+        "mean tick ms": 1000 * delta(names.GATEWAY_TICK_DURATION + "_sum") / ticks
+        if ticks
+        else float("nan"),
+        "p50 tick->client ms": pct(stats.tick_delay_ms, 0.5),
+        "p99 tick->client ms": pct(stats.tick_delay_ms, 0.99),
+        "p99 bridge->client ms": pct(stats.feed_delay_ms, 0.99),
+        "read retries/tick": delta("stampede_gateway_read_retries_total") / ticks
+        if ticks
+        else float("nan"),
+        "CPU % gateway": cpu["gateway"],
+        "CPU % redis": cpu["redis-server"],
+        "CPU % replica": cpu.get("redis-replica", 0.0),
+        "missed-row ticks": delta("stampede_gateway_redis_errors_total", '"missed_rows"'),
+        "failed reads": delta("stampede_gateway_redis_errors_total", '"read"'),
+        "applied events/s": (applied1 - applied0) / elapsed,
+        "messages/s to clients": (stats.messages - m0) / elapsed,
+        "snapshots": stats.snapshots,
+        "seq errors": stats.seq_errors - errors0,
+    }
+
+
+def report(result: dict[str, object]) -> None:
+    print(
+        "  "
+        + "  ".join(
+            f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()
+        ),
+        flush=True,
+    )
+
+
+async def open_main(args: argparse.Namespace) -> int:
+    print(
+        f"gateway bench at the open: seed {args.seed} from {args.start} ET, {args.clients} "
+        f"clients x boards {', '.join(BOARDS)} (limit 20, half filtered $1-20, vol >= 10k), "
+        f"{args.window:.0f} s from 09:30:00",
+        flush=True,
+    )
+    for reads in ("replica", "primary") if args.reads == "both" else (args.reads,):
+        report(await open_run(reads, args.clients, args.start, args.seed, args.window))
+    return 0
+
+
 async def run_main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -250,7 +368,24 @@ async def run_main(argv: list[str] | None) -> int:
         default="shared",
         help="shared: half the clients hold one common scan; distinct: every client its own",
     )
+    parser.add_argument(
+        "--open",
+        action="store_true",
+        help="instead: the simulated open through `stampede up` (the whole pipeline), clients "
+        "on its gateway",
+    )
+    parser.add_argument(
+        "--reads",
+        choices=("replica", "primary", "both"),
+        default="both",
+        help="--open: where the gateway reads boards (both: one run each)",
+    )
+    parser.add_argument("--start", default="09:29:30", help="--open: simulated ET start")
+    parser.add_argument("--seed", type=int, default=7, help="--open: simulator seed")
+    parser.add_argument("--window", type=float, default=60.0, help="--open: seconds measured")
     args = parser.parse_args(argv)
+    if args.open:
+        return await open_main(args)
 
     work = Path(tempfile.mkdtemp(prefix="stampede-bench-gw-"))
     redis_server = localstack.redis_server(work).start()
