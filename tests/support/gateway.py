@@ -243,5 +243,12 @@ def disagreeing(views: dict[str, list[dict[str, Any]]]) -> list[str]:
         for row in rows:
             first = seen.setdefault(row["sym"], (board, row))
             if first[1] != row:
-                problems.append(f"{row['sym']}: {first[0]} {first[1]} != {board} {row}")
+                fields = sorted(k for k in {*first[1], *row} if first[1].get(k) != row.get(k))
+                problems.append(
+                    f"{row['sym']}: "
+                    + ", ".join(
+                        f"{k} {first[1].get(k)} on {first[0]}, {row.get(k)} on {board}"
+                        for k in fields
+                    )
+                )
     return problems
