@@ -48,6 +48,21 @@ def wait_for_port(
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def stampede_argv(*command: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """``stampede COMMAND --host HOST --port PORT`` run by this Python: how ``stampede up``, the
+    benchmarks and the tests start a Stampede service as a child process."""
+    return [
+        sys.executable,
+        "-m",
+        "stampede.tools.cli",
+        *command,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+
+
 def server_binary(name: str) -> str:
     """Find a server binary: next to this Python first (venv bin), then on PATH."""
     candidate = Path(sys.executable).parent / name

@@ -104,16 +104,7 @@ class Scanner:
     ) -> Component:
         port = port or localstack.free_port()
         full_env = {**os.environ, "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"), **env}
-        argv = [
-            sys.executable,
-            "-m",
-            "stampede.tools.cli",
-            *command,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
+        argv = localstack.stampede_argv(*command, port=port)
         component = Component(
             name, "127.0.0.1", port, self.workdir, self.logs / f"{name}.log", argv, full_env
         )

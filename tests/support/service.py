@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,16 +19,7 @@ class Service:
         port = localstack.free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log = workdir / f"{name}.log"
-        argv = [
-            sys.executable,
-            "-m",
-            "stampede.tools.cli",
-            *command,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
+        argv = localstack.stampede_argv(*command, port=port)
         self.proc = localstack.ServerProcess(
             name,
             "127.0.0.1",

@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from stampede.market import Channel
 from stampede.subjects import stream_name
 from stampede.tools import localstack
+from stampede.tools.bench.simulator import add_window_arguments
 
 API_KEY = "stampede-bench-key"
 
@@ -66,15 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--rate", type=int, default=120_000, help="simulator events/s (default 120000)"
-    )
-    parser.add_argument(
-        "--seconds", type=float, default=20.0, help="measurement window (default 20)"
-    )
-    parser.add_argument(
-        "--warmup", type=float, default=5.0, help="seconds before measuring (default 5)"
-    )
+    add_window_arguments(parser, rate=120_000, warmup=5.0)
     parser.add_argument("--subscriptions", default="A.*,T.*,LULD.*", help="MASSIVE_SUBSCRIPTIONS")
     parser.add_argument("--content-mode", default="binary", choices=["binary", "structured"])
     parser.add_argument("--shards", type=int, default=1)
@@ -91,29 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         nats_server = localstack.nats_server(workdir).start()
         servers.append(nats_server)
         sim_port, bridge_port = localstack.free_port(), localstack.free_port()
-        python = sys.executable
         sim = localstack.ServerProcess(
             "sim",
             "127.0.0.1",
             sim_port,
             workdir / "sim",
             workdir / "sim.log",
-            [
-                python,
-                "-m",
-                "stampede.tools.cli",
-                "sim",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(sim_port),
-                "--api-key",
-                API_KEY,
-                "--rate",
-                str(args.rate),
-                "--seed",
-                "7",
-            ],
+            localstack.stampede_argv(
+                "sim", "--api-key", API_KEY, "--rate", str(args.rate), "--seed", "7", port=sim_port
+            ),
         ).start()
         servers.append(sim)
         env = {
@@ -134,16 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             bridge_port,
             workdir / "bridge",
             workdir / "bridge.log",
-            [
-                python,
-                "-m",
-                "stampede.tools.cli",
-                "bridge",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(bridge_port),
-            ],
+            localstack.stampede_argv("bridge", port=bridge_port),
             env,
         ).start()
         servers.append(bridge)

@@ -106,19 +106,7 @@ async def run(args: argparse.Namespace) -> int:
         "DISPATCH_FETCH_BATCH": str(args.concurrency),
         "DISPATCH_MAX_ACK_PENDING": str(max(1000, args.concurrency * 4)),
     }
-    dispatch = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stampede.tools.cli",
-            "dispatch",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(status_port),
-        ],
-        env=env,
-    )
+    dispatch = subprocess.Popen(localstack.stampede_argv("dispatch", port=status_port), env=env)
     nc = await nats.connect(server.url)
     js = nc.jetstream()
     try:

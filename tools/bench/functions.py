@@ -220,17 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         port,
         workdir,
         workdir / "function.log",
-        [
-            sys.executable,
-            "-m",
-            "stampede.tools.cli",
-            "function",
-            args.function,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        localstack.stampede_argv("function", args.function, port=port),
         env,
     )
     try:

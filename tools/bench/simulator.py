@@ -26,6 +26,23 @@ from stampede.tools import localstack
 API_KEY = "bench-key"
 
 
+def add_window_arguments(parser: argparse.ArgumentParser, rate: int, warmup: float) -> None:
+    """``--rate``, ``--seconds`` and ``--warmup``: the load and measurement window of the benches
+    that drive the simulator's feed (this one and ``stampede bench bridge``)."""
+    parser.add_argument(
+        "--rate", type=int, default=rate, help=f"events/s asked of the simulator (default {rate})"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="measurement window (default 20)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=warmup,
+        help=f"seconds before measuring (default {warmup:g})",
+    )
+
+
 async def read(url: str, subscriptions: str, warmup: float, seconds: float) -> dict[str, float]:
     async with connect(url, max_size=None, compression=None, max_queue=1024) as ws:
         await ws.recv()
@@ -56,15 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--rate", type=int, default=50_000, help="events/s asked of the simulator (default 50000)"
-    )
-    parser.add_argument(
-        "--seconds", type=float, default=20.0, help="measurement window (default 20)"
-    )
-    parser.add_argument(
-        "--warmup", type=float, default=3.0, help="seconds before measuring (default 3)"
-    )
+    add_window_arguments(parser, rate=50_000, warmup=3.0)
     parser.add_argument("--subscriptions", default="A.*,T.*")
     parser.add_argument(
         "--market", action="store_true", help="realistic market at --start instead of --rate"
@@ -88,23 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         port,
         workdir,
         workdir / "sim.log",
-        [
-            sys.executable,
-            "-m",
-            "stampede.tools.cli",
-            "sim",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--api-key",
-            API_KEY,
-            "--seed",
-            "7",
-            "--date",
-            "2025-03-14",
-            *mode,
-        ],
+        localstack.stampede_argv(
+            "sim", "--api-key", API_KEY, "--seed", "7", "--date", "2025-03-14", *mode, port=port
+        ),
     )
     launched = time.monotonic()
     sim.start()
