@@ -5,7 +5,10 @@ boards + rows into Redis and publishes change notifications at a high rate (like
 during the 09:30 burst), and runs the clients in this process. Two phases, 1 client then N
 clients, show that Redis reads per tick follow the boards, not the clients.
 
-    stampede bench gateway [--clients 200] [--seconds 15] [--rate 200]
+    stampede bench gateway [--clients 200] [--seconds 15] [--rate 200] [--scans distinct]
+
+``--scans distinct`` gives every client its own scan (filters of its own on each board), so
+the gateway's views grow with the clients while its Redis reads per tick must not.
 
 With ``--open`` it runs the whole scanner instead (`stampede up`, the simulated open of seed 7
 from 09:29:30 ET) with ``--clients`` dashboards on its gateway, once with the gateway reading
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -386,7 +390,32 @@ async def run_main(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.open:
         return await open_main(args)
+    print(
+        f"gateway bench: {args.rate:.0f} notifications/s x {args.batch} rows, boards "
+        f"{', '.join(BOARDS)}, limit 20, scans {args.scans} ("
+        + (
+            "every client its own: $1-20, change >= its own bound"
+            if args.scans == "distinct"
+            else "half the clients filtered: $1-20, vol >= 10k"
+        )
+        + f"); {args.seconds:.0f} s per phase",
+        flush=True,
+    )
+    await burst_phases(args.clients, args.seconds, args.rate, args.batch, args.scans, report)
+    return 0
 
+
+async def burst_phases(
+    clients: int,
+    seconds: float,
+    rate: float,
+    batch: int,
+    scans: str,
+    on_phase: Callable[[dict[str, object]], None],
+) -> list[dict[str, object]]:
+    """The burst against a private redis-server and `stampede gateway`: one phase with 2
+    clients, one with ``clients``, in the same scan mode; each phase's figures go to
+    ``on_phase`` as soon as it ends (and all are returned)."""
     work = Path(tempfile.mkdtemp(prefix="stampede-bench-gw-"))
     redis_server = localstack.redis_server(work).start()
     port = localstack.free_port()
@@ -395,7 +424,7 @@ async def run_main(argv: list[str] | None) -> int:
         "REDIS_URL": redis_server.url,
         "LOG_FORMAT": "console",
         "LOG_LEVEL": "WARNING",
-        "GATEWAY_MAX_CLIENTS": str(args.clients + 10),
+        "GATEWAY_MAX_CLIENTS": str(clients + 10),
     }
     with open(work / "gateway.log", "wb") as log:  # noqa: ASYNC230 (once, before any client)
         gateway = subprocess.Popen(  # noqa: ASYNC220 (a child process for the whole run)
@@ -414,39 +443,22 @@ async def run_main(argv: list[str] | None) -> int:
             stderr=log,
         )
     redis = aioredis.from_url(redis_server.url)
+    results: list[dict[str, object]] = []
     try:
         localstack.wait_for_port("127.0.0.1", port, proc=gateway)
         base = f"http://127.0.0.1:{port}"
         writer = Writer(redis)
         for _ in range(100):
             await writer.batch(60)  # a populated board before anyone connects
-        print(
-            f"gateway bench: {args.rate:.0f} notifications/s x {args.batch} rows, boards {', '.join(BOARDS)}, "
-            f"limit 20, scans {args.scans} ("
-            + (
-                "every client its own: $1-20, change >= its own bound"
-                if args.scans == "distinct"
-                else "half the clients filtered: $1-20, vol >= 10k"
-            )
-            + f"); {args.seconds:.0f} s per phase"
-        )
-        for clients in (2, args.clients):  # same scan mode, 2 vs N clients
-            result = await phase(
-                base, redis_server.url, clients, args.seconds, args.rate, args.batch, args.scans
-            )
-            print(
-                "  "
-                + "  ".join(
-                    f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in result.items()
-                )
-            )
+        for n in (2, clients):  # same scan mode, 2 vs N clients
+            results.append(await phase(base, redis_server.url, n, seconds, rate, batch, scans))
+            on_phase(results[-1])
     finally:
         await redis.aclose()
         gateway.terminate()
         gateway.wait(15)
         redis_server.stop()
-    return 0
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
