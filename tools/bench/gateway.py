@@ -428,16 +428,7 @@ async def burst_phases(
     }
     with open(work / "gateway.log", "wb") as log:  # noqa: ASYNC230 (once, before any client)
         gateway = subprocess.Popen(  # noqa: ASYNC220 (a child process for the whole run)
-            [
-                sys.executable,
-                "-m",
-                "stampede.tools.cli",
-                "gateway",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            localstack.stampede_argv("gateway", port=port),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
