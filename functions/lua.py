@@ -1,8 +1,9 @@
 """Lua scripts as files, run by EVALSHA, and the calling convention every apply script shares.
 
 A script is ``seen.lua`` (the group commit's idempotency markers, see ``commit.py``) followed by
-the owner's ``*.lua`` file beside it. redis-py's script object sends EVALSHA and, on NOSCRIPT
-(a restarted or flushed Redis), SCRIPT LOAD and again. Every key a script touches is in KEYS
+any helper files the owner names (pure Lua functions) and the owner's ``*.lua`` file beside it.
+redis-py's script object sends EVALSHA and, on NOSCRIPT (a restarted or flushed Redis),
+SCRIPT LOAD and again. Every key a script touches is in KEYS
 (the seen keys first), so one call stays within one Cluster slot when its keys share a hash tag.
 
 Arguments: ARGV[1] = number of seen keys, ARGV[2] = their TTL, ARGV[3] = the body's msgpack
@@ -24,11 +25,13 @@ _encoder = msgspec.msgpack.Encoder()
 
 
 class ApplyScript:
-    """One apply script: ``seen.lua`` + ``path``, with the shared argument and reply layout."""
+    """One apply script: ``seen.lua`` + ``helpers`` + ``path``, with the shared argument and
+    reply layout."""
 
-    def __init__(self, redis: Redis, path: Path) -> None:
+    def __init__(self, redis: Redis, path: Path, helpers: tuple[Path, ...] = ()) -> None:
         self.path = path
-        self._script = redis.register_script(_PRELUDE.read_text() + "\n" + path.read_text())
+        parts = [_PRELUDE, *helpers, path]
+        self._script = redis.register_script("\n".join(p.read_text() for p in parts))
 
     async def __call__(
         self,

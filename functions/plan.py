@@ -12,6 +12,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from stampede.boards import NEAR_LULD
 from stampede.markettime import et_datetime
 
 
@@ -34,9 +35,13 @@ class RowWrite:
     # Fields that rarely change (symbol, reference data): written on the clock's first write
     # of the day and then at most once per exchange minute, to keep the hot path light.
     static: dict[str, object] = field(default_factory=dict)
+    # The write moves the last price or the LULD bands: re-rank the symbol on ``near_luld``
+    # from the row as it stands after the write (rows.lua; last and bands come from two
+    # functions, so only the row holds both).
+    near_band: bool = False
 
     def boards(self) -> set[str]:
-        return set(self.scores) | set(self.remove)
+        return set(self.scores) | set(self.remove) | ({NEAR_LULD} if self.near_band else set())
 
 
 _HOUR_MS = 3_600_000

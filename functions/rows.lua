@@ -2,8 +2,11 @@
 -- Layout: ARGV[3] = msgpack of store.RowsCall; every key is an index into KEYS.
 -- A row write applies only when its (t, tie) is not older than its clock's stored pair, so
 -- replicas and redeliveries applying in any order converge on the newest write.
+-- A row flagged ``near`` (its write moved the last price or the LULD bands) is re-ranked on
+-- the near_luld board from the row itself: the only place where movers' last and halts'
+-- bands meet, read atomically with the write (near_luld.lua holds the arithmetic).
 local p = cmsgpack.unpack(ARGV[3])
-local TTL, CHANNEL, MESSAGE, BOARDS, GROUPS = p[1], p[2], p[3], p[4], p[5]
+local TTL, CHANNEL, MESSAGE, BOARDS, GROUPS, NEAR_PCT = p[1], p[2], p[3], p[4], p[5], p[6]
 local fmt, floor = string.format, math.floor
 local function put(out, flat)  -- append name/value pairs, numbers formatted as %.10g
   local n = #out
@@ -17,7 +20,8 @@ local applied = 0
 local adds, rems = {}, {}  -- board position -> {score, member, ...} / {member, ...}
 for _, g in ipairs(GROUPS) do
   -- g = {clock key, updated_ms mirror key, rows}; row = {row key, symbol, t, tie,
-  --      {field, value, ...}, {board position, score, ...}, {board position, ...}, {static ...}}
+  --      {field, value, ...}, {board position, score, ...}, {board position, ...}, {static ...},
+  --      near_luld board position or 0 (not flagged)}
   local clock, mirror, rows = KEYS[g[1]], KEYS[g[2]], g[3]
   local wanted, syms = {}, {}
   for i, r in ipairs(rows) do
@@ -48,6 +52,21 @@ for _, g in ipairs(GROUPS) do
       redis.call('HSET', key, unpack(out))
       if ct == nil then redis.call('EXPIRE', key, TTL) end
       local scores = r[6]
+      local near = r[9]
+      if near > 0 then
+        local v = redis.call('HMGET', key, 'last', 'luld_upper', 'luld_lower')
+        local d = luld_distance_pct(tonumber(v[1]), tonumber(v[2]), tonumber(v[3]))
+        if d ~= nil then redis.call('HSET', key, 'luld_distance_pct', fmt('%.10g', d)) end
+        if d ~= nil and d <= NEAR_PCT then
+          local list = adds[near]
+          if list == nil then list = {}; adds[near] = list end
+          list[#list + 1], list[#list + 2] = d, sym
+        else
+          local list = rems[near]
+          if list == nil then list = {}; rems[near] = list end
+          list[#list + 1] = sym
+        end
+      end
       for j = 1, #scores, 2 do
         local list = adds[scores[j]]
         if list == nil then list = {}; adds[scores[j]] = list end

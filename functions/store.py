@@ -19,7 +19,7 @@ from opentelemetry import propagate, trace
 from redis.asyncio import Redis
 
 from stampede import changes, keys
-from stampede.boards import BOARDS_BY_NAME
+from stampede.boards import BOARDS_BY_NAME, NEAR_LULD, NEAR_LULD_PCT
 from stampede.functions.commit import E, Flushed, Part
 from stampede.functions.lua import ApplyScript
 from stampede.functions.plan import RowWrite, market_clock
@@ -48,7 +48,7 @@ class KeyTable:
         return i
 
 
-Row = tuple[int, str, int, float, list[object], list[float], list[int], list[object]]
+Row = tuple[int, str, int, float, list[object], list[float], list[int], list[object], int]
 
 
 class RowsCall(msgspec.Struct, array_like=True):
@@ -60,8 +60,10 @@ class RowsCall(msgspec.Struct, array_like=True):
     boards: list[tuple[int, int, int]]  # (board key index, cap, ascending 1/0)
     # (clock key index, updated_ms mirror key index, rows); a row is (row key index, symbol,
     # t, tie, [field, value, ...], [board position, score, ...], [board position, ...],
-    # [static field, value, ...]); board positions are 1-based into ``boards``
+    # [static field, value, ...], near_luld board position or 0); board positions are 1-based
+    # into ``boards``
     groups: list[tuple[int, int, list[Row]]]
+    near_pct: float  # a flagged row is on near_luld within this % of a band
 
 
 def change_notice(parts: Sequence[Part[E]], boards: Iterable[str], day: str) -> str:
@@ -100,7 +102,10 @@ class Store:
         self.board_size = board_size
         self.seen_ttl = seen_ttl
         self.shards = shards
-        self._rows = ApplyScript(redis, Path(__file__).with_name("rows.lua"))
+        here = Path(__file__)
+        self._rows = ApplyScript(
+            redis, here.with_name("rows.lua"), helpers=(here.with_name("near_luld.lua"),)
+        )
 
     async def apply_rows(
         self, shard: int, parts: Sequence[Part[E]], writes: list[RowWrite]
@@ -141,6 +146,7 @@ class Store:
                     adds,
                     [position(w.day, name) for name in w.remove],
                     _flat(w.static),
+                    position(w.day, NEAR_LULD) if w.near_band else 0,
                 )
             )
         touched = tuple(sorted({name for _, name in positions}))
@@ -157,6 +163,7 @@ class Store:
                 )
                 for (d, clock), rows in groups.items()
             ],
+            near_pct=NEAR_LULD_PCT,
         )
         return await self._rows(seen, self.seen_ttl, table.keys, call, touched)
 

@@ -32,9 +32,17 @@ BOARDS: tuple[Board, ...] = (
     Board("dollar_volume_1m", "Dollar volume 1 min", "dollar_volume_1m", "momentum"),
     Board("new_highs", "New high of day", "hod_time", "momentum"),
     Board("halts", "Halts / resumes", "halt_time", "halts"),
+    # ranked by movers' and halts' row writes alike: see NEAR_LULD_PCT
+    Board("near_luld", "Near LULD band", "luld_distance_pct", "halts", ascending=True),
     Board("news", "Latest news", "news_ms", "news"),
 )
 BOARDS_BY_NAME: dict[str, Board] = {b.name: b for b in BOARDS}
+
+# near_luld: last within this % (of the last price) of the nearer LULD band, closest first. The
+# last price comes from movers and the bands from halts; whichever writes second re-ranks the
+# symbol from the row, so the board holds both halves as the row does.
+NEAR_LULD = "near_luld"
+NEAR_LULD_PCT = 1.0
 
 # Row hash fields (all optional; absent means "not known yet").
 ROW_FIELDS: tuple[str, ...] = (
@@ -63,6 +71,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "resume_ms",  # when it ended (absent while halted); duration = resume_ms - halt_start_ms
     "luld_upper",
     "luld_lower",
+    "luld_distance_pct",  # min(upper - last, last - lower) / last x 100 (the near_luld score)
     "has_reference",
     "updated_ms",  # exchange time (Unix ms) of the newest event applied to the row
     # reference data (refdata), each with its as-of date; absent = Massive has no value

@@ -7,6 +7,10 @@ the time of the latest halt or resume (so a resumed symbol stays on it for the d
 ``halted`` says which it was, ``halt_start_ms`` when the halt began and ``resume_ms`` when it
 ended (absent while halted), so a reader shows the halt's duration: ``resume_ms`` minus
 ``halt_start_ms``. LULD halts and resumes are sent for Nasdaq-listed symbols only.
+
+The bands also rank the ``near_luld`` board (last within 1 % of a band): a band write is
+flagged ``near_band`` and ``rows.lua`` re-ranks the symbol from its row, where movers' last
+price is (movers flags its writes the same way).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ def score_batch(events: Iterable[Luld]) -> list[RowWrite]:
                 tie=e.q,
                 fields={"luld_upper": e.h, "luld_lower": e.l},
                 static={"sym": sym},
+                near_band=True,
             )
         )
     status = [(ms, e) for ms, e in timed if LULD_HALT in e.i or LULD_RESUME in e.i]

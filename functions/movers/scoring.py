@@ -14,6 +14,7 @@ Definitions (``shared/scanner-definitions.md``):
 - pre-market volume = ``av`` of the newest bar that ends by 09:30 ET (its own clock, so a late
   pre-market bar still lands after the open, and replicas agree)
 - RVOL = ``av`` / expected cumulative volume at this time of day (ADV x intraday profile)
+Each row write also re-ranks ``near_luld`` from the row (``near_band``: the bands are halts').
 Only trusted numbers rank: without reference data a symbol's row says ``has_reference=0`` and it
 stays off the boards that need a previous close or a volume history.
 """
@@ -84,7 +85,7 @@ def score_bar(
     else:
         static["has_reference"] = "0"
         remove.extend(REFERENCE_BOARDS)
-    return RowWrite(day, bar.sym, CLOCK, bar.e, av, fields, scores, remove, static)
+    return RowWrite(day, bar.sym, CLOCK, bar.e, av, fields, scores, remove, static, near_band=True)
 
 
 @dataclass(slots=True)  # not frozen: frozen dataclasses are slow to build on the hot path

@@ -58,6 +58,7 @@ export const COLUMNS = {
   news_ms: ["News", fmtTime, "time of the latest headline (ET)"],
   luld_upper: ["LULD ↑", fmtPrice, "upper LULD band"],
   luld_lower: ["LULD ↓", fmtPrice, "lower LULD band"],
+  luld_distance_pct: ["To band", fmtPlainPct, "distance of the last price to the nearer LULD band (% of last)"],
 };
 export const SIGNED = new Set(["change_pct", "gap_pct", "from_open_pct", "change_1m_pct", "change_5m_pct"]);
 // fields that need a previous close: meaningless without reference data

@@ -33,6 +33,9 @@ export const PRESETS = {
   // every halt and resume is a discrete exchange event, never noise: no cooldown
   halts: { name: "Halts", board: "halts", alert: true, sound: "siren", filters: {}, cooldown_s: 0,
     columns: ["last", "change_pct", "volume", "luld_upper", "luld_lower", "halt_time"] },
+  // a watch list (a halt may follow), not an entry signal: no alert
+  near_luld: { name: "Near LULD band", board: "near_luld", filters: {},
+    columns: ["last", "luld_distance_pct", "luld_upper", "luld_lower", "change_pct", "volume"] },
 };
 
 const DEFAULT_BOARDS = ["gainers", "gappers", "momentum_1m", "volume", "rvol"];
@@ -65,6 +68,7 @@ export function defaultScans(catalogue) {
   const scans = DEFAULT_BOARDS.filter((b) => !catalogue || catalogue[b]).map((board) =>
     makeScan({ id: board, name: catalogue?.[board]?.title || board, board }));
   scans.push({ ...fromPreset("halts"), id: "halts" });
+  if (!catalogue || catalogue.near_luld) scans.push({ ...fromPreset("near_luld"), id: "near_luld" });
   return scans;
 }
 

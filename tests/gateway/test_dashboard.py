@@ -33,7 +33,15 @@ async def test_dashboard_shows_live_boards_updates_and_recovers(redis_url, artif
             await page.goto(gw.url + "/")
             await page.wait_for_selector('.board[data-board="gainers"] tbody tr')
             assert await page.locator("#conn").inner_text() == "LIVE"
-            for name in ("gainers", "gappers", "momentum_1m", "volume", "rvol", "halts"):
+            for name in (
+                "gainers",
+                "gappers",
+                "momentum_1m",
+                "volume",
+                "rvol",
+                "halts",
+                "near_luld",
+            ):
                 assert await page.locator(f'.board[data-board="{name}"] tbody tr').count() > 0, name
             # the page holds exactly what the gateway ranks
             api = (await (await page.request.get(gw.url + "/api/boards/gainers?limit=20")).json())[

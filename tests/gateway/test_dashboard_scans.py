@@ -275,8 +275,8 @@ async def test_a_phone_shows_one_board_at_a_time_with_tabs(redis_url, artifacts_
         await page.wait_for_selector(".board.active tbody tr")
         assert await page.locator(".board:visible").count() == 1
         tabs = page.locator("#tabs button")
-        assert await tabs.count() == 6
-        await tabs.nth(5).click()  # halts
+        assert await tabs.count() == 7
+        await tabs.nth(5).click()  # halts (near_luld is the 7th)
         await page.wait_for_selector('.board[data-board="halts"]:visible')
         assert await page.locator(".board:visible").count() == 1
         await tabs.nth(0).click()
@@ -337,7 +337,7 @@ async def test_presets_subscribe_with_their_filters_and_the_gateway_accepts_them
             await page.click("#ed-save")
             await page.wait_for_function(
                 "(n) => window.stampede.state.scans.length === n",
-                arg=7 + i,  # the six default scans and one more per preset
+                arg=8 + i,  # the seven default scans and one more per preset
             )
         subs = [m for m in sent if m.get("type") == "subscribe" and m["id"].startswith("s")]
         by_board = {m["board"]: m.get("filters", {}) for m in subs}

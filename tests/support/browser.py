@@ -89,6 +89,11 @@ class DemoMarket:
         self.rows["FFIE"]["halted"] = "1"
         self.rows["FFIE"]["halt_time"] = self.t - 60_000
         self.rows["MULN"]["halt_time"] = self.t - 400_000  # halted earlier, resumed
+        for sym, upper, lower in (("RGTI", 1.006, 0.9), ("QUBT", 1.1, 0.992)):  # near a band
+            self.rows[sym]["luld"] = (
+                self.rows[sym]["last"] * upper,
+                self.rows[sym]["last"] * lower,
+            )
 
     def fields(self, r: dict) -> dict[str, str]:
         out = {
@@ -109,12 +114,20 @@ class DemoMarket:
             )
         if "halt_time" in r:
             out["halt_time"] = str(r["halt_time"])
+        if "luld" in r:
+            upper, lower = r["luld"]
+            distance = min(upper - r["last"], r["last"] - lower) / r["last"] * 100
+            out.update(
+                luld_upper=f"{upper:.4f}",
+                luld_lower=f"{lower:.4f}",
+                luld_distance_pct=f"{distance:.3f}",
+            )
         out.update({k: str(v) for k, v in r.get("extra", {}).items()})
         return out
 
     async def write(self, symbols: list[str]) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        boards = ("gainers", "gappers", "momentum_1m", "volume", "rvol", "halts")
+        boards = ("gainers", "gappers", "momentum_1m", "volume", "rvol", "halts", "near_luld")
         for sym in symbols:
             fields = self.fields(self.rows[sym])
             pipe.hset(keys.row(DAY, sym), mapping=fields)
