@@ -31,14 +31,7 @@ async def start_bridge(
         **env,
     }
     return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "stampede.tools.cli",
-        "bridge",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
+        *localstack.stampede_argv("bridge", port=port),
         env=full_env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -103,16 +102,7 @@ async def test_cli_serves_status_and_stops_cleanly_on_sigterm(
         "LOG_FORMAT": "console",
     }
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stampede.tools.cli",
-            "dispatch",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        localstack.stampede_argv("dispatch", port=port),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

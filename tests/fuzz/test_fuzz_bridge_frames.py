@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -129,16 +128,7 @@ class BridgeProcess:
             port,
             workdir,
             self.log,
-            [
-                sys.executable,
-                "-m",
-                "stampede.tools.cli",
-                "bridge",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            localstack.stampede_argv("bridge", port=port),
             env,
         ).start()
         deadline = time.monotonic() + 30

@@ -18,15 +18,8 @@ from support.sim import DAY, open_session, recv_json
 def test_cli_prints_readiness_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = localstack.free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stampede.tools.cli",
+        localstack.stampede_argv(
             "sim",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
             "--date",
             DAY,
             "--start",
@@ -35,7 +28,8 @@ def test_cli_prints_readiness_serves_health_and_stops_on_sigterm(tmp_path: Path)
             "200",
             "--api-key",
             "k1",
-        ],
+            port=port,
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
