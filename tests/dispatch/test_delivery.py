@@ -9,6 +9,7 @@ from pathlib import Path
 from cloudevents.core.bindings import http as ce_http
 from prometheus_client import generate_latest
 
+from stampede import metricnames as names
 from stampede.events import MARKET_EVENT_TYPES, RawJSONFormat
 from stampede.market import Channel
 from stampede.subjects import DLQ_STREAM, dlq_subject
@@ -28,6 +29,11 @@ from support.dispatch import (
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRADES = {"name": "momentum", "type": MARKET_EVENT_TYPES[Channel.TRADE]}
 AGGREGATES = {"name": "movers", "type": MARKET_EVENT_TYPES[Channel.AGGREGATE]}
+
+
+def deliveries(dispatcher, outcome: str) -> float:
+    """Deliveries of the momentum trigger that ended with ``outcome`` (ack, nak, dlq, ...)."""
+    return metric(dispatcher, names.DISPATCH_DELIVERIES, trigger="momentum", outcome=outcome)
 
 
 async def dlq_messages(js, function: str, expected: int) -> list:
@@ -56,17 +62,7 @@ async def test_binary_delivery_preserves_every_attribute_and_data_byte_and_acks(
             sent = await publish(js, Channel.TRADE, 5, traceparent=TRACEPARENT)
             sent += await publish(js, Channel.TRADE, 2, structured=True)
             await eventually(lambda: len(fn.received) == 7, what="7 deliveries")
-            await eventually(
-                lambda: (
-                    metric(
-                        dispatcher,
-                        "stampede_dispatch_deliveries_total",
-                        trigger="momentum",
-                        outcome="ack",
-                    )
-                    == 7
-                )
-            )
+            await eventually(lambda: deliveries(dispatcher, "ack") == 7)
             info = await js.consumer_info("STOCKS_T", "momentum")
             assert info.num_ack_pending == 0 and info.num_redelivered == 0
             assert (info.config.deliver_policy, info.config.ack_policy) == ("all", "explicit")
@@ -88,26 +84,8 @@ async def test_503_is_retried_with_backoff_then_acked(nats_url: str, tmp_path: P
         async with running_dispatcher(nats_url, triggers, {"momentum": fn.url}) as dispatcher:
             await all_bound(dispatcher)
             (event,) = await publish(js, Channel.TRADE)
-            await eventually(
-                lambda: (
-                    metric(
-                        dispatcher,
-                        "stampede_dispatch_deliveries_total",
-                        trigger="momentum",
-                        outcome="ack",
-                    )
-                    == 1
-                )
-            )
-            assert (
-                metric(
-                    dispatcher,
-                    "stampede_dispatch_deliveries_total",
-                    trigger="momentum",
-                    outcome="nak",
-                )
-                == 2
-            )
+            await eventually(lambda: deliveries(dispatcher, "ack") == 1)
+            assert deliveries(dispatcher, "nak") == 2
             assert (
                 metric(dispatcher, "stampede_dispatch_redeliveries_total", trigger="momentum") == 2
             )
@@ -138,26 +116,10 @@ async def test_400_goes_to_the_dead_letter_stream_without_retry(
             await all_bound(dispatcher)
             (event,) = await publish(js, Channel.TRADE)
             (dead,) = await dlq_messages(js, "momentum", 1)
-            assert (
-                metric(
-                    dispatcher,
-                    "stampede_dispatch_deliveries_total",
-                    trigger="momentum",
-                    outcome="dlq",
-                )
-                == 1
-            )
+            assert deliveries(dispatcher, "dlq") == 1
             await asyncio.sleep(0.5)  # a retry would come within 0.1 s
             assert len(fn.received) == 1
-            assert (
-                metric(
-                    dispatcher,
-                    "stampede_dispatch_deliveries_total",
-                    trigger="momentum",
-                    outcome="nak",
-                )
-                == 0
-            )
+            assert deliveries(dispatcher, "nak") == 0
     headers = dead.headers
     assert headers["Stampede-Dlq-Reason"] == "rejected"
     assert headers["Stampede-Dlq-Status"] == "400"
@@ -178,24 +140,8 @@ async def test_exhausted_retries_go_to_the_dead_letter_stream(
             await all_bound(dispatcher)
             (event,) = await publish(js, Channel.TRADE)
             (dead,) = await dlq_messages(js, "momentum", 1)
-            assert (
-                metric(
-                    dispatcher,
-                    "stampede_dispatch_deliveries_total",
-                    trigger="momentum",
-                    outcome="nak",
-                )
-                == 2
-            )
-            assert (
-                metric(
-                    dispatcher,
-                    "stampede_dispatch_deliveries_total",
-                    trigger="momentum",
-                    outcome="dlq",
-                )
-                == 1
-            )
+            assert deliveries(dispatcher, "nak") == 2
+            assert deliveries(dispatcher, "dlq") == 1
     assert len(fn.received) == 3  # first attempt + retry: 2
     assert dead.headers["Stampede-Dlq-Reason"] == "retries_exhausted"
     assert dead.headers["Stampede-Dlq-Deliveries"] == "3"
@@ -223,26 +169,8 @@ async def test_a_down_subscriber_does_not_hold_up_another_trigger(
             sent = await publish(js, Channel.AGGREGATE, 20)
             await eventually(lambda: len(movers.received) == 20, what="movers deliveries")
             assert {r.headers["ce-id"] for r in movers.received} == {e.get_id() for e in sent}
-            await eventually(
-                lambda: (
-                    metric(
-                        dispatcher,
-                        "stampede_dispatch_deliveries_total",
-                        trigger="momentum",
-                        outcome="nak",
-                    )
-                    >= 20
-                )
-            )
-            assert (
-                metric(
-                    dispatcher,
-                    "stampede_dispatch_deliveries_total",
-                    trigger="momentum",
-                    outcome="ack",
-                )
-                == 0
-            )
+            await eventually(lambda: deliveries(dispatcher, "nak") >= 20)
+            assert deliveries(dispatcher, "ack") == 0
             assert (
                 metric(
                     dispatcher,
@@ -306,14 +234,6 @@ async def test_stop_finishes_in_flight_deliveries(nats_url: str, tmp_path: Path)
             await publish(js, Channel.TRADE, 3)
             await eventually(lambda: len(fn.received) == 3)
             await dispatcher.close()  # returns after the slow answers came back and were acked
-            assert (
-                metric(
-                    dispatcher,
-                    "stampede_dispatch_deliveries_total",
-                    trigger="momentum",
-                    outcome="ack",
-                )
-                == 3
-            )
+            assert deliveries(dispatcher, "ack") == 3
         info = await js.consumer_info("STOCKS_T", "momentum")
         assert info.num_ack_pending == 0 and info.delivered.consumer_seq == 3
