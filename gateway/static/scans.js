@@ -25,6 +25,12 @@ export const PRESETS = {
     fallbacks: { premarket_volume: "volume" },
     columns: ["last", "gap_pct", "premarket_volume", "premarket_high", "float_shares", "news_ms"],
   },
+  // the premarket_gappers view: gap % with pre-market volume; a view, not a setup: no alert
+  premarket_gappers: {
+    name: "Pre-market gappers", board: "gappers", filters: { min_premarket_volume: 1 },
+    fallbacks: { premarket_volume: "volume" },
+    columns: ["last", "gap_pct", "premarket_volume", "premarket_high", "volume", "float_shares", "news_ms"],
+  },
   hod_momentum: {
     name: "HOD momentum", board: "new_highs", alert: true, sound: "bell",
     filters: { max_hod_age_s: 60, min_change_1m_pct: 2, min_price: 1, max_price: 20 },

@@ -317,6 +317,7 @@ async def test_presets_subscribe_with_their_filters_and_the_gateway_accepts_them
     redis = aioredis.from_url(redis_url)
     market = DemoMarket(redis)
     market.rows["SOUN"]["extra"] = {"float_shares": 9_000_000}
+    market.rows["GME"]["extra"] = {"premarket_volume": 250_000}  # the one pre-market gapper
     await market.write(TICKERS)
     async with running_gateway(redis_url) as gw, chromium() as browser:
         sent: list[dict] = []
@@ -331,7 +332,8 @@ async def test_presets_subscribe_with_their_filters_and_the_gateway_accepts_them
         await page.goto(gw.url + "/")
         await page.wait_for_selector('.board[data-board="gainers"] tbody tr')
         fields = next(m for m in got if m["type"] == "hello")["fields"]
-        for i, key in enumerate(("low_float_runners", "gap_and_go", "hod_momentum", "halts")):
+        presets = ("low_float_runners", "gap_and_go", "hod_momentum", "halts", "premarket_gappers")
+        for i, key in enumerate(presets):
             await page.click("#new-scan")
             await page.select_option("#ed-preset", key)
             await page.click("#ed-save")
@@ -340,15 +342,19 @@ async def test_presets_subscribe_with_their_filters_and_the_gateway_accepts_them
                 arg=8 + i,  # the seven default scans and one more per preset
             )
         subs = [m for m in sent if m.get("type") == "subscribe" and m["id"].startswith("s")]
-        by_board = {m["board"]: m.get("filters", {}) for m in subs}
+        pm = "premarket_volume" if "premarket_volume" in fields else "volume"
+        premarket = next(m for m in subs if m.get("filters") == {f"min_{pm}": 1})
+        assert premarket["board"] == "gappers"
+        by_board = {m["board"]: m.get("filters", {}) for m in subs if m is not premarket}
         assert by_board["gainers"] == PRESETS["low_float_runners"]
         assert by_board["new_highs"] == PRESETS["hod_momentum"]
-        pm = "premarket_volume" if "premarket_volume" in fields else "volume"
         assert by_board["gappers"] == {"min_gap_pct": 4, f"min_{pm}": 100000}
         await page.wait_for_timeout(500)
         assert not [m for m in got if m["type"] == "error"]
         snapshots = {m["id"]: m for m in got if m["type"] == "snapshot"}
         assert all(s["id"] in snapshots for s in subs)
+        # this gateway knows premarket_volume: only the symbol that traded before the open passes
+        assert [r["sym"] for r in snapshots[premarket["id"]]["rows"]] == ["GME"]
         runners = next(s for s in subs if s["board"] == "gainers")["id"]
         assert all(
             r.get("float_shares", 1e12) < 20e6 for r in snapshots[runners]["rows"]
