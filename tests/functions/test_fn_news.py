@@ -1,5 +1,5 @@
 """The news function over real HTTP and Redis: rows, the news board, the symbol's news list,
-idempotency on the article id (alone, inside one group commit and across shards), and older
+idempotency on the article id (alone, in concurrent group commits and across shards), and older
 articles that must not push newer headlines off."""
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ async def test_malformed_articles_are_rejected_with_400(function_server, http, r
 
 
 def batched(*docs: dict) -> bytes:
-    """One batched request: its CloudEvents are processed concurrently (one group commit)."""
+    """One batched request: its CloudEvents are processed concurrently, so they meet in the
+    group commit (a twin is caught there or by seen.lua, whichever call it lands in)."""
     events = [
         {
             "specversion": "1.0",
@@ -119,7 +120,7 @@ async def dump_all(redis_url: str) -> dict[bytes, bytes]:
         await raw.aclose()
 
 
-async def test_one_group_commit_counts_each_article_once(
+async def test_a_batched_request_counts_each_article_once(
     function_server, http, redis, redis_url
 ) -> None:
     a1 = article("g1", "12:00:00", ["ACME", "BETA"], "Acme And Beta Merge")
