@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI
 from opentelemetry import propagate, trace
-from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -32,12 +31,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from stampede import metricnames as names
+from stampede import redisclient
 from stampede.functions import metrics
 from stampede.functions.cloudevents_http import Incoming, InvalidCloudEvent, parse
 from stampede.functions.reference import ReferenceCache
 from stampede.functions.settings import FunctionSettings
 from stampede.functions.store import Store
 from stampede.logonce import LogOnce
+from stampede.redisclient import RedisClient
 from stampede.service import add_service_routes
 
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -76,7 +77,7 @@ class Context:
 
     function: str
     settings: FunctionSettings
-    redis: Redis
+    redis: RedisClient
     store: Store
     references: ReferenceCache
     tracer: trace.Tracer
@@ -91,10 +92,10 @@ class Context:
         metrics.REDIS_APPLY.labels(self.function).observe(time.perf_counter() - start)
 
 
-def redis_client(url: str) -> Redis:
+def redis_client(settings: FunctionSettings) -> RedisClient:
     """A client that fails fast when Redis is down (the sender retries; we answer 503)."""
-    return Redis.from_url(
-        url,
+    return redisclient.connect(
+        settings,
         socket_connect_timeout=1.0,
         socket_timeout=5.0,
         retry=Retry(NoBackoff(), 1),
@@ -113,7 +114,7 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        redis = redis_client(settings.redis_url)
+        redis = redis_client(settings)
         ctx = Context(
             function=name,
             settings=settings,

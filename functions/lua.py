@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
-from redis.asyncio import Redis
 
 from stampede.functions.commit import Flushed
+from stampede.redisclient import RedisClient
 
 _PRELUDE = Path(__file__).with_name("seen.lua")
 _encoder = msgspec.msgpack.Encoder()
@@ -28,7 +28,7 @@ class ApplyScript:
     """One apply script: ``seen.lua`` + ``helpers`` + ``path``, with the shared argument and
     reply layout."""
 
-    def __init__(self, redis: Redis, path: Path, helpers: tuple[Path, ...] = ()) -> None:
+    def __init__(self, redis: RedisClient, path: Path, helpers: tuple[Path, ...] = ()) -> None:
         self.path = path
         parts = [_PRELUDE, *helpers, path]
         self._script = redis.register_script("\n".join(p.read_text() for p in parts))

@@ -17,9 +17,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
-
 from stampede import keys
+from stampede.redisclient import RedisClient
 
 MINUTES_PER_DAY = 1440
 NAMES = ("prev_close", "adv", "profile", "meta")
@@ -79,7 +78,7 @@ class ReferenceCache:
     mid-session is picked up within seconds.
     """
 
-    def __init__(self, redis: Redis, ttl: float, missing_ttl: float = 2.0) -> None:
+    def __init__(self, redis: RedisClient, ttl: float, missing_ttl: float = 2.0) -> None:
         self._redis = redis
         self._ttl = ttl
         self._missing_ttl = min(ttl, missing_ttl)

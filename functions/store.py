@@ -16,13 +16,13 @@ from pathlib import Path
 
 import msgspec
 from opentelemetry import propagate, trace
-from redis.asyncio import Redis
 
 from stampede import changes, keys
 from stampede.boards import BOARDS_BY_NAME, NEAR_LULD, NEAR_LULD_PCT
 from stampede.functions.commit import E, Flushed, Part
 from stampede.functions.lua import ApplyScript
 from stampede.functions.plan import RowWrite, market_clock
+from stampede.redisclient import RedisClient
 
 UPDATED = "updated_ms"  # state hash mirroring each row's updated_ms (symbol -> ms)
 
@@ -97,7 +97,7 @@ def current_traceparent() -> str | None:
 class Store:
     """Runs ``rows.lua`` for the row-writing functions (movers, halts)."""
 
-    def __init__(self, redis: Redis, board_size: int, seen_ttl: int, shards: int) -> None:
+    def __init__(self, redis: RedisClient, board_size: int, seen_ttl: int, shards: int) -> None:
         self.redis = redis
         self.board_size = board_size
         self.seen_ttl = seen_ttl

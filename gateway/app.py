@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Mapping
 from importlib import resources
 from typing import Annotated, Any
 
-import redis.asyncio as aioredis
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -17,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
+from stampede import redisclient
 from stampede.boards import BOARDS, BOARDS_BY_NAME
 from stampede.gateway import messages, metrics
 from stampede.gateway.hub import Hub
@@ -27,6 +27,7 @@ from stampede.gateway.session import WebSocketSession, same_token
 from stampede.gateway.settings import GatewaySettings
 from stampede.gateway.symbols import symbol_router
 from stampede.gateway.ticker import READ_ERRORS
+from stampede.redisclient import RedisClient
 from stampede.service import add_service_routes
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ class ErrorBody(BaseModel):
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    redis = aioredis.from_url(
+    redis = redisclient.connect(
+        settings,
         settings.read_url,
         decode_responses=True,
         socket_connect_timeout=2,
@@ -226,7 +228,7 @@ def filter_params(query: Mapping[str, str]) -> dict[str, float | None]:
     return out
 
 
-async def _replica_in_sync(redis: aioredis.Redis) -> bool:
+async def _replica_in_sync(redis: RedisClient) -> bool:
     """False when the read Redis is a replica whose link to the primary is down (its boards
     would silently stop moving)."""
     try:

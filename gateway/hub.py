@@ -15,7 +15,6 @@ import contextlib
 import logging
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from stampede.gateway import replies
@@ -28,15 +27,16 @@ from stampede.gateway.settings import GatewaySettings
 from stampede.gateway.store import BoardReader, newest_day, today_et
 from stampede.gateway.subscriptions import Feed, Subscriptions
 from stampede.gateway.ticker import Ticker
+from stampede.redisclient import RedisClient
 
 log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, settings: GatewaySettings, redis: Redis) -> None:
+    def __init__(self, settings: GatewaySettings, redis: RedisClient) -> None:
         self.settings = settings
         self.redis = redis
-        self.reader = BoardReader(redis)
+        self.reader = BoardReader(redis, settings.redis_shards)
         self.subscriptions = Subscriptions()
         self.notices = Notices()
         self.ticker = Ticker(settings, self.subscriptions, self.notices, self.reader)

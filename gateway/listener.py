@@ -11,11 +11,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from stampede import keys
 from stampede.gateway import metrics
+from stampede.redisclient import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class Listener:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         on_notice: Callable[[str | bytes], None],
         on_subscribed: Callable[[], None],
     ) -> None:

@@ -13,11 +13,11 @@ from typing import Annotated
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from stampede import keys
 from stampede.gateway.symbols import checked
+from stampede.redisclient import RedisClient
 
 
 class NewsArticle(BaseModel):
@@ -54,7 +54,7 @@ _decode = msgspec.json.Decoder(_Stored).decode
 
 
 def news_router(
-    redis: Redis, current_day: Callable[[], str], authorize: Callable[..., None]
+    redis: RedisClient, current_day: Callable[[], str], authorize: Callable[..., None]
 ) -> APIRouter:
     router = APIRouter(prefix="/api/symbols", dependencies=[Depends(authorize)])
 

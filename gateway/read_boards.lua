@@ -10,7 +10,8 @@
 -- ARGV[1+b]     board b: rows wanted, positive for highest score first, negative for lowest
 -- ARGV[nb+2]    lookahead: members returned past each board's depth (next read's candidates)
 --
--- Returns {boards, missing, rows}: boards[b] = members in rank order (depth + lookahead);
+-- Returns {boards, missing, rows}: boards[b] = member, score, ... in rank order (depth +
+-- lookahead; the scores let a caller merge the boards of several shards);
 -- missing = members within depth that are not candidates (the caller reads again with them,
 -- and rows are left unread); rows = {symbol, HGETALL...} for each distinct member within depth.
 local nb = tonumber(ARGV[1])
@@ -22,10 +23,11 @@ local boards, missing, wanted, seen = {}, {}, {}, {}
 for b = 1, nb do
   local depth = tonumber(ARGV[1 + b])
   local count = math.abs(depth)
-  local members = redis.call(depth > 0 and 'ZREVRANGE' or 'ZRANGE', KEYS[b], 0, count + lookahead - 1)
+  local members = redis.call(
+    depth > 0 and 'ZREVRANGE' or 'ZRANGE', KEYS[b], 0, count + lookahead - 1, 'WITHSCORES')
   boards[b] = members
-  for j = 1, math.min(count, #members) do
-    local sym = members[j]
+  for j = 1, math.min(count, #members / 2) do
+    local sym = members[2 * j - 1]
     if not seen[sym] then
       seen[sym] = true
       if row_key[sym] then wanted[#wanted + 1] = sym else missing[#missing + 1] = sym end

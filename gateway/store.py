@@ -8,24 +8,30 @@ from further down is reported back and the read is repeated with it (counted as 
 retry also looks four times further down, so boards that move fast are soon known whole and a
 read does not chase them one symbol at a time.
 
+With ``REDIS_SHARDS`` > 1 each board is one sorted set per symbol shard, and a symbol's row
+lives in the shard of its board entries. A read is then one script call per shard, all sent at
+once (on a Redis Cluster each goes to the primary holding that shard's slot): one round trip
+per shard per tick. The shards' tops are merged by score; every row still comes from the same
+atomic read as its own rank and score, so a board stays sorted by its own metric.
+
 The cost of a read depends on the boards asked for and their depth, never on how many
 clients watch them; a symbol that is on several boards is read once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any
-
-from redis.asyncio import Redis
 
 from stampede import keys
 from stampede.boards import BOARDS_BY_NAME
 from stampede.gateway import metrics
 from stampede.gateway.rows import wire_row
 from stampede.markettime import ET
+from stampede.redisclient import RedisClient
 
 SCRIPT = (resources.files("stampede.gateway") / "read_boards.lua").read_text()
 LOOKAHEAD = 8  # members read past each board's depth, as the next read's candidates
@@ -49,48 +55,78 @@ class MissedRows(RuntimeError):
     """Boards changed faster than the reads could follow (after ``MAX_ATTEMPTS`` calls)."""
 
 
+@dataclass(slots=True)
+class ShardRead:
+    """One shard's part of a read: each board's (score, member) top and the rows it holds."""
+
+    tops: list[list[tuple[float, str]]]
+    rows: dict[str, list[str]]
+    calls: int
+
+
 class BoardReader:
     """Consistent board reads for one Redis; remembers candidate symbols and decoded rows."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient, shards: int = 1) -> None:
         self.redis = redis
+        self.shards = shards
         self._script = redis.register_script(SCRIPT)
         self._day = ""
         self._known: set[str] = set()
         self._rows: dict[str, tuple[list[str], Row]] = {}  # symbol -> (raw HGETALL, wire row)
 
     async def read(self, day: str, depths: dict[str, int]) -> BoardRead:
-        """The top ``depth`` rows of each board of ``depths`` for ``day``, all from one moment."""
+        """The top ``depth`` rows of each board of ``depths`` for ``day``, each shard's part
+        from one moment."""
         if not depths:
             return BoardRead({}, 0, 0)
         if day != self._day:
             self._day, self._known, self._rows = day, set(), {}
         names = sorted(depths)
-        board_keys = [keys.board(day, name) for name in names]
+        parts = await asyncio.gather(
+            *(self._read_shard(day, shard, names, depths) for shard in range(self.shards))
+        )
+        by_sym = {sym: self._wire(sym, raw) for part in parts for sym, raw in part.rows.items()}
+        boards = {}
+        for b, name in enumerate(names):
+            merged = [entry for part in parts for entry in part.tops[b]]
+            # one sorted set's order: ZREVRANGE is (score, member) descending, ZRANGE ascending
+            merged.sort(reverse=not BOARDS_BY_NAME[name].ascending)
+            boards[name] = [by_sym[sym] for _, sym in merged[: depths[name]]]
+        calls = sum(part.calls for part in parts)
+        return BoardRead(boards, len(names) + len(by_sym), calls)
+
+    async def _read_shard(
+        self, day: str, shard: int, names: list[str], depths: dict[str, int]
+    ) -> ShardRead:
+        """One atomic read of a shard, repeated with the members it reported missing."""
+        board_keys = [keys.board(day, name, shard) for name in names]
         ranks = [
             depths[name] if not BOARDS_BY_NAME[name].ascending else -depths[name] for name in names
         ]
         calls = 0
         while True:
             calls += 1
-            candidates = sorted(self._known)
-            members, missing, rows = await self._script(
-                keys=[*board_keys, *(keys.row(day, sym) for sym in candidates)],
+            candidates = sorted(
+                sym for sym in self._known if keys.shard_of(sym, self.shards) == shard
+            )
+            tops, missing, rows = await self._script(
+                keys=[*board_keys, *(keys.row(day, sym, self.shards) for sym in candidates)],
                 args=[len(names), *ranks, LOOKAHEAD * WIDENING ** (calls - 1), *candidates],
             )
-            self._remember(sym for ranked in members for sym in ranked)
+            self._remember(sym for top in tops for sym in top[::2])
             if not missing:
                 break
             if calls == MAX_ATTEMPTS:
                 raise MissedRows(f"rows still missing after {calls} reads: {missing[:5]}")
             metrics.READ_RETRIES.inc()
             self._remember(missing)
-        by_sym = {sym: self._wire(sym, raw) for sym, raw in rows}
-        boards = {
-            name: [by_sym[sym] for sym in ranked[: depths[name]]]
-            for name, ranked in zip(names, members)
-        }
-        return BoardRead(boards, len(names) + len(rows), calls)
+        pairs = [
+            [(float(score), sym) for sym, score in zip(top[::2], top[1::2], strict=True)]
+            for top in tops
+        ]
+        tops_in_depth = [pair[: depths[name]] for name, pair in zip(names, pairs, strict=True)]
+        return ShardRead(tops_in_depth, dict(rows), calls)
 
     def _remember(self, symbols: Any) -> None:
         if len(self._known) > MAX_KNOWN:
@@ -110,7 +146,7 @@ class BoardReader:
         return row
 
 
-async def newest_day(redis: Redis) -> str | None:
+async def newest_day(redis: RedisClient) -> str | None:
     """The newest day that has a board in Redis (None on a fresh start)."""
     newest = ""
     async for key in redis.scan_iter(match=keys.BOARD_PATTERN, count=1000):

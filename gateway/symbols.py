@@ -16,12 +16,12 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from stampede import keys
 from stampede.gateway.rows import wire_row
 from stampede.markettime import ET
+from stampede.redisclient import RedisClient
 
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,11}$")
 _bar = msgspec.json.Decoder(tuple[float, float, float, float, float, float, float])
@@ -69,7 +69,7 @@ def checked(sym: str) -> str:
 
 
 def symbol_router(
-    redis: Redis, current_day: Callable[[], str], authorize: Callable[..., None]
+    redis: RedisClient, current_day: Callable[[], str], authorize: Callable[..., None]
 ) -> APIRouter:
     router = APIRouter(prefix="/api/symbols", dependencies=[Depends(authorize)])
 

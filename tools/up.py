@@ -2,7 +2,8 @@
 
 Starts, in data-flow order, a private nats-server (JetStream) and redis-server on free ports
 (plus a read replica of that Redis for the gateway, unless ``--no-read-replica``; with
-``--nats-cluster N``, a local N-node JetStream cluster instead of the one NATS), the Massive
+``--nats-cluster N``, a local N-node JetStream cluster instead of the one NATS; with
+``--redis-cluster N``, a local Redis Cluster of N primaries with a replica each), the Massive
 simulator (unless ``--no-sim``), every scoring function as its own HTTP service, loads the day's
 reference data (what the cluster's PingSource does before 04:00 ET), then the dispatcher, the
 feed bridge and the gateway. Each is a separate process, started exactly as
@@ -34,6 +35,7 @@ from stampede.tools import localstack
 REFDATA_EVERY_SECONDS = 20 * 60  # the cluster's PingSource fires every 20 minutes
 LOCAL_REST_RATE = 1000  # requests/s the reference-data load makes of the local simulator
 LOCAL_API_KEY = "stampede-local-key"
+REDIS_SHARDS_PER_PRIMARY = 4  # 3 primaries: 12 hash tags, 4/3/5 per primary after create
 
 
 @dataclass
@@ -78,12 +80,20 @@ class Scanner:
             if args.nats_cluster > 1
             else localstack.nats_server(self.workdir)
         )
-        self.redis = localstack.redis_server(self.workdir)
+        self.redis: localstack.RedisServer | localstack.RedisCluster = (
+            localstack.redis_cluster(self.workdir, primaries=args.redis_cluster)
+            if args.redis_cluster > 1
+            else localstack.redis_server(self.workdir)
+        )
         # The gateway reads from a replica, off the path of the functions' scripts.
         self.replica = (
             None
-            if args.no_read_replica
+            if args.no_read_replica or isinstance(self.redis, localstack.RedisCluster)
             else localstack.redis_server(self.workdir, replica_of=self.redis)
+        )
+        # shards well above the primaries spread the keys evenly over a cluster
+        self.redis_shards = (
+            REDIS_SHARDS_PER_PRIMARY * args.redis_cluster if args.redis_cluster > 1 else 1
         )
         self.components: list[Component] = []
         self.api_key = os.environ.get("MASSIVE_API_KEY") or LOCAL_API_KEY
@@ -91,7 +101,7 @@ class Scanner:
     @property
     def servers(
         self,
-    ) -> list[localstack.RedisServer | localstack.NatsServer | localstack.NatsCluster]:
+    ) -> list[localstack.ServerProcess | localstack.Cluster]:
         """NATS, Redis and its replica, in start order."""
         return [self.nats, self.redis, *([self.replica] if self.replica else [])]
 
@@ -121,6 +131,8 @@ class Scanner:
         if args.nats_cluster > 1:  # see docs/deploy.md for the choice of replicas per stream
             replicas = str(min(3, args.nats_cluster))
             common |= {"BRIDGE_STREAM_REPLICAS": replicas, "DLQ_REPLICAS": replicas}
+        if args.redis_cluster > 1:
+            common |= {"REDIS_CLUSTER": "true", "REDIS_SHARDS": str(self.redis_shards)}
 
         if args.no_sim:
             if not os.environ.get("MASSIVE_API_KEY"):
@@ -297,6 +309,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=1,
         metavar="N",
         help="run NATS as a local N-node JetStream cluster with routes (default 1: one server)",
+    )
+    parser.add_argument(
+        "--redis-cluster",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run Redis as a local Redis Cluster of N primaries, each with a replica (default 1: "
+        "one server and a read replica)",
     )
     parser.add_argument(
         "--no-read-replica",

@@ -18,7 +18,7 @@ With ``REDIS_SHARDS=1`` (the default) every symbol is in shard 0: one Redis, one
 - ``sp:{day}:{sN}:bars:{SYM}``     hash: the day's minute bars of a symbol, for the symbol view
 - ``sp:{day}:{sN}:halthist:{SYM}`` hash: the day's halts and resumes of a symbol
 - ``sp:{day}:{sN}:news:{SYM}``     sorted set: the day's news articles of a symbol (JSON), by time
-- ``sp:ref:{day}:{name}``          reference data loaded before the session (hashes by symbol)
+- ``sp:ref:{ref}:{day}:{name}``    reference data loaded before the session (hashes by symbol)
 - channel ``sp:changes``           pub/sub: a function applied a batch touching these boards
 """
 
@@ -69,7 +69,9 @@ def once(day: str, action: str) -> str:
 
 
 def reference(day: str, name: str) -> str:
-    return f"{PREFIX}:ref:{day}:{name}"
+    """Reference data of ``day``. Every day's reference hashes share one hash tag (``{ref}``),
+    so a load replaces them in one MULTI/EXEC on a Redis Cluster too (a few MB, one slot)."""
+    return f"{PREFIX}:ref:{{ref}}:{day}:{name}"
 
 
 def state(day: str, name: str, shard: int = 0) -> str:

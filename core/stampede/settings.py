@@ -27,12 +27,22 @@ class CommonSettings(BaseSettings):
 
 
 class RedisSettings(CommonSettings):
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding the boards.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis holding the boards; with `REDIS_CLUSTER`, one or more of the "
+        "cluster's nodes, comma-separated (the client learns the rest).",
+    )
     redis_shards: int = Field(
         1,
         ge=1,
         description="Symbol shards of the board keys (each one Redis Cluster hash tag; functions "
         "apply one script call per shard). 1 keeps every key in one slot.",
+    )
+    redis_cluster: bool = Field(
+        False,
+        description="`true` when `REDIS_URL` is a Redis Cluster: keys spread over its primaries "
+        "by their symbol-shard hash tag (set `REDIS_SHARDS` well above the primary count, see "
+        "docs/deploy.md).",
     )
 
 

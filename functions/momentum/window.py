@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-from redis.asyncio import Redis
 
 from stampede import keys
 from stampede.functions.commit import E, Flushed, Part
@@ -28,6 +27,7 @@ from stampede.functions.lua import ApplyScript
 from stampede.functions.momentum.scoring import SymbolTrades
 from stampede.functions.settings import FunctionSettings
 from stampede.functions.store import UPDATED, KeyTable, change_notice, seen_keys
+from stampede.redisclient import RedisClient
 
 WINDOW_BOARDS = ("momentum_1m", "momentum_5m", "tape_speed", "dollar_volume_1m")
 HOD_BOARD = "new_highs"
@@ -122,7 +122,7 @@ def _symbol_row(table: KeyTable, symbol_keys: tuple[str, str], e: SymbolTrades) 
 class Window:
     """Runs ``momentum.lua``: one call per shard for a whole group commit."""
 
-    def __init__(self, redis: Redis, settings: FunctionSettings) -> None:
+    def __init__(self, redis: RedisClient, settings: FunctionSettings) -> None:
         self._script = ApplyScript(redis, Path(__file__).with_name("momentum.lua"))
         self._settings = settings
         self._symbol_keys: dict[tuple[str, int, str], tuple[str, str]] = {}

@@ -27,12 +27,12 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
 from stampede import keys
 from stampede.functions.refdata import fundamentals as fx
 from stampede.massive_rest import MassiveError, MassiveRest
+from stampede.redisclient import RedisClient
 
 FLOAT, OVERVIEW, SHORT, PROGRESS = "float", "overview", "short_interest", "progress"
 NAMES = (FLOAT, OVERVIEW, SHORT, PROGRESS)
@@ -56,7 +56,7 @@ class FundamentalsLoad:
     def __init__(
         self,
         rest: MassiveRest,
-        redis: Redis,
+        redis: RedisClient,
         day: date,
         *,
         concurrency: int,

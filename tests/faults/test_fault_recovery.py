@@ -41,11 +41,16 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
-import redis
 
 from stampede import keys
-from stampede.functions.momentum.window import decode_state
-from support.convergence import assert_converged, flowing, redis_of, traded_since, until
+from support.convergence import (
+    assert_converged,
+    flowing,
+    momentum_counts,
+    redis_of,
+    traded_since,
+    until,
+)
 from support.gateway import ReferenceClient
 from support.pipeline import Pipeline, running_pipeline
 from support.recorder import TradeRecorder
@@ -189,22 +194,7 @@ async def test_no_trade_counted_twice(
     await asyncio.to_thread(pipeline.wait_for_feed_end)
     await asyncio.sleep(3)  # let the last deliveries land
     day = pipeline.truth(limit=1)["day"]
-    # Trades counted, from momentum's packed state per symbol: per second over the symbol's
-    # last 60 s (its count records) and per minute over the whole day (its minute history).
-    per_second: Counter[tuple[str, int]] = Counter()
-    per_minute: Counter[tuple[str, int]] = Counter()
-    kept: dict[str, int] = {}  # symbol -> first second its count records cover
-    prefix = keys.state(day, "mom:").encode()
-    raw = redis.Redis.from_url(pipeline.redis_url, socket_timeout=5)
-    for key in await asyncio.to_thread(lambda: list(raw.scan_iter(prefix + b"*", count=1000))):
-        sym = key[len(prefix) :].decode()
-        state = decode_state(await asyncio.to_thread(raw.get, key))
-        kept[sym] = state.second - 59
-        for second, n, _ in state.counts:
-            per_second[(sym, second)] = n
-        for minute, n in state.minutes:
-            per_minute[(sym, minute)] = n
-    raw.close()
+    per_second, per_minute, kept = await asyncio.to_thread(momentum_counts, pipeline, day)
     published = recorder.eligible_counts()
     published_per_minute: Counter[tuple[str, int]] = Counter()
     for (sym, second), n in published.items():

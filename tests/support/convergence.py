@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from redis.cluster import ClusterNode
 
 from stampede import keys
+from stampede.functions.momentum.window import decode_state
+from stampede.tools import localstack
 from support.pipeline import Pipeline
 
 TRUTH_BOARDS = {  # board -> (truth field, descending)
@@ -29,8 +33,42 @@ TRUTH_BOARDS = {  # board -> (truth field, descending)
 }
 
 
-def redis_of(p: Pipeline) -> redis.Redis:
-    return redis.Redis.from_url(p.redis_url, decode_responses=True, socket_timeout=5)
+def redis_of(p: Pipeline, decode: bool = True) -> Any:
+    """A client of the pipeline's Redis: a ``RedisCluster`` when it runs one."""
+    if not isinstance(p.scanner.redis, localstack.RedisCluster):
+        return redis.Redis.from_url(p.redis_url, decode_responses=decode, socket_timeout=5)
+    nodes = [ClusterNode(n.host, n.port) for n in p.scanner.redis.nodes if n.running]
+    return redis.RedisCluster(startup_nodes=nodes, decode_responses=decode, socket_timeout=5)
+
+
+def board_members(p: Pipeline, r: Any, day: str, board: str) -> list[tuple[str, float]]:
+    """Every (member, score) of a board, over all its symbol shards."""
+    members: list[tuple[str, float]] = []
+    for shard in range(p.scanner.redis_shards):
+        members += r.zrange(keys.board(day, board, shard), 0, -1, withscores=True)
+    return members
+
+
+def momentum_counts(p: Pipeline, day: str) -> tuple[Counter[Any], Counter[Any], dict[str, int]]:
+    """Trades momentum counted, from its packed state per symbol: (symbol, second) -> count over
+    the symbol's last 60 s, (symbol, minute) -> count over the day, and symbol -> the first
+    second its per-second records cover."""
+    per_second: Counter[tuple[str, int]] = Counter()
+    per_minute: Counter[tuple[str, int]] = Counter()
+    kept: dict[str, int] = {}
+    raw = redis_of(p, decode=False)
+    for shard in range(p.scanner.redis_shards):
+        prefix = keys.state(day, "mom:", shard).encode()
+        for key in list(raw.scan_iter(match=prefix + b"*", count=1000)):
+            sym = key[len(prefix) :].decode()
+            state = decode_state(raw.get(key))
+            kept[sym] = state.second - 59
+            for second, n, _ in state.counts:
+                per_second[(sym, second)] = n
+            for minute, n in state.minutes:
+                per_minute[(sym, minute)] = n
+    raw.close()
+    return per_second, per_minute, kept
 
 
 async def until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
@@ -72,13 +110,14 @@ async def assert_converged(p: Pipeline, final: dict[str, Any], symbols: set[str]
     day = final["day"]
     r = redis_of(p)
     deadline = time.monotonic() + 30
-    while (wrong := await asyncio.to_thread(_row_mismatches, r, day, final, symbols)) and (
+    shards = p.scanner.redis_shards
+    while (wrong := await asyncio.to_thread(_row_mismatches, r, day, final, symbols, shards)) and (
         time.monotonic() < deadline
     ):
         await asyncio.sleep(1)
     assert wrong == []
     for board, (field, descending) in TRUTH_BOARDS.items():
-        members = await asyncio.to_thread(r.zrange, keys.board(day, board), 0, -1, withscores=True)
+        members = await asyncio.to_thread(board_members, p, r, day, board)
         got = sorted(
             ((sym, round(score, 6)) for sym, score in members if sym in symbols),
             key=lambda x: (-x[1] if descending else x[1], x[0]),
@@ -88,16 +127,17 @@ async def assert_converged(p: Pipeline, final: dict[str, Any], symbols: set[str]
     answer = await asyncio.to_thread(
         httpx.get, f"{p.gateway_url}/api/boards/volume", params={"limit": 10}, timeout=10
     )
-    top = await asyncio.to_thread(r.zrevrange, keys.board(day, "volume"), 0, 9)
+    volume = await asyncio.to_thread(board_members, p, r, day, "volume")
+    top = [sym for sym, _ in sorted(volume, key=lambda x: (x[1], x[0]), reverse=True)[:10]]
     assert [row["sym"] for row in answer.json()["rows"]] == top
 
 
 def _row_mismatches(
-    r: redis.Redis, day: str, truth: dict[str, Any], symbols: set[str]
+    r: Any, day: str, truth: dict[str, Any], symbols: set[str], shards: int
 ) -> list[str]:
     pipe = r.pipeline()
     for sym in sorted(symbols):
-        pipe.hmget(keys.row(day, sym), "last", "volume", "change_pct")
+        pipe.hmget(keys.row(day, sym, shards), "last", "volume", "change_pct")
     wrong = []
     for sym, (last, volume, change) in zip(sorted(symbols), pipe.execute()):
         want = truth["symbols"][sym]
