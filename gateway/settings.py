@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from stampede.settings import RedisSettings
 
@@ -88,14 +88,3 @@ class GatewaySettings(RedisSettings):
     @property
     def read_url(self) -> str:
         return self.gateway_redis_read_url or self.redis_url
-
-    @field_validator("redis_shards")
-    @classmethod
-    def _one_shard(cls, shards: int) -> int:
-        """The gateway reads each board from shard 0; with more shards it would show a part of
-        every board as if it were all of it, so it refuses to start instead."""
-        if shards != 1:
-            raise ValueError(
-                "the gateway does not merge symbol shards yet: run it with REDIS_SHARDS=1"
-            )
-        return shards

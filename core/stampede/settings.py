@@ -36,7 +36,7 @@ class RedisSettings(CommonSettings):
         1,
         ge=1,
         description="Symbol shards of the board keys (each one Redis Cluster hash tag; functions "
-        "apply one script call per shard). 1 keeps every key in one slot.",
+        "apply, and the gateway reads, one script call per shard). 1 keeps every key in one slot.",
     )
     redis_cluster: bool = Field(
         False,

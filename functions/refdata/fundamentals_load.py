@@ -13,8 +13,8 @@ A load that fails (Massive down past the retries, a refused key, Redis gone) the
 where it stopped on the next trigger instead of starting over. At the end every ticker's row
 gets its reference fields (``fundamentals.row_fields``) and loses those no source has any more.
 
-Layout: ``sp:ref:{day}:float`` / ``overview`` / ``short_interest`` hash ticker -> JSON value,
-``sp:ref:{day}:progress`` hash list name -> ``next_url`` path or ``done``.
+Layout: ``sp:ref:{ref}:{day}:float`` / ``overview`` / ``short_interest`` hash ticker -> JSON value,
+``sp:ref:{ref}:{day}:progress`` hash list name -> ``next_url`` path or ``done``.
 """
 
 from __future__ import annotations

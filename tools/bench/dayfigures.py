@@ -73,7 +73,7 @@ def growth_per_sim_hour(samples: Sequence[DaySample]) -> dict[str, dict[str, Doc
 
 
 def key_census(keys: Iterable[tuple[str, int]]) -> dict[str, dict[str, Doc]]:
-    """Keys ``sp:{day}:[{shard}:]{kind}:...`` and ``sp:ref:{day}:...`` with their TTL in seconds
+    """Keys ``sp:{day}:[{shard}:]{kind}:...`` and ``sp:ref:{ref}:{day}:...`` with their TTL in seconds
     (-1 = none), by day and kind: how many, the shortest and longest TTL, how many never expire."""
     out: dict[str, dict[str, Doc]] = {}
     for key, ttl in keys:
