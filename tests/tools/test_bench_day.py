@@ -122,12 +122,18 @@ def test_totals_are_counter_increases_over_the_run() -> None:
 
 
 def test_quiet_night_sends_nothing_and_drains() -> None:
-    night = dayfigures.quiet_night(_night_and_morning())
+    bounds = (_ms(DAY, 20), _ms(NEXT, 4))
+    night = dayfigures.quiet_night(_night_and_morning(), *bounds)
     assert night["quiet"] and night["events_sent"] == 0 and night["samples"] == 4
+    assert night["from_et"] == "2025-03-14T03:00:00-04:00"
     noisy = _night_and_morning()
     noisy[2].values["sim_events"] = 50.0
     noisy[3].values["sim_events"] = 50.0
-    assert not dayfigures.quiet_night(noisy)["quiet"]
+    assert not dayfigures.quiet_night(noisy, *bounds)["quiet"]
+    # 03:00 -> 04:00 of the night *before* the session is not the night between sessions
+    assert (
+        dayfigures.quiet_night(_night_and_morning(), _ms(NEXT, 20), _ms(NEXT, 23))["samples"] == 0
+    )
 
 
 @pytest.mark.slow

@@ -189,12 +189,12 @@ def totals(samples: Sequence[DaySample]) -> dict[str, float]:
     return {k: last[k] - first[k] for k in sorted(COUNTERS) if k in first and k in last}
 
 
-def quiet_night(samples: Sequence[DaySample]) -> Doc:
-    """The closed hours between the sessions: events the simulator sent (none expected) and
-    the consumers' backlog at the end of the night (drained: 0)."""
-    night = [s for s in samples if session(s.sim_ms) == "closed"]
+def quiet_night(samples: Sequence[DaySample], close_ms: int, next_open_ms: int) -> Doc:
+    """The night between the sessions (from ``close_ms``, 20:00, to ``next_open_ms``, 04:00):
+    events the simulator sent (none expected) and the consumers' backlog at its end (0)."""
+    night = [s for s in samples if close_ms <= s.sim_ms < next_open_ms]
     if len(night) < 2:
-        return {"samples": len(night)}
+        return {"samples": len(night), "quiet": False}
     sent = night[-1].values.get("sim_events", 0.0) - night[0].values.get("sim_events", 0.0)
     return {
         "samples": len(night),
