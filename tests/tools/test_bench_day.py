@@ -130,6 +130,13 @@ def test_quiet_night_sends_nothing_and_drains() -> None:
     noisy[2].values["sim_events"] = 50.0
     noisy[3].values["sim_events"] = 50.0
     assert not dayfigures.quiet_night(noisy, *bounds)["quiet"]
+    # a sample whose clock read 03:45 but whose counters were scraped after 04:00 holds the
+    # next session's first events: it is not night
+    late = _night_and_morning()
+    late[3].sim_end_ms = _ms(NEXT, 4) + 30_000
+    late[3].values["sim_events"] = 100.0
+    assert dayfigures.quiet_night(late, *bounds)["samples"] == 3
+    assert dayfigures.quiet_night(late, *bounds)["quiet"]
     # 03:00 -> 04:00 of the night *before* the session is not the night between sessions
     assert (
         dayfigures.quiet_night(_night_and_morning(), _ms(NEXT, 20), _ms(NEXT, 23))["samples"] == 0

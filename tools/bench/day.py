@@ -114,6 +114,7 @@ class DaySampler(Background):
         sample = DaySample(at, int(clock["sim_ms"]))
         day = markettime.trading_day(sample.sim_ms)
         metrics = await self._metrics(http)
+        sample.sim_end_ms = int((await http.get(f"{self.sim}/_sim/clock")).json()["sim_ms"])
         info = await store.info()
         async with store.pipeline(transaction=False) as pipe:
             for board in BOARDS:

@@ -30,13 +30,20 @@ class DaySample:
     """One wall second of the day scenario."""
 
     wall_s: float  # monotonic
-    sim_ms: int
+    sim_ms: int  # the simulated clock before the counters were read
     values: dict[str, float] = field(default_factory=dict)  # series name -> value
     board_day: str | None = None  # the day the gateway serves (REST)
     board_rows: dict[str, int] = field(default_factory=dict)  # rows the gateway serves per board
     board_members: dict[str, int] = field(
         default_factory=dict
     )  # ZCARD of the simulated day's board
+    # The clock once the counters were read: at 900x the scrape alone can take simulated
+    # minutes, so the values lie somewhere between ``sim_ms`` and this.
+    sim_end_ms: int | None = None
+
+    @property
+    def measured_until_ms(self) -> int:
+        return self.sim_ms if self.sim_end_ms is None else self.sim_end_ms
 
 
 def et(sim_ms: float | None) -> str | None:
@@ -191,8 +198,10 @@ def totals(samples: Sequence[DaySample]) -> dict[str, float]:
 
 def quiet_night(samples: Sequence[DaySample], close_ms: int, next_open_ms: int) -> Doc:
     """The night between the sessions (from ``close_ms``, 20:00, to ``next_open_ms``, 04:00):
-    events the simulator sent (none expected) and the consumers' backlog at its end (0)."""
-    night = [s for s in samples if close_ms <= s.sim_ms < next_open_ms]
+    events the simulator sent (none expected) and the consumers' backlog at its end (0). A
+    sample is in the night only if its counters were read wholly within it: one read at 03:59
+    whose scrape ended after 04:00 counts the next session's first events."""
+    night = [s for s in samples if close_ms <= s.sim_ms and s.measured_until_ms < next_open_ms]
     if len(night) < 2:
         return {"samples": len(night), "quiet": False}
     sent = night[-1].values.get("sim_events", 0.0) - night[0].values.get("sim_events", 0.0)
