@@ -80,6 +80,19 @@ class DaySampler(Background):
         self._procs = processes(running.status)
         super().__init__()
 
+    def wait_for_sample(self, sim_ms: int, timeout: float) -> None:
+        """Until a sample of simulated time ``sim_ms`` or later is taken. At 900x a wall second
+        is 15 simulated minutes: a loaded machine would otherwise start the clock before the
+        first sample, or end the run before the last, and lose the day's edges."""
+        deadline = time.monotonic() + timeout
+        while not (self.samples and self.samples[-1].sim_ms >= sim_ms):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"no sample of {dayfigures.et(sim_ms)} in {timeout:.0f} s "
+                    f"(sample errors: {self.errors})"
+                )
+            time.sleep(0.1)
+
     def _work(self) -> None:
         asyncio.run(self._loop())
 
@@ -222,6 +235,7 @@ def day_run(plan: DayPlan) -> Doc:
         DaySampler(running) as sampler,
         RefdataSchedule(running, REFDATA_EVERY_SIM_S / plan.speed) as refdata,
     ):
+        sampler.wait_for_sample(0, timeout=60)  # the clock is held: this is the start
         started = time.monotonic()
         running.start_clock()
         budget = (end_ms - running.clock_offset_ms() - time.time() * 1000) / 1000 / plan.speed
@@ -230,6 +244,7 @@ def day_run(plan: DayPlan) -> Doc:
         boards = compare_with_truth(running.status, running.sim, budget=plan.compare_budget)
         print(f"[day] {plan.date} closed; boards = truth: {boards['all_match']}", flush=True)
         wait_for_sim(running.sim, end_ms, timeout=budget + 120)
+        sampler.wait_for_sample(end_ms, timeout=60)
         at_end = dayfigures.key_census(census(running.status["redis"]))
         wall_seconds = time.monotonic() - started
     shutil.rmtree(workdir, ignore_errors=True)
