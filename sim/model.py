@@ -41,6 +41,7 @@ from stampede.sim.columns import (
     UPDATES_VOLUME,
     Columns,
 )
+from stampede.sim.corrections import corrected, late_trades
 from stampede.sim.load import LoadCounts, LoadShape
 from stampede.sim.profile import AFTER_HOURS_END, PREMARKET_START, REGULAR_START, second_weights
 from stampede.sim.universe import TAPE_NASDAQ, History, Universe, tick_round
@@ -83,6 +84,7 @@ class SecondOutput:
     minute_bars: Columns | None = None
     luld: Columns | None = None
     imbalances: Columns | None = None
+    corrections: Columns | None = None  # A bars of this second sent again with late trades
 
     def batches(self) -> list[Columns]:
         return [
@@ -94,6 +96,7 @@ class SecondOutput:
                 self.minute_bars,
                 self.luld,
                 self.imbalances,
+                self.corrections,  # last: due after this second's bars, before the next's
             )
             if b is not None and len(b)
         ]
@@ -109,8 +112,10 @@ class MarketModel:
         rate: int | None = None,
         shape: LoadShape = LoadShape.UNIFORM,
         activity: float = 1.0,
+        correction_rate: float = 0.0,
     ) -> None:
         self.u, self.history, self.day, self.seed, self.rate = universe, history, day, seed, rate
+        self.correction_rate = 0.0 if rate else correction_rate  # load mode: exact rates
         n = universe.size
         self.midnight_ms = markettime.et_ms(day, time(0, 0))
         close = markettime.regular_close(day)
@@ -513,6 +518,8 @@ class MarketModel:
                 "e": e,
             },
         )
+        if self.correction_rate:
+            out.corrections = self._late_trades(s, out.bars)
         qhalf = np.maximum(np.where(c >= 1, 0.01, 0.0001), c * 0.0005 * (1 + rng.random(len(a))))
         bp, ap = tick_round(np.maximum(c - qhalf, 0.0001)), tick_round(c + qhalf)
         ap = np.maximum(ap, bp + np.where(bp >= 1, 0.01, 0.0001))
@@ -665,6 +672,24 @@ class MarketModel:
                 "q": self.aux_seq - k + np.arange(1, k + 1),
             },
         )
+
+    def _late_trades(self, s: int, bars: Columns) -> Columns | None:
+        """Late trades for a few of this second's bars (own random stream, so the rest of the
+        market is the same with corrections on or off): added to the day, and the corrected
+        bars returned to be sent after the originals (``corrections.py``)."""
+        rng = np.random.default_rng([self.seed, self.day.toordinal(), s, 1])
+        rows, size, price = late_trades(rng, bars, self.correction_rate)
+        if not len(rows):
+            return None
+        a = bars.sym[rows]
+        self.av[a] += size
+        self.dollars[a] += price * size
+        self.last[a] = price
+        self.day_high[a] = np.maximum(self.day_high[a], price)
+        self.day_low[a] = np.minimum(self.day_low[a], price)
+        one = np.ones(len(a), dtype=np.int64)
+        self._accumulate_minute(a, size, price * size, one, self.m_o[a], price, price, price)
+        return corrected(bars, rows, size, price, np.round(self.dollars[a] / self.av[a], 4))
 
     # ------------------------------------------------------------------ minutes
     def _accumulate_minute(

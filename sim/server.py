@@ -120,6 +120,7 @@ class Simulator:
             rate=s.sim_rate,
             shape=s.sim_shape,
             activity=s.sim_activity,
+            correction_rate=s.sim_correction_rate,
         )
 
     def _new_day(self, day: date) -> MarketModel | None:

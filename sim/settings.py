@@ -69,6 +69,13 @@ class SimSettings(CommonSettings):
         description="Market mode: scale of every ticker's trading intensity (1 = a full day, "
         "~78M trades over 8,200 tickers; a smaller value lets a whole day run at high speed).",
     )
+    sim_correction_rate: float = Field(
+        0.002,
+        ge=0,
+        le=1,
+        description="Market mode: share of per-second (A) bars sent again, 0.5 s later, corrected "
+        "with a late trade (more volume, a new close); 0 = never. Load mode sends none.",
+    )
     sim_hold_clock: bool = Field(
         False,
         description="Hold the simulated clock at the start until `/_sim/clock/start` is "

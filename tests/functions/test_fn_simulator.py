@@ -3,43 +3,16 @@ built from the bars it actually sent compared with its ground truth (``/_sim/tru
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 
-import msgspec
 import pytest
-import websockets
 
 from stampede import keys
 from stampede.sim.testing import running_simulator
 from support.functions import refdata_request
+from support.sim import collect_bars
 
 DAY = "2025-03-14"
-
-
-async def collect_bars(ws_url: str, api_key: str, seconds: float) -> list[bytes]:
-    """Raw A frames read from the simulator's WebSocket for a while, until unsubscribed."""
-    frames: list[bytes] = []
-    async with websockets.connect(ws_url) as ws:
-        await ws.recv()  # connected
-        await ws.send(json.dumps({"action": "auth", "params": api_key}))
-        assert "auth_success" in await ws.recv()
-        await ws.send(json.dumps({"action": "subscribe", "params": "A.*"}))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        unsubscribed = False
-        while True:
-            frame = await asyncio.wait_for(ws.recv(), 10)
-            if '"ev":"status"' in frame and "unsubscribed" in frame:
-                break
-            if '"ev":"A"' in frame:
-                items = [i for i in msgspec.json.decode(frame) if i.get("ev") == "A"]
-                frames.append(msgspec.json.encode(items))
-            if not unsubscribed and loop.time() > deadline:
-                await ws.send(json.dumps({"action": "unsubscribe", "params": "A.*"}))
-                unsubscribed = True
-    return frames
 
 
 async def test_refdata_loads_from_the_simulator_rest(function_server, http, redis) -> None:

@@ -35,7 +35,10 @@ async def collect(ws, seconds: float) -> list[dict]:
 async def test_aggregates_are_built_from_the_trades_sent() -> None:
     # Start 2 s before a minute: the subscription lands within the first second, so the minute
     # that follows is seen whole whichever second the feed's first send covers.
-    async with running_simulator(date=DAY, start="09:44:58", speed=5, symbols=400, seed=11) as sim:
+    # Bars as first sent: a corrected re-send holds a late trade that is not on T (test_corrections).
+    async with running_simulator(
+        date=DAY, start="09:44:58", speed=5, symbols=400, seed=11, correction_rate=0
+    ) as sim:
         ws = await open_session(sim.ws_url, sim.api_key, "T.*,A.*,AM.*")
         events = await collect(ws, 16)
         await ws.close()

@@ -14,7 +14,9 @@ from support.sim import DAY
 
 async def test_official_websocket_client_parses_every_event(caplog) -> None:
     caplog.set_level(logging.WARNING)
-    async with running_simulator(date=DAY, start="09:29:57", speed=2, symbols=600, seed=5) as sim:
+    async with running_simulator(
+        date=DAY, start="09:29:57", speed=2, symbols=600, seed=5, correction_rate=0.05
+    ) as sim:
         client = WebSocketClient(
             api_key=sim.api_key,
             feed=f"127.0.0.1:{sim.port}",
@@ -41,6 +43,15 @@ async def test_official_websocket_client_parses_every_event(caplog) -> None:
 
     assert {EquityAgg, EquityTrade, LimitUpLimitDown} <= kinds
     assert kinds <= {EquityAgg, EquityTrade, LimitUpLimitDown}, kinds
+    windows: dict[tuple[str, int], EquityAgg] = {}
+    corrected = 0
+    for m in received:
+        if isinstance(m, EquityAgg):
+            first = windows.setdefault((m.symbol, m.start_timestamp), m)
+            if first is not m:  # a corrected re-send: more volume in the same window
+                assert m.accumulated_volume > first.accumulated_volume and m.volume > first.volume
+                corrected += 1
+    assert corrected, "the client should have read corrected bars"
     for m in received:
         if isinstance(m, EquityAgg):
             assert (
