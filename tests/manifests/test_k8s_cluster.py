@@ -1,21 +1,29 @@
-"""The prod overlay's clustered NATS: three routed JetStream nodes, checked offline.
+"""The prod overlay's clustered NATS and Redis, checked offline.
 
-What is rendered must be what the real nats-server accepts (``nats-server -t`` parses the
-rendered ConfigMap as the pod would mount it), every pod must route to every other one, and the
-stream replica counts the pipeline asks for must fit the cluster.
+NATS: three routed JetStream nodes. What is rendered must be what the real nats-server accepts
+(``nats-server -t`` parses the rendered ConfigMap as the pod would mount it), every pod must
+route to every other one, and the stream replica counts the pipeline asks for must fit the
+cluster.
+
+Redis: six pods of one Redis Cluster, joined by the redis-cluster-create Job. The rendered
+config and the Job's own script run against six real redis-servers started as the pods start
+(only the pod names become local ports): they form a cluster that serves every slot, and a
+second run of the Job changes nothing.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+import redis
 
-from stampede.tools.localstack import server_binary
-from support.k8s import containers, one, render
+from stampede.tools.localstack import free_port, server_binary, wait_for_port
+from support.k8s import containers, find, one, render
 
 
 def _common(docs) -> dict[str, str]:
@@ -88,3 +96,122 @@ def test_nats_server_accepts_the_rendered_config(overlay: str, tmp_path: Path) -
         timeout=30,
     )
     assert checked.returncode == 0, checked.stderr + checked.stdout
+
+
+def _redis_pods(docs) -> tuple[dict, dict, dict]:
+    """The Redis StatefulSet, its container and the create Job's container."""
+    statefulset = one(docs, "StatefulSet", "redis")
+    (container,) = containers(statefulset)
+    (create,) = containers(one(docs, "Job", "redis-cluster-create"))
+    return statefulset, container, create
+
+
+def test_prod_redis_is_six_cluster_pods_joined_by_the_create_job() -> None:
+    docs = render("overlays/prod")
+    statefulset, container, create = _redis_pods(docs)
+    spec = statefulset["spec"]
+    replicas, headless = spec["replicas"], spec["serviceName"]
+    assert replicas == 6 and spec["podManagementPolicy"] == "Parallel"
+    assert container["args"] == [
+        "/etc/redis/redis-cluster.conf",
+        "--cluster-announce-hostname",
+        f"$(POD_NAME).{headless}",
+    ]
+    (pod_name,) = [e for e in container["env"] if e["name"] == "POD_NAME"]
+    assert pod_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert {p["name"]: p["containerPort"] for p in container["ports"]}["bus"] == 16379
+    service = one(docs, "Service", headless)
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["publishNotReadyAddresses"] is True  # the cluster forms before ready
+    assert {p["port"] for p in service["spec"]["ports"]} == {6379, 16379}
+    env = {e["name"]: e["value"] for e in create["env"]}
+    assert env["NODES"].split() == [f"redis-{i}.{headless}:6379" for i in range(replicas)]
+    assert "--cluster-replicas 1" in create["args"][0]
+    primaries = replicas // 2
+    common = _common(docs)
+    assert common["REDIS_CLUSTER"] == "true"
+    seeds = common["REDIS_URL"].split(",")
+    assert seeds == [f"redis://redis-{i}.{headless}:6379" for i in range(primaries)]
+    assert int(common["REDIS_SHARDS"]) >= 2 * primaries  # tags spread over every primary
+    assert one(docs, "PodDisruptionBudget", "redis")["spec"]["maxUnavailable"] == 1
+    bus, job = one(docs, "NetworkPolicy", "redis-cluster-bus")["spec"]["ingress"]
+    assert {p["port"] for p in bus["ports"]} == {6379, 16379}  # replication and the bus
+    assert bus["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "redis"}}}]
+    job_labels = one(docs, "Job", "redis-cluster-create")["spec"]["template"]["metadata"]
+    assert job["from"][0]["podSelector"]["matchLabels"].items() <= job_labels["labels"].items()
+    # Single-node overlays keep one Redis: the default is not a cluster.
+    for overlay in ("dev", "eventing-natss"):
+        dev = render(f"overlays/{overlay}")
+        assert one(dev, "StatefulSet", "redis")["spec"]["replicas"] == 1
+        assert "REDIS_CLUSTER" not in _common(dev)
+        assert find(dev, "Job") == []
+
+
+def _redis_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    while True:
+        port = free_port()
+        if port <= 55535 and _is_free(port + 10000):
+            return port
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_the_rendered_config_and_create_job_form_a_real_cluster(tmp_path: Path) -> None:
+    docs = render("overlays/prod")
+    statefulset, container, create = _redis_pods(docs)
+    config = one(docs, "ConfigMap", _generated(docs, "redis-config"))["data"]
+    for name, text in config.items():
+        local = text.replace("/etc/redis/", f"{tmp_path}/").replace(" /data", f" {tmp_path}")
+        (tmp_path / name).write_text(local)  # each node's --dir below replaces the shared dir
+    ports = [_redis_port() for _ in range(statefulset["spec"]["replicas"])]
+    servers = []
+    try:
+        for i, port in enumerate(ports):
+            data = tmp_path / f"redis-{i}"
+            data.mkdir()
+            args = [
+                a.replace("/etc/redis/", f"{tmp_path}/").replace(
+                    f"$(POD_NAME).{statefulset['spec']['serviceName']}", "localhost"
+                )
+                for a in container["args"]
+            ]
+            argv = [server_binary("redis-server"), *args, "--port", str(port), "--bind"]
+            argv += ["127.0.0.1", "--dir", str(data)]
+            argv += ["--cluster-config-file", str(data / "nodes.conf"), "--save", ""]
+            log = (data / "log").open("w")
+            servers.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+            wait_for_port("127.0.0.1", port, proc=servers[-1])
+        nodes = " ".join(f"localhost:{port}" for port in ports)
+        script = [*create["command"], create["args"][0]]
+        for run in ("create", "again"):
+            done = subprocess.run(
+                script,
+                env={**os.environ, "NODES": nodes},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, f"{run}: {done.stdout}{done.stderr}"
+        assert "cluster already formed (6 nodes known)" in done.stdout  # the re-apply is a no-op
+        client = redis.Redis(port=ports[0], decode_responses=True)
+        info = client.cluster("info")
+        assert info["cluster_state"] == "ok" and int(info["cluster_size"]) == 3
+        assert (
+            client.config_get("cluster-require-full-coverage")["cluster-require-full-coverage"]
+            == "no"
+        )
+        slots = client.cluster("slots")
+        assert all(entry[2][0] == "localhost" for entry in slots)  # clients are told hostnames
+        client.close()
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait(10)
