@@ -3,7 +3,7 @@
 -- A row write applies only when its (t, tie) is not older than its clock's stored pair, so
 -- replicas and redeliveries applying in any order converge on the newest write.
 -- A row flagged ``near`` (its write moved the last price or the LULD bands) is re-ranked on
--- the near_luld board from the row itself: the only place where movers' last and halts'
+-- the near_luld board from the row and the write: the only place where movers' last and halts'
 -- bands meet, read atomically with the write (near_luld.lua holds the arithmetic).
 local p = cmsgpack.unpack(ARGV[3])
 local TTL, CHANNEL, MESSAGE, BOARDS, GROUPS, NEAR_PCT = p[1], p[2], p[3], p[4], p[5], p[6]
@@ -49,24 +49,34 @@ for _, g in ipairs(GROUPS) do
         newest[#newest + 1], newest[#newest + 2] = sym, t
       end
       local key = KEYS[r[1]]
-      redis.call('HSET', key, unpack(out))
-      if ct == nil then redis.call('EXPIRE', key, TTL) end
-      local scores = r[6]
       local near = r[9]
       if near > 0 then
+        -- the row's price and bands once this write is in: what it writes, else what it holds
         local v = redis.call('HMGET', key, 'last', 'luld_upper', 'luld_lower')
-        local d = luld_distance_pct(tonumber(v[1]), tonumber(v[2]), tonumber(v[3]))
-        if d ~= nil then redis.call('HSET', key, 'luld_distance_pct', fmt('%.10g', d)) end
+        local last, upper, lower = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
+        local f = r[5]
+        for j = 1, #f, 2 do
+          local name = f[j]
+          if name == 'last' then last = tonumber(f[j + 1])
+          elseif name == 'luld_upper' then upper = tonumber(f[j + 1])
+          elseif name == 'luld_lower' then lower = tonumber(f[j + 1]) end
+        end
+        local d = luld_distance_pct(last, upper, lower)
+        local list
         if d ~= nil and d <= NEAR_PCT then
-          local list = adds[near]
+          list = adds[near]
           if list == nil then list = {}; adds[near] = list end
           list[#list + 1], list[#list + 2] = d, sym
         else
-          local list = rems[near]
+          list = rems[near]
           if list == nil then list = {}; rems[near] = list end
           list[#list + 1] = sym
         end
+        if d ~= nil then out[#out + 1], out[#out + 2] = 'luld_distance_pct', fmt('%.10g', d) end
       end
+      redis.call('HSET', key, unpack(out))
+      if ct == nil then redis.call('EXPIRE', key, TTL) end
+      local scores = r[6]
       for j = 1, #scores, 2 do
         local list = adds[scores[j]]
         if list == nil then list = {}; adds[scores[j]] = list end
