@@ -12,6 +12,7 @@ Cluster (primaries plus replicas) by ``redis-cli --cluster create``.
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import json
 import shutil
@@ -349,6 +350,19 @@ def nats_cluster(workdir: Path, size: int = 3, host: str = "127.0.0.1") -> NatsC
         ]
         nodes.append(NatsServer(name, host, ports[i], data, workdir / f"{name}.log", argv))
     return NatsCluster("nats-cluster", nodes, monitor_ports=monitors)
+
+
+MIN_CLUSTER_PRIMARIES = 3  # `redis-cli --cluster create` refuses fewer masters
+
+
+def redis_primaries(text: str) -> int:
+    """The argparse type of ``--redis-cluster N``: 1 (one redis-server) or >= 3 primaries."""
+    n = int(text)
+    if n != 1 and n < MIN_CLUSTER_PRIMARIES:
+        raise argparse.ArgumentTypeError(
+            f"a Redis Cluster needs at least {MIN_CLUSTER_PRIMARIES} primaries (1 = one server)"
+        )
+    return n
 
 
 def redis_cluster(

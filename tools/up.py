@@ -312,10 +312,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--redis-cluster",
-        type=int,
+        type=localstack.redis_primaries,
         default=1,
         metavar="N",
-        help="run Redis as a local Redis Cluster of N primaries, each with a replica (default 1: "
+        help="run Redis as a local Redis Cluster of N >= 3 primaries, each with a replica (default 1: "
         "one server and a read replica)",
     )
     parser.add_argument(

@@ -8,7 +8,13 @@ reference data for the whole universe, then POSTs binary-mode CloudEvents each c
 of per-second bars (default 500, as the bridge sends a full Massive frame) from a few concurrent
 senders, and prints applied events/s, CloudEvents/s and request latency percentiles.
 
+`--redis-cluster N` (N > 1) runs the same function against a local Redis Cluster of N primaries
+with a replica each (as `stampede up --redis-cluster N`: `REDIS_CLUSTER=true`, 4 symbol shards
+per primary) and prints, per Redis node, its role, the shards it serves and its CPU (share of a
+core and microseconds per applied event): the per-shard cost that N machines would each carry.
+
     stampede bench functions [--seconds 20] [--batch 500] [--symbols 8000] [--concurrency 4]
+                             [--redis-cluster N]
 """
 
 from __future__ import annotations
@@ -28,11 +34,13 @@ from pathlib import Path
 
 import psutil
 import redis
+from redis.cluster import RedisCluster
 
 from stampede import keys
 from stampede.market import Aggregate, Trade, encode
 from stampede.markettime import et_ms
 from stampede.tools import localstack
+from stampede.tools.up import REDIS_SHARDS_PER_PRIMARY
 
 DAY = date(2025, 3, 14)
 
@@ -102,8 +110,41 @@ def trade_bodies(symbols: list[str], batch: int, count: int) -> list[bytes]:
     return out
 
 
-def seed_reference(url: str, symbols: list[str]) -> None:
-    r = redis.Redis.from_url(url)
+def client(url: str, cluster: bool) -> redis.Redis | RedisCluster:
+    """A client of the bench's Redis: one server, or a cluster found through its first node."""
+    first = url.split(",")[0]
+    return RedisCluster.from_url(first) if cluster else redis.Redis.from_url(first)
+
+
+def start_redis(
+    workdir: Path, primaries: int
+) -> tuple[localstack.RedisServer | localstack.RedisCluster, dict[str, str]]:
+    """One redis-server, or a Redis Cluster of ``primaries`` primaries with a replica each,
+    and the function's Redis settings for it."""
+    if primaries <= 1:
+        server = localstack.redis_server(workdir).start()
+        return server, {"REDIS_URL": server.url}
+    cluster = localstack.redis_cluster(workdir, primaries=primaries)
+    cluster.start()
+    shards = REDIS_SHARDS_PER_PRIMARY * primaries
+    return cluster, {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", "REDIS_SHARDS": str(shards)}
+
+
+def shards_by_node(url: str, shards: int) -> dict[int, list[int]]:
+    """Port of each primary -> the symbol shards whose hash tag it serves (CLUSTER SLOTS)."""
+    r = client(url, cluster=True)
+    assert isinstance(r, RedisCluster)
+    owners: dict[int, list[int]] = {}
+    for shard in range(shards):
+        board = keys.board(DAY.isoformat(), "volume", shard)
+        node = r.get_node_from_key(board)  # type: ignore[no-untyped-call]  # redis-py: untyped
+        owners.setdefault(int(node.port), []).append(shard)
+    r.close()
+    return owners
+
+
+def seed_reference(url: str, symbols: list[str], cluster: bool = False) -> None:
+    r = client(url, cluster)
     d = DAY.isoformat()
     r.hset(
         keys.reference(d, "prev_close"), mapping={s: 10.0 + i % 40 for i, s in enumerate(symbols)}
@@ -198,6 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     parser.add_argument("--function", choices=("movers", "momentum"), default="movers")
     parser.add_argument(
+        "--redis-cluster",
+        type=localstack.redis_primaries,
+        default=1,
+        metavar="N",
+        help="Redis as a local Redis Cluster of N >= 3 primaries with a replica each (default 1: one "
+        "redis-server); prints CPU per Redis node and the shards it serves",
+    )
+    parser.add_argument(
         "--trade-symbols",
         type=int,
         default=300,
@@ -206,11 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="stampede-bench-functions-"))
-    redis_server = localstack.redis_server(workdir).start()
+    redis_store, redis_env = start_redis(workdir, args.redis_cluster)
+    clustered = isinstance(redis_store, localstack.RedisCluster)
+    nodes = redis_store.nodes if isinstance(redis_store, localstack.RedisCluster) else [redis_store]
     port = localstack.free_port()
     env = {
         **os.environ,
-        "REDIS_URL": redis_server.url,
+        **redis_env,
         "LOG_LEVEL": "WARNING",
         "FUNCTION_MAX_EVENT_AGE_SECONDS": "0",
     }
@@ -225,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         symbols = universe(args.symbols)
-        seed_reference(redis_server.url, symbols)
+        seed_reference(redis_env["REDIS_URL"], symbols, clustered)
         sim_seconds = int(args.seconds * 200_000 / args.symbols) + 2  # enough batches for any rate
         if args.function == "movers":
             payloads = bodies(symbols, args.batch, sim_seconds)
@@ -237,19 +288,18 @@ def main(argv: list[str] | None = None) -> int:
             event_type = "dev.stampede.stocks.trade.v1"
         function.start()
         print(
-            f"{args.function} pid {function.pid}, redis {redis_server.url}, "
+            f"{args.function} pid {function.pid}, redis {redis_env['REDIS_URL']}, "
             f"{len(payloads)} batches of {args.batch} prepared",
             flush=True,
         )
-        processes = {
-            "function": psutil.Process(function.pid),
-            "redis": psutil.Process(redis_server.pid),
-        }
+        processes = {"function": psutil.Process(function.pid)}
+        processes |= {node.name: psutil.Process(node.pid) for node in nodes}
         before = {k: sum(p.cpu_times()[:2]) for k, p in processes.items()}
         applied, batches, latencies, elapsed = asyncio.run(
             drive("127.0.0.1", port, payloads, args.seconds, args.concurrency, event_type)
         )
         cpu = {k: sum(p.cpu_times()[:2]) - before[k] for k, p in processes.items()}
+        cpu["redis"] = sum(cpu[node.name] for node in nodes)
         latencies.sort()
 
         def p(q: float) -> float:
@@ -272,10 +322,41 @@ def main(argv: list[str] | None = None) -> int:
             f"capacity with a dedicated core each: function {1e6 / per_event['function']:,.0f} events/s, "
             f"redis {1e6 / per_event['redis']:,.0f} events/s"
         )
+        if isinstance(redis_store, localstack.RedisCluster):
+            print_per_node(redis_store, redis_env, cpu, applied, elapsed)
     finally:
         function.stop()
-        redis_server.stop()
+        redis_store.stop()
     return 0
+
+
+def print_per_node(
+    cluster: localstack.RedisCluster,
+    redis_env: dict[str, str],
+    cpu: dict[str, float],
+    applied: int,
+    elapsed: float,
+) -> None:
+    """Each Redis node's role, shards and CPU; the busiest primary bounds what one shard holds."""
+    shards = int(redis_env["REDIS_SHARDS"])
+    owners = shards_by_node(redis_env["REDIS_URL"], shards)
+    roles = cluster.roles()
+    print(f"Redis Cluster: {shards} shards over {cluster.primaries} primaries")
+    for node in cluster.nodes:
+        held = owners.get(node.port, [])
+        print(
+            f"  {node.name} {roles.get(node.name, '?'):<6} shards {held}: "
+            f"{cpu[node.name] / elapsed:.0%} of a core, "
+            f"{cpu[node.name] / applied * 1e6:.1f} us per event"
+        )
+    primaries = [n for n in cluster.nodes if roles.get(n.name) == "master"]
+    busiest = max(primaries, key=lambda n: cpu[n.name])
+    per_event = cpu[busiest.name] / applied * 1e6
+    print(
+        f"busiest primary {busiest.name} ({len(owners.get(busiest.port, []))} shards, "
+        f"{per_event:.1f} us per event of all events): the cluster carries "
+        f"{1e6 / per_event:,.0f} events/s when it fills a core of its own"
+    )
 
 
 if __name__ == "__main__":
