@@ -41,6 +41,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from stampede.tools import localstack
 from stampede.tools.bench import day, scenarios
 from stampede.tools.bench.report import report
 from stampede.tools.bench.verdict import Doc
@@ -135,6 +136,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="share of a full day's trading in the day scenario (default 0.02)",
     )
     parser.add_argument(
+        "--redis-cluster",
+        type=localstack.redis_primaries,
+        default=1,
+        metavar="N",
+        help="steady, ramp, open and latency on a local Redis Cluster of N >= 3 primaries "
+        "(`stampede up --redis-cluster N`); the report adds CPU per Redis node (default 1)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="short windows for a smoke run (a few minutes)"
     )
     parser.add_argument(
@@ -162,6 +171,7 @@ def make_plan(args: argparse.Namespace, workroot: Path) -> scenarios.Plan:
         latency_rate=args.latency_rate,
         latency_seconds=20 if quick else 60,
         workroot=workroot,
+        redis_cluster=args.redis_cluster,
         day=day.DayPlan(
             date=args.day_date,
             # --quick: the close, the night and the switch only (a CI-sized run)

@@ -6,8 +6,12 @@ on: tail p99 for the strict one, tail p50 for the old one), so a change of defin
 
 from __future__ import annotations
 
+import re
+
 from stampede.tools.bench.dayfigures import STORM_WINDOW_S
 from stampede.tools.bench.verdict import Doc
+
+REDIS_NODE = re.compile(r"redis-\d+")  # a Redis Cluster's nodes, as `stampede up` names them
 
 
 def ms(seconds: float | None) -> str:
@@ -53,6 +57,9 @@ def load_table(runs: list[Doc]) -> str:
             f"{ms(client['p99'] / 1000) if client.get('p99') is not None else '-':>8}  "
             + cpu_line(f["cpu_percent"], 4)
         )
+        nodes = {n: c for n, c in f["cpu_percent"].items() if REDIS_NODE.fullmatch(n)}
+        if nodes:  # a Redis Cluster run: each node's share, the cost per shard
+            lines.append(f"{'':>16} Redis nodes (% of one core): " + cpu_line(nodes))
         if f["strict"]["why_not"]:
             lines.append(f"{'':>16} not held (strict): " + "; ".join(f["strict"]["why_not"]))
         if f["drops"]:

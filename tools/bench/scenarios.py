@@ -44,13 +44,19 @@ class Plan:
     latency_seconds: float
     workroot: Path
     day: DayPlan
+    redis_cluster: int = 1  # Redis primaries of every load and open pipeline (1: one server)
+
+    @property
+    def store_argv(self) -> list[str]:
+        """The ``stampede up`` arguments of the Redis this plan measures."""
+        return ["--redis-cluster", str(self.redis_cluster)] if self.redis_cluster > 1 else []
 
 
 def load_run(plan: Plan, rate_: int, shape: str, seconds: float, label: str) -> Doc:
     """One fresh pipeline at a fixed simulator rate and shape: warm up, then measure."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{label}-{shape}-{rate_}-", dir=plan.workroot))
     print(f"[{label}] {rate_:,} events/s {shape}: starting the pipeline...", flush=True)
-    up_argv = ["--start", "now", "--rate", str(rate_), "--shape", shape]
+    up_argv = ["--start", "now", "--rate", str(rate_), "--shape", shape, *plan.store_argv]
     with pipeline(workdir, up_argv) as running:
         offset = running.clock_offset_ms()
         with (
@@ -132,7 +138,7 @@ def open_burst(plan: Plan) -> Doc:
     print(
         f"[open] simulated market from {plan.open_start} ET: starting the pipeline...", flush=True
     )
-    up_argv = ["--start", plan.open_start, "--speed", "1", "--seed", "7"]
+    up_argv = ["--start", plan.open_start, "--speed", "1", "--seed", "7", *plan.store_argv]
     # The clock waits until the pipeline is up (loading reference data takes a while), so the
     # measured pre-open is the same whatever the start-up took.
     with (

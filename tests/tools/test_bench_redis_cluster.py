@@ -1,6 +1,7 @@
-"""`stampede bench functions --redis-cluster N`: the function bench on a real local Redis Cluster
-reports every node with its role, the shards it serves and its CPU (a short run: figures of
-record are taken alone, see docs/benchmarks.md)."""
+"""The Redis-shard dimension of `stampede bench`: `stampede bench functions --redis-cluster N` on a
+real local Redis Cluster reports every node with its role, the shards it serves and its CPU (a
+short run: figures of record are taken alone, see docs/benchmarks.md); the pipeline bench
+passes `--redis-cluster N` to every load and open pipeline it starts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 
 import pytest
 
-from stampede.tools.bench import functions
+from stampede.tools.bench import functions, pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -39,3 +40,9 @@ def test_two_primaries_are_refused_before_anything_starts() -> None:
     with pytest.raises(SystemExit) as refused:
         functions.main(["--redis-cluster", "2"])
     assert refused.value.code == 2
+
+
+def test_the_pipeline_bench_starts_its_pipelines_on_the_cluster(tmp_path) -> None:
+    plan = pipeline.make_plan(pipeline.parse_args(["--redis-cluster", "3"]), tmp_path)
+    assert plan.store_argv == ["--redis-cluster", "3"]
+    assert pipeline.make_plan(pipeline.parse_args([]), tmp_path).store_argv == []  # one server
