@@ -13,6 +13,7 @@ Cluster (primaries plus replicas) by ``redis-cli --cluster create``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import shutil
@@ -28,10 +29,17 @@ from typing import Self
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct free ports: all are held bound until all are chosen, so a cluster's
+    ports never collide with each other (ports asked for one by one may repeat)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in sockets]
 
 
 def wait_for_port(
@@ -284,13 +292,15 @@ class RedisCluster(Cluster):
         if _redis_cli(self.nodes[0], "cluster", "info").find("cluster_state:ok") < 0:
             replicas = len(self.nodes) // self.primaries - 1
             addresses = [f"{node.host}:{node.port}" for node in self.nodes]
-            subprocess.run(
+            created = subprocess.run(
                 [server_binary("redis-cli"), "--cluster", "create", *addresses]
                 + ["--cluster-replicas", str(replicas), "--cluster-yes"],
-                check=True,
                 capture_output=True,
+                text=True,
                 timeout=self.timeout,
             )
+            if created.returncode:
+                raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout[-2000:]}")
         self.wait_ok()
 
     def wait_ok(self) -> None:
@@ -333,9 +343,8 @@ def _redis_cli(node: ServerProcess, *command: str) -> str:
 def nats_cluster(workdir: Path, size: int = 3, host: str = "127.0.0.1") -> NatsCluster:
     """``size`` nats-server nodes (``nats-0``..), each routing to all the others; a new
     cluster each time (old JetStream state under ``workdir`` is removed: its peers are gone)."""
-    ports = [free_port(host) for _ in range(size)]
-    routes = [free_port(host) for _ in range(size)]
-    monitors = [free_port(host) for _ in range(size)]
+    free = free_ports(3 * size, host)
+    ports, routes, monitors = free[:size], free[size : 2 * size], free[2 * size :]
     nodes: list[ServerProcess] = []
     for i in range(size):
         name = f"nats-{i}"
@@ -378,10 +387,14 @@ def redis_cluster(
         *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
         *("--cluster-node-timeout", "2000", "--cluster-replica-validity-factor", "0"),
     )
+    count = primaries * (1 + replicas)
+    free = free_ports(2 * count, host)
     nodes: list[ServerProcess] = []
-    for i in range(primaries * (1 + replicas)):
-        bus = ("--cluster-port", str(free_port(host)))  # default port + 10000 may not exist
-        node = redis_server(workdir, host=host, name=f"redis-{i}", options=options + bus)
+    for i in range(count):
+        bus = ("--cluster-port", str(free[count + i]))  # default port + 10000 may not exist
+        node = redis_server(
+            workdir, port=free[i], host=host, name=f"redis-{i}", options=options + bus
+        )
         (node.data_dir / "nodes.conf").unlink(missing_ok=True)
         nodes.append(node)
     return RedisCluster("redis-cluster", nodes, primaries=primaries)
