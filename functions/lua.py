@@ -2,8 +2,11 @@
 
 A script is ``seen.lua`` (the group commit's idempotency markers, see ``commit.py``) followed by
 any helper files the owner names (pure Lua functions) and the owner's ``*.lua`` file beside it.
-redis-py's script object sends EVALSHA and, on NOSCRIPT (a restarted or flushed Redis),
-SCRIPT LOAD and again. Every key a script touches is in KEYS
+The script is loaded once (SCRIPT LOAD, on every primary of a cluster) before its first call,
+behind a lock: otherwise every call in flight at start-up meets NOSCRIPT and loads it at the same
+time, a storm that broke redis-py's cluster connections (momentum, 24 calls in flight on 12
+shards). Later, redis-py's script object sends EVALSHA and, on NOSCRIPT (a restarted or flushed
+Redis, a promoted replica), SCRIPT LOAD and again. Every key a script touches is in KEYS
 (the seen keys first), so one call stays within one Cluster slot when its keys share a hash tag.
 
 Arguments: ARGV[1] = number of seen keys, ARGV[2] = their TTL, ARGV[3] = the body's msgpack
@@ -13,6 +16,7 @@ Reply: ``{0, {dup index, ...}}`` (nothing written) or ``{1, changed}``.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import msgspec
@@ -31,7 +35,16 @@ class ApplyScript:
     def __init__(self, redis: RedisClient, path: Path, helpers: tuple[Path, ...] = ()) -> None:
         self.path = path
         parts = [_PRELUDE, *helpers, path]
+        self._redis = redis
         self._script = redis.register_script("\n".join(p.read_text() for p in parts))
+        self._loaded = False
+        self._loading = asyncio.Lock()
+
+    async def _load_once(self) -> None:
+        async with self._loading:
+            if not self._loaded:
+                await self._redis.script_load(self._script.script)
+                self._loaded = True
 
     async def __call__(
         self,
@@ -41,6 +54,8 @@ class ApplyScript:
         payload: msgspec.Struct,
         boards: tuple[str, ...],
     ) -> Flushed:
+        if not self._loaded:
+            await self._load_once()
         reply = await self._script(
             keys=[*seen, *keys], args=[len(seen), seen_ttl, _encoder.encode(payload)]
         )
