@@ -10,7 +10,7 @@
  */
 import { Alerts, unlockAudio } from "./alerts.js";
 import { ScanEditor } from "./editor.js";
-import { COLUMNS, FIELD_LABELS, NEEDS_REFERENCE, SIGNED, escapeHtml, fmtAge, fmtPrice, fmtTime, fmtVol } from "./format.js";
+import { COLUMNS, DERIVED, FIELD_LABELS, NEEDS_REFERENCE, SIGNED, escapeHtml, fmtAge, fmtPrice, fmtTime, fmtVol } from "./format.js";
 import * as scans from "./scans.js";
 import { SymbolView } from "./symbol.js";
 
@@ -103,7 +103,15 @@ function dressPanel(panel) {
   const { scan, el } = panel;
   panel.meta = boardMeta(scan.board);
   el.dataset.board = scan.board;
-  el.querySelector("h2").textContent = scan.name;
+  const title = el.querySelector("h2");
+  title.textContent = scan.name;
+  if (scan.board === "halts") {  // Massive sends LULD halts/resumes for Nasdaq-listed symbols only
+    const note = document.createElement("small");
+    note.className = "note";
+    note.textContent = "Nasdaq-listed only";
+    note.title = "LULD halts and resumes are sent for Nasdaq-listed symbols only";
+    title.append(" ", note);
+  }
   el.classList.toggle("alerting", scan.alert);
   const bell = el.querySelector('[data-action="mute"]');
   bell.textContent = !scan.alert ? "·" : scan.muted ? "♪ off" : "♪";
@@ -138,6 +146,7 @@ function watchSize(panel) {
 
 function cellValue(row, col) {
   if (row.has_reference === false && NEEDS_REFERENCE.has(col)) return null;
+  if (col in DERIVED) return DERIVED[col](row);
   return row[col] ?? null;
 }
 

@@ -51,6 +51,9 @@ export const COLUMNS = {
   premarket_high: ["PM High", fmtPrice, "pre-market high"],
   hod_time: ["HOD at", fmtTime, "time of the high of day (ET)"],
   halt_time: ["Halt at", fmtTime, "time of the last halt or resume (ET)"],
+  halt_start_ms: ["Halted", fmtTime, "when the latest halt began (ET)"],
+  resume_ms: ["Resumed", fmtTime, "when the latest halt ended (ET); — while halted"],
+  halt_duration_ms: ["Halted for", fmtAge, "how long the latest halt lasted (resumed − halted)"],
   float_shares: ["Float", fmtVol, "free float (shares)"],
   shares_outstanding: ["Shares", fmtVol, "shares outstanding"],
   market_cap: ["Mkt cap", fmtDollars, "market capitalisation"],
@@ -61,6 +64,11 @@ export const COLUMNS = {
   luld_distance_pct: ["To band", fmtPlainPct, "distance of the last price to the nearer LULD band (% of last)"],
 };
 export const SIGNED = new Set(["change_pct", "gap_pct", "from_open_pct", "change_1m_pct", "change_5m_pct"]);
+// Columns computed from other row fields (the gateway sends what Redis holds, nothing derived).
+export const DERIVED = {
+  halt_duration_ms: (row) =>
+    row.resume_ms != null && row.halt_start_ms != null ? row.resume_ms - row.halt_start_ms : null,
+};
 // fields that need a previous close: meaningless without reference data
 export const NEEDS_REFERENCE = new Set(["change_pct", "gap_pct", "rvol"]);
 

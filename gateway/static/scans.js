@@ -36,9 +36,10 @@ export const PRESETS = {
     filters: { max_hod_age_s: 60, min_change_1m_pct: 2, min_price: 1, max_price: 20 },
     columns: ["last", "change_pct", "change_1m_pct", "hod_time", "volume", "rvol"],
   },
-  // every halt and resume is a discrete exchange event, never noise: no cooldown
+  // every halt and resume is a discrete exchange event, never noise: no cooldown. Resumed
+  // symbols stay on the board for the day (ranked by their resume time).
   halts: { name: "Halts", board: "halts", alert: true, sound: "siren", filters: {}, cooldown_s: 0,
-    columns: ["last", "change_pct", "volume", "luld_upper", "luld_lower", "halt_time"] },
+    columns: ["last", "change_pct", "halt_start_ms", "resume_ms", "halt_duration_ms", "luld_upper", "luld_lower"] },
   // a watch list (a halt may follow), not an entry signal: no alert
   near_luld: { name: "Near LULD band", board: "near_luld", filters: {},
     columns: ["last", "luld_distance_pct", "luld_upper", "luld_lower", "change_pct", "volume"] },

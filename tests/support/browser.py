@@ -86,9 +86,15 @@ class DemoMarket:
                 "halted": "0",
             }
         self.rows["WISH"]["has_reference"] = "0"  # a new listing: no previous close
+        # as the halts function writes them: FFIE is halted, MULN halted 5 min and resumed
         self.rows["FFIE"]["halted"] = "1"
         self.rows["FFIE"]["halt_time"] = self.t - 60_000
-        self.rows["MULN"]["halt_time"] = self.t - 400_000  # halted earlier, resumed
+        self.rows["FFIE"]["extra"] = {"halt_start_ms": self.t - 60_000}
+        self.rows["MULN"]["halt_time"] = self.t - 400_000
+        self.rows["MULN"]["extra"] = {
+            "halt_start_ms": self.t - 700_000,
+            "resume_ms": self.t - 400_000,
+        }
         for sym, upper, lower in (("RGTI", 1.006, 0.9), ("QUBT", 1.1, 0.992)):  # near a band
             self.rows[sym]["luld"] = (
                 self.rows[sym]["last"] * upper,
