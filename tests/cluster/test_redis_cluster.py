@@ -22,7 +22,6 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -39,7 +38,7 @@ from support.convergence import (
     until,
 )
 from support.pipeline import Pipeline, running_pipeline
-from support.recorder import TradeRecorder, recording
+from support.recorder import TradeRecorder
 
 pytestmark = pytest.mark.slow
 
@@ -53,17 +52,6 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
     cluster = ("--redis-cluster", "3")
     async with running_pipeline(workdir, start=START, seed=SEED, up_args=cluster) as p:
         yield p
-
-
-@pytest.fixture(scope="module")
-async def recorder(pipeline: Pipeline) -> AsyncIterator[TradeRecorder]:
-    async with recording(pipeline.nats_url) as rec:
-        yield rec
-
-
-@pytest.fixture(scope="module")
-def facts() -> dict[str, Any]:
-    return {}
 
 
 def _cluster(p: Pipeline) -> localstack.RedisCluster:

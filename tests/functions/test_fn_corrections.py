@@ -9,8 +9,6 @@ nothing; and at the end every board equals the simulator's truth, which follows 
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import msgspec
 import pytest
@@ -19,20 +17,14 @@ import redis.asyncio as aioredis
 from stampede import keys
 from stampede.boards import BOARDS
 from stampede.sim.testing import running_simulator
-from support.functions import refdata_request
+from support.functions import binary_request, refdata_request
 from support.sim import collect_bars
 
 DAY = "2025-03-14"
 
 
 async def post(http: httpx.AsyncClient, url: str, bars: list[dict]) -> None:
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-type": "dev.stampede.stocks.aggregate.v1",
-        "ce-source": "/test",
-        "ce-id": uuid.uuid4().hex,
-        "content-type": "application/json",
-    }
+    headers = binary_request("dev.stampede.stocks.aggregate.v1")
     answer = await http.post(url, headers=headers, content=msgspec.json.encode(bars))
     assert answer.status_code == 200, answer.text
 

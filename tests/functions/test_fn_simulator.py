@@ -3,13 +3,11 @@ built from the bars it actually sent compared with its ground truth (``/_sim/tru
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from stampede import keys
 from stampede.sim.testing import running_simulator
-from support.functions import refdata_request
+from support.functions import binary_request, refdata_request
 from support.sim import collect_bars
 
 DAY = "2025-03-14"
@@ -85,13 +83,7 @@ async def test_movers_boards_match_the_simulator_truth(function_server, http, re
     assert len(frames) > 5
     async with function_server("movers", function_max_event_age_seconds=0) as url:
         for frame in frames:
-            headers = {
-                "ce-specversion": "1.0",
-                "ce-type": "dev.stampede.stocks.aggregate.v1",
-                "ce-source": "/test",
-                "ce-id": uuid.uuid4().hex,
-                "content-type": "application/json",
-            }
+            headers = binary_request("dev.stampede.stocks.aggregate.v1")
             answer = await http.post(url, headers=headers, content=frame)
             assert answer.status_code == 200, answer.text
 

@@ -109,12 +109,17 @@ async def seed_reference(
     )
 
 
-def refdata_request() -> dict[str, str]:
-    """Headers of a binary-mode reference-data load request (data ``{}`` or ``{"force": true}``)."""
+def binary_request(event_type: str) -> dict[str, str]:
+    """Headers of a binary-mode CloudEvent request of ``event_type`` with a JSON body."""
     return {
         "ce-specversion": "1.0",
-        "ce-type": REFDATA_LOAD_TYPE,
+        "ce-type": event_type,
         "ce-source": "/test",
         "ce-id": uuid.uuid4().hex,
         "content-type": "application/json",
     }
+
+
+def refdata_request() -> dict[str, str]:
+    """Headers of a binary-mode reference-data load request (data ``{}`` or ``{"force": true}``)."""
+    return binary_request(REFDATA_LOAD_TYPE)
