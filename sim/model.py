@@ -141,6 +141,7 @@ class MarketModel:
         self.last_move = np.full(n, PREMARKET_START, dtype=np.int64)
         self.boost = np.ones(n)
         self.drift = np.zeros(n)
+        self.drift_from = np.zeros(n, dtype=np.int64)  # when the runner's drift began
         self.trade_id = 0
         self.quote_seq = np.zeros(n, dtype=np.int64)
         self.aux_seq = 0
@@ -233,6 +234,7 @@ class MarketModel:
         for r in self.runners:
             active = r.start_s <= s < r.start_s + r.duration_s
             self.drift[r.sym] = r.log_return / r.duration_s if active else 0.0
+            self.drift_from[r.sym] = r.start_s
             self.boost[r.sym] = 25.0 if active else max(1.0, self.boost[r.sym] * 0.995)
 
     # ------------------------------------------------------------------ sessions
@@ -395,7 +397,10 @@ class MarketModel:
                 self.cum_weights[s + 1] - self.cum_weights[np.minimum(self.last_move[a], s)]
             ) / self.regular_weight
             std = self.u.sigma_daily[a] * np.sqrt(share)
-            new = old * np.exp(rng.standard_normal(len(a)) * std + self.drift[a] * dt)
+            # A runner drifts only while it runs: a thin ticker's first move of its run may
+            # follow hours without one, and drift over all of them once gave prices of 1e20.
+            drifting = s - np.maximum(self.last_move[a], self.drift_from[a])
+            new = old * np.exp(rng.standard_normal(len(a)) * std + self.drift[a] * drifting)
         if regular and not self.rate:
             new = self._limit_states(s, t0, a, new, luld_rows)
         self.mid[a] = new
