@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from operator import attrgetter
 from typing import Generic
 
 import msgspec
@@ -14,68 +12,23 @@ from stampede.functions.commit import Flushed, GroupCommit, Part
 from stampede.functions.host import BadEvent, Context, Outcome
 from stampede.functions.store import current_traceparent
 from stampede.keys import shard_of
-from stampede.market import Channel, EventT, MarketEvent, channel_of_kind, decode_events
-
-# Bounds no real market event reaches (the dearest US stock trades below $1M; a day's volume
-# of the most traded one is a few 10^9 shares). Beyond them the numbers are garbage that would
-# poison boards and overflow encoders downstream (e.g. msgpack's 64-bit ints).
-PRICE_MAX = 1e7
-SIZE_MAX = 1e12
-# Per channel: (JSON name, attribute) of its price fields and of its size/volume fields.
-_PRICES: dict[Channel, tuple[tuple[str, str], ...]] = {
-    Channel.TRADE: (("p", "p"),),
-    Channel.QUOTE: (("bp", "bp"), ("ap", "ap")),
-    Channel.AGGREGATE: tuple((f, f) for f in ("o", "c", "h", "l", "vw", "op", "a")),
-    Channel.MINUTE_AGGREGATE: tuple((f, f) for f in ("o", "c", "h", "l", "vw", "op", "a")),
-    Channel.LULD: (("h", "h"), ("l", "l")),
-    Channel.IMBALANCE: (("b", "b"),),
-}
-_SIZES: dict[Channel, tuple[tuple[str, str], ...]] = {
-    Channel.TRADE: (("s", "s"),),
-    Channel.QUOTE: (("bs", "bs"), ("as", "as_")),
-    Channel.AGGREGATE: tuple((f, f) for f in ("v", "av", "z")),
-    Channel.MINUTE_AGGREGATE: tuple((f, f) for f in ("v", "av", "z")),
-    Channel.LULD: (),
-    Channel.IMBALANCE: (("o", "o"), ("p", "p")),
-}
+from stampede.market import PRICE_MAX, SIZE_MAX, EventT, channel_of_kind, decode_events
 
 
 def decode_batch(event: Incoming, kind: type[EventT]) -> list[EventT]:
-    """The CloudEvent's data as typed Massive events (``kind``, e.g. ``Trade``) with sane
-    numbers; BadEvent (400) when it is not, so no function's scoring ever sees a price or size
-    it cannot handle."""
+    """The CloudEvent's data as typed Massive events (``kind``, e.g. ``Trade``); BadEvent (400)
+    when it is not, or when a price or size is not sane (``stampede.market.Price``/``Size``), so
+    no function's scoring ever sees a number it cannot handle."""
     if not event.data:
         return []
     channel = channel_of_kind(kind)
     try:
-        events = decode_events(kind, event.data)
+        return decode_events(kind, event.data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise BadEvent(
-            f"data is not a JSON array of Massive {channel.value} events: {exc}"
+            f"data is not a JSON array of sane Massive {channel.value} events (prices >= 0 and "
+            f"< {PRICE_MAX:g}, sizes >= 0 and < {SIZE_MAX:g}): {exc}"
         ) from exc
-    check_numbers(events, channel)
-    return events
-
-
-def check_numbers(events: Sequence[MarketEvent], channel: Channel) -> None:
-    """Raise BadEvent naming the first price or size that is not finite, >= 0 and below its
-    bound. Each field is checked for the whole batch at C speed (min, max, and a sum that is
-    NaN if any value is); only a batch that fails is walked event by event for the message."""
-    for bound, kind, fields in (
-        (PRICE_MAX, "price", _PRICES[channel]),
-        (SIZE_MAX, "size", _SIZES[channel]),
-    ):
-        for name, attr in fields:
-            values = list(map(attrgetter(attr), events))
-            total = sum(values)
-            if values and min(values) >= 0.0 and max(values) < bound and total == total:
-                continue
-            for index, value in enumerate(values):
-                if not 0.0 <= value < bound:  # NaN fails every comparison
-                    raise BadEvent(
-                        f"event {index} ({channel.value}) field {name!r} = {value!r} is not a sane "
-                        f"{kind}: it must be finite, >= 0 and < {bound:g}"
-                    )
 
 
 class MarketFunction(Generic[EventT]):

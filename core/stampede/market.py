@@ -6,17 +6,28 @@ CloudEvent data schema is "Massive's event objects, grouped by channel" (see
 ``docs/architecture.md``). The simulator encodes with these structs and the bridge and the
 functions decode with them, so all three agree by construction.
 
-Decoding is strict about types (a price must be a number) and tolerant about unknown
-extra fields, which Massive adds over time.
+Decoding is strict about types (a price must be a number) and about sanity (a price or size
+no real market reaches is rejected at decode, so one garbage event is dropped alone where a
+frame is parsed and never reaches scoring), and tolerant about unknown extra fields, which
+Massive adds over time.
 """
 
 from __future__ import annotations
 
 import enum
 from types import GenericAlias
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
+
+# Bounds no real market event reaches (the dearest US stock trades below $1M; a day's volume of
+# the most traded one is a few 10^9 shares). Beyond them the numbers are garbage that would
+# poison boards and overflow encoders downstream (e.g. msgpack's 64-bit ints). JSON has no NaN,
+# and 1e400 decodes to inf, which the upper bound rejects.
+PRICE_MAX = 1e7
+SIZE_MAX = 1e12
+Price = Annotated[float, msgspec.Meta(ge=0, lt=PRICE_MAX)]
+Size = Annotated[float, msgspec.Meta(ge=0, lt=SIZE_MAX)]
 
 
 class Channel(str, enum.Enum):
@@ -34,18 +45,18 @@ class Aggregate(msgspec.Struct, tag_field="ev", tag="A", omit_defaults=True):
     """Per-second bar (``A``); ``AM`` uses the same fields for a minute window."""
 
     sym: str
-    v: float  # window volume (may be fractional)
+    v: Size  # window volume (may be fractional)
     s: int  # window start, Unix ms
     e: int  # window end, Unix ms
-    o: float
-    c: float
-    h: float
-    l: float
-    vw: float = 0.0  # window VWAP
-    av: float = 0.0  # today's accumulated volume
-    op: float = 0.0  # today's official open; 0/absent before 09:30 ET
-    a: float = 0.0  # today's VWAP
-    z: float = 0.0  # average trade size
+    o: Price
+    c: Price
+    h: Price
+    l: Price
+    vw: Price = 0.0  # window VWAP
+    av: Size = 0.0  # today's accumulated volume
+    op: Price = 0.0  # today's official open; 0/absent before 09:30 ET
+    a: Price = 0.0  # today's VWAP
+    z: Size = 0.0  # average trade size
     otc: bool = False
     dv: str | None = None
     dav: str | None = None
@@ -57,8 +68,8 @@ class MinuteAggregate(Aggregate, tag="AM"):
 
 class Trade(msgspec.Struct, tag_field="ev", tag="T", omit_defaults=True):
     sym: str
-    p: float  # price
-    s: float  # size (shares)
+    p: Price
+    s: Size  # shares
     t: int  # SIP timestamp, Unix ms
     x: int = 0  # exchange id
     i: str = ""  # trade id
@@ -72,13 +83,13 @@ class Trade(msgspec.Struct, tag_field="ev", tag="T", omit_defaults=True):
 
 class Quote(msgspec.Struct, tag_field="ev", tag="Q", omit_defaults=True):
     sym: str
-    bp: float
-    ap: float
+    bp: Price
+    ap: Price
     t: int
     bx: int = 0
-    bs: float = 0  # round lots
+    bs: Size = 0  # round lots
     ax: int = 0
-    as_: float = msgspec.field(default=0, name="as")
+    as_: Size = msgspec.field(default=0, name="as")
     c: int | None = None  # quote condition
     i: list[int] = []
     q: int = 0
@@ -89,8 +100,8 @@ class Luld(msgspec.Struct, tag_field="ev", tag="LULD", omit_defaults=True):
     """Limit up / limit down band. The ticker is in ``T``, not ``sym``."""
 
     T: str
-    h: float  # upper band
-    l: float
+    h: Price  # upper band
+    l: Price
     t: int  # timestamp; unit varies by source, see ``to_millis``
     i: list[int] = []  # indicators: 17 halt, 18 resume
     z: int = 0
@@ -109,9 +120,9 @@ class Imbalance(msgspec.Struct, tag_field="ev", tag="NOI", omit_defaults=True):
     at: int = 0  # auction time HHMM ET
     a: str = ""  # auction type
     x: int = 0
-    o: float = 0  # imbalance quantity
-    p: float = 0  # paired quantity
-    b: float = 0  # book clearing price
+    o: Size = 0  # imbalance quantity
+    p: Size = 0  # paired quantity
+    b: Price = 0  # book clearing price
     q: int = 0
 
     @property

@@ -24,7 +24,9 @@ HOSTILE_FRAMES = [
         [{"ev": "T", "sym": "MSFT"}, {**GOOD_TRADE, "q": 4}]
     ).encode(),  # missing fields + good
     json.dumps([{"ev": "A", "sym": 5}]).encode(),  # wrong type only
-    json.dumps([{**GOOD_TRADE, "q": 5}]).encode(),  # the bridge is still publishing
+    # a runaway price: this one event is dropped, not its frame (a function would reject the batch)
+    json.dumps([{**GOOD_TRADE, "p": 1.5e21}, {**GOOD_TRADE, "q": 5}]).encode(),
+    json.dumps([{**GOOD_TRADE, "q": 6}]).encode(),  # the bridge is still publishing
 ]
 
 
@@ -51,12 +53,12 @@ async def test_malformed_frames_are_counted_and_good_items_published(nats_url: s
         async with running_bridge(settings) as bridge:
             await wait_for(
                 lambda: (
-                    metric(bridge, "stampede_bridge_cloudevents_published_total", channel="T") >= 4
+                    metric(bridge, "stampede_bridge_cloudevents_published_total", channel="T") >= 5
                 ),
                 what="the good trades",
             )
             published = await read_stream(nats_url, Channel.TRADE)
-            assert sorted(item["q"] for p in published for item in p.items) == [2, 3, 4, 5]
+            assert sorted(item["q"] for p in published for item in p.items) == [2, 3, 4, 5, 6]
             assert all(p.items[0]["p"] == 114.125 for p in published)
             assert (
                 metric(bridge, "stampede_bridge_dropped_frames_total", reason="invalid_json") == 2
@@ -64,7 +66,7 @@ async def test_malformed_frames_are_counted_and_good_items_published(nats_url: s
             assert metric(bridge, "stampede_bridge_dropped_frames_total", reason="not_array") == 1
             assert metric(bridge, "stampede_bridge_dropped_events_total", reason="unknown_ev") == 1
             assert (
-                metric(bridge, "stampede_bridge_dropped_events_total", reason="invalid_event") == 3
+                metric(bridge, "stampede_bridge_dropped_events_total", reason="invalid_event") == 4
             )
             assert metric(bridge, "stampede_bridge_frames_received_total") == len(HOSTILE_FRAMES)
             assert (await bridge.readiness())[0]
