@@ -30,9 +30,7 @@ async def test_absurd_prices_and_sizes_get_400_naming_the_field(
         assert answer.status_code == 400
         assert answer.headers["content-type"] == "application/json"
         body = answer.json()
-        assert (
-            body["error"] == "invalid" and "$[1].p" in body["message"]
-        )
+        assert body["error"] == "invalid" and "$[1].p" in body["message"]
 
         h, b = binary(cloudevent(Channel.TRADE, [trade("AAA", at("10:00:00"), 10.0, s=1e15)]))
         answer = await http.post(url, headers=h, content=b)
