@@ -3,10 +3,13 @@
 The read is one Lua script (``read_boards.lua``), so a board's rows are as new as its ranks
 (sorted by its own metric) and a symbol on several boards has one row. The script may only
 touch keys it is given, so it gets the row keys of the symbols it will probably meet: the
-members of the previous reads plus a few just below each board's depth. A symbol that entered
-from further down is reported back and the read is repeated with it (counted as a retry); each
-retry also looks four times further down, so boards that move fast are soon known whole and a
-read does not chase them one symbol at a time.
+members its recent reads returned, which include a few just below each board's depth. A symbol
+that entered from further down is reported back and the read is repeated with it (counted as a
+retry); each retry also looks four times further down, so boards that move fast are soon known
+whole and a read does not chase them one symbol at a time. Only recent reads count
+(``KEEP_READS``), not every symbol ever seen: over a trading day most of the universe passes
+through some board, and a read that carried all of them grew from tens of keys at 04:00 to
+thousands by the afternoon (and the gateway's memory with it).
 
 With ``REDIS_SHARDS`` > 1 each board is one sorted set per symbol shard, and a symbol's row
 lives in the shard of its board entries. A read is then one script call per shard, all sent at
@@ -37,7 +40,7 @@ SCRIPT = (resources.files("stampede.gateway") / "read_boards.lua").read_text()
 LOOKAHEAD = 8  # members read past each board's depth, as the next read's candidates
 WIDENING = 4  # each retry reads this many times further past the depth
 MAX_ATTEMPTS = 5  # a read that still misses rows after this many calls fails (retried later)
-MAX_KNOWN = 20_000  # candidate symbols remembered (the whole universe is ~8,200)
+KEEP_READS = 100  # a symbol stays a candidate for this many reads after it was last met (~10 s)
 
 Row = dict[str, Any]
 
@@ -49,6 +52,7 @@ class BoardRead:
     boards: dict[str, list[Row]]
     commands: int  # Redis commands inside the read: one per board, one per distinct row
     round_trips: int  # script calls (more than one when a symbol entered from far down)
+    row_keys: int = 0  # candidate row keys sent with the first call (the read's size)
 
 
 class MissedRows(RuntimeError):
@@ -62,17 +66,20 @@ class ShardRead:
     tops: list[list[tuple[float, str]]]
     rows: dict[str, list[str]]
     calls: int
+    members: set[str]  # every member the last call returned (with lookahead)
+    row_keys: int
 
 
 class BoardReader:
-    """Consistent board reads for one Redis; remembers candidate symbols and decoded rows."""
+    """Consistent board reads for one Redis; remembers recent members and decoded rows."""
 
     def __init__(self, redis: RedisClient, shards: int = 1) -> None:
         self.redis = redis
         self.shards = shards
         self._script = redis.register_script(SCRIPT)
         self._day = ""
-        self._known: set[str] = set()
+        self._reads = 0
+        self._met: dict[str, int] = {}  # symbol -> the read that last returned it
         self._rows: dict[str, tuple[list[str], Row]] = {}  # symbol -> (raw HGETALL, wire row)
 
     async def read(self, day: str, depths: dict[str, int]) -> BoardRead:
@@ -81,10 +88,12 @@ class BoardReader:
         if not depths:
             return BoardRead({}, 0, 0)
         if day != self._day:
-            self._day, self._known, self._rows = day, set(), {}
+            self._day, self._met, self._rows = day, {}, {}
+        self._reads += 1
         names = sorted(depths)
+        known = set(self._met)
         parts = await asyncio.gather(
-            *(self._read_shard(day, shard, names, depths) for shard in range(self.shards))
+            *(self._read_shard(day, shard, names, depths, known) for shard in range(self.shards))
         )
         by_sym = {sym: self._wire(sym, raw) for part in parts for sym, raw in part.rows.items()}
         boards = {}
@@ -93,53 +102,58 @@ class BoardReader:
             # one sorted set's order: ZREVRANGE is (score, member) descending, ZRANGE ascending
             merged.sort(reverse=not BOARDS_BY_NAME[name].ascending)
             boards[name] = [by_sym[sym] for _, sym in merged[: depths[name]]]
+        self._met.update(dict.fromkeys(set().union(*(part.members for part in parts)), self._reads))
+        self._forget()
         calls = sum(part.calls for part in parts)
-        return BoardRead(boards, len(names) + len(by_sym), calls)
+        row_keys = sum(part.row_keys for part in parts)
+        return BoardRead(boards, len(names) + len(by_sym), calls, row_keys)
 
     async def _read_shard(
-        self, day: str, shard: int, names: list[str], depths: dict[str, int]
+        self, day: str, shard: int, names: list[str], depths: dict[str, int], known: set[str]
     ) -> ShardRead:
         """One atomic read of a shard, repeated with the members it reported missing."""
         board_keys = [keys.board(day, name, shard) for name in names]
         ranks = [
             depths[name] if not BOARDS_BY_NAME[name].ascending else -depths[name] for name in names
         ]
+        candidates = {sym for sym in known if keys.shard_of(sym, self.shards) == shard}
+        first_keys = len(candidates)
         calls = 0
         while True:
             calls += 1
-            candidates = sorted(
-                sym for sym in self._known if keys.shard_of(sym, self.shards) == shard
-            )
+            ordered = sorted(candidates)
             tops, missing, rows = await self._script(
-                keys=[*board_keys, *(keys.row(day, sym, self.shards) for sym in candidates)],
-                args=[len(names), *ranks, LOOKAHEAD * WIDENING ** (calls - 1), *candidates],
+                keys=[*board_keys, *(keys.row(day, sym, self.shards) for sym in ordered)],
+                args=[len(names), *ranks, LOOKAHEAD * WIDENING ** (calls - 1), *ordered],
             )
-            self._remember(sym for top in tops for sym in top[::2])
+            members = {sym for top in tops for sym in top[::2]}
             if not missing:
                 break
             if calls == MAX_ATTEMPTS:
                 raise MissedRows(f"rows still missing after {calls} reads: {missing[:5]}")
             metrics.READ_RETRIES.inc()
-            self._remember(missing)
+            candidates.update(missing, members)
         pairs = [
             [(float(score), sym) for sym, score in zip(top[::2], top[1::2], strict=True)]
             for top in tops
         ]
         tops_in_depth = [pair[: depths[name]] for name, pair in zip(names, pairs, strict=True)]
-        return ShardRead(tops_in_depth, dict(rows), calls)
+        return ShardRead(tops_in_depth, dict(rows), calls, members, first_keys)
 
-    def _remember(self, symbols: Any) -> None:
-        if len(self._known) > MAX_KNOWN:
-            self._known = set()
-        self._known.update(symbols)
+    def _forget(self) -> None:
+        """Drop symbols not met in the last ``KEEP_READS`` reads, and their decoded rows, so
+        both are as big as what the boards showed lately, not as a day's whole universe."""
+        if self._reads % 16:
+            return
+        oldest = self._reads - KEEP_READS
+        self._met = {sym: read for sym, read in self._met.items() if read > oldest}
+        self._rows = {sym: row for sym, row in self._rows.items() if sym in self._met}
 
     def _wire(self, sym: str, raw: list[str]) -> Row:
         """The client row, decoded again only when its Redis fields changed."""
         cached = self._rows.get(sym)
         if cached is not None and cached[0] == raw:
             return cached[1]
-        if len(self._rows) > MAX_KNOWN:
-            self._rows = {}
         fields = dict(zip(raw[::2], raw[1::2]))
         row = wire_row(sym, fields)
         self._rows[sym] = (raw, row)

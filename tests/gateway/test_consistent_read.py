@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from stampede import keys
 from stampede.gateway import metrics
-from stampede.gateway.store import LOOKAHEAD, BoardReader
+from stampede.gateway.store import KEEP_READS, LOOKAHEAD, WIDENING, BoardReader
 from support.gateway import DAY, Market, disagreeing, row_fields, unsorted
 
 BOARDS = ("gainers", "volume", "losers")
@@ -97,3 +97,27 @@ async def test_an_unchanged_row_is_not_decoded_again(redis):
     await redis.hset(keys.row(DAY, "AAA"), "volume", "11")
     changed = (await reader.read(DAY, {"gainers": 3})).boards["gainers"][0]
     assert changed["volume"] == 11 and first["volume"] == 10
+
+
+async def test_a_read_carries_recent_members_not_every_symbol_it_has_seen(redis):
+    # Over a day most of the universe passes through some board; a read must stay as big as
+    # what the boards showed lately, not grow with every symbol that was ever on top.
+    reader = BoardReader(redis)
+    sizes = []
+    for step in range(3 * KEEP_READS):
+        pipe = redis.pipeline(transaction=True)
+        for i in range(10):  # ten new symbols take the top each step
+            sym = f"S{step:03d}{i}"
+            pipe.hset(keys.row(DAY, sym), mapping=row_fields(sym, 10, 1, 1000 * step + i, 1))
+            pipe.zadd(keys.board(DAY, "volume"), {sym: 1000 * step + i})
+        await pipe.execute()
+        read = await reader.read(DAY, {"volume": 5})
+        top = [r["volume"] for r in read.boards["volume"]]
+        assert top == [1000 * step + i for i in range(9, 4, -1)]
+        sizes.append(read.row_keys)
+    # 3,000 symbols were on top; a read carries those of the last KEEP_READS reads at most
+    # (ten new a read, plus the widened lookahead of the last one)
+    bound = (KEEP_READS + 16) * 10 + 5 + LOOKAHEAD * WIDENING
+    assert max(sizes[KEEP_READS:]) <= bound < 3000, (max(sizes), bound)
+    assert max(sizes[2 * KEEP_READS :]) <= max(sizes[KEEP_READS : 2 * KEEP_READS]) + 16
+    assert len(reader._rows) <= bound
