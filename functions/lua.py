@@ -2,12 +2,10 @@
 
 A script is ``seen.lua`` (the group commit's idempotency markers, see ``commit.py``) followed by
 any helper files the owner names (pure Lua functions) and the owner's ``*.lua`` file beside it.
-The script is loaded once (SCRIPT LOAD, on every primary of a cluster) before its first call,
-behind a lock: otherwise every call in flight at start-up meets NOSCRIPT and loads it at the same
-time, a storm that broke redis-py's cluster connections (momentum, 24 calls in flight on 12
-shards). Later, redis-py's script object sends EVALSHA and, on NOSCRIPT (a restarted or flushed
-Redis, a promoted replica), SCRIPT LOAD and again. Every key a script touches is in KEYS
-(the seen keys first), so one call stays within one Cluster slot when its keys share a hash tag.
+It runs as a ``stampede.redisclient.Script``: loaded once, behind a lock, before its first call
+and after a NOSCRIPT (momentum, 24 calls in flight on 12 shards, broke redis-py's cluster
+connections when each loaded it itself). Every key a script touches is in KEYS (the seen keys
+first), so one call stays within one Cluster slot when its keys share a hash tag.
 
 Arguments: ARGV[1] = number of seen keys, ARGV[2] = their TTL, ARGV[3] = the body's msgpack
 payload (an ``array_like`` msgspec Struct defined, once, by the module owning the script).
@@ -16,13 +14,12 @@ Reply: ``{0, {dup index, ...}}`` (nothing written) or ``{1, changed}``.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import msgspec
 
 from stampede.functions.commit import Flushed
-from stampede.redisclient import RedisClient
+from stampede.redisclient import RedisClient, Script
 
 _PRELUDE = Path(__file__).with_name("seen.lua")
 _encoder = msgspec.msgpack.Encoder()
@@ -35,16 +32,7 @@ class ApplyScript:
     def __init__(self, redis: RedisClient, path: Path, helpers: tuple[Path, ...] = ()) -> None:
         self.path = path
         parts = [_PRELUDE, *helpers, path]
-        self._redis = redis
-        self._script = redis.register_script("\n".join(p.read_text() for p in parts))
-        self._loaded = False
-        self._loading = asyncio.Lock()
-
-    async def _load_once(self) -> None:
-        async with self._loading:
-            if not self._loaded:
-                await self._redis.script_load(self._script.script)
-                self._loaded = True
+        self._script = Script(redis, "\n".join(p.read_text() for p in parts))
 
     async def __call__(
         self,
@@ -54,11 +42,7 @@ class ApplyScript:
         payload: msgspec.Struct,
         boards: tuple[str, ...],
     ) -> Flushed:
-        if not self._loaded:
-            await self._load_once()
-        reply = await self._script(
-            keys=[*seen, *keys], args=[len(seen), seen_ttl, _encoder.encode(payload)]
-        )
+        reply = await self._script([*seen, *keys], [len(seen), seen_ttl, _encoder.encode(payload)])
         if int(reply[0]) == 0:
             return Flushed(duplicates=tuple(int(i) - 1 for i in reply[1]))
         return Flushed(changed=int(reply[1]), boards=boards)

@@ -14,7 +14,9 @@ thousands by the afternoon (and the gateway's memory with it).
 With ``REDIS_SHARDS`` > 1 each board is one sorted set per symbol shard, and a symbol's row
 lives in the shard of its board entries. A read is then one script call per shard, all sent at
 once (on a Redis Cluster each goes to the primary holding that shard's slot): one round trip
-per shard per tick. The shards' tops are merged by score; every row still comes from the same
+per shard per tick. The script is a ``redisclient.Script``, loaded by one call when Redis
+lacks it: concurrent reads that each loaded it themselves exhausted a cluster client's
+connections. The shards' tops are merged by score; every row still comes from the same
 atomic read as its own rank and score, so a board stays sorted by its own metric.
 
 The cost of a read depends on the boards asked for and their depth, never on how many
@@ -34,7 +36,7 @@ from stampede.boards import BOARDS_BY_NAME
 from stampede.gateway import metrics
 from stampede.gateway.rows import wire_row
 from stampede.markettime import ET
-from stampede.redisclient import RedisClient
+from stampede.redisclient import RedisClient, Script
 
 SCRIPT = (resources.files("stampede.gateway") / "read_boards.lua").read_text()
 LOOKAHEAD = 8  # members read past each board's depth, as the next read's candidates
@@ -76,7 +78,7 @@ class BoardReader:
     def __init__(self, redis: RedisClient, shards: int = 1) -> None:
         self.redis = redis
         self.shards = shards
-        self._script = redis.register_script(SCRIPT)
+        self._script = Script(redis, SCRIPT)
         self._day = ""
         self._reads = 0
         self._met: dict[str, int] = {}  # symbol -> the read that last returned it
@@ -123,8 +125,8 @@ class BoardReader:
             calls += 1
             ordered = sorted(candidates)
             tops, missing, rows = await self._script(
-                keys=[*board_keys, *(keys.row(day, sym, self.shards) for sym in ordered)],
-                args=[len(names), *ranks, LOOKAHEAD * WIDENING ** (calls - 1), *ordered],
+                [*board_keys, *(keys.row(day, sym, self.shards) for sym in ordered)],
+                [len(names), *ranks, LOOKAHEAD * WIDENING ** (calls - 1), *ordered],
             )
             members = {sym for top in tops for sym in top[::2]}
             if not missing:
