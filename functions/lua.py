@@ -9,7 +9,8 @@ first), so one call stays within one Cluster slot when its keys share a hash tag
 
 Arguments: ARGV[1] = number of seen keys, ARGV[2] = their TTL, ARGV[3] = the body's msgpack
 payload (an ``array_like`` msgspec Struct defined, once, by the module owning the script).
-Reply: ``{0, {dup index, ...}}`` (nothing written) or ``{1, changed}``.
+Reply: ``{0, {dup index, ...}}`` (nothing written) or ``{1, changed}``, or ``{1, changed, 1}``
+when the call also touched the boards the caller named as ``maybe`` (only Redis knew).
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ class ApplyScript:
         keys: list[str],
         payload: msgspec.Struct,
         boards: tuple[str, ...],
+        maybe: tuple[str, ...] = (),
     ) -> Flushed:
         reply = await self._script([*seen, *keys], [len(seen), seen_ttl, _encoder.encode(payload)])
         if int(reply[0]) == 0:
             return Flushed(duplicates=tuple(int(i) - 1 for i in reply[1]))
+        if maybe and len(reply) > 2 and int(reply[2]) == 1:
+            boards = tuple(sorted((*boards, *maybe)))
         return Flushed(changed=int(reply[1]), boards=boards)

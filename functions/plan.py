@@ -37,7 +37,8 @@ class RowWrite:
     static: dict[str, object] = field(default_factory=dict)
     # The write moves the last price or the LULD bands: re-rank the symbol on ``near_luld``
     # from the row as it stands after the write (rows.lua; last and bands come from two
-    # functions, so only the row holds both).
+    # functions, so only the row holds both). A price write to a row without bands is skipped
+    # inside rows.lua at the cost of one hash look-up, so movers flags every bar.
     near_band: bool = False
 
     def boards(self) -> set[str]:

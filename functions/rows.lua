@@ -4,9 +4,13 @@
 -- replicas and redeliveries applying in any order converge on the newest write.
 -- A row flagged ``near`` (its write moved the last price or the LULD bands) is re-ranked on
 -- the near_luld board from the row and the write: the only place where movers' last and halts'
--- bands meet, read atomically with the write (near_luld.lua holds the arithmetic).
+-- bands meet, read atomically with the write (near_luld.lua holds the arithmetic). A band
+-- write also records the bands in one hash per shard and day, read for the whole group at once:
+-- a price write to a row without bands (never on near_luld) then costs nothing more, and one
+-- with bands needs no read of its row.
 local p = cmsgpack.unpack(ARGV[3])
-local TTL, CHANNEL, MESSAGE, BOARDS, GROUPS, NEAR_PCT = p[1], p[2], p[3], p[4], p[5], p[6]
+local TTL, CHANNEL, MESSAGE, BOARDS, GROUPS, NEAR_PCT, NEAR_MESSAGE =
+  p[1], p[2], p[3], p[4], p[5], p[6], p[7]
 local fmt, floor = string.format, math.floor
 local function put(out, flat)  -- append name/value pairs, numbers formatted as %.10g
   local n = #out
@@ -16,12 +20,13 @@ local function put(out, flat)  -- append name/value pairs, numbers formatted as 
     n = n + 2
   end
 end
-local applied = 0
+local applied, near_moved = 0, 0
 local adds, rems = {}, {}  -- board position -> {score, member, ...} / {member, ...}
 for _, g in ipairs(GROUPS) do
-  -- g = {clock key, updated_ms mirror key, rows}; row = {row key, symbol, t, tie,
-  --      {field, value, ...}, {board position, score, ...}, {board position, ...}, {static ...},
-  --      near_luld board position or 0 (not flagged)}
+  -- g = {clock key, updated_ms mirror key, rows, bands key or 0 (no row flagged)};
+  -- row = {row key, symbol, t, tie, {field, value, ...}, {board position, score, ...},
+  --        {board position, ...}, {static ...}, near_luld board position or 0 (not flagged),
+  --        1 when the write carries both LULD bands}
   local clock, mirror, rows = KEYS[g[1]], KEYS[g[2]], g[3]
   local wanted, syms = {}, {}
   for i, r in ipairs(rows) do
@@ -32,7 +37,10 @@ for _, g in ipairs(GROUPS) do
   -- Every row's updated_ms (newest exchange time from any function) is mirrored in one hash
   -- per shard and day, read for the whole group at once instead of one HGET per row.
   local known = hmget(mirror, syms)
-  local moved, newest = {}, {}
+  -- the LULD bands each symbol holds ('upper lower' as its row has them; false: none yet)
+  local bands = g[4] > 0 and KEYS[g[4]]
+  local held = bands and hmget(bands, syms) or {}
+  local moved, newest, banded = {}, {}, {}
   for i, r in ipairs(rows) do
     local sym, t, tie = r[2], r[3], r[4]
     local ct = tonumber(cur[2 * i - 1])
@@ -50,10 +58,9 @@ for _, g in ipairs(GROUPS) do
       end
       local key = KEYS[r[1]]
       local near = r[9]
-      if near > 0 then
+      if near > 0 and (r[10] == 1 or held[i]) then  -- without bands: not on near_luld, skip
         -- the row's price and bands once this write is in: what it writes, else what it holds
-        local v = redis.call('HMGET', key, 'last', 'luld_upper', 'luld_lower')
-        local last, upper, lower = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
+        local last, upper, lower
         local f = r[5]
         for j = 1, #f, 2 do
           local name = f[j]
@@ -61,6 +68,15 @@ for _, g in ipairs(GROUPS) do
           elseif name == 'luld_upper' then upper = tonumber(f[j + 1])
           elseif name == 'luld_lower' then lower = tonumber(f[j + 1]) end
         end
+        if r[10] == 1 then
+          local n = #banded
+          banded[n + 1], banded[n + 2] = sym, fmt('%.10g %.10g', upper, lower)
+        else
+          local u, l = string.match(held[i], '^(%S+) (%S+)$')
+          upper, lower = tonumber(u), tonumber(l)
+        end
+        if last == nil then last = tonumber(redis.call('HGET', key, 'last')) end
+        near_moved = 1
         local d = luld_distance_pct(last, upper, lower)
         local list
         if d ~= nil and d <= NEAR_PCT then
@@ -91,8 +107,10 @@ for _, g in ipairs(GROUPS) do
   end
   if #moved > 0 then chunked('HSET', clock, moved) end
   if #newest > 0 then chunked('HSET', mirror, newest) end
+  if #banded > 0 then chunked('HSET', bands, banded) end
   redis.call('EXPIRE', clock, TTL)
   redis.call('EXPIRE', mirror, TTL)
+  if bands then redis.call('EXPIRE', bands, TTL) end
 end
 -- BOARDS[b] = {board key index, cap, ascending (1/0)}
 for b, list in pairs(rems) do chunked('ZREM', KEYS[BOARDS[b][1]], list) end
@@ -101,5 +119,6 @@ for _, board in ipairs(BOARDS) do
   trim(KEYS[board[1]], board[2], board[3] == 1)
   redis.call('EXPIRE', KEYS[board[1]], TTL)
 end
-if applied > 0 then redis.call('PUBLISH', CHANNEL, MESSAGE) end
-return {1, applied}
+-- the notice names near_luld only when a row with bands was re-ranked on it
+if applied > 0 then redis.call('PUBLISH', CHANNEL, near_moved == 1 and NEAR_MESSAGE or MESSAGE) end
+return {1, applied, near_moved}

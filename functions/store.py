@@ -25,6 +25,8 @@ from stampede.functions.plan import RowWrite, market_clock
 from stampede.redisclient import RedisClient
 
 UPDATED = "updated_ms"  # state hash mirroring each row's updated_ms (symbol -> ms)
+BANDS = "luld_bands"  # state hash of the LULD bands rows hold (symbol -> "upper lower")
+BAND_FIELDS = ("luld_upper", "luld_lower")
 
 
 class KeyTable:
@@ -48,22 +50,24 @@ class KeyTable:
         return i
 
 
-Row = tuple[int, str, int, float, list[object], list[float], list[int], list[object], int]
+Row = tuple[int, str, int, float, list[object], list[float], list[int], list[object], int, int]
 
 
 class RowsCall(msgspec.Struct, array_like=True):
-    """ARGV[3] of ``rows.lua`` (positional: the Lua side reads ``p[1]``..``p[5]``)."""
+    """ARGV[3] of ``rows.lua`` (positional: the Lua side reads ``p[1]``..``p[7]``)."""
 
     ttl: int
     channel: str
     message: str
     boards: list[tuple[int, int, int]]  # (board key index, cap, ascending 1/0)
-    # (clock key index, updated_ms mirror key index, rows); a row is (row key index, symbol,
-    # t, tie, [field, value, ...], [board position, score, ...], [board position, ...],
-    # [static field, value, ...], near_luld board position or 0); board positions are 1-based
-    # into ``boards``
-    groups: list[tuple[int, int, list[Row]]]
+    # (clock key index, updated_ms mirror key index, rows, bands key index or 0 when no row is
+    # flagged); a row is (row key index, symbol, t, tie, [field, value, ...], [board position,
+    # score, ...], [board position, ...], [static field, value, ...], near_luld board position
+    # or 0, 1 when it writes both LULD bands else 0); board positions are 1-based into
+    # ``boards``
+    groups: list[tuple[int, int, list[Row], int]]
     near_pct: float  # a flagged row is on near_luld within this % of a band
+    near_message: str  # ``message`` naming near_luld too, sent when a row was re-ranked there
 
 
 def change_notice(parts: Sequence[Part[E]], boards: Iterable[str], day: str) -> str:
@@ -119,6 +123,7 @@ class Store:
         positions: dict[tuple[str, str], int] = {}  # (day, board) -> 1-based position
         boards: list[tuple[int, int, int]] = []
         groups: dict[tuple[str, str], list[Row]] = {}
+        flagged: set[tuple[str, str]] = set()  # groups with a row flagged near_band
 
         def position(day: str, name: str) -> int:
             pos = positions.get((day, name))
@@ -136,6 +141,10 @@ class Store:
             adds: list[float] = []
             for name, score in w.scores.items():
                 adds += (position(w.day, name), score)
+            near = 0
+            if w.near_band:
+                near = position(w.day, NEAR_LULD)
+                flagged.add((w.day, w.clock))
             rows.append(
                 (
                     table(keys.row(w.day, w.sym, self.shards)),
@@ -146,10 +155,13 @@ class Store:
                     adds,
                     [position(w.day, name) for name in w.remove],
                     _flat(w.static),
-                    position(w.day, NEAR_LULD) if w.near_band else 0,
+                    near,
+                    int(all(name in w.fields for name in BAND_FIELDS)),
                 )
             )
-        touched = tuple(sorted({name for _, name in positions}))
+        # near_luld changes only when rows.lua re-ranks a row with bands there: named then
+        touched = tuple(sorted({name for _, name in positions} - {NEAR_LULD}))
+        near_touched = (NEAR_LULD,) if flagged else ()
         call = RowsCall(
             ttl=keys.DAY_TTL_SECONDS,
             channel=keys.CHANGES_CHANNEL,
@@ -160,12 +172,14 @@ class Store:
                     table(keys.state(d, f"clock:{clock}", shard)),
                     table(keys.state(d, UPDATED, shard)),
                     rows,
+                    table(keys.state(d, BANDS, shard)) if (d, clock) in flagged else 0,
                 )
                 for (d, clock), rows in groups.items()
             ],
             near_pct=NEAR_LULD_PCT,
+            near_message=change_notice(parts, touched + near_touched, day) if flagged else "",
         )
-        return await self._rows(seen, self.seen_ttl, table.keys, call, touched)
+        return await self._rows(seen, self.seen_ttl, table.keys, call, touched, maybe=near_touched)
 
 
 def _flat(mapping: dict[str, object]) -> list[object]:

@@ -10,7 +10,7 @@ ended (absent while halted), so a reader shows the halt's duration: ``resume_ms`
 
 The bands also rank the ``near_luld`` board (last within 1 % of a band): a band write is
 flagged ``near_band`` and ``rows.lua`` re-ranks the symbol from its row, where movers' last
-price is (movers flags its writes the same way).
+price is, and records the bands for movers' writes (movers flags its writes the same way).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ Definitions (``shared/scanner-definitions.md``):
 - pre-market volume = ``av`` of the newest bar that ends by 09:30 ET (its own clock, so a late
   pre-market bar still lands after the open, and replicas agree)
 - RVOL = ``av`` / expected cumulative volume at this time of day (ADV x intraday profile)
-Each row write also re-ranks ``near_luld`` from the row (``near_band``: the bands are halts').
+Each row write is flagged ``near_band``: ``rows.lua`` re-ranks ``near_luld`` when the row has
+halts' bands (it knows from one hash per shard, read for the whole batch) and skips it else.
 Only trusted numbers rank: without reference data a symbol's row says ``has_reference=0`` and it
 stays off the boards that need a previous close or a volume history.
 """
