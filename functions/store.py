@@ -26,7 +26,6 @@ from stampede.redisclient import RedisClient
 
 UPDATED = "updated_ms"  # state hash mirroring each row's updated_ms (symbol -> ms)
 BANDS = "luld_bands"  # state hash of the LULD bands rows hold (symbol -> "upper lower")
-BAND_FIELDS = ("luld_upper", "luld_lower")
 
 
 class KeyTable:
@@ -141,10 +140,11 @@ class Store:
             adds: list[float] = []
             for name, score in w.scores.items():
                 adds += (position(w.day, name), score)
-            near = 0
+            near = writes_bands = 0
             if w.near_band:
                 near = position(w.day, NEAR_LULD)
                 flagged.add((w.day, w.clock))
+                writes_bands = int("luld_upper" in w.fields and "luld_lower" in w.fields)
             rows.append(
                 (
                     table(keys.row(w.day, w.sym, self.shards)),
@@ -156,7 +156,7 @@ class Store:
                     [position(w.day, name) for name in w.remove],
                     _flat(w.static),
                     near,
-                    int(all(name in w.fields for name in BAND_FIELDS)),
+                    writes_bands,
                 )
             )
         # near_luld changes only when rows.lua re-ranks a row with bands there: named then
