@@ -65,7 +65,7 @@ class DispatchMetrics:
             registry=r,
         )
         self.expired = Counter(
-            "stampede_dispatch_expired_total",
+            names.DISPATCH_EXPIRED,
             "Messages the stream dropped before this Trigger got them (max_age or the byte cap): "
             "stream sequences its consumer skipped.",
             ["trigger"],

@@ -43,6 +43,7 @@ BRIDGE_RECONNECTS = "stampede_bridge_reconnects_total"
 DISPATCH_DELIVERIES = "stampede_dispatch_deliveries_total"
 DISPATCH_CONSUMER_PENDING = "stampede_dispatch_consumer_pending"
 DISPATCH_CONSUMER_ACK_PENDING = "stampede_dispatch_consumer_ack_pending"
+DISPATCH_EXPIRED = "stampede_dispatch_expired_total"
 
 # functions
 FUNCTION_EVENTS_APPLIED = "stampede_function_events_applied_total"

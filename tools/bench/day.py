@@ -154,6 +154,9 @@ class DaySampler(Background):
         v["sim_events"] = metrics.value(names.SIM_EVENTS_SENT)
         v["events_applied"] = metrics.value(names.FUNCTION_EVENTS_APPLIED)
         v["stale_shed"] = metrics.value(names.FUNCTION_DROPPED, reason="stale")
+        # what never reached a function: aged out of JetStream (CloudEvents) or of the bridge
+        v["expired_cloudevents"] = metrics.value(names.DISPATCH_EXPIRED)
+        v["bridge_stale_events"] = metrics.value(names.BRIDGE_DROPPED_EVENTS, reason="stale")
         v["pending"] = sum(metrics.by(names.DISPATCH_CONSUMER_PENDING, "trigger").values())
         sample.board_members = {b.name: int(n) for b, n in zip(BOARDS, members)}
         docs = [answer.json() for answer in boards]

@@ -21,7 +21,15 @@ STORM_WINDOW_S = 10.0  # wall seconds after the switch in which a reset storm wo
 STORM_SNAPSHOTS_PER_SUBSCRIPTION = 2.0  # one fresh snapshot per subscription is a day switch
 # Counters: not "grown" but totalled over the run.
 COUNTERS = frozenset(
-    {"redis_commands", "gateway_snapshots", "sim_events", "events_applied", "stale_shed"}
+    {
+        "redis_commands",
+        "gateway_snapshots",
+        "sim_events",
+        "events_applied",
+        "stale_shed",
+        "expired_cloudevents",
+        "bridge_stale_events",
+    }
 )
 
 
@@ -189,7 +197,8 @@ def day_switch(
 
 def totals(samples: Sequence[DaySample]) -> dict[str, float]:
     """How much each counter grew from the first sample to the last (events sent and applied,
-    CloudEvents shed stale, snapshots sent, Redis commands)."""
+    CloudEvents shed stale, aged out of JetStream or of the bridge, snapshots sent, Redis
+    commands)."""
     if len(samples) < 2:
         return {}
     first, last = samples[0].values, samples[-1].values
