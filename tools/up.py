@@ -5,8 +5,8 @@ Starts, in data-flow order, a private nats-server (JetStream) and redis-server o
 ``--nats-cluster N``, a local N-node JetStream cluster instead of the one NATS; with
 ``--redis-cluster N``, a local Redis Cluster of N primaries with a replica each), the Massive
 simulator (unless ``--no-sim``), every scoring function as its own HTTP service, loads the day's
-reference data (what the cluster's PingSource does before 04:00 ET), then the dispatcher, the
-feed bridge and the gateway. Each is a separate process, started exactly as
+reference data (what the cluster's PingSource does before 04:00 ET), then the dispatcher and the
+gateway, and last the feed bridge. Each is a separate process, started exactly as
 in the cluster (``stampede <command>``), with its log in ``<workdir>/logs``. It waits for each
 ``/readyz``, prints the dashboard URL, and on Ctrl-C/SIGTERM stops everything in reverse
 order. Children also get SIGTERM from the kernel if this process dies (PR_SET_PDEATHSIG), so
@@ -192,14 +192,16 @@ class Scanner:
         gateway = self._component(
             "gateway", ["gateway"], {**common, **reads, **link}, port=gateway_port
         )
-        # The bridge creates the streams, so it goes first; the dispatcher's new consumers
-        # then start from the oldest message the streams still hold (max_age bounds it).
-        bridge.launch()
-        bridge.wait_ready(args.ready_timeout)
+        # The dispatcher goes before the bridge: it waits for the streams the bridge creates and
+        # binds its consumers within a poll of their creation, before the bridge has logged in
+        # to the feed. The other way round, a dispatcher slow to start (a busy machine: 7 s)
+        # found the first seconds of bars already aged out of their 5 s streams.
         for component in (dispatch, gateway):
             component.launch()
         for component in (dispatch, gateway):
             component.wait_ready(args.ready_timeout)
+        bridge.launch()
+        bridge.wait_ready(args.ready_timeout)
 
         status: dict[str, object] = {
             "dashboard": f"{gateway.url}/",
