@@ -73,6 +73,19 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("LOG_FORMAT", "console")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Units of work for ``--dist loadgroup`` (.ci/run runs two workers): a module with a slow
+    test (the whole scanner, a bench run) joins the one "slow" unit, which one worker runs in
+    order, so at most one of them runs at a time, beside the light tests; two whole scanners
+    on 2 cores would starve each other into shedding, and a truth test would fail for that.
+    Every other module is a unit of its own, so its module fixtures start once."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    for item in items:
+        group = "slow" if item.path in slow else str(item.path.relative_to(REPO_ROOT))
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 # The crash tests (tests/faults, tests/cluster): each module defines its own `pipeline`; these
 # record every trade it publishes and keep what the tests learn for the final comparison.
 @pytest.fixture(scope="module")

@@ -40,6 +40,8 @@ from stampede.dispatch.triggers import default_triggers_path, load_triggers, rou
 from stampede.tools import localstack, top
 from stampede.tools.promscrape import scrape_all
 
+pytestmark = pytest.mark.slow  # the whole scanner: one at a time beside the light tests
+
 DASHBOARD = (
     Path(__file__).resolve().parents[2] / "manifests/monitoring/grafana/stampede-dashboard.json"
 )
