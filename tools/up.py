@@ -248,8 +248,14 @@ class Scanner:
         print(f"stampede up: {body['part']} reference data not loaded: {problem}", flush=True)
 
     def stop(self) -> None:
+        """In reverse start order; the functions, peers that share nothing but Redis, at once
+        (each may finish an in-flight request, up to its graceful timeout)."""
+        functions = [c for c in self.components if c.name.startswith("function-")]
         for component in reversed(self.components):
-            component.stop()
+            if component not in functions:
+                component.stop()
+            elif component is functions[-1]:
+                localstack.stop_together(functions)
         for server in reversed(self.servers):
             server.stop()
 

@@ -3,7 +3,8 @@
 One pipeline for the module, started as ``stampede up --nats-cluster 3`` runs it: three
 nats-server processes with routes, the market streams and the DLQ with 3 replicas (see
 docs/deploy.md for why), and every other component as usual. The simulated day starts at
-19:58:25 ET, so the feed runs for about 95 s of wall time and goes quiet at 20:00.
+19:58:25 ET, so the feed can run for about 95 s of wall time before it goes quiet at 20:00;
+it is stopped (``/_sim/feed/stop``) once 300 symbols printed a bar after the kill.
 
 While it runs, the node the bridge is connected to, made leader of the trade stream first, is
 killed with SIGKILL and stays dead. Nothing is restarted: the bridge must fail over to another
@@ -32,7 +33,14 @@ from nats.js.api import StorageType
 from stampede import keys
 from stampede.subjects import DLQ_STREAM, NEWS_STREAM
 from stampede.tools import localstack
-from support.convergence import assert_converged, flowing, redis_of, traded_since, until
+from support.convergence import (
+    assert_converged,
+    feed_stopped_after,
+    flowing,
+    redis_of,
+    traded_since,
+    until,
+)
 from support.pipeline import Pipeline, running_pipeline
 from support.recorder import TradeRecorder
 
@@ -134,7 +142,7 @@ async def test_node_killed_mid_stream(pipeline: Pipeline, facts: dict) -> None:
 async def test_boards_equal_truth(pipeline: Pipeline, facts: dict) -> None:
     if "healthy_truth" not in facts:
         pytest.skip("the node kill did not finish")
-    final = await asyncio.to_thread(pipeline.wait_for_feed_end)
+    final = await feed_stopped_after(pipeline, facts["healthy_truth"])
     facts["final"] = final
     traded = traded_since(final, facts["healthy_truth"])
     assert len(traded) >= 10, f"only {len(traded)} symbols traded after the kill"

@@ -3,7 +3,8 @@
 One pipeline for the module, started as ``stampede up --redis-cluster 3`` runs it: six
 cluster-enabled redis-server processes made one cluster by ``redis-cli --cluster create``,
 ``REDIS_CLUSTER=true`` and 12 symbol shards (hash tags ``{s0}``..``{s11}``) spread over the three
-primaries. The simulated day starts at 19:58:25 ET, so the feed runs for about 95 s of wall time.
+primaries. The simulated day starts at 19:58:25 ET, so the feed can run for about 95 s of wall
+time; it is stopped (``/_sim/feed/stop``) once 300 symbols printed a bar after the failover.
 
 While it runs, the primary holding the most shards is killed with SIGKILL and stays dead.
 Nothing is restarted: its replica must be promoted by the cluster itself, and the functions
@@ -31,6 +32,7 @@ from stampede import keys
 from stampede.tools import localstack
 from support.convergence import (
     assert_converged,
+    feed_stopped_after,
     flowing,
     momentum_counts,
     redis_of,
@@ -118,7 +120,7 @@ async def test_primary_killed_mid_stream(pipeline: Pipeline, facts: dict) -> Non
 async def test_boards_equal_truth(pipeline: Pipeline, facts: dict) -> None:
     if "healthy_truth" not in facts:
         pytest.skip("the failover did not finish")
-    final = await asyncio.to_thread(pipeline.wait_for_feed_end)
+    final = await feed_stopped_after(pipeline, facts["healthy_truth"])
     traded = traded_since(final, facts["healthy_truth"])
     assert len(traded) >= 10, f"only {len(traded)} symbols traded after the failover"
     await assert_converged(pipeline, final, traded)

@@ -104,6 +104,27 @@ def traded_since(final: dict[str, Any], before: dict[str, Any]) -> set[str]:
     }
 
 
+REPAIRED_SYMBOLS = 300  # compared after a fault: enough for every board's top 10 to mean much
+
+
+async def feed_stopped_after(
+    p: Pipeline, healthy: dict[str, Any], symbols: int = REPAIRED_SYMBOLS
+) -> dict[str, Any]:
+    """The still truth once ``symbols`` symbols printed a bar after ``healthy`` (a truth taken
+    once everything had recovered), or once the day's feed ended by itself: the feed is then
+    stopped (``/_sim/feed/stop``) instead of waiting for the 20:00 close, a minute or more of
+    wall time the comparison does not need."""
+
+    def enough() -> bool:
+        truth = p.truth(limit=1)
+        ended = truth["sim_ms"] - truth["updated_ms"] > 5_000
+        return ended or len(traded_since(truth, healthy)) >= symbols
+
+    await until(enough, 150, f"{symbols} symbols printing a bar after the recovery", interval=1)
+    await asyncio.to_thread(p.sim_control, "feed/stop")
+    return await asyncio.to_thread(p.wait_for_feed_end, 30)
+
+
 async def assert_converged(p: Pipeline, final: dict[str, Any], symbols: set[str]) -> None:
     """Rows and ranks of ``symbols`` equal the truth once the pipeline drained (<= 30 s), and
     the gateway serves the volume board Redis holds."""
