@@ -42,7 +42,14 @@ async def test_the_feed_rolls_from_after_hours_into_the_next_premarket() -> None
                 except TimeoutError:
                     pass
                 clock = (await rest.get("/_sim/clock")).json()
-                if clock["et"] >= f"{FRIDAY}T04:01":
+                # until the new day's first trades are in (the feed sends a second's frames
+                # after the second: a busy machine reads them later), at most to 05:00
+                friday_seen = any(
+                    markettime.et_datetime(t).date().isoformat() == FRIDAY for t in trades
+                )
+                if (clock["et"] >= f"{FRIDAY}T04:01" and friday_seen) or clock[
+                    "et"
+                ] >= f"{FRIDAY}T05":
                     break
             status = (await rest.get("/v1/marketstatus/now")).json()
             grouped = (
