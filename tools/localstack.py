@@ -145,14 +145,7 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_together([self], timeout, sig)
 
     def kill(self) -> None:
         """SIGKILL, as in a crash (fault tests)."""
@@ -168,12 +161,14 @@ class ServerProcess:
         return [self]
 
 
-def stop_together(processes: Sequence[ServerProcess], timeout: float = 10.0) -> None:
-    """SIGTERM to every process at once, then wait for all, SIGKILL after ``timeout``: peers
+def stop_together(
+    processes: Sequence[ServerProcess], timeout: float = 10.0, sig: int = signal.SIGTERM
+) -> None:
+    """``sig`` to every process at once, then wait for all, SIGKILL after ``timeout``: peers
     that do not depend on each other stop in the time of the slowest, not in the sum."""
     running = [p.proc for p in processes if p.proc is not None and p.proc.poll() is None]
     for proc in running:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
     deadline = time.monotonic() + timeout
     for proc in running:
         try:

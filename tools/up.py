@@ -254,7 +254,7 @@ class Scanner:
         for component in reversed(self.components):
             if component not in functions:
                 component.stop()
-            elif component is functions[-1]:
+            elif component is functions[-1]:  # the first function met, backwards: all at once
                 localstack.stop_together(functions)
         for server in reversed(self.servers):
             server.stop()
