@@ -7,7 +7,11 @@ Tests that crash servers (fault tests) start their own with ``stampede.tools.loc
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,8 @@ from support.recorder import TradeRecorder, recording
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts"
+TEARDOWN_S = 40.0  # of a test's timeout, kept for its own `finally` and its fixtures' teardown
+STARTED = pytest.StashKey[float]()
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +77,7 @@ def artifacts_dir() -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("LOG_FORMAT", "console")
+    config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's unit of work")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
@@ -84,6 +91,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         group = "slow" if item.path in slow else str(item.path.relative_to(REPO_ROOT))
         item.add_marker(pytest.mark.xdist_group(group))
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            _cancel_before_the_timeout(item)
+
+
+def _cancel_before_the_timeout(item: pytest.Function) -> None:
+    """pytest-timeout's alarm fires inside the event loop, not in the test's coroutine, so a
+    timed-out async test never reached its `finally`: its whole scanner and browser ran on
+    into the next tests and starved them. The coroutine is cancelled first instead, at the
+    timeout less TEARDOWN_S, so it fails with a TimeoutError and cleans up after itself."""
+    marker = item.get_closest_marker("timeout")
+    config = item.config
+    limit = float(
+        marker.args[0] if marker else config.getoption("timeout") or config.getini("timeout") or 0
+    )
+    if limit <= 0:
+        return
+    test = item.obj
+
+    @functools.wraps(test)
+    async def bounded(*args: Any, **kwargs: Any) -> Any:
+        spent = time.monotonic() - item.stash[STARTED]  # its fixtures' setup counts too
+        async with asyncio.timeout(max(limit - TEARDOWN_S - spent, 1.0)):
+            return await test(*args, **kwargs)
+
+    item.obj = bounded
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[STARTED] = time.monotonic()
 
 
 # The crash tests (tests/faults, tests/cluster): each module defines its own `pipeline`; these
