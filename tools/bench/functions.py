@@ -40,6 +40,7 @@ from stampede import keys
 from stampede.market import Aggregate, Trade, encode
 from stampede.markettime import et_ms
 from stampede.tools import localstack
+from stampede.tools.bench.probes import speed_probe_ms
 from stampede.tools.up import REDIS_SHARDS_PER_PRIMARY
 
 DAY = date(2025, 3, 14)
@@ -311,8 +312,9 @@ def main(argv: list[str] | None = None) -> int:
             f"request latency ms: p50 {p(0.5):.1f}  p99 {p(0.99):.1f}  "
             f"mean {statistics.mean(latencies) * 1000:.1f}"
         )
-        # CPU per event does not depend on what else the machine runs: the capacity of one
-        # replica with a core of its own is 1 / (function CPU per event).
+        # CPU per event does not depend on what else the machine runs (but on how fast the
+        # machine is now: the probe): the capacity of one replica with a core of its own is
+        # 1 / (function CPU per event).
         per_event = {k: v / applied * 1e6 for k, v in cpu.items()}
         print(
             f"CPU per event: function {per_event['function']:.1f} us, redis {per_event['redis']:.1f} us"
@@ -322,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             f"capacity with a dedicated core each: function {1e6 / per_event['function']:,.0f} events/s, "
             f"redis {1e6 / per_event['redis']:,.0f} events/s"
         )
+        print(f"speed probe: {speed_probe_ms()} ms (a fixed Python loop; higher = slower machine)")
         if isinstance(redis_store, localstack.RedisCluster):
             print_per_node(redis_store, redis_env, cpu, applied, elapsed)
     finally:

@@ -16,7 +16,8 @@ the pids of status.json). Scenarios:
 - **open**: the simulated market from 09:29:30 (seed 7): one row per second for 90 s after
   09:30 (offered, applied, board-write p50/p99, shed, pending), whether p99 stays under 1 s in
   every second from 09:30:05, and afterwards the boards compared with ``/_sim/truth``.
-- **latency**: exchange->client latency of the boards at 20,000 events/s on a live clock.
+- **latency**: exchange->client latency of the boards at 20,000 events/s, at speed 1 from
+  10:30 ET whatever the hour of the run.
 - **day**: a whole simulated session (04:00 -> 20:00 ET at 120x), the night and the next
   trading day's pre-market: memory, keys, stream bytes and clients once a wall second, growth
   per simulated hour, key TTLs, the day switch (``day.py``; ``--quick``: from 19:30 at 900x).
@@ -43,6 +44,7 @@ import psutil
 
 from stampede.tools import localstack
 from stampede.tools.bench import day, scenarios
+from stampede.tools.bench.probes import speed_probe_ms
 from stampede.tools.bench.report import report
 from stampede.tools.bench.verdict import Doc
 
@@ -69,6 +71,7 @@ def machine() -> Doc:
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "speed_probe_ms": speed_probe_ms(),
     }
 
 
@@ -216,6 +219,7 @@ def main(argv: list[str]) -> int:
     if "errors" not in results:
         shutil.rmtree(workroot, ignore_errors=True)
     results["finished"] = datetime.now().astimezone().isoformat(timespec="seconds")
+    results["machine"]["speed_probe_ms_at_end"] = speed_probe_ms()
     path = out_dir / f"{started.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=1))
     print()

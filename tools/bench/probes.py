@@ -24,6 +24,23 @@ from stampede.tools.bench.figures import Sample, percentiles
 from stampede.tools.bench.verdict import Doc
 from stampede.tools.promscrape import scrape_all
 
+PROBE_LOOP = 2_000_000
+
+
+def speed_probe_ms() -> float:
+    """Milliseconds of a fixed pure-Python loop, best of three: how fast this machine runs a
+    process right now. A cloud machine's speed changes by the hour (seen here, same code:
+    movers at 10.9 us of CPU per event one evening, 37 us two hours later), so every result
+    carries the probe, and figures compare only beside like probes."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(PROBE_LOOP):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
 
 @dataclass
 class Running:

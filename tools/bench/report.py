@@ -122,7 +122,10 @@ def open_section(o: Doc) -> list[str]:
 
 
 def latency_section(runs: list[Doc]) -> list[str]:
-    out = ["", "EXCHANGE -> CLIENT (live clock; ms, as the WebSocket client measured it)"]
+    out = [
+        "",
+        "EXCHANGE -> CLIENT (clock at wall speed, offset corrected; ms, as the WebSocket client measured it)",
+    ]
     for f in runs:
         by_writer = f["client"]["exchange_to_client_ms"]
         parts = [
@@ -141,7 +144,10 @@ def report(results: Doc) -> str:
     m = results["machine"]
     out = [
         f"stampede bench  {results['started']}  {m['cpus']} CPUs ({m['cpu_model']}), "
-        f"{m['memory_gb']} GB - every process shares them"
+        f"{m['memory_gb']} GB - every process shares them",
+        f"speed probe {m.get('speed_probe_ms')} ms at the start, "
+        f"{m.get('speed_probe_ms_at_end')} ms at the end (a fixed Python loop: higher = a "
+        "slower machine; compare figures only beside like probes)",
     ]
     if "steady" in results:
         out += [
