@@ -40,6 +40,9 @@ class RowWrite:
     # functions, so only the row holds both). A price write to a row without bands is skipped
     # inside rows.lua at the cost of one hash look-up, so movers flags every bar.
     near_band: bool = False
+    # The fields set both LULD bands (halts): rows.lua records them in the shard's bands hash,
+    # which near_luld re-ranks of later price writes read instead of the row.
+    sets_bands: bool = False
 
     def boards(self) -> set[str]:
         return set(self.scores) | set(self.remove) | ({NEAR_LULD} if self.near_band else set())

@@ -144,7 +144,7 @@ class Store:
             if w.near_band:
                 near = position(w.day, NEAR_LULD)
                 flagged.add((w.day, w.clock))
-                writes_bands = int("luld_upper" in w.fields and "luld_lower" in w.fields)
+                writes_bands = int(w.sets_bands)
             rows.append(
                 (
                     table(keys.row(w.day, w.sym, self.shards)),

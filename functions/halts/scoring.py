@@ -48,6 +48,7 @@ def score_batch(events: Iterable[Luld]) -> list[RowWrite]:
                 fields={"luld_upper": e.h, "luld_lower": e.l},
                 static={"sym": sym},
                 near_band=True,
+                sets_bands=True,
             )
         )
     status = [(ms, e) for ms, e in timed if LULD_HALT in e.i or LULD_RESUME in e.i]

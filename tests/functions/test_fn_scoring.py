@@ -148,6 +148,8 @@ def test_halts_and_bands() -> None:
     )
     by = {(w.sym, w.clock): w for w in writes}
     assert by[("AAA", "luld")].fields["luld_upper"] == 11.5
+    # only the band write records bands for near_luld; a halt write re-ranks nothing there
+    assert by[("AAA", "luld")].sets_bands and not by[("AAA", "halt")].sets_bands
     assert by[("AAA", "halt")].fields["halted"] == "1"
     assert by[("AAA", "halt")].scores["halts"] == at("10:00:05")
     assert by[("BBB", "halt")].fields["halted"] == "0"
