@@ -29,7 +29,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamInfo
 from opentelemetry import propagate, trace
 
 from stampede import metricnames as names
@@ -89,6 +89,16 @@ def _event_age(headers: dict[str, str] | None) -> float | None:
         return None
 
 
+def missed_before_binding(stream: StreamInfo, worker_started: float) -> int:
+    """The stream sequence a new consumer counts expiries from. A stream created after the
+    worker started was all meant for it: what aged out before the consumer existed was lost to
+    its function (on a fresh JetStream cluster the first API answers take seconds, while the
+    bridge is already publishing). An older stream's past was not this worker's to lose."""
+    if stream.created is not None and stream.created.timestamp() >= worker_started:
+        return 0
+    return max(stream.state.first_seq - 1, 0)
+
+
 class TriggerWorker:
     def __init__(
         self,
@@ -116,6 +126,7 @@ class TriggerWorker:
         self._busy = 0
         self._log_once = LogOnce(log)  # one line per kind of trouble until bound again
         self._last_seq = 0  # highest stream sequence fetched: a jump past it is an expiry
+        self._started = time.time()  # a stream created after this was all meant for it
         self._clients = [
             httpx.AsyncClient(
                 http1=True,
@@ -216,6 +227,12 @@ class TriggerWorker:
             return False
         if stream.state.last_seq < self._last_seq:
             self._last_seq = 0  # a new stream (NATS restarted): its sequences start again
+        try:
+            existing = await self.js.consumer_info(trigger.stream, trigger.name)
+            got = existing.delivered.stream_seq or 0
+        except nats.js.errors.NotFoundError:  # a new consumer
+            got = missed_before_binding(stream, self._started)
+        self._last_seq = max(self._last_seq, got)
         await self.js.add_consumer(trigger.stream, consumer_config(trigger, self.settings))
         if self._psub is not None:
             with contextlib.suppress(Exception):
@@ -264,9 +281,10 @@ class TriggerWorker:
 
     def _count_expired(self, seq: int) -> None:
         """The consumer filters on the whole stream, so stream sequences it skipped were
-        dropped by the stream (max_age, byte cap) before they reached this Trigger. Lower
-        sequences are redeliveries."""
-        if self._last_seq and seq > self._last_seq + 1:
+        dropped by the stream (max_age, byte cap) before they reached this Trigger, including
+        those that aged out before the consumer was first created (a cold start on a cluster
+        binds seconds after the bridge began publishing). Lower sequences are redeliveries."""
+        if seq > self._last_seq + 1:
             self.metrics.expired.labels(self.trigger.name).inc(seq - self._last_seq - 1)
         self._last_seq = max(self._last_seq, seq)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cloudevents.core.bindings import http as ce_http
+from nats.js.api import StreamInfo
 from prometheus_client import generate_latest
 
 from stampede import metricnames as names
+from stampede.dispatch.consumer import missed_before_binding
 from stampede.events import MARKET_EVENT_TYPES, RawJSONFormat
 from stampede.market import Channel
 from stampede.subjects import DLQ_STREAM, dlq_subject
@@ -237,3 +240,49 @@ async def test_stop_finishes_in_flight_deliveries(nats_url: str, tmp_path: Path)
             assert deliveries(dispatcher, "ack") == 3
         info = await js.consumer_info("STOCKS_T", "momentum")
         assert info.num_ack_pending == 0 and info.delivered.consumer_seq == 3
+
+
+async def test_what_aged_out_while_the_dispatcher_was_down_counts_as_expired(
+    nats_url: str, tmp_path: Path
+) -> None:
+    triggers = write_triggers(tmp_path / "t.yaml", [TRADES])
+    async with jetstream(nats_url) as js, serve_subscriber(Subscriber()) as fn:
+        await js.add_stream(market_stream(Channel.TRADE, max_age=1.0))
+        async with running_dispatcher(nats_url, triggers, {"momentum": fn.url}) as dispatcher:
+            await all_bound(dispatcher)
+            await publish(js, Channel.TRADE, 2)
+            await eventually(lambda: len(fn.received) == 2, what="2 deliveries")
+        await publish(js, Channel.TRADE, 4)  # the dispatcher is down: these age out unread
+        await eventually(lambda: _aged_out(js), what="the stream aged them out")
+        async with running_dispatcher(nats_url, triggers, {"momentum": fn.url}) as dispatcher:
+            await all_bound(dispatcher)
+            await publish(js, Channel.TRADE, 3)
+            await eventually(lambda: len(fn.received) == 5, what="3 more deliveries")
+            await eventually(
+                lambda: metric(dispatcher, names.DISPATCH_EXPIRED, trigger="momentum") == 4,
+                what="the 4 that aged out counted",
+            )
+
+
+async def _aged_out(js) -> bool:
+    return (await js.stream_info("STOCKS_T")).state.messages == 0
+
+
+def test_a_new_consumer_counts_expiries_from_the_start_of_a_stream_newer_than_its_worker() -> None:
+    started = time.time()
+    info = StreamInfo.from_response(
+        {
+            "config": {"name": "STOCKS_T"},
+            "state": {
+                "first_seq": 41,
+                "last_seq": 40,
+                "messages": 0,
+                "bytes": 0,
+                "consumer_count": 0,
+            },
+        }
+    )
+    info.created = datetime.fromtimestamp(started + 2, UTC)  # while the worker waited
+    assert missed_before_binding(info, started) == 0  # the 40 aged out were its own
+    info.created = datetime.fromtimestamp(started - 3600, UTC)  # an old stream's past
+    assert missed_before_binding(info, started) == 40
