@@ -89,12 +89,12 @@ def _event_age(headers: dict[str, str] | None) -> float | None:
         return None
 
 
-def missed_before_binding(stream: StreamInfo, worker_started: float) -> int:
+def missed_before_binding(stream: StreamInfo, dispatcher_started: float) -> int:
     """The stream sequence a new consumer counts expiries from. A stream created after the
-    worker started was all meant for it: what aged out before the consumer existed was lost to
-    its function (on a fresh JetStream cluster the first API answers take seconds, while the
-    bridge is already publishing). An older stream's past was not this worker's to lose."""
-    if stream.created is not None and stream.created.timestamp() >= worker_started:
+    dispatcher started was all meant for it: what aged out before the consumer existed was lost
+    to its function (on a fresh JetStream cluster the first API answers take seconds, while the
+    bridge is already publishing). An older stream's past was not this dispatcher's to lose."""
+    if stream.created is not None and stream.created.timestamp() >= dispatcher_started:
         return 0
     return max(stream.state.first_seq - 1, 0)
 
@@ -107,6 +107,7 @@ class TriggerWorker:
         settings: DispatchSettings,
         metrics: DispatchMetrics,
         tracer: trace.Tracer,
+        started: float,
     ) -> None:
         self.trigger = trigger
         self.js = js
@@ -126,7 +127,7 @@ class TriggerWorker:
         self._busy = 0
         self._log_once = LogOnce(log)  # one line per kind of trouble until bound again
         self._last_seq = 0  # highest stream sequence fetched: a jump past it is an expiry
-        self._started = time.time()  # a stream created after this was all meant for it
+        self._started = started  # the dispatcher's start: a stream created later was all ours
         self._clients = [
             httpx.AsyncClient(
                 http1=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import nats
 import nats.errors
@@ -38,6 +39,7 @@ class Dispatcher:
         self.triggers = triggers
         self.tracer = tracer or trace.get_tracer("stampede.dispatch")
         self.metrics = DispatchMetrics()
+        self.started = time.time()  # before the first JetStream call, which can take seconds
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self.workers: list[TriggerWorker] = []
@@ -56,7 +58,9 @@ class Dispatcher:
         self.js = self.nc.jetstream()
         await self.ensure_dlq_stream()
         for trigger in self.triggers:
-            worker = TriggerWorker(trigger, self.js, self.settings, self.metrics, self.tracer)
+            worker = TriggerWorker(
+                trigger, self.js, self.settings, self.metrics, self.tracer, self.started
+            )
             self.workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(), name=f"trigger-{trigger.name}"))
         self._tasks.append(asyncio.create_task(self._poll_lag(), name="dispatch-lag-poll"))
