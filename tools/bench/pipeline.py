@@ -16,8 +16,7 @@ the pids of status.json). Scenarios:
 - **open**: the simulated market from 09:29:30 (seed 7): one row per second for 90 s after
   09:30 (offered, applied, board-write p50/p99, shed, pending), whether p99 stays under 1 s in
   every second from 09:30:05, and afterwards the boards compared with ``/_sim/truth``.
-- **latency**: exchange->client latency of the boards at 20,000 events/s, at speed 1 from
-  10:30 ET whatever the hour of the run.
+- **latency**: exchange->client latency of the boards at 20,000 events/s on a live clock.
 - **day**: a whole simulated session (04:00 -> 20:00 ET at 120x), the night and the next
   trading day's pre-market: memory, keys, stream bytes and clients once a wall second, growth
   per simulated hour, key TTLs, the day switch (``day.py``; ``--quick``: from 19:30 at 900x).

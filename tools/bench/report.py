@@ -124,7 +124,7 @@ def open_section(o: Doc) -> list[str]:
 def latency_section(runs: list[Doc]) -> list[str]:
     out = [
         "",
-        "EXCHANGE -> CLIENT (clock at wall speed, offset corrected; ms, as the WebSocket client measured it)",
+        "EXCHANGE -> CLIENT (live clock; ms, as the WebSocket client measured it)",
     ]
     for f in runs:
         by_writer = f["client"]["exchange_to_client_ms"]
