@@ -45,6 +45,7 @@ class Dispatcher:
         self.workers: list[TriggerWorker] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._workers_started = False  # until then NATS may be up but no Trigger is bound
 
     async def start(self) -> None:
         self.nc = await bus.connect(
@@ -64,6 +65,7 @@ class Dispatcher:
             self.workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(), name=f"trigger-{trigger.name}"))
         self._tasks.append(asyncio.create_task(self._poll_lag(), name="dispatch-lag-poll"))
+        self._workers_started = True
 
     async def ensure_dlq_stream(self) -> None:
         assert self.js is not None
@@ -105,6 +107,8 @@ class Dispatcher:
         declared yet: nothing to deliver, and `stampede up` starts the dispatcher before the bridge)."""
         if self.nc is None or not self.nc.is_connected:
             return False, "NATS not connected"
+        if not self._workers_started:
+            return False, "starting"
         states = {w.trigger.name: w.state for w in self.workers}
         detail = (
             ", ".join(f"{name}: {state.value}" for name, state in states.items()) or "no triggers"

@@ -37,7 +37,7 @@ class DispatchMetrics:
         # stage=dispatch: the subscriber acknowledged the delivery.
         self.pipeline_latency = pipeline_latency_histogram(r)
         self.inflight = Gauge(
-            "stampede_dispatch_inflight", "HTTP deliveries in flight.", ["trigger"], registry=r
+            names.DISPATCH_INFLIGHT, "HTTP deliveries in flight.", ["trigger"], registry=r
         )
         self.consumer_pending = Gauge(
             names.DISPATCH_CONSUMER_PENDING,

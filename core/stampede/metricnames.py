@@ -44,6 +44,7 @@ DISPATCH_DELIVERIES = "stampede_dispatch_deliveries_total"
 DISPATCH_CONSUMER_PENDING = "stampede_dispatch_consumer_pending"
 DISPATCH_CONSUMER_ACK_PENDING = "stampede_dispatch_consumer_ack_pending"
 DISPATCH_EXPIRED = "stampede_dispatch_expired_total"
+DISPATCH_INFLIGHT = "stampede_dispatch_inflight"
 
 # functions
 FUNCTION_EVENTS_APPLIED = "stampede_function_events_applied_total"

@@ -35,6 +35,7 @@ from stampede import keys
 from stampede.metricnames import (
     DISPATCH_CONSUMER_ACK_PENDING,
     DISPATCH_CONSUMER_PENDING,
+    DISPATCH_INFLIGHT,
     FUNCTION_DROPPED,
 )
 from stampede.subjects import DLQ_STREAM, NEWS_STREAM
@@ -196,6 +197,6 @@ def _momentum_drained(p: Pipeline) -> bool:
         for gauge in (
             DISPATCH_CONSUMER_PENDING,
             DISPATCH_CONSUMER_ACK_PENDING,
-            "stampede_dispatch_inflight",
+            DISPATCH_INFLIGHT,
         )
     )

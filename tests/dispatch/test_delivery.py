@@ -13,6 +13,9 @@ from prometheus_client import generate_latest
 
 from stampede import metricnames as names
 from stampede.dispatch.consumer import missed_before_binding
+from stampede.dispatch.dispatcher import Dispatcher
+from stampede.dispatch.settings import DispatchSettings
+from stampede.dispatch.triggers import load_triggers, routable
 from stampede.events import MARKET_EVENT_TYPES, RawJSONFormat
 from stampede.market import Channel
 from stampede.subjects import DLQ_STREAM, dlq_subject
@@ -195,6 +198,33 @@ async def test_a_down_subscriber_does_not_hold_up_another_trigger(
             assert (await dispatcher.readiness())[0]
 
 
+async def test_not_ready_while_starting_though_nats_is_connected(
+    nats_url: str, tmp_path: Path
+) -> None:
+    """NATS connects before the Triggers' workers exist; /readyz in that gap once said ready
+    ("no triggers") and then not ready ("starting"): a probe must never see ready too early."""
+    triggers = write_triggers(tmp_path / "t.yaml", [TRADES])
+    config = DispatchSettings(
+        nats_url=nats_url,
+        dispatch_triggers_path=triggers,
+        dispatch_subscriber_urls="momentum=http://127.0.0.1:9",
+    )
+    routes = load_triggers(triggers, config.dispatch_namespace, config.subscriber_overrides())
+    dispatcher = Dispatcher(config, routable(routes))
+    starting = asyncio.create_task(dispatcher.start())
+    answers = []
+    try:
+        while not starting.done():
+            answers.append(await dispatcher.readiness())
+            await asyncio.sleep(0)
+        await starting
+        connected = [a for a in answers if a[1] != "NATS not connected"]
+        assert connected, "never sampled readiness between connect and started"
+        assert set(connected) == {(False, "starting")}
+    finally:
+        await dispatcher.close()
+
+
 async def test_waits_for_a_missing_stream_ready_meanwhile_and_exposes_lag(
     nats_url: str, tmp_path: Path
 ) -> None:
@@ -212,9 +242,7 @@ async def test_waits_for_a_missing_stream_ready_meanwhile_and_exposes_lag(
         await all_bound(dispatcher)
         await publish(js, Channel.TRADE, 10)
         await eventually(
-            lambda: (
-                metric(dispatcher, "stampede_dispatch_consumer_pending", trigger="momentum") >= 5
-            ),
+            lambda: metric(dispatcher, names.DISPATCH_CONSUMER_PENDING, trigger="momentum") >= 5,
             what="consumer lag gauge",
         )
         text = generate_latest(dispatcher.metrics.registry).decode()
@@ -222,9 +250,7 @@ async def test_waits_for_a_missing_stream_ready_meanwhile_and_exposes_lag(
         assert 'stampede_dispatch_inflight{trigger="momentum"} 1.0' in text
         await eventually(lambda: len(fn.received) == 10, what="all delivered")
         await eventually(
-            lambda: (
-                metric(dispatcher, "stampede_dispatch_consumer_pending", trigger="momentum") == 0
-            )
+            lambda: metric(dispatcher, names.DISPATCH_CONSUMER_PENDING, trigger="momentum") == 0
         )
 
 
