@@ -295,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         processes = {"function": psutil.Process(function.pid)}
         processes |= {node.name: psutil.Process(node.pid) for node in nodes}
+        probe_before = speed_probe_ms()
         before = {k: sum(p.cpu_times()[:2]) for k, p in processes.items()}
         applied, batches, latencies, elapsed = asyncio.run(
             drive("127.0.0.1", port, payloads, args.seconds, args.concurrency, event_type)
@@ -324,7 +325,10 @@ def main(argv: list[str] | None = None) -> int:
             f"capacity with a dedicated core each: function {1e6 / per_event['function']:,.0f} events/s, "
             f"redis {1e6 / per_event['redis']:,.0f} events/s"
         )
-        print(f"speed probe: {speed_probe_ms()} ms (a fixed Python loop; higher = slower machine)")
+        print(
+            f"speed probe: {probe_before} ms before, {speed_probe_ms()} ms after "
+            "(a fixed Python loop; higher = slower machine)"
+        )
         if isinstance(redis_store, localstack.RedisCluster):
             print_per_node(redis_store, redis_env, cpu, applied, elapsed)
     finally:
