@@ -17,6 +17,9 @@ class Board:
     metric: str  # the row field the score is
     function: str  # the function that writes it
     ascending: bool = False
+    # members leave after a window of feed time without trades, so the board may be empty at
+    # any moment of a quiet market (the others hold a symbol for the whole day once it is on)
+    windowed: bool = False
 
 
 BOARDS: tuple[Board, ...] = (
@@ -26,10 +29,10 @@ BOARDS: tuple[Board, ...] = (
     Board("from_open", "% from open", "from_open_pct", "movers"),
     Board("volume", "Volume", "volume", "movers"),
     Board("rvol", "Relative volume (at time of day)", "rvol", "movers"),
-    Board("momentum_1m", "Momentum 1 min", "change_1m_pct", "momentum"),
-    Board("momentum_5m", "Momentum 5 min", "change_5m_pct", "momentum"),
-    Board("tape_speed", "Tape speed (trades/s)", "trades_per_sec", "momentum"),
-    Board("dollar_volume_1m", "Dollar volume 1 min", "dollar_volume_1m", "momentum"),
+    Board("momentum_1m", "Momentum 1 min", "change_1m_pct", "momentum", windowed=True),
+    Board("momentum_5m", "Momentum 5 min", "change_5m_pct", "momentum", windowed=True),
+    Board("tape_speed", "Tape speed (trades/s)", "trades_per_sec", "momentum", windowed=True),
+    Board("dollar_volume_1m", "Dollar volume 1 min", "dollar_volume_1m", "momentum", windowed=True),
     Board("new_highs", "New high of day", "hod_time", "momentum"),
     Board("halts", "Halts / resumes", "halt_time", "halts"),
     # ranked by movers' and halts' row writes alike: see NEAR_LULD_PCT

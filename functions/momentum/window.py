@@ -22,6 +22,7 @@ from pathlib import Path
 import msgspec
 
 from stampede import keys
+from stampede.boards import BOARDS as CATALOGUE
 from stampede.functions.commit import E, Flushed, Part
 from stampede.functions.lua import ApplyScript
 from stampede.functions.momentum.scoring import SymbolTrades
@@ -29,7 +30,8 @@ from stampede.functions.settings import FunctionSettings
 from stampede.functions.store import UPDATED, KeyTable, change_notice, seen_keys
 from stampede.redisclient import RedisClient
 
-WINDOW_BOARDS = ("momentum_1m", "momentum_5m", "tape_speed", "dollar_volume_1m")
+# in catalogue order, which is momentum.lua's boards 1..4
+WINDOW_BOARDS = tuple(b.name for b in CATALOGUE if b.windowed)
 HOD_BOARD = "new_highs"
 BOARDS = (*WINDOW_BOARDS, HOD_BOARD)
 LOOKBACK_MINUTES = 5  # how far before "1/5 minutes ago" a last price may be looked up

@@ -107,6 +107,11 @@ def test_day_switch_finds_early_switches_storms_and_empty_boards() -> None:
     days = [(4.5, NEXT.isoformat())]
     empty = dayfigures.day_switch(_night_and_morning(0), NEXT.isoformat(), _ms(NEXT, 4), days, 12)
     assert empty["empty_board_samples"] == {"gainers": 6}  # from SETTLE_S after the switch on
+    churning = _night_and_morning(0)
+    for s in churning:  # a window board empties and fills within a sample at 900x
+        s.board_rows["tape_speed"], s.board_members["tape_speed"] = 0, 3
+    judged = dayfigures.day_switch(churning, NEXT.isoformat(), _ms(NEXT, 4), days, 12)
+    assert judged["empty_board_samples"] == {"gainers": 6}
     storm = dayfigures.day_switch(
         _night_and_morning(snapshots_after=60), NEXT.isoformat(), _ms(NEXT, 4), days, 12
     )

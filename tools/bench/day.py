@@ -99,18 +99,26 @@ class DaySampler(Background):
     async def _loop(self) -> None:
         nc = await nats.connect(self.status["nats"])
         store = aioredis.Redis.from_url(self.status["redis"])
+        # the boards' sizes where the gateway reads them: its replica lags the primary, and at
+        # 900x a few ms of lag are a window board's whole life
+        gateway_store = aioredis.Redis.from_url(
+            self.status.get("redis_replica") or self.status["redis"]
+        )
         try:
             async with httpx.AsyncClient(timeout=2.0) as http:
                 while not self._stop.is_set():
                     started = time.monotonic()
                     try:
-                        self.samples.append(await self._sample(http, nc.jsm(), store))
+                        self.samples.append(
+                            await self._sample(http, nc.jsm(), store, gateway_store)
+                        )
                     except (httpx.HTTPError, redis.RedisError, nats.errors.Error, ValueError) as e:
                         kind = type(e).__name__
                         self.errors[kind] = self.errors.get(kind, 0) + 1
                     await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
         finally:
             await store.aclose()
+            await gateway_store.aclose()
             await nc.close()
 
     async def _metrics(self, http: httpx.AsyncClient) -> Snapshot:
@@ -120,7 +128,11 @@ class DaySampler(Background):
         return Snapshot.merge(Snapshot.parse(page.text) for page in pages)
 
     async def _sample(
-        self, http: httpx.AsyncClient, jsm: nats.js.JetStreamManager, store: aioredis.Redis
+        self,
+        http: httpx.AsyncClient,
+        jsm: nats.js.JetStreamManager,
+        store: aioredis.Redis,
+        gateway_store: aioredis.Redis,
     ) -> DaySample:
         at = time.monotonic()
         clock = (await http.get(f"{self.sim}/_sim/clock")).json()
@@ -129,17 +141,15 @@ class DaySampler(Background):
         metrics = await self._metrics(http)
         sample.sim_end_ms = int((await http.get(f"{self.sim}/_sim/clock")).json()["sim_ms"])
         info = await store.info()
-        async with store.pipeline(transaction=False) as pipe:
-            for board in BOARDS:
-                pipe.zcard(keys.board(day, board.name))
-            members = await pipe.execute()
         streams = await jsm.streams_info()
+        before = await board_sizes(gateway_store, day)
         boards = await asyncio.gather(
             *(
                 http.get(f"{self.status['gateway']}/api/boards/{b.name}", params={"limit": 20})
                 for b in BOARDS
             )
         )
+        after = await board_sizes(gateway_store, day)
         _, rss = usage(self._procs)
         v = sample.values
         v.update({f"rss_mb:{name}": round(b / 2**20, 1) for name, b in rss.items()})
@@ -158,11 +168,22 @@ class DaySampler(Background):
         v["expired_cloudevents"] = metrics.value(names.DISPATCH_EXPIRED)
         v["bridge_stale_events"] = metrics.value(names.BRIDGE_DROPPED_EVENTS, reason="stale")
         v["pending"] = sum(metrics.by(names.DISPATCH_CONSUMER_PENDING, "trigger").values())
-        sample.board_members = {b.name: int(n) for b, n in zip(BOARDS, members)}
+        # a board counts as held only if it had members right before and right after the
+        # gateway's answer: a window board can empty and fill again between two samples
+        sample.board_members = {b.name: min(before[b.name], after[b.name]) for b in BOARDS}
         docs = [answer.json() for answer in boards]
         sample.board_rows = {b.name: len(doc.get("rows", [])) for b, doc in zip(BOARDS, docs)}
         sample.board_day = docs[0].get("day") if docs else None
         return sample
+
+
+async def board_sizes(store: aioredis.Redis, day: str) -> dict[str, int]:
+    """ZCARD of every board of ``day``, in one round trip."""
+    async with store.pipeline(transaction=False) as pipe:
+        for board in BOARDS:
+            pipe.zcard(keys.board(day, board.name))
+        sizes = await pipe.execute()
+    return {b.name: int(n) for b, n in zip(BOARDS, sizes, strict=True)}
 
 
 class RefdataSchedule(Background):

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from stampede import markettime
+from stampede.boards import BOARDS
 from stampede.tools.bench.verdict import Doc, slope
 
 HOUR_MS = 3_600_000
+WINDOWED = frozenset(b.name for b in BOARDS if b.windowed)
 SETTLE_S = 2.0  # wall seconds a gateway tick may lag Redis before an empty board counts
 STORM_WINDOW_S = 10.0  # wall seconds after the switch in which a reset storm would show
 STORM_SNAPSHOTS_PER_SUBSCRIPTION = 2.0  # one fresh snapshot per subscription is a day switch
@@ -42,9 +44,9 @@ class DaySample:
     values: dict[str, float] = field(default_factory=dict)  # series name -> value
     board_day: str | None = None  # the day the gateway serves (REST)
     board_rows: dict[str, int] = field(default_factory=dict)  # rows the gateway serves per board
-    board_members: dict[str, int] = field(
-        default_factory=dict
-    )  # ZCARD of the simulated day's board
+    # ZCARD of the simulated day's board where the gateway reads it, the smaller of right
+    # before and right after the gateway's answer
+    board_members: dict[str, int] = field(default_factory=dict)
     # The clock once the counters were read: at 900x the scrape alone can take simulated
     # minutes, so the values lie somewhere between ``sim_ms`` and this.
     sim_end_ms: int | None = None
@@ -144,8 +146,11 @@ def day_switch(
     ``client_days`` are (wall_s, day) at every change of the day the WebSocket client was sent;
     the first with ``new_day`` is the switch. It is *on time* when it came after the new day's
     first event time ``first_event_ms`` (04:00) and never went back. A board is *empty after
-    the switch* in a sample when the gateway serves no row while Redis has members for it in
-    this and every sample of the last ``SETTLE_S`` seconds.
+    the switch* in a sample when the gateway serves no row while Redis (where the gateway
+    reads) has members for it right before and right after that answer, in this and every
+    sample of the last ``SETTLE_S`` seconds. Windowed boards (momentum, tape) are not judged:
+    their members leave after seconds of feed time without trades, and at 900x a quiet
+    pre-market empties and fills them again within one sample.
     A *reset storm* is more than ``STORM_SNAPSHOTS_PER_SUBSCRIPTION`` fresh snapshots per
     subscription within ``STORM_WINDOW_S`` of the switch; Redis commands/s in that window are
     shown beside those of the window after it, where the new day runs normally.
@@ -164,6 +169,8 @@ def day_switch(
             continue
         recent = [p for p in samples[: i + 1] if p.wall_s >= s.wall_s - SETTLE_S]
         for board, rows in s.board_rows.items():
+            if board in WINDOWED:
+                continue  # at 900x its members come and go within a sample
             if rows == 0 and all(p.board_members.get(board, 0) > 0 for p in recent):
                 empty[board] = empty.get(board, 0) + 1
     first_rows = {
