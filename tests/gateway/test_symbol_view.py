@@ -20,7 +20,7 @@ from support.pipeline import Pipeline
 pytestmark = pytest.mark.browser
 
 START = "11:30:00"  # a calm midday market: the chart, not the burst, is under test
-SPEED = 4.0  # one simulated minute every 15 s
+SPEED = 8.0  # one simulated minute every 7.5 s
 
 
 def sim_clock(p: Pipeline) -> tuple[int, datetime]:
