@@ -35,6 +35,8 @@ from stampede import keys
 from stampede.metricnames import (
     DISPATCH_CONSUMER_ACK_PENDING,
     DISPATCH_CONSUMER_PENDING,
+    DISPATCH_DELIVERIES,
+    DISPATCH_EXPIRED,
     DISPATCH_INFLIGHT,
     FUNCTION_DROPPED,
 )
@@ -173,8 +175,8 @@ async def test_every_loss_is_counted(
     bridge = await asyncio.to_thread(pipeline.metrics, "bridge")
     dispatch = await asyncio.to_thread(pipeline.metrics, "dispatch")
     given_up = bridge.value("stampede_bridge_publish_errors_total")
-    expired = dispatch.value("stampede_dispatch_expired_total", trigger="momentum")
-    dead = dispatch.value("stampede_dispatch_deliveries_total", trigger="momentum", outcome="dlq")
+    expired = dispatch.value(DISPATCH_EXPIRED, trigger="momentum")
+    dead = dispatch.value(DISPATCH_DELIVERIES, trigger="momentum", outcome="dlq")
     momentum = await asyncio.to_thread(pipeline.metrics, "function-momentum")
     stale = momentum.value(FUNCTION_DROPPED, function="momentum", reason="stale")
     print(

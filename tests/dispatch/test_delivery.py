@@ -18,7 +18,7 @@ from stampede.dispatch.settings import DispatchSettings
 from stampede.dispatch.triggers import load_triggers, routable
 from stampede.events import MARKET_EVENT_TYPES, RawJSONFormat
 from stampede.market import Channel
-from stampede.subjects import DLQ_STREAM, dlq_subject
+from stampede.subjects import DLQ_STREAM, dlq_subject, stream_name
 from support.dispatch import (
     Subscriber,
     all_bound,
@@ -35,6 +35,7 @@ from support.dispatch import (
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRADES = {"name": "momentum", "type": MARKET_EVENT_TYPES[Channel.TRADE]}
 AGGREGATES = {"name": "movers", "type": MARKET_EVENT_TYPES[Channel.AGGREGATE]}
+TRADE_STREAM = stream_name(Channel.TRADE)
 
 
 def deliveries(dispatcher, outcome: str) -> float:
@@ -69,7 +70,7 @@ async def test_binary_delivery_preserves_every_attribute_and_data_byte_and_acks(
             sent += await publish(js, Channel.TRADE, 2, structured=True)
             await eventually(lambda: len(fn.received) == 7, what="7 deliveries")
             await eventually(lambda: deliveries(dispatcher, "ack") == 7)
-            info = await js.consumer_info("STOCKS_T", "momentum")
+            info = await js.consumer_info(TRADE_STREAM, "momentum")
             assert info.num_ack_pending == 0 and info.num_redelivered == 0
             assert (info.config.deliver_policy, info.config.ack_policy) == ("all", "explicit")
             assert info.config.max_ack_pending == 1000
@@ -105,7 +106,7 @@ async def test_503_is_retried_with_backoff_then_acked(nats_url: str, tmp_path: P
                 )
                 == 2
             )
-            assert (await js.consumer_info("STOCKS_T", "momentum")).num_ack_pending == 0
+            assert (await js.consumer_info(TRADE_STREAM, "momentum")).num_ack_pending == 0
     assert [r.headers["ce-id"] for r in fn.received] == [event.get_id()] * 3
     gaps = [b.at - a.at for a, b in zip(fn.received, fn.received[1:])]
     # Knative exponential backoff: 0.1 s * 2^attempt -> at least 0.2 s, then 0.4 s
@@ -264,7 +265,7 @@ async def test_stop_finishes_in_flight_deliveries(nats_url: str, tmp_path: Path)
             await eventually(lambda: len(fn.received) == 3)
             await dispatcher.close()  # returns after the slow answers came back and were acked
             assert deliveries(dispatcher, "ack") == 3
-        info = await js.consumer_info("STOCKS_T", "momentum")
+        info = await js.consumer_info(TRADE_STREAM, "momentum")
         assert info.num_ack_pending == 0 and info.delivered.consumer_seq == 3
 
 
@@ -291,14 +292,16 @@ async def test_what_aged_out_while_the_dispatcher_was_down_counts_as_expired(
 
 
 async def _aged_out(js) -> bool:
-    return (await js.stream_info("STOCKS_T")).state.messages == 0
+    return (await js.stream_info(TRADE_STREAM)).state.messages == 0
 
 
-def test_a_new_consumer_counts_expiries_from_the_start_of_a_stream_newer_than_its_worker() -> None:
+def test_a_new_consumer_counts_expiries_from_the_start_of_a_stream_newer_than_its_dispatcher() -> (
+    None
+):
     started = time.time()
     info = StreamInfo.from_response(
         {
-            "config": {"name": "STOCKS_T"},
+            "config": {"name": TRADE_STREAM},
             "state": {
                 "first_seq": 41,
                 "last_seq": 40,
@@ -308,7 +311,7 @@ def test_a_new_consumer_counts_expiries_from_the_start_of_a_stream_newer_than_it
             },
         }
     )
-    info.created = datetime.fromtimestamp(started + 2, UTC)  # while the worker waited
+    info.created = datetime.fromtimestamp(started + 2, UTC)  # after the dispatcher started
     assert missed_before_binding(info, started) == 0  # the 40 aged out were its own
     info.created = datetime.fromtimestamp(started - 3600, UTC)  # an old stream's past
     assert missed_before_binding(info, started) == 40
