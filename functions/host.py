@@ -23,10 +23,10 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI
 from opentelemetry import propagate, trace
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 

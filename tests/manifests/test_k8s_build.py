@@ -45,7 +45,7 @@ def test_every_skaffold_image_has_its_containerfile(image: str) -> None:
         assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", pinned)
         assert re.search(r"^USER 10001", text, re.MULTILINE), "runs as non-root"
         # the dependency layer is built before any source is copied
-        assert text.index("pip install -r requirements.txt") < text.index("COPY core/")
+        assert text.index("pip install --require-hashes") < text.index("COPY core/")
         assert "PORT=8080" in text
     else:
         base = "stampede/base-sim" if image == "stampede/simulator" else "stampede/base"

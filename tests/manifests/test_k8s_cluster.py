@@ -186,8 +186,8 @@ def test_the_rendered_config_and_create_job_form_a_real_cluster(tmp_path: Path) 
             argv = [server_binary("redis-server"), *args, "--port", str(port), "--bind"]
             argv += ["127.0.0.1", "--dir", str(data)]
             argv += ["--cluster-config-file", str(data / "nodes.conf"), "--save", ""]
-            log = (data / "log").open("w")
-            servers.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+            with (data / "log").open("w") as log:  # the server keeps its own copy of the fd
+                servers.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
             wait_for_port("127.0.0.1", port, proc=servers[-1])
         nodes = " ".join(f"localhost:{port}" for port in ports)
         script = [*create["command"], create["args"][0]]

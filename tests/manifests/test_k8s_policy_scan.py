@@ -2,13 +2,14 @@
 manifests/checkov.yaml.
 
 checkov pins ~60 packages (boto3, networkx, an old `packaging`, ...) that would clash with the
-project's own, so it runs from its own virtualenv, created once per machine under
-~/.cache/stampede (about 30 s with PyPI reachable) and reused; set CHECKOV to use an
-installed checkov instead. A scan takes a few seconds.
+project's own, so it runs from its own virtualenv holding its own lock (requirements/checkov.txt,
+made by scripts/lock), created once per machine and lock under ~/.cache/stampede (about 30 s with
+PyPI reachable) and reused; set CHECKOV to use an installed checkov instead. A scan takes a few seconds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -18,16 +19,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.k8s import MANIFESTS, OVERLAYS, render
+from support.k8s import MANIFESTS, OVERLAYS, ROOT, render
 
-CHECKOV_VERSION = "3.3.30"
+CHECKOV_LOCK = ROOT / "requirements" / "checkov.txt"
 
 
 @pytest.fixture(scope="session")
 def checkov() -> str:
     if os.environ.get("CHECKOV"):
         return os.environ["CHECKOV"]
-    venv = Path.home() / ".cache" / "stampede" / f"checkov-{CHECKOV_VERSION}"
+    lock_id = hashlib.sha256(CHECKOV_LOCK.read_bytes()).hexdigest()[:12]
+    venv = Path.home() / ".cache" / "stampede" / f"checkov-{lock_id}"
     binary = venv / "bin" / "checkov"
     if not binary.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -37,7 +39,9 @@ def checkov() -> str:
                 "install",
                 "-q",
                 "--disable-pip-version-check",
-                f"checkov=={CHECKOV_VERSION}",
+                "--require-hashes",
+                "-r",
+                str(CHECKOV_LOCK),
             ],
             check=True,
             timeout=600,
