@@ -1,74 +1,122 @@
 -- Momentum: every trade of a group commit, reduced per symbol and second (window.py), merged
--- into ONE packed string per symbol (one GET, one SET per symbol visit), and the window
--- metrics derived as of the symbol's newest trade. Layout of ARGV[3], of the state string and
--- of its records: window.py (MomentumCall, HEADER, COUNT, PRICE, MINUTE); keys are KEYS indices.
+-- into the symbol's state, and the window metrics derived as of the symbol's newest trade.
+-- Layout of ARGV[3], of the state and of its records: window.py (MomentumCall, HEADER, COUNT,
+-- PRICE, MINUTE); keys are KEYS indices.
 --
--- State = header .. count records .. price records .. minute records:
+-- State = a header key (SET each visit, ~170 bytes) and three record lists, each in its own key:
 --   count  (second, trades, cents) for the seconds of the last 60 s: the tape and dollar windows
 --   price  (second, last price, its ms within the second, its sequence) for every second with
 --          a price that a 1- or 5-minute look-up can still reach
 --   minute (minute, trades) for the whole day: the tape's history
+-- A list is written by what changed, not whole: records from the first changed one on go out in
+-- one SETRANGE (mostly the newest record or two), and pruning from the front only moves the
+-- list's base past dead records until they outnumber the live ones, when the list is rewritten
+-- whole. So Redis copies, and replicates, tens of bytes per symbol visit instead of the window.
 -- Every merge is a sum or a max by (time, sequence), and what is pruned can no longer change a
 -- metric (the symbol's clock only moves forward), so replicas applying in any order converge.
 local p = cmsgpack.unpack(ARGV[3])
 local TTL, CHANNEL, MESSAGE, W, STALE, CAP, LOOK, GROUPS = p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
 local floor, fmt, pack, sunpack, sub = math.floor, string.format, struct.pack, struct.unpack, string.sub
-local HEADER = '<' .. string.rep('d', 18) .. 'I4I4I4'
-local HSIZE = 18 * 8 + 12
+local concat, tinsert = table.concat, table.insert
+local HEADER = '<' .. string.rep('d', 18) .. 'I4I4I4I4I4I4'
+local HSIZE = 18 * 8 + 24
 local COUNT, CSIZE = '<I4I4d', 16
 local PRICE, PSIZE = '<I4dI2d', 22
 local MINUTE, MSIZE = '<I4I4', 8
--- asof, lt, lq, lp, hi, hit, lo, lot, phi, phit, secW, wn, wd, r1, f1, r5, f5, shown, nc, np, nm
-local EMPTY = {0, -1, 0, 0, 0, -1, 0, -1, 0, -1, -1, 0, 0, 0, -1, 0, -1, 0, 0, 0, 0}
+local COMPACT = 64  -- dead records a list keeps at least before it is rewritten whole
+-- asof, lt, lq, lp, hi, hit, lo, lot, phi, phit, secW, wn, wd, r1, f1, r5, f5, shown,
+-- then per list (count, price, minute) its records in the key, then the dead ones before its base
+local EMPTY = {0, -1, 0, 0, 0, -1, 0, -1, 0, -1, -1, 0, 0, 0, -1, 0, -1, 0, 0, 0, 0, 0, 0, 0}
 
 local function num(x) return fmt('%.10g', x) end
 local function newer(t, q, ct, cq) return t > ct or (t == ct and q >= cq) end
 
--- Index of the last record whose first field (a second or minute) is <= b, 0 when none, and
--- that field: the newest record first (most batches extend the tail), else a binary search.
-local function last_at_or_before(str, size, n, b)
-  if n == 0 then return 0, nil end
-  local s = sunpack('<I4', str, (n - 1) * size + 1)
-  if s <= b then return n, s end
-  local lo, hi, found, fs = 1, n - 1, 0, nil
+-- A record list: records 1..n of ``raw`` (the key as read), the first ``base`` of them dead.
+-- Records after ``dirty`` live in ``tail`` as packed strings: those are what this visit changes.
+local function list_open(key, size, n, base)
+  local raw = ''
+  if n > 0 then raw = redis.call('GET', key) or '' end
+  if #raw ~= n * size then raw, n, base = '', 0, 0 end  -- expired with the day: start afresh
+  return {key = key, size = size, raw = raw, n = n, base = base, dirty = n, tail = {}, fresh = raw == ''}
+end
+
+-- The fields of record i (``rfmt`` may read only its leading ones).
+local function read(L, i, rfmt)
+  if i > L.dirty then return sunpack(rfmt, L.tail[i - L.dirty]) end
+  return sunpack(rfmt, L.raw, (i - 1) * L.size + 1)
+end
+
+-- Records i.. move into ``tail`` so they can change.
+local function detach(L, i)
+  if i > L.dirty then return end
+  local moved = {}
+  for k = i, L.dirty do moved[#moved + 1] = sub(L.raw, (k - 1) * L.size + 1, k * L.size) end
+  for _, r in ipairs(L.tail) do moved[#moved + 1] = r end
+  L.tail, L.dirty = moved, i - 1
+end
+
+local function put(L, i, rec) detach(L, i); L.tail[i - L.dirty] = rec end
+local function insert(L, i, rec) detach(L, i); tinsert(L.tail, i - L.dirty, rec); L.n = L.n + 1 end
+
+-- The live record with the greatest first field (a second or minute) <= b, and that field;
+-- ``base`` (no live record) when none. The newest first (most batches extend the tail), else a
+-- binary search.
+local function at_or_before(L, b)
+  local lo, hi = L.base + 1, L.n
+  if hi < lo then return L.base, nil end
+  local s = read(L, hi, '<I4')
+  if s <= b then return hi, s end
+  local found, fs = L.base, nil
+  hi = hi - 1
   while lo <= hi do
     local mid = floor((lo + hi) / 2)
-    local ms = sunpack('<I4', str, (mid - 1) * size + 1)
+    local ms = read(L, mid, '<I4')
     if ms <= b then found, fs, lo = mid, ms, mid + 1 else hi = mid - 1 end
   end
   return found, fs
 end
 
--- Records before the first one whose field is >= ``from`` are dropped.
-local function prune(str, size, n, from)
-  local drop = 0
-  while drop < n do
-    if sunpack('<I4', str, drop * size + 1) >= from then break end
-    drop = drop + 1
-  end
-  if drop == 0 then return str, n end
-  return sub(str, drop * size + 1), n - drop
+-- Live records whose first field is below ``from`` become dead.
+local function prune(L, from)
+  while L.base < L.n and read(L, L.base + 1, '<I4') < from do L.base = L.base + 1 end
 end
 
 -- Add (a, b) to the record of ``key`` (two I4/d fields after it), creating it in order.
-local function add_to(str, fmt_, size, n, key, a, b)
-  local j, sj = last_at_or_before(str, size, n, key)
-  if j > 0 and sj == key then
-    local _, x, y = sunpack(fmt_, str, (j - 1) * size + 1)
-    local rec = b and pack(fmt_, key, x + a, y + b) or pack(fmt_, key, x + a)
-    return sub(str, 1, (j - 1) * size) .. rec .. sub(str, j * size + 1), n
+local function add_to(L, rfmt, key, a, b)
+  local j, sj = at_or_before(L, key)
+  if j > L.base and sj == key then
+    local _, x, y = read(L, j, rfmt)
+    put(L, j, b and pack(rfmt, key, x + a, y + b) or pack(rfmt, key, x + a))
+  else
+    insert(L, j + 1, b and pack(rfmt, key, a, b) or pack(rfmt, key, a))
   end
-  local rec = b and pack(fmt_, key, a, b) or pack(fmt_, key, a)
-  return sub(str, 1, j * size) .. rec .. sub(str, j * size + 1), n + 1
+end
+
+-- Write what changed: the changed records in place (SETRANGE), or the live records whole when
+-- the key is new or its dead records outnumber the live ones.
+local function list_write(L)
+  local live = L.n - L.base
+  if live == 0 then
+    if not L.fresh then redis.call('DEL', L.key) end
+    L.n, L.base = 0, 0
+  elseif L.fresh or (L.base >= live and L.base >= COMPACT) then
+    local parts = {}
+    if L.base < L.dirty then parts[1] = sub(L.raw, L.base * L.size + 1, L.dirty * L.size) end
+    for k = math.max(1, L.base - L.dirty + 1), #L.tail do parts[#parts + 1] = L.tail[k] end
+    redis.call('SET', L.key, concat(parts), 'EX', TTL)
+    L.n, L.base = live, 0
+  elseif #L.tail > 0 then
+    redis.call('SETRANGE', L.key, L.dirty * L.size, concat(L.tail))
+  end
 end
 
 -- The last price at or before second X (0 when none within LOOK minutes before X's minute),
 -- and the earliest second whose price could change that answer.
-local function price_at(ps, np, X)
+local function price_at(P, X)
   local from = (floor(X / 60) - LOOK) * 60
-  local j, sj = last_at_or_before(ps, PSIZE, np, X)
-  if j > 0 and sj >= from then
-    local _, price = sunpack('<I4d', ps, (j - 1) * PSIZE + 1)
+  local j, sj = at_or_before(P, X)
+  if j > P.base and sj >= from then
+    local _, price = read(P, j, '<I4d')
     return price, sj
   end
   return 0, from
@@ -121,43 +169,37 @@ for _, g in ipairs(GROUPS) do
     --      trades, cents, price ms (-1: no price), sequence, price}
     local skey, rkey, sym = KEYS[s[1]], KEYS[s[2]], s[3]
     local raw = redis.call('GET', skey)
-    local h, cs, ps, ms
-    if raw then
-      h = {sunpack(HEADER, raw)}
-      local c0, p0 = HSIZE + h[19] * CSIZE, HSIZE + h[19] * CSIZE + h[20] * PSIZE
-      cs, ps, ms = sub(raw, HSIZE + 1, c0), sub(raw, c0 + 1, p0), sub(raw, p0 + 1, p0 + h[21] * MSIZE)
-    else
-      h = {unpack(EMPTY)}
-      cs, ps, ms = '', '', ''
-    end
-    local nc, np, nm = h[19], h[20], h[21]
+    if raw and #raw ~= HSIZE then raw = nil end  -- a layout before this one: start afresh
+    local h = raw and {sunpack(HEADER, raw)} or {unpack(EMPTY)}
+    -- the three lists' keys follow the header key in KEYS
+    local C = list_open(KEYS[s[1] + 1], CSIZE, h[19], h[22])
+    local P = list_open(KEYS[s[1] + 2], PSIZE, h[20], h[23])
+    local M = list_open(KEYS[s[1] + 3], MSIZE, h[21], h[24])
     local asof = math.max(h[1], s[4])
     local secT = floor(asof / 1000)
     local advanced = secT ~= h[11]  -- window metrics are recomputed once per feed second
 
-    -- Tape (trades over W s) and dollar volume (cents over 60 s): the count records hold
+    -- Tape (trades over W s) and dollar volume (cents over 60 s): the live count records hold
     -- exactly the seconds (secT - 60, secT], and wd is their cents' sum.
     local wd, wn = h[13], h[12]
-    local drop = 0
-    while drop < nc do
-      local sec, _, c = sunpack(COUNT, cs, drop * CSIZE + 1)
+    while C.base < C.n do
+      local sec, _, c = read(C, C.base + 1, COUNT)
       if sec > secT - 60 then break end
-      wd, drop = wd - c, drop + 1
+      wd, C.base = wd - c, C.base + 1
     end
-    if drop > 0 then cs, nc = sub(cs, drop * CSIZE + 1), nc - drop end
     for i = 14, #s, 6 do
       local b, n, cents = s[i], s[i + 1], s[i + 2]
-      ms, nm = add_to(ms, MINUTE, MSIZE, nm, floor(b / 60), n)
+      add_to(M, MINUTE, floor(b / 60), n)
       if b > secT - 60 then
         wd = wd + cents
         if not advanced and b > secT - W then wn = wn + n end
-        cs, nc = add_to(cs, COUNT, CSIZE, nc, b, n, cents)
+        add_to(C, COUNT, b, n, cents)
       end
     end
     if advanced then
       wn = 0
-      for j = nc, 1, -1 do
-        local sec, n = sunpack('<I4I4', cs, (j - 1) * CSIZE + 1)
+      for j = C.n, C.base + 1, -1 do
+        local sec, n = read(C, j, '<I4I4')
         if sec <= secT - W then break end
         wn = wn + n
       end
@@ -169,26 +211,24 @@ for _, g in ipairs(GROUPS) do
     local r1, f1, r5, f5 = h[14], h[15], h[16], h[17]
     if advanced then f1, f5 = -1, -1 end
     local reach = (floor(X5 / 60) - LOOK) * 60  -- no look-up reaches below this any more
-    ps, np = prune(ps, PSIZE, np, reach)
+    prune(P, reach)
     for i = 14, #s, 6 do
       local b, pt, pq, pp = s[i], s[i + 3], s[i + 4], s[i + 5]
       if pt >= 0 and b >= reach then
         if f1 >= 0 and b >= f1 and b <= X1 then f1 = -1 end
         if f5 >= 0 and b >= f5 and b <= X5 then f5 = -1 end
-        local j, sj = last_at_or_before(ps, PSIZE, np, b)
+        local j, sj = at_or_before(P, b)
         local rec = pack(PRICE, b, pp, pt - b * 1000, pq)
-        if j > 0 and sj == b then
-          local _, _, off, q0 = sunpack(PRICE, ps, (j - 1) * PSIZE + 1)
-          if newer(pt, pq, b * 1000 + off, q0) then
-            ps = sub(ps, 1, (j - 1) * PSIZE) .. rec .. sub(ps, j * PSIZE + 1)
-          end
+        if j > P.base and sj == b then
+          local _, _, off, q0 = read(P, j, PRICE)
+          if newer(pt, pq, b * 1000 + off, q0) then put(P, j, rec) end
         else
-          ps, np = sub(ps, 1, j * PSIZE) .. rec .. sub(ps, j * PSIZE + 1), np + 1
+          insert(P, j + 1, rec)
         end
       end
     end
-    if f1 < 0 then r1, f1 = price_at(ps, np, X1) end
-    if f5 < 0 then r5, f5 = price_at(ps, np, X5) end
+    if f1 < 0 then r1, f1 = price_at(P, X1) end
+    if f5 < 0 then r5, f5 = price_at(P, X5) end
 
     -- Last price, regular-session high/low and pre-market high (with the time first reached).
     local lt, lq, lp = h[2], h[3], h[4]
@@ -240,9 +280,12 @@ for _, g in ipairs(GROUPS) do
     if ht >= 0 then flags = offer(5, ht, sym, flags) end
     if flags % 64 >= 4 then ranked[#ranked + 1], ranked[#ranked + 2] = asof, sym end
 
+    list_write(C)
+    list_write(P)
+    list_write(M)
     local state = {asof, lt, lq, lp, hv, ht, lv, lot, ph, pht, secT, wn, wd, r1, f1, r5, f5,
-                   flags, nc, np, nm}
-    redis.call('SET', skey, pack(HEADER, unpack(state)) .. cs .. ps .. ms, 'EX', TTL)
+                   flags, C.n, P.n, M.n, C.base, P.base, M.base}
+    redis.call('SET', skey, pack(HEADER, unpack(state)), 'EX', TTL)
     changed = changed + 1
   end
   for b = 1, 5 do

@@ -1,11 +1,13 @@
 """Momentum's Redis side: the layout of ``momentum.lua``'s arguments and packed symbol state.
 
-One script call per shard and group commit merges every symbol's reduced trades into one
-packed string per symbol (``sp:{day}:{sN}:state:mom:{SYM}``: one GET and one SET per visit)
+One script call per shard and group commit merges every symbol's reduced trades into its state
 and derives the window metrics as of the symbol's newest trade, recomputed at most once per
-feed second (otherwise brought up to date from the batch alone). The layout is defined here
-once: :class:`MomentumCall` (ARGV[3]) and the state's struct formats, which
-:func:`decode_state` reads for tests and tools.
+feed second (otherwise brought up to date from the batch alone). A symbol's state is a small
+header (``sp:{day}:{sN}:state:mom:{SYM}``, rewritten each visit) and three packed record lists
+in keys of their own (:func:`state_keys`), written by what changed: a visit sends Redis, and so
+its replicas, tens of bytes instead of the whole window. The layout is defined here once:
+:class:`MomentumCall` (ARGV[3]) and the state's struct formats, which :func:`decode_state`
+reads for tests and tools.
 
 Per shard and day the script also keeps ``momentum_clock`` (the newest trade of any symbol:
 the feed's clock), ``momentum_live`` (symbol -> its clock, to drop stale symbols from the
@@ -36,14 +38,17 @@ HOD_BOARD = "new_highs"
 BOARDS = (*WINDOW_BOARDS, HOD_BOARD)
 LOOKBACK_MINUTES = 5  # how far before "1/5 minutes ago" a last price may be looked up
 
-# The packed state, little-endian, as momentum.lua writes it (HEADER then the three lists).
-HEADER = struct.Struct("<" + "d" * 18 + "III")
+# The packed state, little-endian, as momentum.lua writes it. HEADER ends with each list's record
+# count in its key, then how many of those lead it dead (pruned, not yet rewritten away).
+HEADER = struct.Struct("<" + "d" * 18 + "IIIIII")
 COUNT = struct.Struct("<IId")  # second, trades, cents: the last 60 seconds
 PRICE = struct.Struct("<IdHd")  # second, last price, its ms within the second, sequence
 MINUTE = struct.Struct("<II")  # minute, trades: the whole day
 
-# (state key index, row key index, symbol, newest ms, last t (-1: none), q, p, high p, t (-1:
-#  none), low p, t, pre-market high p, t, then per second ascending: second, trades, cents,
+StateKeys = tuple[str, str, str, str]
+# (state key index (its three list keys follow it in KEYS), row key index, symbol, newest ms,
+#  last t (-1: none), q, p, high p, t (-1: none), low p, t, pre-market high p, t, then per
+#  second ascending: second, trades, cents,
 #  price ms (-1: no price), sequence, price): one flat list per symbol, cheap to unpack in Lua
 SymbolRow = list[float | str]
 # (clock, live, updated mirror, momentum_1m, momentum_5m, tape_speed, dollar_volume_1m,
@@ -78,14 +83,22 @@ class SymbolState:
     minutes: list[tuple[int, int]]  # (minute, trades)
 
 
-def decode_state(raw: bytes) -> SymbolState:
-    h = HEADER.unpack_from(raw)
-    nc, np, nm = h[18:21]
-    offset = HEADER.size
+def state_keys(day: str, sym: str, shard: int) -> StateKeys:
+    """A symbol's state: its header, then its count, price and minute lists (one hash tag)."""
+    header, counts, prices, minutes = (
+        keys.state(day, f"{part}:{sym}", shard) for part in ("mom", "momc", "momp", "momm")
+    )
+    return header, counts, prices, minutes
+
+
+def decode_state(values: Sequence[bytes | None]) -> SymbolState:
+    """The state from the values of :func:`state_keys` (an MGET of them)."""
+    header, *packed = values
+    assert header is not None, "no momentum state"
+    h = HEADER.unpack_from(header)
     lists = []
-    for record, n in ((COUNT, nc), (PRICE, np), (MINUTE, nm)):
-        lists.append([record.unpack_from(raw, offset + i * record.size) for i in range(n)])
-        offset += n * record.size
+    for record, raw, n, dead in zip((COUNT, PRICE, MINUTE), packed, h[18:21], h[21:24]):
+        lists.append([record.unpack_from(raw or b"", i * record.size) for i in range(dead, n)])
     counts, prices, minutes = lists
     return SymbolState(
         asof_ms=int(h[0]),
@@ -103,10 +116,14 @@ _NONE = (-1, 0, 0.0)
 _NO_EXTREME = (0.0, -1)
 
 
-def _symbol_row(table: KeyTable, symbol_keys: tuple[str, str], e: SymbolTrades) -> SymbolRow:
+def _symbol_row(table: KeyTable, symbol_keys: tuple[StateKeys, str], e: SymbolTrades) -> SymbolRow:
+    state, row_key = symbol_keys
+    header = table.unique(state[0])
+    for key in state[1:]:  # consecutive after the header's index, as momentum.lua expects
+        table.unique(key)
     row: SymbolRow = [
-        table.unique(symbol_keys[0]),
-        table.unique(symbol_keys[1]),
+        header,
+        table.unique(row_key),
         e.sym,
         e.newest_ms,
         *(e.last or _NONE),
@@ -127,16 +144,16 @@ class Window:
     def __init__(self, redis: RedisClient, settings: FunctionSettings) -> None:
         self._script = ApplyScript(redis, Path(__file__).with_name("momentum.lua"))
         self._settings = settings
-        self._symbol_keys: dict[tuple[str, int, str], tuple[str, str]] = {}
+        self._symbol_keys: dict[tuple[str, int, str], tuple[StateKeys, str]] = {}
 
-    def symbol_keys(self, day: str, shard: int, sym: str) -> tuple[str, str]:
-        """(state key, row key) of a symbol, memoised: the same few thousand every call."""
+    def symbol_keys(self, day: str, shard: int, sym: str) -> tuple[StateKeys, str]:
+        """(state keys, row key) of a symbol, memoised: the same few thousand every call."""
         found = self._symbol_keys.get((day, shard, sym))
         if found is None:
             if len(self._symbol_keys) > 50_000:  # a new day: yesterday's are not needed
                 self._symbol_keys.clear()
             found = self._symbol_keys[(day, shard, sym)] = (
-                keys.state(day, f"mom:{sym}", shard),
+                state_keys(day, sym, shard),
                 keys.row(day, sym, self._settings.redis_shards),
             )
         return found

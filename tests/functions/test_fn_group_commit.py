@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from stampede import keys
 from stampede.boards import BOARDS, ROW_FIELDS
-from stampede.functions.momentum.window import decode_state
+from stampede.functions.momentum.window import decode_state, state_keys
 from stampede.market import Channel
 from support.functions import (
     DAY,
@@ -153,7 +153,7 @@ async def test_momentum_counts_each_trade_once(function_server, http, redis_url)
         assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 3
     raw = aioredis.Redis.from_url(redis_url)
     try:
-        state = decode_state(await raw.get(keys.state(D, "mom:AAA")))
+        state = decode_state(await raw.mget(state_keys(D, "AAA", 0)))
         row = await raw.hgetall(keys.row(D, "AAA"))
     finally:
         await raw.aclose()

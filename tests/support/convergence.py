@@ -22,7 +22,7 @@ import redis
 from redis.cluster import ClusterNode
 
 from stampede import keys
-from stampede.functions.momentum.window import decode_state
+from stampede.functions.momentum.window import decode_state, state_keys
 from stampede.tools import localstack
 from support.pipeline import Pipeline
 
@@ -61,7 +61,7 @@ def momentum_counts(p: Pipeline, day: str) -> tuple[Counter[Any], Counter[Any], 
         prefix = keys.state(day, "mom:", shard).encode()
         for key in list(raw.scan_iter(match=prefix + b"*", count=1000)):
             sym = key[len(prefix) :].decode()
-            state = decode_state(raw.get(key))
+            state = decode_state(raw.mget(state_keys(day, sym, shard)))
             kept[sym] = state.second - 59
             for second, n, _ in state.counts:
                 per_second[(sym, second)] = n
