@@ -33,6 +33,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamInfo
 from opentelemetry import propagate, trace
 
 from stampede import metricnames as names
+from stampede.dispatch.balance import Replicas
 from stampede.dispatch.metrics import DispatchMetrics
 from stampede.dispatch.settings import DispatchSettings
 from stampede.dispatch.translate import Verdict, attributes, dead_letter_headers, to_http, verdict
@@ -128,12 +129,14 @@ class TriggerWorker:
         self._log_once = LogOnce(log)  # one line per kind of trouble until bound again
         self._last_seq = 0  # highest stream sequence fetched: a jump past it is an expiry
         self._started = started  # the dispatcher's start: a stream created later was all ours
+        self.replicas = Replicas(trigger.urls, settings.dispatch_replica_concurrency)
+        per_lane = len(trigger.urls)  # a keep-alive connection to each replica
         self._clients = [
             httpx.AsyncClient(
                 http1=True,
                 http2=False,
                 timeout=settings.dispatch_request_timeout,
-                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                limits=httpx.Limits(max_connections=per_lane, max_keepalive_connections=per_lane),
             )
             for _ in range(settings.dispatch_concurrency)
         ]
@@ -369,7 +372,9 @@ class TriggerWorker:
         try:
             # Read the whole answer (functions answer briefly): an unread body would close the
             # keep-alive connection instead of returning it to the lane.
-            answer = await client.post(self.trigger.url, headers=headers, content=body)
+            async with self.replicas.acquire() as url:
+                answer = await client.post(url, headers=headers, content=body)
+            self.metrics.replica_deliveries.labels(self.trigger.name, url).inc()
             status = answer.status_code
             error = (
                 ""

@@ -39,6 +39,12 @@ class DispatchMetrics:
         self.inflight = Gauge(
             names.DISPATCH_INFLIGHT, "HTTP deliveries in flight.", ["trigger"], registry=r
         )
+        self.replica_deliveries = Counter(
+            names.DISPATCH_REPLICA_DELIVERIES,
+            "HTTP deliveries answered, by the subscriber replica that took them (each one's share).",
+            ["trigger", "replica"],
+            registry=r,
+        )
         self.consumer_pending = Gauge(
             names.DISPATCH_CONSUMER_PENDING,
             "Messages in the stream not yet delivered to the Trigger's consumer (consumer lag, "

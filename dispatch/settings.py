@@ -24,7 +24,8 @@ class DispatchSettings(NatsSettings):
     dispatch_subscriber_urls: str = Field(
         "",
         description="Comma-separated `NAME=URL` overrides of subscriber addresses "
-        "(e.g. `movers=http://127.0.0.1:8101`); others go to `http://NAME.NAMESPACE.svc.cluster.local`.",
+        "(e.g. `movers=http://127.0.0.1:8101`; several replicas as `URL|URL`, spread by requests in "
+        "flight); others go to `http://NAME.NAMESPACE.svc.cluster.local`.",
     )
     dispatch_namespace: str = Field(
         "stampede", description="Namespace of the subscriber Knative Services (cluster-local URLs)."
@@ -35,6 +36,14 @@ class DispatchSettings(NatsSettings):
         le=1024,
         description="HTTP deliveries in flight at once per Trigger: its delivery lanes, each "
         "with one keep-alive connection.",
+    )
+    dispatch_replica_concurrency: int = Field(
+        20,
+        ge=1,
+        le=1024,
+        description="Deliveries one subscriber replica takes at once, like Knative's "
+        "`containerConcurrency` (the functions' manifests say 20); a new delivery goes to the "
+        "replica with the fewest in flight.",
     )
     dispatch_fetch_batch: int = Field(
         32,
@@ -97,8 +106,9 @@ class DispatchSettings(NatsSettings):
 def parse_overrides(value: str) -> dict[str, str]:
     overrides: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
-        name, sep, url = item.partition("=")
-        if not sep or not name.strip() or "://" not in url:
-            raise ValueError(f"expected NAME=URL items, got {item!r}")
-        overrides[name.strip()] = url.strip().rstrip("/")
+        name, sep, urls = item.partition("=")
+        replicas = [url.strip().rstrip("/") for url in urls.split("|")]
+        if not sep or not name.strip() or not all("://" in url for url in replicas):
+            raise ValueError(f"expected NAME=URL[|URL...] items, got {item!r}")
+        overrides[name.strip()] = "|".join(replicas)
     return overrides

@@ -50,9 +50,14 @@ class Trigger:
     name: str
     event_type: str
     subscriber: str  # the Knative Service (or Trigger) name: metrics label and DLQ subject
-    url: str
+    urls: tuple[str, ...]  # the Service's address; locally one per replica (dispatch/balance.py)
     delivery: Delivery = field(default_factory=Delivery)
     other_filters: tuple[tuple[str, str], ...] = ()  # exact matches besides `type`
+
+    @property
+    def url(self) -> str:
+        """Where the Trigger delivers, for logs and dead letters: its address or replicas."""
+        return "|".join(self.urls)
 
     @property
     def route(self) -> tuple[str, str] | None:
@@ -90,12 +95,16 @@ def default_triggers_path(package_file: str = __file__) -> Path:
     )
 
 
-def subscriber_url(
+def subscriber_urls(
     name: str, namespace: str, overrides: dict[str, str], uri: str | None = None
-) -> str:
-    """Where a subscriber ref lives: an override, else its cluster-local Knative URL (plus ``uri`` path)."""
-    base = overrides.get(name) or f"http://{name}.{namespace}.svc.cluster.local"
-    return base + (uri or "/") if not uri or uri.startswith("/") else f"{base}/{uri}"
+) -> tuple[str, ...]:
+    """Where a subscriber ref lives: an override (``|`` between replicas), else its
+    cluster-local Knative URL; each plus the ``uri`` path."""
+    bases = overrides.get(name) or f"http://{name}.{namespace}.svc.cluster.local"
+    return tuple(
+        base + (uri or "/") if not uri or uri.startswith("/") else f"{base}/{uri}"
+        for base in bases.split("|")
+    )
 
 
 def _duration(value: str, where: str) -> float:
@@ -147,16 +156,16 @@ def parse_trigger(doc: dict[str, Any], namespace: str, overrides: dict[str, str]
     ref, uri = subscriber.get("ref"), subscriber.get("uri")
     if ref:
         target = ref["name"]
-        url = subscriber_url(target, ref.get("namespace", namespace), overrides, uri)
+        urls = subscriber_urls(target, ref.get("namespace", namespace), overrides, uri)
     elif uri and "://" in uri:
-        target, url = name, uri
+        target, urls = name, (uri,)
     else:
         raise TriggerError(f"{where}: subscriber needs a ref or an absolute uri")
     return Trigger(
         name=name,
         event_type=event_type,
         subscriber=target,
-        url=url,
+        urls=urls,
         delivery=parse_delivery(spec.get("delivery"), where),
         other_filters=tuple(sorted(attributes.items())),
     )

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from stampede import keys
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     return free_ports(1, host)[0]
@@ -298,6 +300,7 @@ class RedisCluster(Cluster):
     the rest their replicas (``redis-cli --cluster create --cluster-replicas``)."""
 
     primaries: int = 3
+    shards: int = 0  # symbol shards (REDIS_SHARDS) whose hash tags to spread evenly; 0: none
 
     def form(self) -> None:
         if _redis_cli(self.nodes[0], "cluster", "info").find("cluster_state:ok") < 0:
@@ -312,6 +315,31 @@ class RedisCluster(Cluster):
             )
             if created.returncode:
                 raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout[-2000:]}")
+        self.wait_ok()
+        self.spread_tags()
+
+    def spread_tags(self) -> None:
+        """Give every primary the same number of symbol shards: the slot of shard N's hash tag
+        goes to primary N mod P (keys.tag_primary). ``--cluster create`` splits the slots in even
+        ranges, where 12 tags land 5/4/3 and the busiest primary does 42 % of the work. The
+        cluster is empty, so each move is the documented IMPORTING / MIGRATING / NODE sequence
+        with no keys to migrate."""
+        if not self.shards:
+            return
+        primaries = self.nodes[: self.primaries]  # --cluster create makes the first P primaries
+        ids = {node.name: _redis_cli(node, "cluster", "myid").strip() for node in self.nodes}
+        owners = slot_owners(_redis_cli(self.nodes[0], "cluster", "nodes"))
+        for shard in range(self.shards):
+            slot = keys.tag_slot(shard)
+            target = primaries[keys.tag_primary(shard, self.primaries)]
+            source = next(n for n in primaries if ids[n.name] == owners[slot])
+            if source is target:
+                continue
+            _redis_cli(target, "cluster", "setslot", str(slot), "importing", ids[source.name])
+            _redis_cli(source, "cluster", "setslot", str(slot), "migrating", ids[target.name])
+            others = [n for n in self.nodes if n not in (target, source)]
+            for node in (target, source, *others):
+                _redis_cli(node, "cluster", "setslot", str(slot), "node", ids[target.name])
         self.wait_ok()
 
     def wait_ok(self) -> None:
@@ -339,6 +367,20 @@ def _http_ok(url: str) -> bool:
             return bool(answer.status == 200 and json.load(answer))
     except OSError:
         return False
+
+
+def slot_owners(cluster_nodes: str) -> dict[int, str]:
+    """Slot -> the node id serving it, from a ``CLUSTER NODES`` answer."""
+    owners = {}
+    for line in cluster_nodes.splitlines():
+        fields = line.split()
+        for served in fields[8:]:
+            if served.startswith("["):
+                continue  # a slot being imported or migrated
+            first, _, last = served.partition("-")
+            for slot in range(int(first), int(last or first) + 1):
+                owners[slot] = fields[0]
+    return owners
 
 
 def _redis_cli(node: ServerProcess, *command: str) -> str:
@@ -386,9 +428,10 @@ def redis_primaries(text: str) -> int:
 
 
 def redis_cluster(
-    workdir: Path, primaries: int = 3, replicas: int = 1, host: str = "127.0.0.1"
+    workdir: Path, primaries: int = 3, replicas: int = 1, host: str = "127.0.0.1", shards: int = 0
 ) -> RedisCluster:
-    """``primaries`` x (1 + ``replicas``) cluster-enabled redis-server nodes (``redis-0``..).
+    """``primaries`` x (1 + ``replicas``) cluster-enabled redis-server nodes (``redis-0``..),
+    the hash tags of ``shards`` symbol shards spread evenly over the primaries.
 
     A 2 s node timeout and no replica-validity limit: a killed primary is replaced within a
     few seconds, by whichever replica is left (the tests kill primaries on purpose). A new
@@ -408,4 +451,4 @@ def redis_cluster(
         )
         (node.data_dir / "nodes.conf").unlink(missing_ok=True)
         nodes.append(node)
-    return RedisCluster("redis-cluster", nodes, primaries=primaries)
+    return RedisCluster("redis-cluster", nodes, primaries=primaries, shards=shards)

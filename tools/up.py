@@ -35,7 +35,7 @@ from stampede.tools import localstack
 REFDATA_EVERY_SECONDS = 20 * 60  # the cluster's PingSource fires every 20 minutes
 LOCAL_REST_RATE = 1000  # requests/s the reference-data load makes of the local simulator
 LOCAL_API_KEY = "stampede-local-key"
-REDIS_SHARDS_PER_PRIMARY = 4  # 3 primaries: 12 hash tags, 4/3/5 per primary after create
+REDIS_SHARDS_PER_PRIMARY = 4  # hash tags per primary, their slots assigned evenly (4/4/4 of 12)
 
 
 @dataclass
@@ -80,8 +80,14 @@ class Scanner:
             if args.nats_cluster > 1
             else localstack.nats_server(self.workdir)
         )
+        # shards well above the primaries, their tags' slots assigned evenly over them
+        self.redis_shards = (
+            REDIS_SHARDS_PER_PRIMARY * args.redis_cluster if args.redis_cluster > 1 else 1
+        )
         self.redis: localstack.RedisServer | localstack.RedisCluster = (
-            localstack.redis_cluster(self.workdir, primaries=args.redis_cluster)
+            localstack.redis_cluster(
+                self.workdir, primaries=args.redis_cluster, shards=self.redis_shards
+            )
             if args.redis_cluster > 1
             else localstack.redis_server(self.workdir)
         )
@@ -90,10 +96,6 @@ class Scanner:
             None
             if args.no_read_replica or isinstance(self.redis, localstack.RedisCluster)
             else localstack.redis_server(self.workdir, replica_of=self.redis)
-        )
-        # shards well above the primaries spread the keys evenly over a cluster
-        self.redis_shards = (
-            REDIS_SHARDS_PER_PRIMARY * args.redis_cluster if args.redis_cluster > 1 else 1
         )
         self.components: list[Component] = []
         self.api_key = os.environ.get("MASSIVE_API_KEY") or LOCAL_API_KEY
@@ -166,20 +168,30 @@ class Scanner:
             "MASSIVE_REST_URL": rest_url,
         }
 
+        # Each function as many processes as --replicas asks (the first keeps the plain name);
+        # the dispatcher spreads their requests as Knative would (dispatch/balance.py).
         functions = {
-            name: self._component(
-                f"function-{name}", ["function", name], {**common, **feed, **rest_rates}
-            )
+            name: [
+                self._component(
+                    f"function-{name}" + (f"-{i + 1}" if i else ""),
+                    ["function", name],
+                    {**common, **feed, **rest_rates},
+                )
+                for i in range(args.replicas.get(name, 1))
+            ]
             for name in FUNCTIONS
         }
-        for component in functions.values():
-            component.launch()
-        for component in functions.values():
-            component.wait_ready(args.ready_timeout)
-        self.refdata = functions["refdata"]
+        processes = [c for group in functions.values() for c in group]
+        for function in processes:
+            function.launch()
+        for function in processes:
+            function.wait_ready(args.ready_timeout)
+        self.refdata = functions["refdata"][0]
         self.load_reference_data()
 
-        subscribers = ",".join(f"{name}={c.url}" for name, c in functions.items())
+        subscribers = ",".join(
+            f"{name}={'|'.join(c.url for c in group)}" for name, group in functions.items()
+        )
         dispatch = self._component(
             "dispatch", ["dispatch"], {**common, "DISPATCH_SUBSCRIBER_URLS": subscribers}
         )
@@ -327,6 +339,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "one server and a read replica)",
     )
     parser.add_argument(
+        "--replicas",
+        type=replica_counts,
+        default={},
+        metavar="NAME=N[,NAME=N]",
+        help="run N processes of a function (e.g. momentum=4); the dispatcher spreads its "
+        "CloudEvents by requests in flight, as Knative does (default: one each)",
+    )
+    parser.add_argument(
         "--no-read-replica",
         action="store_true",
         help="no Redis replica: the gateway reads boards from the primary, behind the functions",
@@ -335,6 +355,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--ready-timeout", type=float, default=60.0, help="seconds to wait for each component"
     )
     return parser.parse_args(argv)
+
+
+def replica_counts(text: str) -> dict[str, int]:
+    """``momentum=4,movers=2`` as {function: processes}."""
+    counts = {}
+    for item in filter(None, text.split(",")):
+        name, _, n = item.partition("=")
+        if name not in FUNCTIONS or not n.isdigit() or not 1 <= int(n) <= 32:
+            raise argparse.ArgumentTypeError(
+                f"expected FUNCTION=N with N from 1 to 32 and a function of "
+                f"{', '.join(FUNCTIONS)}; got {item!r}"
+            )
+        counts[name] = int(n)
+    return counts
 
 
 def main(argv: list[str]) -> int:

@@ -27,6 +27,8 @@ from __future__ import annotations
 import re
 import zlib
 
+from redis.crc import key_slot
+
 PREFIX = "sp"
 CHANGES_CHANNEL = f"{PREFIX}:changes"
 DAY_TTL_SECONDS = 4 * 24 * 3600
@@ -36,6 +38,17 @@ _BOARD_KEY = re.compile(re.escape(PREFIX) + r":(\d{4}-\d{2}-\d{2}):\{s\d+\}:boar
 def shard_of(symbol: str, shards: int) -> int:
     """The shard a symbol's keys live in: stable across processes and restarts (crc32)."""
     return zlib.crc32(symbol.encode()) % shards if shards > 1 else 0
+
+
+def tag_slot(shard: int) -> int:
+    """The Redis Cluster slot of shard N's hash tag ``{sN}`` (CRC16 of ``sN`` mod 16384)."""
+    return key_slot(f"s{shard}".encode())
+
+
+def tag_primary(shard: int, primaries: int) -> int:
+    """Which of ``primaries`` serves shard N's slot, so that each serves the same number of
+    shards (the local cluster and the prod create Job assign the slots so)."""
+    return shard % primaries
 
 
 def tagged(day: str, shard: int) -> str:

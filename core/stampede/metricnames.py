@@ -45,6 +45,7 @@ DISPATCH_CONSUMER_PENDING = "stampede_dispatch_consumer_pending"
 DISPATCH_CONSUMER_ACK_PENDING = "stampede_dispatch_consumer_ack_pending"
 DISPATCH_EXPIRED = "stampede_dispatch_expired_total"
 DISPATCH_INFLIGHT = "stampede_dispatch_inflight"
+DISPATCH_REPLICA_DELIVERIES = "stampede_dispatch_replica_deliveries_total"
 
 # functions
 FUNCTION_EVENTS_APPLIED = "stampede_function_events_applied_total"

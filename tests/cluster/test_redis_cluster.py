@@ -1,12 +1,14 @@
 """The scanner on a Redis Cluster of 3 primaries and 3 replicas: a primary is killed mid-stream.
 
-One pipeline for the module, started as ``stampede up --redis-cluster 3`` runs it: six
-cluster-enabled redis-server processes made one cluster by ``redis-cli --cluster create``,
-``REDIS_CLUSTER=true`` and 12 symbol shards (hash tags ``{s0}``..``{s11}``) spread over the three
-primaries. The simulated day starts at 19:58:25 ET, so the feed can run for about 95 s of wall
-time; it is stopped (``/_sim/feed/stop``) once 300 symbols printed a bar after the failover.
+One pipeline for the module, started as ``stampede up --redis-cluster 3 --replicas
+momentum=2,movers=2`` runs it: six cluster-enabled redis-server processes made one cluster by
+``redis-cli --cluster create``, ``REDIS_CLUSTER=true`` and 12 symbol shards (hash tags
+``{s0}``..``{s11}``) whose slots are spread 4/4/4 over the three primaries, and two processes
+each of the busiest functions, fed by the dispatcher by requests in flight. The simulated day
+starts at 19:58:25 ET, so the feed can run for about 95 s of wall time; it is stopped
+(``/_sim/feed/stop``) once 300 symbols printed a bar after the failover.
 
-While it runs, the primary holding the most shards is killed with SIGKILL and stays dead.
+While it runs, a primary (each holds 4 shards) is killed with SIGKILL and stays dead.
 Nothing is restarted: its replica must be promoted by the cluster itself, and the functions
 and the gateway must follow the new slot map. Then:
 
@@ -29,6 +31,7 @@ import pytest
 from redis.crc import key_slot
 
 from stampede import keys
+from stampede import metricnames as names
 from stampede.tools import localstack
 from support.convergence import (
     assert_converged,
@@ -51,7 +54,7 @@ SEED = 37
 @pytest.fixture(scope="module")
 async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pipeline]:
     workdir = tmp_path_factory.mktemp("redis-cluster")
-    cluster = ("--redis-cluster", "3")
+    cluster = ("--redis-cluster", "3", "--replicas", "momentum=2,movers=2")
     async with running_pipeline(workdir, start=START, seed=SEED, up_args=cluster) as p:
         yield p
 
@@ -78,7 +81,7 @@ async def test_keys_spread_over_every_primary(pipeline: Pipeline, recorder: Trad
     await flowing(pipeline, "momentum")
     day = pipeline.truth(limit=1)["day"]
     owners = await asyncio.to_thread(_shards_by_primary, pipeline, day)
-    assert len(owners) == 3, owners  # 12 hash tags land on all three primaries
+    assert sorted(map(len, owners.values())) == [4, 4, 4], owners  # an equal share each
     assert {key_slot(keys.row(day, "AAPL", 12).encode())} == {
         key_slot(keys.board(day, "volume", keys.shard_of("AAPL", 12)).encode())
     }  # a row shares its shard's slot
@@ -87,6 +90,19 @@ async def test_keys_spread_over_every_primary(pipeline: Pipeline, recorder: Trad
         held = [r.zcard(keys.board(day, "volume", shard)) for shard in shards]
         assert sum(held) > 0, f"no volume board entries on shards {shards}"
     r.close()
+
+
+async def test_every_replica_of_a_function_takes_a_share(pipeline: Pipeline) -> None:
+    for function in ("movers", "momentum"):
+        await flowing(pipeline, function)
+        await flowing(pipeline, f"{function}-2")
+        shares = pipeline.metrics("dispatch").by(
+            names.DISPATCH_REPLICA_DELIVERIES, "replica", trigger=function
+        )
+        urls = {
+            pipeline.status["services"][f"function-{n}"] + "/" for n in (function, f"{function}-2")
+        }
+        assert set(shares) == urls and all(n > 0 for n in shares.values()), shares
 
 
 async def test_primary_killed_mid_stream(pipeline: Pipeline, facts: dict) -> None:

@@ -17,11 +17,13 @@ import os
 import re
 import socket
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import redis
 
+from stampede import keys
 from stampede.tools.localstack import free_port, server_binary, wait_for_port
 from support.k8s import containers, find, one, render
 
@@ -191,10 +193,11 @@ def test_the_rendered_config_and_create_job_form_a_real_cluster(tmp_path: Path) 
             wait_for_port("127.0.0.1", port, proc=servers[-1])
         nodes = " ".join(f"localhost:{port}" for port in ports)
         script = [*create["command"], create["args"][0]]
+        job_env = {e["name"]: e["value"] for e in create["env"]}
         for run in ("create", "again"):
             done = subprocess.run(
                 script,
-                env={**os.environ, "NODES": nodes},
+                env={**os.environ, **job_env, "NODES": nodes},
                 capture_output=True,
                 text=True,
                 timeout=120,
@@ -211,6 +214,15 @@ def test_the_rendered_config_and_create_job_form_a_real_cluster(tmp_path: Path) 
         slots = client.cluster("slots")
         assert all(entry[2][0] == "localhost" for entry in slots)  # clients are told hostnames
         client.close()
+        # the Job gave every primary the same number of the services' symbol shards
+        assert job_env["REDIS_SHARDS"] == _common(docs)["REDIS_SHARDS"]
+        cluster = redis.RedisCluster(host="localhost", port=ports[0])
+        served = Counter(
+            cluster.get_node_from_key(keys.board("2025-03-14", "volume", shard)).port
+            for shard in range(int(job_env["REDIS_SHARDS"]))
+        )
+        cluster.close()
+        assert sorted(served.values()) == [4, 4, 4]
     finally:
         for server in servers:
             server.kill()

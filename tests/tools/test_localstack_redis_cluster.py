@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import redis
 
+from stampede import keys
 from stampede.tools import localstack
 
 
@@ -24,6 +26,24 @@ def test_three_primaries_with_replicas_serve_every_slot(tmp_path: Path) -> None:
         slots = {client.keyslot(name) for name in names}
         owners = {client.get_node_from_key(name).port for name in names}
         assert len(slots) == 16 and len(owners) == 3  # spread over every primary
+        client.close()
+    finally:
+        cluster.stop()
+
+
+def test_every_primary_serves_the_same_number_of_symbol_shards(tmp_path: Path) -> None:
+    cluster = localstack.redis_cluster(tmp_path, primaries=3, replicas=1, shards=12)
+    cluster.start()
+    try:
+        first = cluster.nodes[0]
+        client = redis.RedisCluster(host=first.host, port=first.port)
+        boards = [keys.board("2025-03-14", "volume", shard) for shard in range(12)]
+        for board in boards:  # every node agrees, so no write is redirected
+            client.zadd(board, {"X": 1})
+        served = Counter(client.get_node_from_key(board).port for board in boards)
+        assert sorted(served.values()) == [4, 4, 4]  # --cluster create alone: 5/4/3
+        expected = {shard: cluster.nodes[keys.tag_primary(shard, 3)].port for shard in range(12)}
+        assert {s: client.get_node_from_key(b).port for s, b in enumerate(boards)} == expected
         client.close()
     finally:
         cluster.stop()

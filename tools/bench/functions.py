@@ -3,10 +3,13 @@
 `--function movers` (default): per-second bars (A). `--function momentum`: trades (T), each
 batch spread over `--trade-symbols` tickers (trades concentrate on fewer names than bars).
 
-Starts a private redis-server and ONE `stampede function movers` process (uvicorn), seeds
-reference data for the whole universe, then POSTs binary-mode CloudEvents each carrying a batch
-of per-second bars (default 500, as the bridge sends a full Massive frame) from a few concurrent
-senders, and prints applied events/s, CloudEvents/s and request latency percentiles.
+Starts a private redis-server with a read replica (as the gateway reads) and ONE
+`stampede function movers` process (uvicorn), seeds reference data for the whole universe, then
+POSTs binary-mode CloudEvents each carrying a batch of per-second bars (default 500, as the
+bridge sends a full Massive frame) from a few concurrent senders, and prints applied events/s,
+CloudEvents/s, request latency percentiles, CPU per event, the primaries' command time per event
+(`INFO commandstats`) and the bytes they replicate per event and per second (their
+`master_repl_offset`): what every replica of the store has to receive.
 
 `--redis-cluster N` (N > 1) runs the same function against a local Redis Cluster of N primaries
 with a replica each (as `stampede up --redis-cluster N`: `REDIS_CLUSTER=true`, 4 symbol shards
@@ -117,18 +120,51 @@ def client(url: str, cluster: bool) -> redis.Redis | RedisCluster:
     return RedisCluster.from_url(first) if cluster else redis.Redis.from_url(first)
 
 
+class PrimaryReplica:
+    """One redis-server and its read replica, stopped together."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.primary = localstack.redis_server(workdir).start()
+        self.replica = localstack.redis_server(workdir, replica_of=self.primary).start()
+        self.nodes: list[localstack.ServerProcess] = [self.primary, self.replica]
+
+    def roles(self) -> dict[str, str]:
+        return {self.primary.name: "master", self.replica.name: "slave"}
+
+    def stop(self) -> None:
+        localstack.stop_together(self.nodes)
+
+
 def start_redis(
     workdir: Path, primaries: int
-) -> tuple[localstack.RedisServer | localstack.RedisCluster, dict[str, str]]:
-    """One redis-server, or a Redis Cluster of ``primaries`` primaries with a replica each,
-    and the function's Redis settings for it."""
+) -> tuple[PrimaryReplica | localstack.RedisCluster, dict[str, str]]:
+    """One redis-server with a read replica, or a Redis Cluster of ``primaries`` primaries with
+    a replica each, and the function's Redis settings for it."""
     if primaries <= 1:
-        server = localstack.redis_server(workdir).start()
-        return server, {"REDIS_URL": server.url}
-    cluster = localstack.redis_cluster(workdir, primaries=primaries)
-    cluster.start()
+        pair = PrimaryReplica(workdir)
+        return pair, {"REDIS_URL": pair.primary.url}
     shards = REDIS_SHARDS_PER_PRIMARY * primaries
+    cluster = localstack.redis_cluster(workdir, primaries=primaries, shards=shards)
+    cluster.start()
     return cluster, {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", "REDIS_SHARDS": str(shards)}
+
+
+def primary_work(nodes: list[localstack.ServerProcess], roles: dict[str, str]) -> tuple[int, int]:
+    """(bytes replicated, microseconds in commands) so far, summed over the primaries: their
+    ``master_repl_offset`` and ``INFO commandstats`` (a script's commands count in its EVALSHA)."""
+    replicated = usec = 0
+    for node in nodes:
+        if roles.get(node.name) != "master":
+            continue
+        r = redis.Redis(host=node.host, port=node.port)
+        replicated += int(r.info("replication")["master_repl_offset"])
+        usec += sum(
+            int(stats["usec"])
+            for name, stats in r.info("commandstats").items()
+            if name == "cmdstat_evalsha"
+        )
+        r.close()
+    return replicated, usec
 
 
 def shards_by_node(url: str, shards: int) -> dict[int, list[int]]:
@@ -196,7 +232,7 @@ async def drive(
     }
     latencies: list[float] = []
     applied = batches = 0
-    next_index = 0
+    next_index = 1  # the first batch is the warm-up's
 
     async def sender(connection: Connection, deadline: float) -> None:
         nonlocal applied, batches, next_index
@@ -220,14 +256,32 @@ async def drive(
     connections = [Connection(host, port) for _ in range(concurrency)]
     for connection in connections:
         await connection.open()
-    # warm-up: loads the Lua script and the reference cache
-    await connections[0].post({**headers, "ce-id": "warm"}, payloads[-1])
+    # Warm-up: loads the Lua script and the reference cache. With the FIRST batch: the last one
+    # (as before 2026-12-07) moved every symbol's clock to the end of the run, so every measured
+    # bar was older than its row (skipped) and every trade older than its window (not kept).
+    await connections[0].post({**headers, "ce-id": "warm"}, payloads[0])
     start = time.perf_counter()
     await asyncio.gather(*(sender(c, start + seconds) for c in connections))
     elapsed = time.perf_counter() - start
     for connection in connections:
         await connection.close()
     return applied, batches, latencies, elapsed
+
+
+def state_bytes(nodes: list[localstack.ServerProcess], roles: dict[str, str]) -> tuple[int, int]:
+    """(symbols, bytes) of momentum's kept state on the primaries: what a rewrite-everything
+    design would copy, and replicate, on every visit."""
+    symbols = total = 0
+    for node in nodes:
+        if roles.get(node.name) != "master":
+            continue
+        r = redis.Redis(host=node.host, port=node.port)
+        for key in r.scan_iter(match="sp:*:state:mom*:*", count=1000):
+            if r.type(key) == b"string":
+                total += int(r.strlen(key))
+                symbols += b":state:mom:" in key
+        r.close()
+    return symbols, total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="stampede-bench-functions-"))
     redis_store, redis_env = start_redis(workdir, args.redis_cluster)
     clustered = isinstance(redis_store, localstack.RedisCluster)
-    nodes = redis_store.nodes if isinstance(redis_store, localstack.RedisCluster) else [redis_store]
+    nodes: list[localstack.ServerProcess] = list(redis_store.nodes)
     port = localstack.free_port()
     env = {
         **os.environ,
@@ -296,12 +350,16 @@ def main(argv: list[str] | None = None) -> int:
         processes = {"function": psutil.Process(function.pid)}
         processes |= {node.name: psutil.Process(node.pid) for node in nodes}
         probe_before = speed_probe_ms()
+        roles = redis_store.roles()
+        work_before = primary_work(nodes, roles)
         before = {k: sum(p.cpu_times()[:2]) for k, p in processes.items()}
         applied, batches, latencies, elapsed = asyncio.run(
             drive("127.0.0.1", port, payloads, args.seconds, args.concurrency, event_type)
         )
         cpu = {k: sum(p.cpu_times()[:2]) - before[k] for k, p in processes.items()}
-        cpu["redis"] = sum(cpu[node.name] for node in nodes)
+        replicated, usec = (a - b for a, b in zip(primary_work(nodes, roles), work_before))
+        cpu["redis"] = sum(cpu[n.name] for n in nodes if roles.get(n.name) == "master")
+        cpu["replicas"] = sum(cpu[n.name] for n in nodes if roles.get(n.name) != "master")
         latencies.sort()
 
         def p(q: float) -> float:
@@ -318,8 +376,14 @@ def main(argv: list[str] | None = None) -> int:
         # 1 / (function CPU per event).
         per_event = {k: v / applied * 1e6 for k, v in cpu.items()}
         print(
-            f"CPU per event: function {per_event['function']:.1f} us, redis {per_event['redis']:.1f} us"
+            f"CPU per event: function {per_event['function']:.1f} us, redis primaries "
+            f"{per_event['redis']:.1f} us, their replicas {per_event['replicas']:.1f} us"
             f"  (function {cpu['function'] / elapsed:.0%} of a core, redis {cpu['redis'] / elapsed:.0%})"
+        )
+        print(
+            f"redis commands (INFO commandstats, primaries): {usec / applied:.2f} us per event; "
+            f"replicated {replicated / applied:,.1f} bytes per event, "
+            f"{replicated / elapsed / 1e6:,.2f} MB/s"
         )
         print(
             f"capacity with a dedicated core each: function {1e6 / per_event['function']:,.0f} events/s, "
@@ -329,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
             f"speed probe: {probe_before} ms before, {speed_probe_ms()} ms after "
             "(a fixed Python loop; higher = slower machine)"
         )
+        if args.function == "momentum":
+            kept, size = state_bytes(nodes, roles)
+            print(f"momentum state: {size / max(kept, 1):,.0f} bytes per symbol ({kept} symbols)")
         if isinstance(redis_store, localstack.RedisCluster):
             print_per_node(redis_store, redis_env, cpu, applied, elapsed)
     finally:

@@ -46,6 +46,7 @@ from stampede.tools.bench import day, scenarios
 from stampede.tools.bench.probes import speed_probe_ms
 from stampede.tools.bench.report import report
 from stampede.tools.bench.verdict import Doc
+from stampede.tools.up import replica_counts
 
 SCENARIOS = ("steady", "ramp", "open", "latency", "day")
 RUNNERS: dict[str, Callable[[scenarios.Plan], object]] = {
@@ -146,6 +147,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "(`stampede up --redis-cluster N`); the report adds CPU per Redis node (default 1)",
     )
     parser.add_argument(
+        "--replicas",
+        type=replica_counts,
+        default={},
+        metavar="NAME=N[,NAME=N]",
+        help="processes per function of every load and open pipeline (`stampede up --replicas`, "
+        "e.g. momentum=4); the report shows each replica's share (default: one each)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="short windows for a smoke run (a few minutes)"
     )
     parser.add_argument(
@@ -174,6 +183,7 @@ def make_plan(args: argparse.Namespace, workroot: Path) -> scenarios.Plan:
         latency_seconds=20 if quick else 60,
         workroot=workroot,
         redis_cluster=args.redis_cluster,
+        replicas=args.replicas,
         day=day.DayPlan(
             date=args.day_date,
             # --quick: the close, the night and the switch only (a CI-sized run)

@@ -12,6 +12,7 @@ from stampede.tools.bench.dayfigures import STORM_WINDOW_S
 from stampede.tools.bench.verdict import Doc
 
 REDIS_NODE = re.compile(r"redis-\d+")  # a Redis Cluster's nodes, as `stampede up` names them
+REPLICA = re.compile(r"function-[a-z]+-\d+")  # a function's second and later processes
 
 
 def ms(seconds: float | None) -> str:
@@ -60,6 +61,14 @@ def load_table(runs: list[Doc]) -> str:
         nodes = {n: c for n, c in f["cpu_percent"].items() if REDIS_NODE.fullmatch(n)}
         if nodes:  # a Redis Cluster run: each node's share, the cost per shard
             lines.append(f"{'':>16} Redis nodes (% of one core): " + cpu_line(nodes))
+        replicated = {n.rsplit("-", 1)[0] for n in f["cpu_percent"] if REPLICA.fullmatch(n)}
+        for function in sorted(replicated):  # a --replicas run: each replica's share of the work
+            own = {
+                n: c
+                for n, c in f["cpu_percent"].items()
+                if n == function or n.startswith(function + "-")
+            }
+            lines.append(f"{'':>16} {function} replicas (% of one core): " + cpu_line(own))
         if f["strict"]["why_not"]:
             lines.append(f"{'':>16} not held (strict): " + "; ".join(f["strict"]["why_not"]))
         if f["drops"]:

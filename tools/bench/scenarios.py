@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -45,11 +45,15 @@ class Plan:
     workroot: Path
     day: DayPlan
     redis_cluster: int = 1  # Redis primaries of every load and open pipeline (1: one server)
+    replicas: dict[str, int] = field(default_factory=dict)  # processes per function
 
     @property
     def store_argv(self) -> list[str]:
-        """The ``stampede up`` arguments of the Redis this plan measures."""
-        return ["--redis-cluster", str(self.redis_cluster)] if self.redis_cluster > 1 else []
+        """The ``stampede up`` arguments of the Redis and the function replicas this plan
+        measures."""
+        argv = ["--redis-cluster", str(self.redis_cluster)] if self.redis_cluster > 1 else []
+        counts = ",".join(f"{name}={n}" for name, n in self.replicas.items())
+        return argv + (["--replicas", counts] if counts else [])
 
 
 def load_run(plan: Plan, rate_: int, shape: str, seconds: float, label: str) -> Doc:
