@@ -64,7 +64,39 @@ def latency(
     first: Snapshot, last: Snapshot, histogram: str, **match: str
 ) -> dict[str, float | None]:
     """p50/p95/p99 (seconds) and count of the observations made between two snapshots."""
-    recent = bucket_increase(first.buckets(histogram, **match), last.buckets(histogram, **match))
+    return quantiles(first.buckets(histogram, **match), last.buckets(histogram, **match))
+
+
+def family_of(component: str) -> str:
+    """Which event family a component's board writes serve: news articles and reference loads
+    are catch-up work with their own figures; every other board write is market data."""
+    for family, function in (("news", "function-news"), ("reference", "function-refdata")):
+        if component == function or component.startswith(function + "-"):
+            return family
+    return "market"
+
+
+def family_buckets(snapshot: Snapshot, family: str) -> list[tuple[float, float]]:
+    """Cumulative board-write latency buckets of one event family's components."""
+    counts: dict[float, float] = {}
+    for labels, value in snapshot.series(f"{PIPELINE}_bucket", stage=BOARD_WRITE).items():
+        found = dict(labels)
+        if family_of(found.get("component", "")) == family:
+            le = float(found["le"])
+            counts[le] = counts.get(le, 0.0) + value
+    return sorted(counts.items())
+
+
+def board_write(first: Snapshot, last: Snapshot, family: str = "market") -> dict[str, float | None]:
+    """Board-write latency of one event family between two snapshots. The verdicts are on
+    market data: a morning's news caught up at a midday start is not a late board."""
+    return quantiles(family_buckets(first, family), family_buckets(last, family))
+
+
+def quantiles(
+    before: list[tuple[float, float]], after: list[tuple[float, float]]
+) -> dict[str, float | None]:
+    recent = bucket_increase(before, after)
     count = recent[-1][1] if recent else 0.0
     out: dict[str, float | None] = {"n": count}
     for q in (0.5, 0.95, 0.99):
@@ -118,6 +150,9 @@ def window_figures(samples: Sequence[Sample], offered: float | None = None) -> D
         }
         for kind, hist in (("pipeline", PIPELINE), ("exchange", EXCHANGE))
     }
+    figures["latency_s"]["board_write_by_family"] = {
+        family: board_write(a, b, family) for family in ("market", "news", "reference")
+    }
     figures["latency_s"]["redis_apply"] = {
         fn: latency(a, b, names.FUNCTION_REDIS_APPLY, function=fn)
         for fn in b.by(f"{names.FUNCTION_REDIS_APPLY}_count", "function")
@@ -146,12 +181,8 @@ def window_figures(samples: Sequence[Sample], offered: float | None = None) -> D
         for name in last.rss_bytes
     }
     strict_tail, old_tail = tail(samples, STRICT_TAIL_SHARE), tail(samples, OLD_TAIL_SHARE)
-    figures["tail_board_write_p99_s"] = latency(
-        strict_tail[0].metrics, b, PIPELINE, stage=BOARD_WRITE
-    )["p99"]
-    figures["tail_board_write_p50_s"] = latency(
-        old_tail[0].metrics, b, PIPELINE, stage=BOARD_WRITE
-    )["p50"]
+    figures["tail_board_write_p99_s"] = board_write(strict_tail[0].metrics, b)["p99"]
+    figures["tail_board_write_p50_s"] = board_write(old_tail[0].metrics, b)["p50"]
     figures["stale_shed"] = stale_between(a, b)
     figures["scrape_errors"] = scrape_errors
     if offered is not None:
@@ -200,7 +231,7 @@ def per_second(samples: Sequence[Sample], zero: float) -> list[Doc]:
     consumer pending."""
     out = []
     for a, b in pairwise(complete(samples)):
-        p = latency(a.metrics, b.metrics, PIPELINE, stage=BOARD_WRITE)
+        p = board_write(a.metrics, b.metrics)
         out.append(
             {
                 "t": round(b.at - zero, 1),

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 
+from stampede.tools.bench import ceiling
 from stampede.tools.bench.dayfigures import STORM_WINDOW_S
 from stampede.tools.bench.verdict import Doc
 
 REDIS_NODE = re.compile(r"redis-\d+")  # a Redis Cluster's nodes, as `stampede up` names them
+CORES = (2, 16, 64)  # machines to predict the held rate on
 REPLICA = re.compile(r"function-[a-z]+-\d+")  # a function's second and later processes
 
 
@@ -45,7 +47,8 @@ def load_table(runs: list[Doc]) -> str:
     lines = [head]
     for f in runs:
         t = f["throughput_per_s"]
-        write = f["latency_s"]["pipeline"].get("board_write", {})
+        by_family = f["latency_s"].get("board_write_by_family", {})
+        write = by_family.get("market") or f["latency_s"]["pipeline"].get("board_write", {})
         client = f.get("client", {}).get("exchange_to_client_ms", {}).get("momentum", {})
         offered = f["offered_events_per_s"] or 0
         share = t["functions_applied"] / offered * 100 if offered else 0.0
@@ -58,9 +61,18 @@ def load_table(runs: list[Doc]) -> str:
             f"{ms(client['p99'] / 1000) if client.get('p99') is not None else '-':>8}  "
             + cpu_line(f["cpu_percent"], 4)
         )
+        catch_up = [
+            f"{family} p50 {ms(w['p50'])} p99 {ms(w['p99'])} ({w['n']:.0f})"
+            for family, w in by_family.items()
+            if family != "market" and w["n"]
+        ]
+        if catch_up:  # the verdict is on market data; the catch-up families have their own
+            lines.append(f"{'':>16} board write of catch-up work: " + "; ".join(catch_up))
         nodes = {n: c for n, c in f["cpu_percent"].items() if REDIS_NODE.fullmatch(n)}
         if nodes:  # a Redis Cluster run: each node's share, the cost per shard
             lines.append(f"{'':>16} Redis nodes (% of one core): " + cpu_line(nodes))
+        applied = f["throughput_per_s"]["functions_applied"]
+        lines += [f"{'':>16} {line}" for line in ceiling.lines(f["cpu_percent"], applied, CORES)]
         replicated = {n.rsplit("-", 1)[0] for n in f["cpu_percent"] if REPLICA.fullmatch(n)}
         for function in sorted(replicated):  # a --replicas run: each replica's share of the work
             own = {
