@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
         args.host,
         args.port,
         settings.redis_url.split("@")[-1],
-        "on" if settings.gateway_token else "off",
+        "required" if settings.gateway_token else "OFF (GATEWAY_AUTH=off: keep it private)",
     )
     run(create_app(settings), args.host, args.port, **server_options(settings))
     return 0

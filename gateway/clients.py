@@ -29,8 +29,16 @@ class Outgoing:
     exchange_ms: int | None = None
 
 
+class TooSlow(Exception):
+    """The client's queue went past its hard limit: it is not reading."""
+
+
 class Client:
-    """One WebSocket connection: its subscriptions (id -> spec) and its outgoing queue."""
+    """One WebSocket connection: its subscriptions (id -> spec) and its outgoing queue.
+
+    Diffs stop at ``queue_limit_bytes`` (the backlog is then replaced by snapshots); control
+    replies and snapshots are queued past it, but everything counts, and a queue past twice
+    the limit ends the client (Redis's ``client-output-buffer-limit``, for the same reason)."""
 
     def __init__(self, queue_limit_bytes: int) -> None:
         self.queue_limit_bytes = queue_limit_bytes
@@ -38,12 +46,19 @@ class Client:
         self.queued_bytes = 0
         self.subs: dict[str, Spec] = {}
         self.resets = 0  # times its backlog was replaced by snapshots
+        self.too_slow = False  # past the hard limit: the pump ends and the session closes
         self._ready = asyncio.Event()
 
     def push(self, item: Outgoing) -> None:
-        """Queue regardless of the limit (control replies, fresh snapshots)."""
-        self.queue.append(item)
-        self.queued_bytes += len(item.text)
+        """Queue past the soft limit too (control replies, fresh snapshots), up to the hard one."""
+        if self.too_slow:
+            return
+        if self.queued_bytes + len(item.text) > 2 * self.queue_limit_bytes:
+            self.too_slow = True
+            self.clear()
+        else:
+            self.queue.append(item)
+            self.queued_bytes += len(item.text)
         self._ready.set()
 
     def clear(self) -> None:
@@ -57,6 +72,8 @@ class Client:
     async def pump(self, send: Callable[[str], Awaitable[None]]) -> None:
         """Send queued messages in order until cancelled or the socket fails."""
         while True:
+            if self.too_slow:
+                raise TooSlow
             if not self.queue:
                 self._ready.clear()
                 await self._ready.wait()

@@ -23,6 +23,7 @@ PROTOCOL = "stampede.gateway.v1"
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_MANY_CLIENTS = 4429
 CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008  # a client over its bounds: reason `too_slow` or `rate_limited`
 
 MAX_ID = 64
 SubId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]

@@ -78,6 +78,12 @@ NOTIFICATIONS = Counter(
     ["result"],
     registry=REGISTRY,
 )
+CLIENTS_DROPPED = Counter(
+    "stampede_gateway_clients_dropped_total",
+    "Clients disconnected for going over their bounds, by reason (too_slow, rate_limited).",
+    ["reason"],
+    registry=REGISTRY,
+)
 CLIENT_ERRORS = Counter(
     "stampede_gateway_client_errors_total",
     "Error frames sent to clients, by code.",

@@ -24,6 +24,7 @@ ErrorCode = Literal[
     "message_too_large",
     "unauthorized",
     "too_many_clients",
+    "rate_limited",
 ]
 Row = dict[str, Any]
 # The bridge's feed link states (stampede.bridge.link), and ``unknown``: the bridge did not answer.

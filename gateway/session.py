@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from stampede.boards import BOARDS
 from stampede.gateway import messages, metrics, replies
-from stampede.gateway.clients import Client, Outgoing
+from stampede.gateway.clients import Client, Outgoing, TooSlow
 from stampede.gateway.hub import Hub
 from stampede.gateway.messages import ProtocolError
 from stampede.gateway.notices import now_ms
@@ -31,10 +32,36 @@ def control(message: replies.ServerMessage) -> Outgoing:
     return Outgoing(replies.encode(message), "control")
 
 
+CLOSE_TIMEOUT = 2.0  # seconds to close a dropped client's socket (it may not read the frame)
+# What a message costs of a client's allowance: a subscribe makes one snapshot, a resync one
+# per subscription; the rest are cheap.
+COSTS: dict[type, int] = {messages.Subscribe: 2, messages.Resync: 5}
+
+
+class TokenBucket:
+    """A client's message allowance: ``rate`` tokens a second, at most ``burst`` saved. A
+    refused message still costs its tokens, so a client that keeps going sinks into debt."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self._at = float(burst), time.monotonic()
+
+    def take(self, cost: float) -> float:
+        """Spend ``cost``; the balance after it (below zero: over the rate)."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self._at) * self.rate) - cost
+        self._at = now
+        return self.tokens
+
+
 class WebSocketSession:
     def __init__(self, ws: WebSocket, hub: Hub, settings: GatewaySettings) -> None:
         self.ws, self.hub, self.settings = ws, hub, settings
         self.client = Client(settings.gateway_client_queue_bytes)
+        self.bucket = TokenBucket(
+            settings.gateway_client_messages_per_second, settings.gateway_client_message_burst
+        )
+        self.dropped: str | None = None  # why the gateway ended this client, if it did
 
     async def run(self, token: str | None) -> None:
         await self.ws.accept()
@@ -58,10 +85,18 @@ class WebSocketSession:
                 task.cancel()
             for task in (pump, reader):
                 with contextlib.suppress(
-                    asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError
+                    asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError, TooSlow
                 ):
                     await task
             self.hub.remove_client(self.client)
+        if self.client.too_slow:
+            self.dropped = "too_slow"
+        if self.dropped:
+            metrics.CLIENTS_DROPPED.labels(self.dropped).inc()
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                await asyncio.wait_for(
+                    self.ws.close(messages.CLOSE_POLICY, reason=self.dropped), CLOSE_TIMEOUT
+                )
 
     async def _authenticate(self, token: str | None) -> bool:
         expected = self.settings.gateway_token
@@ -124,13 +159,23 @@ class WebSocketSession:
             text = await self._receive_text()
             if text is None:
                 return
+            if self.bucket.take(1) < -self.bucket.burst:  # junk counts too
+                self.dropped = "rate_limited"
+                return
             try:
                 if len(text) > self.settings.gateway_max_message_bytes:
                     raise ProtocolError(
                         "message_too_large",
                         f"messages are limited to {self.settings.gateway_max_message_bytes} bytes",
                     )
-                self._handle(messages.parse(text))
+                message = messages.parse(text)
+                if self.bucket.take(COSTS.get(type(message), 1) - 1) < 0:
+                    raise ProtocolError(
+                        "rate_limited",
+                        f"at most {self.bucket.rate:g} messages a second (a subscribe counts 2, "
+                        "a resync 5); this one was not served",
+                    )
+                self._handle(message)
             except ProtocolError as exc:
                 metrics.CLIENT_ERRORS.labels(exc.code).inc()
                 self.client.push(control(replies.Error(exc.code, exc.message, exc.sub_id)))

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from stampede.settings import RedisSettings
 
 
 class GatewaySettings(RedisSettings):
+    gateway_auth: Literal["required", "off"] = Field(
+        "required",
+        description="`required` (the default: closed): the gateway will not start without "
+        "`GATEWAY_TOKEN`. `off` serves everyone without a token: for `stampede up`, which "
+        "binds 127.0.0.1, and tests.",
+    )
     gateway_token: str | None = Field(
         None,
         description="Shared token required by REST (`Authorization: Bearer`) and WebSocket "
-        "(`?token=` or a first `auth` message); unset = open (local use only).",
+        "(`?token=` or a first `auth` message); needed unless `GATEWAY_AUTH=off`.",
     )
     gateway_redis_read_url: str | None = Field(
         None,
@@ -64,7 +72,23 @@ class GatewaySettings(RedisSettings):
         1 << 20,
         ge=1024,
         description="Bytes queued per client; a client that falls this far behind has its "
-        "backlog replaced by fresh snapshots (so memory per client stays bounded).",
+        "backlog replaced by fresh snapshots, and one whose queue still grows past twice this "
+        "(it does not read) is disconnected (close 1008 `too_slow`): memory per client stays "
+        "bounded whatever it sends.",
+    )
+    gateway_client_messages_per_second: float = Field(
+        20.0,
+        gt=0,
+        description="Sustained message rate a client may send (a token bucket: a `subscribe` "
+        "costs 2 tokens, a `resync` 5, other messages 1); over it a message gets a "
+        "`rate_limited` error and is not served.",
+    )
+    gateway_client_message_burst: int = Field(
+        200,
+        ge=20,
+        description="The bucket's size: the burst a client may send at once. A client that "
+        "keeps sending while refused, a second burst's worth, is disconnected (close 1008 "
+        "`rate_limited`).",
     )
     gateway_heartbeat_seconds: float = Field(
         1.0, gt=0, description="How often clients get a heartbeat with feed freshness."
@@ -84,6 +108,18 @@ class GatewaySettings(RedisSettings):
     gateway_auth_timeout_seconds: float = Field(
         5.0, gt=0, description="How long a WebSocket client has to send its `auth` message."
     )
+
+    @model_validator(mode="after")
+    def _closed_by_default(self) -> GatewaySettings:
+        if self.gateway_auth == "required" and not self.gateway_token:
+            raise ValueError(
+                "GATEWAY_TOKEN is not set and GATEWAY_AUTH=required (the default): a gateway on "
+                "a public address must not run open; set the token (docs/deploy.md), or "
+                "GATEWAY_AUTH=off for a local, private gateway"
+            )
+        if self.gateway_auth == "off":
+            self.gateway_token = None  # off means off: no token half-applied
+        return self
 
     @property
     def read_url(self) -> str:

@@ -23,7 +23,7 @@ from stampede.gateway.rows import wire_row
 from stampede.markettime import ET
 from stampede.redisclient import RedisClient
 
-SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,11}$")
+SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,11}")  # fullmatch: `match` with `$` took "AAPL\n"
 _bar = msgspec.json.Decoder(tuple[float, float, float, float, float, float, float])
 _halt = msgspec.json.Decoder(tuple[bool])
 
@@ -61,7 +61,7 @@ class SymbolBars(BaseModel):
 def checked(sym: str) -> str:
     """The ticker in upper case; 422 when it does not look like one."""
     sym = sym.upper()
-    if not SYMBOL.match(sym):
+    if not SYMBOL.fullmatch(sym):
         raise HTTPException(
             422, {"code": "bad_request", "message": f"{sym[:20]!r} is not a ticker symbol"}
         )

@@ -201,8 +201,11 @@ class Scanner:
         gateway_port = args.port or _preferred_port(8765)
         reads = {"GATEWAY_REDIS_READ_URL": self.replica.url} if self.replica else {}
         link = {"GATEWAY_BRIDGE_URL": bridge.url}  # the dashboard shows the feed link
+        # Open, and said so in the banner: every process here binds 127.0.0.1. A gateway on a
+        # public address runs with GATEWAY_AUTH=required (its default) and a token.
+        auth = {"GATEWAY_AUTH": "off"}
         gateway = self._component(
-            "gateway", ["gateway"], {**common, **reads, **link}, port=gateway_port
+            "gateway", ["gateway"], {**common, **reads, **link, **auth}, port=gateway_port
         )
         # The dispatcher goes before the bridge: it waits for the streams the bridge creates and
         # binds its consumers within a poll of their creation, before the bridge has logged in
@@ -387,7 +390,8 @@ def main(argv: list[str]) -> int:
     try:
         status = scanner.start()
         print(
-            f"Stampede is up.\n  dashboard: {status['dashboard']}\n  logs:      {status['logs']}/"
+            f"Stampede is up.\n  dashboard: {status['dashboard']} (no token: it binds 127.0.0.1"
+            f" only; a public gateway requires GATEWAY_TOKEN)\n  logs:      {status['logs']}/"
             f"\n  metrics:   {status['gateway']}/metrics (and each service's /metrics, see "
             f"{scanner.workdir / 'status.json'})\nPress Ctrl-C to stop.",
             flush=True,

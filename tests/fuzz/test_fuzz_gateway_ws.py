@@ -23,6 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from stampede.boards import BOARDS_BY_NAME
 from stampede.tools import localstack
+from support.gateway import UNLIMITED_MESSAGES
 from support.service import Service, service
 from support.strategies import json_values
 
@@ -45,7 +46,11 @@ _ping_ids = itertools.count()
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     workdir = tmp_path_factory.mktemp("fuzz-gateway")
     redis_server = localstack.redis_server(workdir).start()
-    env = {"REDIS_URL": redis_server.url, "GATEWAY_MAX_MESSAGE_BYTES": str(MAX_MESSAGE)}
+    env = {
+        "REDIS_URL": redis_server.url,
+        "GATEWAY_MAX_MESSAGE_BYTES": str(MAX_MESSAGE),
+        **UNLIMITED_MESSAGES,  # the protocol under fuzzing; the rate limit has its own tests
+    }
     try:
         with service("gateway", ["gateway"], workdir, env) as svc:
             yield svc

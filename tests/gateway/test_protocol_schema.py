@@ -27,7 +27,7 @@ from stampede import changes, keys
 from stampede.boards import BOARDS_BY_NAME
 from stampede.gateway.scans import FILTER_FIELDS
 from stampede.tools import localstack
-from support.gateway import DAY, row_fields
+from support.gateway import DAY, UNLIMITED_MESSAGES, row_fields
 from support.service import Service, service
 from support.strategies import json_values
 
@@ -70,7 +70,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service,
     redis_server = localstack.redis_server(workdir).start()
     writer = Writer(redis_server.url)
     writer.step()
-    env = {"REDIS_URL": redis_server.url, "GATEWAY_HEARTBEAT_SECONDS": "0.2"}
+    env = {"REDIS_URL": redis_server.url, "GATEWAY_HEARTBEAT_SECONDS": "0.2", **UNLIMITED_MESSAGES}
     try:
         with service("gateway", ["gateway"], workdir, env) as svc:
             yield svc, writer

@@ -72,7 +72,7 @@ async def test_rest_boards_health_metrics_and_openapi(market, redis_url):
 
 async def test_token_guards_rest_and_websocket(market, redis_url):
     async with running_gateway(
-        redis_url, gateway_token="s3cret", gateway_auth_timeout_seconds=1
+        redis_url, gateway_auth="required", gateway_token="s3cret", gateway_auth_timeout_seconds=1
     ) as gw:
         async with httpx.AsyncClient(base_url=gw.url) as http:
             assert (await http.get("/api/boards")).status_code == 401

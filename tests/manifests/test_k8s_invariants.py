@@ -143,6 +143,16 @@ def test_the_gateway_is_public_and_autoscaled_not_cut_by_knative_timeouts(overla
     assert backend["name"] == "gateway"
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_public_gateway_cannot_start_without_its_token(overlay: str) -> None:
+    """Closed by default (issue 25): the token's Secret is required, and nothing turns auth off."""
+    (gateway,) = containers(one(render(f"overlays/{overlay}"), "Deployment", "gateway"))
+    env = {e["name"]: e for e in gateway["env"]}
+    ref = env["GATEWAY_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref.get("optional", False)) == ("gateway-token", False)
+    assert "GATEWAY_AUTH" not in env  # its default, required, refuses to start without a token
+
+
 def pods_selected(policy: dict, docs) -> set[str]:
     """Names of workloads (Deployments, StatefulSets, Knative Services) a policy selects."""
     wanted = policy["spec"]["podSelector"].get("matchLabels", {})

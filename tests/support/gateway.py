@@ -27,9 +27,18 @@ from stampede.tools import localstack
 
 DAY = "2025-03-14"
 FAST = {
+    "gateway_auth": "off",  # tests of auth set a token (test_rest_auth.py)
     "gateway_max_tick_hz": 20.0,
     "gateway_refresh_seconds": 30.0,
     "gateway_heartbeat_seconds": 0.5,
+}
+
+
+# For tests of the protocol itself, which send far more than a person would: no rate limit.
+UNLIMITED_MESSAGES = {
+    "GATEWAY_AUTH": "off",
+    "GATEWAY_CLIENT_MESSAGES_PER_SECOND": "1000000",
+    "GATEWAY_CLIENT_MESSAGE_BURST": "1000000",
 }
 
 

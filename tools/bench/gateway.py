@@ -425,6 +425,7 @@ async def burst_phases(
         "LOG_FORMAT": "console",
         "LOG_LEVEL": "WARNING",
         "GATEWAY_MAX_CLIENTS": str(clients + 10),
+        "GATEWAY_AUTH": "off",  # a private gateway on 127.0.0.1, as stampede up runs it
     }
     with open(work / "gateway.log", "wb") as log:  # noqa: ASYNC230 (once, before any client)
         gateway = subprocess.Popen(  # noqa: ASYNC220 (a child process for the whole run)

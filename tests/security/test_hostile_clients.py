@@ -1,0 +1,110 @@
+"""A public port means hostile clients (issue 25): each one's memory and message rate are
+bounded against the real gateway, and an honest client beside them is served throughout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+import websockets
+
+from stampede.gateway import metrics
+from stampede.gateway.clients import Client, Outgoing, TooSlow
+from stampede.tools import localstack
+from support.gateway import Market, running_gateway
+
+
+def _dropped(reason: str) -> float:
+    return metrics.CLIENTS_DROPPED.labels(reason)._value.get()
+
+
+async def test_a_queue_past_twice_its_limit_ends_the_client_and_frees_its_memory() -> None:
+    client = Client(queue_limit_bytes=1024)
+    for _ in range(20):  # control replies and snapshots go past the soft limit ...
+        client.push(Outgoing("x" * 100, "control"))
+    assert client.queued_bytes == 2000 and not client.too_slow
+    client.push(Outgoing("x" * 100, "snapshot"))  # ... but not past twice it
+    assert client.too_slow and client.queued_bytes == 0 and not client.queue
+    client.push(Outgoing("x" * 100, "control"))
+    assert client.queued_bytes == 0  # nothing more is kept for it
+
+    async def send(_: str) -> None:
+        raise AssertionError("nothing is sent to a client past its limit")
+
+    with pytest.raises(TooSlow):
+        await client.pump(send)
+
+
+async def test_a_message_flood_is_refused_then_closed_and_an_honest_client_is_served(
+    redis_url: str,
+) -> None:
+    async with running_gateway(
+        redis_url, gateway_client_messages_per_second=20, gateway_client_message_burst=40
+    ) as gw:
+        before = _dropped("rate_limited")
+        async with (
+            websockets.connect(gw.ws_url) as flooder,
+            websockets.connect(gw.ws_url) as honest,
+        ):
+            assert json.loads(await flooder.recv())["type"] == "hello"
+            assert json.loads(await honest.recv())["type"] == "hello"
+            codes = []
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                for i in range(400):
+                    await flooder.send(json.dumps({"type": "ping", "t": i}))
+                while True:
+                    reply = json.loads(await asyncio.wait_for(flooder.recv(), 10))
+                    codes.append(reply.get("code", reply["type"]))
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "rate_limited")
+            assert codes.count("pong") <= 41 and "rate_limited" in codes
+            assert _dropped("rate_limited") == before + 1
+            await honest.send(json.dumps({"type": "ping", "t": 1}))
+            assert json.loads(await asyncio.wait_for(honest.recv(), 5))["type"] == "pong"
+
+
+async def test_a_client_that_never_reads_is_closed_too_slow(redis_url: str) -> None:
+    redis = aioredis.Redis.from_url(redis_url)
+    market = Market(redis, symbols=200)
+    for _ in range(30):
+        await market.step(changes=20, removes=0)
+    await redis.aclose()
+    async with running_gateway(redis_url, gateway_client_queue_bytes=16 * 1024) as gw:
+        before = _dropped("too_slow")
+        sock = socket.create_connection(("127.0.0.1", int(gw.url.rsplit(":", 1)[1])))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # it reads nothing anyway
+        sock.setblocking(False)
+        async with websockets.connect(gw.ws_url, sock=sock, max_size=None) as sleeper:
+            assert json.loads(await sleeper.recv())["type"] == "hello"
+            subscribe = {"type": "subscribe", "board": "volume", "limit": 100}
+            for i in range(30):
+                await sleeper.send(json.dumps({**subscribe, "id": f"s{i}"}))
+            # never reads again: asks for fresh snapshots of everything, within its rate
+            for _ in range(400):
+                if _dropped("too_slow") > before:
+                    break
+                await sleeper.send(json.dumps({"type": "resync"}))
+                await asyncio.sleep(0.3)
+            assert _dropped("too_slow") == before + 1
+            assert all(len(c.queue) == 0 for c in gw.hub.clients)  # nothing kept for it
+
+
+async def test_a_ticker_with_a_trailing_newline_is_refused(redis_url: str) -> None:
+    async with running_gateway(redis_url) as gw, httpx.AsyncClient(base_url=gw.url) as http:
+        for bad in ("AAPL%0A", "AAPL%0D%0A", "A" * 13):
+            answer = await http.get(f"/api/symbols/{bad}")
+            assert answer.status_code == 422, bad
+
+
+def test_the_gateway_refuses_to_start_open_unless_told_to() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    argv = localstack.stampede_argv("gateway", port=localstack.free_port())
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "GATEWAY_TOKEN is not set and GATEWAY_AUTH=required" in done.stderr
