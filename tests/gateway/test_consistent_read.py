@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from stampede import keys
 from stampede.gateway import metrics
-from stampede.gateway.store import KEEP_READS, LOOKAHEAD, WIDENING, BoardReader
+from stampede.gateway.store import KEEP_READS, LOOKAHEAD, WIDENING, BoardReader, MissedRows
 from support.gateway import DAY, Market, disagreeing, row_fields, unsorted
 
 BOARDS = ("gainers", "volume", "losers")
@@ -41,10 +41,14 @@ async def test_reads_during_writes_are_sorted_and_agree_across_boards(redis, red
         return steps
 
     writers = [asyncio.create_task(write()) for _ in range(3)]
-    reads, problems = 0, []
+    reads, missed, problems = 0, 0, []
     try:
         for _ in range(300):
-            read = await reader.read(DAY, {"gainers": 30, "volume": 30, "losers": 30})
+            try:
+                read = await reader.read(DAY, {"gainers": 30, "volume": 30, "losers": 30})
+            except MissedRows:  # three writers outran five widening calls: the ticker reads
+                missed += 1  # again, as here (a CI run on a busy machine saw it once in 300)
+                continue
             reads += 1
             for board, rows in read.boards.items():
                 assert len(rows) == 30
@@ -55,6 +59,7 @@ async def test_reads_during_writes_are_sorted_and_agree_across_boards(redis, red
         steps = sum(await asyncio.gather(*writers))
         await market.redis.aclose()
     assert steps > 100, "the writers barely wrote: the test proves nothing"
+    assert reads >= 270, f"{missed} of 300 reads gave up: the reads do not follow the writes"
     assert problems == [], problems[:5]
 
 
