@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from stampede import redisclient
 from stampede.boards import BOARDS, BOARDS_BY_NAME
 from stampede.gateway import messages, metrics
+from stampede.gateway.headers import SecurityHeaders
 from stampede.gateway.hub import Hub
 from stampede.gateway.news import news_router
 from stampede.gateway.notices import now_ms
@@ -86,7 +87,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         description="Live scanner boards: REST snapshots, WebSocket diffs (protocol "
         f"`{messages.PROTOCOL}`, see docs/gateway.md and schemas/gateway-ws.v1.json) and the dashboard.",
         lifespan=lifespan,
+        # Swagger's page loads its scripts from a CDN: not on a public port under our policy.
+        # The description itself stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(SecurityHeaders)
     app.state.hub = hub
     app.state.settings = settings
 

@@ -57,7 +57,7 @@ async def test_a_feed_fault_is_shown_on_the_dashboard_until_it_heals(
                     link = await heard_feed_link(client, lambda link: link["state"] == "connected")
                     assert link["faults_total"] == 0
                     await page.wait_for_function(
-                        "document.getElementById('feed-link').textContent === 'connected'"
+                        "() => document.getElementById('feed-link').textContent === 'connected'"
                     )
 
                     # refused until the bridge has retried at least twice (a fixed spell of
@@ -70,7 +70,7 @@ async def test_a_feed_fault_is_shown_on_the_dashboard_until_it_heals(
                     assert link["state"] in ("backoff", "connecting"), link
                     assert link["faults"]["force_disconnect"] == 1
                     await page.wait_for_function(
-                        "document.getElementById('feed-link').textContent"
+                        "() => document.getElementById('feed-link').textContent"
                         ".includes('(connect_failed)')"
                     )
                     shown = await page.locator("#feed-link").inner_text()
@@ -84,7 +84,7 @@ async def test_a_feed_fault_is_shown_on_the_dashboard_until_it_heals(
                     assert link["faults"]["connect_failed"] >= 2, link
                     assert link["faults_total"] == sum(link["faults"].values())
                     await page.wait_for_function(
-                        "document.getElementById('feed-link').textContent"
+                        "() => document.getElementById('feed-link').textContent"
                         ".startsWith('connected · ')"
                     )
                     assert await page.locator("#feed-link.stale").count() == 0
@@ -96,7 +96,8 @@ async def test_a_feed_fault_is_shown_on_the_dashboard_until_it_heals(
                     assert "bridge status unusable" in link["reason"]
                     await wait_for(lambda: failed_polls() > errors_before, what="failed polls")
                     await page.wait_for_function(
-                        "document.getElementById('feed-link').textContent.startsWith('unknown')"
+                        "() => document.getElementById('feed-link').textContent"
+                        ".startsWith('unknown')"
                     )
             finally:
                 server.should_exit = True

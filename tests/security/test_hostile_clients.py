@@ -108,3 +108,17 @@ def test_the_gateway_refuses_to_start_open_unless_told_to() -> None:
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "GATEWAY_TOKEN is not set and GATEWAY_AUTH=required" in done.stderr
+
+
+async def test_the_page_and_the_api_send_the_security_headers(redis_url: str) -> None:
+    async with running_gateway(redis_url) as gw, httpx.AsyncClient(base_url=gw.url) as http:
+        for path in ("/", "/static/app.js", "/api/boards", "/healthz"):
+            headers = (await http.get(path)).headers
+            policy = headers["content-security-policy"]
+            assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy, path
+            assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0], path
+            assert headers["x-content-type-options"] == "nosniff", path
+            assert headers["referrer-policy"] == "no-referrer", path
+        assert (await http.get("/docs")).status_code == 404  # Swagger's CDN scripts: not served
+        index = (await http.get("/")).text
+        assert "<script>" not in index and " on" not in index.split("<body")[1].split(">")[0]

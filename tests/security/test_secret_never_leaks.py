@@ -92,7 +92,6 @@ async def test_key_not_on_nats_or_gateway_or_metrics(pipeline: Pipeline) -> None
             "/",
             "/api/boards",
             "/openapi.json",
-            "/docs",
             "/healthz",
             "/readyz",
             "/metrics",
