@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from stampede import redisclient
 from stampede.boards import BOARDS, BOARDS_BY_NAME
 from stampede.gateway import messages, metrics
-from stampede.gateway.headers import SecurityHeaders
+from stampede.gateway.headers import MAX_HEADER_BYTES, HeadLimit, SecurityHeaders
 from stampede.gateway.hub import Hub
 from stampede.gateway.news import news_router
 from stampede.gateway.notices import now_ms
@@ -93,6 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadLimit, limit=MAX_HEADER_BYTES)
     app.state.hub = hub
     app.state.settings = settings
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from stampede.gateway.headers import MAX_HEADER_BYTES
 from stampede.gateway.settings import GatewaySettings
 from stampede.service import ServerOptions, load_settings, run
 from stampede.telemetry import setup_logging, setup_tracing
@@ -19,6 +20,11 @@ def server_options(settings: GatewaySettings) -> ServerOptions:
         # Protocol pings find dead peers (and keep idle proxies from closing the socket).
         "ws_ping_interval": 20.0,
         "ws_ping_timeout": 20.0,
+        # The port is public: request heads are read by h11, which refuses one past 16 KB
+        # (431), where httptools read a 64 MB header in full (issue 25). Nginx's default is
+        # 4 x 8 KB; the gateway's own requests are short.
+        "http": "h11",
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
     }
 
 

@@ -17,7 +17,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol, TypedDict, TypeVar, Unpack
+from typing import Any, Literal, Protocol, TypedDict, TypeVar, Unpack
 
 import pydantic
 import uvicorn
@@ -61,6 +61,8 @@ class ServerOptions(TypedDict, total=False):
     ws_per_message_deflate: bool
     ws_ping_interval: float
     ws_ping_timeout: float
+    http: Literal["h11", "httptools", "auto"]
+    h11_max_incomplete_event_size: int
 
 
 def add_service_routes(

@@ -122,3 +122,15 @@ async def test_the_page_and_the_api_send_the_security_headers(redis_url: str) ->
         assert (await http.get("/docs")).status_code == 404  # Swagger's CDN scripts: not served
         index = (await http.get("/")).text
         assert "<script>" not in index and " on" not in index.split("<body")[1].split(">")[0]
+
+
+async def test_a_request_head_past_16_kb_is_refused_unread(redis_url: str) -> None:
+    async with running_gateway(redis_url) as gw, httpx.AsyncClient(base_url=gw.url) as http:
+        assert (await http.get("/healthz", headers={"x-pad": "a" * 8_000})).status_code == 200
+        answer = await http.get("/healthz", headers={"x-pad": "a" * 20_000})
+        assert answer.status_code == 431
+        try:  # a head far past it is not even read whole: h11 stops at 16 KB of a partial one
+            answer = await http.get("/healthz", headers={"x-pad": "a" * 4_000_000})
+            assert answer.status_code in (400, 431)
+        except (httpx.RemoteProtocolError, httpx.WriteError, httpx.ReadError):
+            pass  # closed while the client was still writing its head: refused just the same
