@@ -20,9 +20,9 @@ def server_options(settings: GatewaySettings) -> ServerOptions:
         # Protocol pings find dead peers (and keep idle proxies from closing the socket).
         "ws_ping_interval": 20.0,
         "ws_ping_timeout": 20.0,
-        # The port is public: request heads are read by h11, which refuses one past 16 KB
-        # (431), where httptools read a 64 MB header in full (issue 25). Nginx's default is
-        # 4 x 8 KB; the gateway's own requests are short.
+        # The port is public: request heads are read by h11, which stops reading a partial head
+        # past 16 KB, where httptools read a 64 MB header in full (issue 25); a head that came
+        # whole is answered 431 by headers.HeadLimit.
         "http": "h11",
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
     }

@@ -11,7 +11,8 @@
 -- A list is written by what changed, not whole: records from the first changed one on go out in
 -- one SETRANGE (mostly the newest record or two), and pruning from the front only moves the
 -- list's base past dead records until they outnumber the live ones, when the list is rewritten
--- whole. So Redis copies, and replicates, tens of bytes per symbol visit instead of the window.
+-- whole. So Redis copies, and replicates, the header and a record or two per symbol visit
+-- instead of the whole window.
 -- Every merge is a sum or a max by (time, sequence), and what is pruned can no longer change a
 -- metric (the symbol's clock only moves forward), so replicas applying in any order converge.
 local p = cmsgpack.unpack(ARGV[3])

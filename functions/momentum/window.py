@@ -5,7 +5,7 @@ and derives the window metrics as of the symbol's newest trade, recomputed at mo
 feed second (otherwise brought up to date from the batch alone). A symbol's state is a small
 header (``sp:{day}:{sN}:state:mom:{SYM}``, rewritten each visit) and three packed record lists
 in keys of their own (:func:`state_keys`), written by what changed: a visit sends Redis, and so
-its replicas, tens of bytes instead of the whole window. The layout is defined here once:
+its replicas, the header and a record or two instead of the whole window. The layout is defined here once:
 :class:`MomentumCall` (ARGV[3]) and the state's struct formats, which :func:`decode_state`
 reads for tests and tools.
 

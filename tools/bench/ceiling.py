@@ -17,7 +17,13 @@ TARGETS = (100_000, 250_000)
 # One process by design: Massive allows one connection per account (the bridge), and the
 # simulator is the load generator, not part of a deployment.
 SINGLE = {"bridge", "sim"}
-_REPLICA = re.compile(r"(function-[a-z]+)-\d+")
+_REPLICA = re.compile(r"(function-[a-z]+)-\d+")  # a function's second and later processes
+
+
+def stage_of(process: str) -> str:
+    """The stage a process belongs to: a function's replicas (``function-momentum-2``) are one."""
+    match = _REPLICA.fullmatch(process)
+    return match.group(1) if match else process
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +45,14 @@ class Stage:
 
 def stages(cpu_percent: dict[str, float], applied_per_s: float) -> list[Stage]:
     """Each stage's CPU per applied event, a function's replicas together, busiest first."""
+    if applied_per_s <= 0:
+        return []
     grouped: dict[str, list[float]] = {}
     for name, percent in cpu_percent.items():
-        match = _REPLICA.fullmatch(name)
-        grouped.setdefault(match.group(1) if match else name, []).append(percent)
+        grouped.setdefault(stage_of(name), []).append(percent)
     out = [
         Stage(name, len(shares), sum(shares) / 100 / applied_per_s * 1e6, name in SINGLE)
         for name, shares in grouped.items()
-        if applied_per_s > 0
     ]
     return sorted(out, key=lambda s: -s.us_per_event)
 

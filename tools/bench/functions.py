@@ -149,21 +149,14 @@ def start_redis(
     return cluster, {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", "REDIS_SHARDS": str(shards)}
 
 
-def primary_work(nodes: list[localstack.ServerProcess], roles: dict[str, str]) -> tuple[int, int]:
+def primary_work(primaries: list[localstack.ServerProcess]) -> tuple[int, int]:
     """(bytes replicated, microseconds in commands) so far, summed over the primaries: their
     ``master_repl_offset`` and ``INFO commandstats`` (a script's commands count in its EVALSHA)."""
     replicated = usec = 0
-    for node in nodes:
-        if roles.get(node.name) != "master":
-            continue
-        r = redis.Redis(host=node.host, port=node.port)
-        replicated += int(r.info("replication")["master_repl_offset"])
-        usec += sum(
-            int(stats["usec"])
-            for name, stats in r.info("commandstats").items()
-            if name == "cmdstat_evalsha"
-        )
-        r.close()
+    for node in primaries:
+        with redis.Redis(host=node.host, port=node.port) as r:
+            replicated += int(r.info("replication")["master_repl_offset"])
+            usec += int(r.info("commandstats").get("cmdstat_evalsha", {}).get("usec", 0))
     return replicated, usec
 
 
@@ -268,19 +261,16 @@ async def drive(
     return applied, batches, latencies, elapsed
 
 
-def state_bytes(nodes: list[localstack.ServerProcess], roles: dict[str, str]) -> tuple[int, int]:
+def state_bytes(primaries: list[localstack.ServerProcess]) -> tuple[int, int]:
     """(symbols, bytes) of momentum's kept state on the primaries: what a rewrite-everything
     design would copy, and replicate, on every visit."""
     symbols = total = 0
-    for node in nodes:
-        if roles.get(node.name) != "master":
-            continue
-        r = redis.Redis(host=node.host, port=node.port)
-        for key in r.scan_iter(match="sp:*:state:mom*:*", count=1000):
-            if r.type(key) == b"string":
-                total += int(r.strlen(key))
-                symbols += b":state:mom:" in key
-        r.close()
+    for node in primaries:
+        with redis.Redis(host=node.host, port=node.port) as r:
+            for key in r.scan_iter(match="sp:*:state:mom*:*", count=1000):
+                if r.type(key) == b"string":
+                    total += int(r.strlen(key))
+                    symbols += b":state:mom:" in key
     return symbols, total
 
 
@@ -351,15 +341,16 @@ def main(argv: list[str] | None = None) -> int:
         processes |= {node.name: psutil.Process(node.pid) for node in nodes}
         probe_before = speed_probe_ms()
         roles = redis_store.roles()
-        work_before = primary_work(nodes, roles)
+        primaries = [n for n in nodes if roles.get(n.name) == "master"]
+        work_before = primary_work(primaries)
         before = {k: sum(p.cpu_times()[:2]) for k, p in processes.items()}
         applied, batches, latencies, elapsed = asyncio.run(
             drive("127.0.0.1", port, payloads, args.seconds, args.concurrency, event_type)
         )
         cpu = {k: sum(p.cpu_times()[:2]) - before[k] for k, p in processes.items()}
-        replicated, usec = (a - b for a, b in zip(primary_work(nodes, roles), work_before))
-        cpu["redis"] = sum(cpu[n.name] for n in nodes if roles.get(n.name) == "master")
-        cpu["replicas"] = sum(cpu[n.name] for n in nodes if roles.get(n.name) != "master")
+        replicated, usec = (a - b for a, b in zip(primary_work(primaries), work_before))
+        cpu["redis"] = sum(cpu[n.name] for n in primaries)
+        cpu["replicas"] = sum(cpu[n.name] for n in nodes if n not in primaries)
         latencies.sort()
 
         def p(q: float) -> float:
@@ -394,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
             "(a fixed Python loop; higher = slower machine)"
         )
         if args.function == "momentum":
-            kept, size = state_bytes(nodes, roles)
+            kept, size = state_bytes(primaries)
             print(f"momentum state: {size / max(kept, 1):,.0f} bytes per symbol ({kept} symbols)")
         if isinstance(redis_store, localstack.RedisCluster):
             print_per_node(redis_store, redis_env, cpu, applied, elapsed)

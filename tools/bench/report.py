@@ -14,7 +14,6 @@ from stampede.tools.bench.verdict import Doc
 
 REDIS_NODE = re.compile(r"redis-\d+")  # a Redis Cluster's nodes, as `stampede up` names them
 CORES = (2, 16, 64)  # machines to predict the held rate on
-REPLICA = re.compile(r"function-[a-z]+-\d+")  # a function's second and later processes
 
 
 def ms(seconds: float | None) -> str:
@@ -73,14 +72,12 @@ def load_table(runs: list[Doc]) -> str:
             lines.append(f"{'':>16} Redis nodes (% of one core): " + cpu_line(nodes))
         applied = f["throughput_per_s"]["functions_applied"]
         lines += [f"{'':>16} {line}" for line in ceiling.lines(f["cpu_percent"], applied, CORES)]
-        replicated = {n.rsplit("-", 1)[0] for n in f["cpu_percent"] if REPLICA.fullmatch(n)}
-        for function in sorted(replicated):  # a --replicas run: each replica's share of the work
-            own = {
-                n: c
-                for n, c in f["cpu_percent"].items()
-                if n == function or n.startswith(function + "-")
-            }
-            lines.append(f"{'':>16} {function} replicas (% of one core): " + cpu_line(own))
+        by_stage: dict[str, dict[str, float]] = {}
+        for process, percent in f["cpu_percent"].items():
+            by_stage.setdefault(ceiling.stage_of(process), {})[process] = percent
+        for stage, own in sorted(by_stage.items()):  # a --replicas run: each replica's share
+            if len(own) > 1:
+                lines.append(f"{'':>16} {stage} replicas (% of one core): " + cpu_line(own))
         if f["strict"]["why_not"]:
             lines.append(f"{'':>16} not held (strict): " + "; ".join(f["strict"]["why_not"]))
         if f["drops"]:
