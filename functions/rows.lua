@@ -9,30 +9,30 @@
 -- a price write to a row without bands (never on near_luld) then costs nothing more, and one
 -- with bands needs no read of its row.
 local p = cmsgpack.unpack(ARGV[3])
-local TTL, CHANNEL, MESSAGE, BOARDS, GROUPS, NEAR_PCT, NEAR_MESSAGE =
-  p[1], p[2], p[3], p[4], p[5], p[6], p[7]
+local TTL, CHANNEL, MESSAGE, BOARDS, GROUPS, RANKS, NEAR_PCT, NEAR_MESSAGE =
+  p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
+-- Field values arrive formatted (store.py: floats as %.10g); string.format here cost a sixth
+-- of the script's time.
 local fmt, floor = string.format, math.floor
-local function put(out, flat)  -- append name/value pairs, numbers formatted as %.10g
+local function put(out, flat)  -- append name/value pairs
   local n = #out
   for j = 1, #flat, 2 do
-    local v = flat[j + 1]
-    out[n + 1], out[n + 2] = flat[j], type(v) == 'number' and fmt('%.10g', v) or v
+    out[n + 1], out[n + 2] = flat[j], flat[j + 1]
     n = n + 2
   end
 end
 local applied, near_moved = 0, 0
-local adds, rems = {}, {}  -- board position -> {score, member, ...} / {member, ...}
+local near_adds, near_rems = {}, {}  -- near_luld position -> {score, member, ...} / {member, ...}
+local refused = false  -- row number -> true for rows their clock's guard refused
+local number = 0
 for _, g in ipairs(GROUPS) do
-  -- g = {clock key, updated_ms mirror key, rows, bands key or 0 (no row flagged)};
-  -- row = {row key, symbol, t, tie, {field, value, ...}, {board position, score, ...},
-  --        {board position, ...}, {static ...}, near_luld board position or 0 (not flagged),
-  --        1 when the write carries both LULD bands}
-  local clock, mirror, rows = KEYS[g[1]], KEYS[g[2]], g[3]
-  local wanted, syms = {}, {}
-  for i, r in ipairs(rows) do
-    syms[i] = r[2]
-    wanted[2 * i - 1], wanted[2 * i] = r[2], r[2] .. ':tie'
-  end
+  -- g = {clock key, updated_ms mirror key, rows, bands key or 0 (no row flagged),
+  --      {symbol, symbol:tie, ...}};
+  -- row = {row key, symbol, t, tie, {field, value, ...}, {static ...},
+  --        near_luld board position or 0 (not flagged), 1 when it carries both LULD bands}
+  local clock, mirror, rows, wanted = KEYS[g[1]], KEYS[g[2]], g[3], g[5]
+  local syms = {}
+  for i, r in ipairs(rows) do syms[i] = r[2] end
   local cur = hmget(clock, wanted)
   -- Every row's updated_ms (newest exchange time from any function) is mirrored in one hash
   -- per shard and day, read for the whole group at once instead of one HGET per row.
@@ -44,21 +44,21 @@ for _, g in ipairs(GROUPS) do
   for i, r in ipairs(rows) do
     local sym, t, tie = r[2], r[3], r[4]
     local ct = tonumber(cur[2 * i - 1])
+    number = number + 1
     if ct == nil or t > ct or (t == ct and tie >= (tonumber(cur[2 * i]) or 0)) then
       applied = applied + 1
       local n = #moved
-      moved[n + 1], moved[n + 2], moved[n + 3], moved[n + 4] = sym, t, sym .. ':tie', tie
-      local out = {}
-      put(out, r[5])
-      if ct == nil or floor(t / 60000) ~= floor(ct / 60000) then put(out, r[8]) end
+      moved[n + 1], moved[n + 2], moved[n + 3], moved[n + 4] = sym, t, wanted[2 * i], tie
+      local out = r[5]  -- extended in place: the fields come formatted (store.py)
+      if ct == nil or floor(t / 60000) ~= floor(ct / 60000) then put(out, r[6]) end
       local u = tonumber(known[i])
       if u == nil or t > u then
         out[#out + 1], out[#out + 2] = 'updated_ms', fmt('%d', t)
         newest[#newest + 1], newest[#newest + 2] = sym, t
       end
       local key = KEYS[r[1]]
-      local near = r[9]
-      if near > 0 and (r[10] == 1 or held[i]) then  -- without bands: not on near_luld, skip
+      local near = r[7]
+      if near > 0 and (r[8] == 1 or held[i]) then  -- without bands: not on near_luld, skip
         -- the row's price and bands once this write is in: what it writes, else what it holds
         local last, upper, lower
         local f = r[5]
@@ -68,7 +68,7 @@ for _, g in ipairs(GROUPS) do
           elseif name == 'luld_upper' then upper = tonumber(f[j + 1])
           elseif name == 'luld_lower' then lower = tonumber(f[j + 1]) end
         end
-        if r[10] == 1 then
+        if r[8] == 1 then
           local n = #banded
           banded[n + 1], banded[n + 2] = sym, fmt('%.10g %.10g', upper, lower)
         else
@@ -80,29 +80,21 @@ for _, g in ipairs(GROUPS) do
         local d = luld_distance_pct(last, upper, lower)
         local list
         if d ~= nil and d <= NEAR_PCT then
-          list = adds[near]
-          if list == nil then list = {}; adds[near] = list end
+          list = near_adds[near]
+          if list == nil then list = {}; near_adds[near] = list end
           list[#list + 1], list[#list + 2] = d, sym
         else
-          list = rems[near]
-          if list == nil then list = {}; rems[near] = list end
+          list = near_rems[near]
+          if list == nil then list = {}; near_rems[near] = list end
           list[#list + 1] = sym
         end
         if d ~= nil then out[#out + 1], out[#out + 2] = 'luld_distance_pct', fmt('%.10g', d) end
       end
       redis.call('HSET', key, unpack(out))
       if ct == nil then redis.call('EXPIRE', key, TTL) end
-      local scores = r[6]
-      for j = 1, #scores, 2 do
-        local list = adds[scores[j]]
-        if list == nil then list = {}; adds[scores[j]] = list end
-        list[#list + 1], list[#list + 2] = scores[j + 1], sym
-      end
-      for _, b in ipairs(r[7]) do
-        local list = rems[b]
-        if list == nil then list = {}; rems[b] = list end
-        list[#list + 1] = sym
-      end
+    else
+      if not refused then refused = {} end
+      refused[number] = true
     end
   end
   if #moved > 0 then chunked('HSET', clock, moved) end
@@ -112,9 +104,28 @@ for _, g in ipairs(GROUPS) do
   redis.call('EXPIRE', mirror, TTL)
   if bands then redis.call('EXPIRE', bands, TTL) end
 end
--- BOARDS[b] = {board key index, cap, ascending (1/0)}
-for b, list in pairs(rems) do chunked('ZREM', KEYS[BOARDS[b][1]], list) end
-for b, list in pairs(adds) do capped_zadd(KEYS[BOARDS[b][1]], BOARDS[b][2], BOARDS[b][3] == 1, list) end
+-- Keep the entries of rows the guard applied: all of them, unless some row was refused.
+local function kept(list, numbers, stride)
+  if not refused then return list end
+  local out = {}
+  for j, number in ipairs(numbers) do
+    if not refused[number] then
+      for k = stride - 1, 0, -1 do out[#out + 1] = list[stride * j - k] end
+    end
+  end
+  return out
+end
+-- BOARDS[b] = {board key index, cap, ascending (1/0)};
+-- RANKS = {{board position, {score, member, ...}, {row number, ...}, {member, ...}, {row number, ...}}}
+for _, r in ipairs(RANKS) do
+  local board = BOARDS[r[1]]
+  local gone = kept(r[4], r[5], 1)
+  if #gone > 0 then chunked('ZREM', KEYS[board[1]], gone) end
+  local scored = kept(r[2], r[3], 2)
+  if #scored > 0 then capped_zadd(KEYS[board[1]], board[2], board[3] == 1, scored) end
+end
+for b, list in pairs(near_rems) do chunked('ZREM', KEYS[BOARDS[b][1]], list) end
+for b, list in pairs(near_adds) do capped_zadd(KEYS[BOARDS[b][1]], BOARDS[b][2], BOARDS[b][3] == 1, list) end
 for _, board in ipairs(BOARDS) do
   trim(KEYS[board[1]], board[2], board[3] == 1)
   redis.call('EXPIRE', KEYS[board[1]], TTL)
