@@ -84,3 +84,60 @@ def lines(cpu_percent: dict[str, float], applied_per_s: float, cores: tuple[int,
     predicted = ", ".join(f"{n} cores {held_on(n, found):,.0f}/s" for n in cores)
     out.append(f"  all processes: {total:.1f} us per event; predicted held rate: {predicted}")
     return out
+
+
+def busiest_function(cpu_percent: dict[str, float]) -> str:
+    """The function (``momentum``) whose processes together used the most CPU."""
+    totals: dict[str, float] = {}
+    for process, percent in cpu_percent.items():
+        stage = stage_of(process)
+        if stage.startswith("function-"):
+            totals[stage] = totals.get(stage, 0.0) + percent
+    if not totals:
+        raise ValueError("no function process in the run")
+    return max(totals, key=lambda stage: totals[stage]).removeprefix("function-")
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """One process of a replicated function in one run: its share of the CloudEvents the
+    dispatcher delivered to the function, its CPU, and its CPU per event it applied."""
+
+    process: str
+    share: float  # 0..1
+    cpu_percent: float
+    us_per_event: float | None  # None: it applied nothing
+
+
+def replicas(
+    function: str,
+    cpu_percent: dict[str, float],
+    deliveries_per_s: dict[str, float],
+    applied_per_s: float,
+) -> list[Replica]:
+    """Each process of ``function``: share of its deliveries, CPU, and CPU per applied event,
+    taking the events a replica applied as its share of the function's applied events
+    (CloudEvents of one trigger carry alike batches)."""
+    stage = f"function-{function}"
+    mine = sorted((p for p in cpu_percent if stage_of(p) == stage), key=_replica_order)
+    total = sum(deliveries_per_s.get(p, 0.0) for p in mine)
+    out = []
+    for process in mine:
+        share = deliveries_per_s.get(process, 0.0) / total if total else 0.0
+        events = applied_per_s * share
+        cpu = cpu_percent[process]
+        out.append(Replica(process, share, cpu, cpu / 100 / events * 1e6 if events else None))
+    return out
+
+
+def _replica_order(process: str) -> int:
+    """function-momentum -> 1, function-momentum-3 -> 3."""
+    tail = process.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 1
+
+
+def redis_us_per_event(cpu_percent: dict[str, float], applied_per_s: float) -> float | None:
+    """CPU of every Redis process (``redis-server``, ``redis-replica``, a cluster's
+    ``redis-N``: primaries and replicas) per applied event."""
+    redis = sum(c for p, c in cpu_percent.items() if p.startswith("redis"))
+    return redis / 100 / applied_per_s * 1e6 if applied_per_s > 0 else None

@@ -139,6 +139,9 @@ def window_figures(samples: Sequence[Sample], offered: float | None = None) -> D
     figures["throughput_per_s"] = {
         key: round(rate(a, b, counter, **labels), 1) for key, counter, labels in THROUGHPUT
     }
+    deliveries = rates_by(a, b, names.DISPATCH_REPLICA_DELIVERIES, "replica")
+    # CloudEvents each function replica took, by its URL (each one's share of the work)
+    figures["deliveries_per_s_by_url"] = {url: round(v, 1) for url, v in deliveries.items()}
     figures["applied_per_s_by_function"] = {
         k: round(v, 1) for k, v in rates_by(a, b, names.FUNCTION_EVENTS_APPLIED, "function").items()
     }

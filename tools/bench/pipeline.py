@@ -17,6 +17,10 @@ the pids of status.json). Scenarios:
   09:30 (offered, applied, board-write p50/p99, shed, pending), whether p99 stays under 1 s in
   every second from 09:30:05, and afterwards the boards compared with ``/_sim/truth``.
 - **latency**: exchange->client latency of the boards at 20,000 events/s on a live clock.
+- **scale**: the ladder: the same load (``--scale-rate``) with 1, 2 and 4 processes of the
+  busiest function (the one using the most CPU on the first rung) on 1 and on 3 Redis
+  primaries; per rung the held verdict, Redis CPU per event, and each process's share of the
+  function's deliveries, its CPU and its CPU per event.
 - **day**: a whole simulated session (04:00 -> 20:00 ET at 120x), the night and the next
   trading day's pre-market: memory, keys, stream bytes and clients once a wall second, growth
   per simulated hour, key TTLs, the day switch (``day.py``; ``--quick``: from 19:30 at 900x).
@@ -48,12 +52,13 @@ from stampede.tools.bench.report import report
 from stampede.tools.bench.verdict import Doc
 from stampede.tools.up import replica_counts
 
-SCENARIOS = ("steady", "ramp", "open", "latency", "day")
+SCENARIOS = ("steady", "ramp", "open", "latency", "scale", "day")
 RUNNERS: dict[str, Callable[[scenarios.Plan], object]] = {
     "steady": scenarios.steady,
     "ramp": scenarios.ramp,
     "open": scenarios.open_burst,
     "latency": scenarios.exchange_latency,
+    "scale": scenarios.scale,
     "day": lambda plan: day.day_run(plan.day),
 }
 
@@ -122,6 +127,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="events/s of the exchange->client latency run (default 20000)",
     )
     parser.add_argument(
+        "--scale-rate",
+        type=int,
+        default=None,
+        help="events/s every rung of the scale ladder offers (default 40000; --quick 10000)",
+    )
+    parser.add_argument(
         "--day-date",
         default="2025-03-13",
         help="session of the day scenario; its next trading day follows (default 2025-03-13)",
@@ -180,6 +191,7 @@ def make_plan(args: argparse.Namespace, workroot: Path) -> scenarios.Plan:
         open_after=args.open_seconds or (30 if quick else 90),
         compare_budget=15 if quick else 45,
         latency_rate=args.latency_rate,
+        scale_rate=args.scale_rate or (10_000 if quick else 40_000),
         latency_seconds=20 if quick else 60,
         workroot=workroot,
         redis_cluster=args.redis_cluster,

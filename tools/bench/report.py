@@ -139,6 +139,42 @@ def open_section(o: Doc) -> list[str]:
     return out
 
 
+def scale_section(ladders: dict[str, list[Doc]]) -> list[str]:
+    out = [
+        "",
+        "SCALE (the same load on every rung; N processes of the busiest function on 1 or 3 Redis"
+        " primaries; CPU in % of one core, us = CPU microseconds per applied event)",
+    ]
+    for shape, rungs in ladders.items():
+        busiest = ceiling.busiest_function(rungs[0]["cpu_percent"])
+        out.append(
+            f"{shape}: busiest function {busiest}\n"
+            f"{'primaries':>9} {'procs':>5} {'offered':>8} {'applied':>8} {'%':>6} "
+            f"{'tail p99':>8} {'held':>4} {'redis us':>8}  each process: deliveries share, CPU, us"
+        )
+        for f in rungs:
+            store = f["store"]
+            applied = f["throughput_per_s"]["functions_applied"]
+            offered = f["offered_events_per_s"] or 0
+            own = f["applied_per_s_by_function"].get(busiest, 0.0)
+            each = ceiling.replicas(
+                busiest, f["cpu_percent"], f["deliveries_per_s_by_process"], own
+            )
+            redis = ceiling.redis_us_per_event(f["cpu_percent"], applied)
+            out.append(
+                f"{store['redis_primaries']:>9} {len(each):>5} {k(offered):>8} {k(applied):>8} "
+                f"{applied / offered * 100 if offered else 0:>5.1f}% "
+                f"{ms(f['tail_board_write_p99_s']):>8} {_yes(f['strict']):>4} "
+                f"{'-' if redis is None else f'{redis:.1f}':>8}  "
+                + "; ".join(
+                    f"{r.share * 100:.0f}% {r.cpu_percent:.0f}% "
+                    + ("-" if r.us_per_event is None else f"{r.us_per_event:.1f}")
+                    for r in each
+                )
+            )
+    return out
+
+
 def latency_section(runs: list[Doc]) -> list[str]:
     out = [
         "",
@@ -181,6 +217,8 @@ def report(results: Doc) -> str:
         out += open_section(results["open"])
     if "latency" in results:
         out += latency_section(results["latency"])
+    if "scale" in results:
+        out += scale_section(results["scale"])
     if "day" in results:
         out += day_section(results["day"])
     return "\n".join(out)

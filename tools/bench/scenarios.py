@@ -1,5 +1,5 @@
-"""The benchmark's scenarios, each on a fresh pipeline: steady load, the ramp, the open, and
-exchange->client latency at a fixed load on a live clock.
+"""The benchmark's scenarios, each on a fresh pipeline: steady load, the ramp, the open,
+exchange->client latency at a fixed load on a live clock, and the scale ladder.
 
 Load runs use the simulator's load mode in one of its two shapes (``uniform``: every visit a
 different symbol, the adversarial case; ``market``: the market model's heavy tail, as on a real
@@ -8,6 +8,7 @@ tape); every result carries the strict held verdict and the old one beside it.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from stampede.markettime import ET
-from stampede.tools.bench import verdict
+from stampede.tools.bench import ceiling, verdict
 from stampede.tools.bench.day import DayPlan
 from stampede.tools.bench.figures import per_second, stale_between, window_figures
 from stampede.tools.bench.probes import HOLD_CLOCK, BoardClient, Sampler, pipeline
@@ -46,6 +47,7 @@ class Plan:
     day: DayPlan
     redis_cluster: int = 1  # Redis primaries of every load and open pipeline (1: one server)
     replicas: dict[str, int] = field(default_factory=dict)  # processes per function
+    scale_rate: int = 40_000  # the load every rung of the scale ladder offers
 
     @property
     def store_argv(self) -> list[str]:
@@ -74,6 +76,11 @@ def load_run(plan: Plan, rate_: int, shape: str, seconds: float, label: str) -> 
             samples = sampler.since(start - 0.5)
     figures = window_figures(samples, offered=rate_)
     figures["shape"] = shape
+    figures["store"] = {"redis_primaries": plan.redis_cluster, "replicas": plan.replicas}
+    process_of = {url: name for name, url in running.status["services"].items()}
+    figures["deliveries_per_s_by_process"] = {
+        process_of.get(url, url): rate for url, rate in figures["deliveries_per_s_by_url"].items()
+    }
     figures["client"] = client.summary()
     shutil.rmtree(workdir, ignore_errors=True)
     t = figures["throughput_per_s"]
@@ -201,3 +208,27 @@ def exchange_latency(plan: Plan) -> list[Doc]:
         figures = load_run(plan, plan.latency_rate, shape, plan.latency_seconds, "latency")
         runs.append(figures)
     return runs
+
+
+LADDER_REPLICAS = (1, 2, 4)
+LADDER_PRIMARIES = (1, 3)
+
+
+def scale(plan: Plan) -> dict[str, list[Doc]]:
+    """The scale ladder, per shape: the same load with 1, 2 and 4 processes of the busiest
+    function (the one using the most CPU in the first rung) on 1 and on 3 Redis primaries."""
+    out: dict[str, list[Doc]] = {}
+    for shape in plan.shapes:
+        base = dataclasses.replace(plan, redis_cluster=1, replicas={})
+        first = load_run(base, plan.scale_rate, shape, plan.seconds, "scale")
+        busiest = ceiling.busiest_function(first["cpu_percent"])
+        print(f"[scale] {shape}: the busiest function is {busiest}", flush=True)
+        rungs = [first]
+        for primaries in LADDER_PRIMARIES:
+            for n in LADDER_REPLICAS:
+                if (primaries, n) == (1, 1):
+                    continue
+                rung = dataclasses.replace(plan, redis_cluster=primaries, replicas={busiest: n})
+                rungs.append(load_run(rung, plan.scale_rate, shape, plan.seconds, "scale"))
+        out[shape] = rungs
+    return out
