@@ -29,7 +29,7 @@ from stampede.gateway.settings import GatewaySettings
 from stampede.gateway.symbols import symbol_router
 from stampede.gateway.ticker import READ_ERRORS
 from stampede.redisclient import RedisClient
-from stampede.service import add_service_routes
+from stampede.service import add_service_routes, serve_in_background
 
 log = logging.getLogger(__name__)
 STATIC = resources.files("stampede.gateway") / "static"
@@ -60,7 +60,12 @@ class ErrorBody(BaseModel):
     message: str
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def create_app(
+    settings: GatewaySettings | None = None, status: tuple[str, int] | None = None
+) -> FastAPI:
+    """The gateway app. ``status`` = (host, port) of a private status server for ``/healthz``,
+    ``/readyz`` and ``/metrics``: the public port then serves no ``/metrics``, and several
+    gateway processes sharing one public port (SO_REUSEPORT) each report their own."""
     settings = settings or GatewaySettings()
     redis = redisclient.connect(
         settings,
@@ -75,11 +80,20 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
+        private = await serve_in_background(status_app(), *status) if status else None
         try:
             yield
         finally:
+            if private:
+                private[0].should_exit = True
+                await private[1]
             await hub.stop()
             await redis.aclose()
+
+    def status_app() -> FastAPI:
+        private = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        add_service_routes(private, ready, registry=metrics.REGISTRY)
+        return private
 
     app = FastAPI(
         title="Stampede gateway",
@@ -136,7 +150,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             return False, "not subscribed to change notifications yet"
         return True, f"day {hub.day}, {len(hub.clients)} clients"
 
-    add_service_routes(app, ready, registry=metrics.REGISTRY)
+    add_service_routes(app, ready, registry=None if status else metrics.REGISTRY)
 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:

@@ -37,6 +37,19 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    parser.add_argument(
+        "--status-port",
+        type=int,
+        default=None,
+        help="serve /healthz, /readyz and /metrics on this port instead (on --host); the public "
+        "port then has no /metrics",
+    )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind the port with SO_REUSEPORT: several gateway processes serve one port and the "
+        "kernel spreads connections over them (give each its own --status-port)",
+    )
     args = parser.parse_args(argv)
 
     settings = load_settings(GatewaySettings, "stampede gateway")
@@ -45,11 +58,15 @@ def main(argv: list[str]) -> int:
     from stampede.gateway.app import create_app  # after logging is configured
 
     log.info(
-        "gateway listening on %s:%d (redis %s, auth %s)",
+        "gateway listening on %s:%d%s%s (redis %s, auth %s)",
         args.host,
         args.port,
+        " shared (SO_REUSEPORT)" if args.reuse_port else "",
+        f", status on :{args.status_port}" if args.status_port else "",
         settings.redis_url.split("@")[-1],
         "required" if settings.gateway_token else "OFF (GATEWAY_AUTH=off: keep it private)",
     )
-    run(create_app(settings), args.host, args.port, **server_options(settings))
+    status = (args.host, args.status_port) if args.status_port else None
+    app = create_app(settings, status)
+    run(app, args.host, args.port, reuse_port=args.reuse_port, **server_options(settings))
     return 0

@@ -39,11 +39,20 @@ REDIS_SHARDS_PER_PRIMARY = 4  # hash tags per primary, their slots assigned even
 
 
 @dataclass
+@dataclass
 class Component(localstack.ServerProcess):
-    """One Stampede service process; ready when its ``/readyz`` says so."""
+    """One Stampede service process; ready when its ``/readyz`` says so. A gateway process
+    has a private ``status_port`` (health and metrics) beside its public, shared port."""
+
+    status_port: int | None = None
 
     @property
     def url(self) -> str:
+        """Where its health and metrics are."""
+        return f"http://{self.host}:{self.status_port or self.port}"
+
+    @property
+    def public_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def wait_ready(self, timeout: float) -> None:
@@ -112,13 +121,27 @@ class Scanner:
         return [*(node for server in self.servers for node in server.nodes), *self.components]
 
     def _component(
-        self, name: str, command: list[str], env: dict[str, str], port: int | None = None
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        port: int | None = None,
+        status_port: int | None = None,
     ) -> Component:
         port = port or localstack.free_port()
         full_env = {**os.environ, "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"), **env}
         argv = localstack.stampede_argv(*command, port=port)
+        if status_port:
+            argv += ["--status-port", str(status_port)]
         component = Component(
-            name, "127.0.0.1", port, self.workdir, self.logs / f"{name}.log", argv, full_env
+            name,
+            "127.0.0.1",
+            port,
+            self.workdir,
+            self.logs / f"{name}.log",
+            argv,
+            full_env,
+            status_port=status_port,
         )
         self.components.append(component)
         return component
@@ -204,23 +227,33 @@ class Scanner:
         # Open, and said so in the banner: every process here binds 127.0.0.1. A gateway on a
         # public address runs with GATEWAY_AUTH=required (its default) and a token.
         auth = {"GATEWAY_AUTH": "off"}
-        gateway = self._component(
-            "gateway", ["gateway"], {**common, **reads, **link, **auth}, port=gateway_port
-        )
+        # --replicas gateway=N: N processes share the public port (SO_REUSEPORT, the kernel
+        # spreads connections); each has a private status port for its health and metrics.
+        gateways = [
+            self._component(
+                "gateway" + (f"-{i + 1}" if i else ""),
+                ["gateway", "--reuse-port"],
+                {**common, **reads, **link, **auth},
+                port=gateway_port,
+                status_port=localstack.free_port(),
+            )
+            for i in range(args.replicas.get("gateway", 1))
+        ]
+        gateway = gateways[0]
         # The dispatcher goes before the bridge: it waits for the streams the bridge creates and
         # binds its consumers within a poll of their creation, before the bridge has logged in
         # to the feed. The other way round, a dispatcher slow to start (a busy machine: 7 s)
         # found the first seconds of bars already aged out of their 5 s streams.
-        for component in (dispatch, gateway):
+        for component in (dispatch, *gateways):
             component.launch()
-        for component in (dispatch, gateway):
+        for component in (dispatch, *gateways):
             component.wait_ready(args.ready_timeout)
         bridge.launch()
         bridge.wait_ready(args.ready_timeout)
 
         status: dict[str, object] = {
-            "dashboard": f"{gateway.url}/",
-            "gateway": gateway.url,
+            "dashboard": f"{gateway.public_url}/",
+            "gateway": gateway.public_url,
             "nats": self.nats.url,
             "redis": self.redis.url,
             "redis_replica": self.replica.url if self.replica else None,
@@ -346,8 +379,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=replica_counts,
         default={},
         metavar="NAME=N[,NAME=N]",
-        help="run N processes of a function (e.g. momentum=4); the dispatcher spreads its "
-        "CloudEvents by requests in flight, as Knative does (default: one each)",
+        help="run N processes of a function (e.g. momentum=4): the dispatcher spreads its "
+        "CloudEvents by requests in flight, as Knative does; gateway=N: N gateways share the "
+        "dashboard's port (SO_REUSEPORT) (default: one each)",
     )
     parser.add_argument(
         "--no-read-replica",
@@ -360,15 +394,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+REPLICABLE = (*FUNCTIONS, "gateway")
+
+
 def replica_counts(text: str) -> dict[str, int]:
-    """``momentum=4,movers=2`` as {function: processes}."""
+    """``momentum=4,gateway=2`` as {function or gateway: processes}."""
     counts = {}
     for item in filter(None, text.split(",")):
         name, _, n = item.partition("=")
-        if name not in FUNCTIONS or not n.isdigit() or not 1 <= int(n) <= 32:
+        if name not in REPLICABLE or not n.isdigit() or not 1 <= int(n) <= 32:
             raise argparse.ArgumentTypeError(
-                f"expected FUNCTION=N with N from 1 to 32 and a function of "
-                f"{', '.join(FUNCTIONS)}; got {item!r}"
+                f"expected NAME=N with N from 1 to 32 and a name of "
+                f"{', '.join(REPLICABLE)}; got {item!r}"
             )
         counts[name] = int(n)
     return counts
@@ -392,8 +429,8 @@ def main(argv: list[str]) -> int:
         print(
             f"Stampede is up.\n  dashboard: {status['dashboard']} (no token: it binds 127.0.0.1"
             f" only; a public gateway requires GATEWAY_TOKEN)\n  logs:      {status['logs']}/"
-            f"\n  metrics:   {status['gateway']}/metrics (and each service's /metrics, see "
-            f"{scanner.workdir / 'status.json'})\nPress Ctrl-C to stop.",
+            f"\n  metrics:   {status['metrics']['gateway']} (the gateway's private status "
+            f"port; every service's in {scanner.workdir / 'status.json'})\nPress Ctrl-C to stop.",
             flush=True,
         )
         next_refdata = time.monotonic() + REFDATA_EVERY_SECONDS

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal, Protocol, TypedDict, TypeVar, Unpack
@@ -66,9 +67,10 @@ class ServerOptions(TypedDict, total=False):
 
 
 def add_service_routes(
-    app: FastAPI, ready: ReadinessCheck, registry: CollectorRegistry = REGISTRY
+    app: FastAPI, ready: ReadinessCheck, registry: CollectorRegistry | None = REGISTRY
 ) -> None:
-    """Mount liveness, readiness and Prometheus metrics on an app."""
+    """Mount liveness, readiness and Prometheus metrics on an app (``registry=None``: no
+    ``/metrics``, for a public port whose metrics are served on a private one)."""
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -81,6 +83,9 @@ def add_service_routes(
             {"status": "ready" if ok else "not ready", "detail": detail},
             status_code=200 if ok else 503,
         )
+
+    if registry is None:
+        return
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -105,16 +110,36 @@ def _exit_cleanly(signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def run(app: ASGIApp, host: str, port: int, **kwargs: Unpack[ServerOptions]) -> None:
+def run(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    reuse_port: bool = False,
+    **kwargs: Unpack[ServerOptions],
+) -> None:
     """Serve an ASGI app until SIGTERM/SIGINT, then shut down gracefully and exit 0.
 
     uvicorn catches the signal, drains, and then re-raises it to the handler that was in place
     before it started; that handler makes the drained process exit 0 instead of dying by the
-    signal (exit 143), so supervisors see a clean stop.
+    signal (exit 143), so supervisors see a clean stop. ``reuse_port``: the socket is bound
+    with SO_REUSEPORT, so several processes serve one port and the kernel spreads new
+    connections over them.
     """
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
-    uvicorn.Server(uvicorn_config(app, host, port, **kwargs)).run()
+    server = uvicorn.Server(uvicorn_config(app, host, port, **kwargs))
+    server.run(sockets=[shared_socket(host, port)] if reuse_port else None)
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket that other processes may bind too (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
 
 
 async def serve_in_background(

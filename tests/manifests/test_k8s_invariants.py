@@ -153,6 +153,30 @@ def test_the_public_gateway_cannot_start_without_its_token(overlay: str) -> None
     assert "GATEWAY_AUTH" not in env  # its default, required, refuses to start without a token
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_metrics_are_on_its_private_status_port(overlay: str) -> None:
+    """The public port (Ingress, NetworkPolicy gateway-public) serves no /metrics (issue 25):
+    the container is told its status port, and the ServiceMonitor and probes use it."""
+    docs = render(f"overlays/{overlay}")
+    (gateway,) = containers(one(docs, "Deployment", "gateway"))
+    ports = {p["name"]: p["containerPort"] for p in gateway["ports"]}
+    args = gateway["args"]
+    assert int(args[args.index("--status-port") + 1]) == ports["status"] != ports["http"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert gateway[probe]["httpGet"]["port"] == "status", probe
+    monitor = one(render("monitoring"), "ServiceMonitor", "gateway")
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["status"]
+    service = one(docs, "Service", "gateway")
+    assert {p["name"]: p["targetPort"] for p in service["spec"]["ports"]}["status"] == "status"
+    public = one(docs, "NetworkPolicy", "gateway-public")
+    assert [p["port"] for rule in public["spec"]["ingress"] for p in rule["ports"]] == [
+        ports["http"]
+    ]
+    ingress = one(docs, "Ingress", "gateway")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["port"] == {"name": "http"}
+
+
 def pods_selected(policy: dict, docs) -> set[str]:
     """Names of workloads (Deployments, StatefulSets, Knative Services) a policy selects."""
     wanted = policy["spec"]["podSelector"].get("matchLabels", {})

@@ -17,11 +17,12 @@ TARGETS = (100_000, 250_000)
 # One process by design: Massive allows one connection per account (the bridge), and the
 # simulator is the load generator, not part of a deployment.
 SINGLE = {"bridge", "sim"}
-_REPLICA = re.compile(r"(function-[a-z]+)-\d+")  # a function's second and later processes
+_REPLICA = re.compile(r"(function-[a-z]+|gateway)-\d+")  # second and later processes
 
 
 def stage_of(process: str) -> str:
-    """The stage a process belongs to: a function's replicas (``function-momentum-2``) are one."""
+    """The stage a process belongs to: the replicas of a function (``function-momentum-2``) or
+    of the gateway (``gateway-2``) are one."""
     match = _REPLICA.fullmatch(process)
     return match.group(1) if match else process
 

@@ -77,9 +77,11 @@ def load_run(plan: Plan, rate_: int, shape: str, seconds: float, label: str) -> 
     figures = window_figures(samples, offered=rate_)
     figures["shape"] = shape
     figures["store"] = {"redis_primaries": plan.redis_cluster, "replicas": plan.replicas}
-    process_of = {url: name for name, url in running.status["services"].items()}
+    # the dispatcher labels a replica by its subscriber URL, which ends in "/"
+    process_of = {url.rstrip("/"): name for name, url in running.status["services"].items()}
     figures["deliveries_per_s_by_process"] = {
-        process_of.get(url, url): rate for url, rate in figures["deliveries_per_s_by_url"].items()
+        process_of.get(url.rstrip("/"), url): rate
+        for url, rate in figures["deliveries_per_s_by_url"].items()
     }
     figures["client"] = client.summary()
     shutil.rmtree(workdir, ignore_errors=True)
