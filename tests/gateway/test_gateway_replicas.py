@@ -66,7 +66,7 @@ async def test_two_gateways_share_one_port_and_each_serves_some_clients(
             ws_url = public.replace("http://", "ws://") + "/ws"
             for _ in range(CLIENTS):
                 ws = await stack.enter_async_context(websockets.connect(ws_url))
-                assert (await asyncio.wait_for(ws.recv(), 10))  # each one's hello
+                assert await asyncio.wait_for(ws.recv(), 10)  # each one's hello
             counts = [clients_of(first), clients_of(second)]
         # every client on one of them; both got some (all on one: a chance of 2 in 2**24)
         assert sum(counts) == CLIENTS and min(counts) > 0, counts
