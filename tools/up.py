@@ -254,6 +254,7 @@ class Scanner:
         status: dict[str, object] = {
             "dashboard": f"{gateway.public_url}/",
             "gateway": gateway.public_url,
+            "gateway_metrics": f"{gateway.url}/metrics",  # its private status port
             "nats": self.nats.url,
             "redis": self.redis.url,
             "redis_replica": self.replica.url if self.replica else None,
@@ -429,7 +430,7 @@ def main(argv: list[str]) -> int:
         print(
             f"Stampede is up.\n  dashboard: {status['dashboard']} (no token: it binds 127.0.0.1"
             f" only; a public gateway requires GATEWAY_TOKEN)\n  logs:      {status['logs']}/"
-            f"\n  metrics:   {status['metrics']['gateway']} (the gateway's private status "
+            f"\n  metrics:   {status['gateway_metrics']} (the gateway's private status "
             f"port; every service's in {scanner.workdir / 'status.json'})\nPress Ctrl-C to stop.",
             flush=True,
         )
