@@ -39,6 +39,7 @@ from stampede.dispatch.settings import DispatchSettings
 from stampede.dispatch.translate import Verdict, attributes, dead_letter_headers, to_http, verdict
 from stampede.dispatch.triggers import Trigger
 from stampede.logonce import LogOnce
+from stampede.subjects import whole_stream
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,14 @@ def consumer_config(trigger: Trigger, settings: DispatchSettings) -> ConsumerCon
         max_ack_pending=settings.dispatch_max_ack_pending,
         max_deliver=trigger.delivery.retry + 3,
     )
+
+
+def lanes(trigger: Trigger, settings: DispatchSettings) -> int:
+    """Deliveries of a Trigger in flight at once: DISPATCH_CONCURRENCY, or fewer where the
+    Trigger asks (catch-up work, see triggers.CONCURRENCY_ANNOTATION)."""
+    if trigger.concurrency is None:
+        return settings.dispatch_concurrency
+    return min(trigger.concurrency, settings.dispatch_concurrency)
 
 
 def _event_age(headers: dict[str, str] | None) -> float | None:
@@ -138,7 +147,7 @@ class TriggerWorker:
                 timeout=settings.dispatch_request_timeout,
                 limits=httpx.Limits(max_connections=per_lane, max_keepalive_connections=per_lane),
             )
-            for _ in range(settings.dispatch_concurrency)
+            for _ in range(lanes(trigger, settings))
         ]
         self._lanes: list[asyncio.Task[None]] = []
         metrics.register_trigger(trigger.name)
@@ -284,10 +293,13 @@ class TriggerWorker:
                 queue.put_nowait(message)  # room was checked; only this task puts
 
     def _count_expired(self, seq: int) -> None:
-        """The consumer filters on the whole stream, so stream sequences it skipped were
-        dropped by the stream (max_age, byte cap) before they reached this Trigger, including
-        those that aged out before the consumer was first created (a cold start on a cluster
-        binds seconds after the bridge began publishing). Lower sequences are redeliveries."""
+        """A consumer that filters on the whole stream sees every sequence, so the ones it
+        skipped were dropped by the stream (max_age, byte cap) before they reached this
+        Trigger, including those that aged out before the consumer was first created (a cold
+        start on a cluster binds seconds after the bridge began publishing). Lower sequences
+        are redeliveries. (News and its history share a stream: their gaps are each other's.)"""
+        if not whole_stream(self.trigger.stream, self.trigger.filter_subject):
+            return
         if seq > self._last_seq + 1:
             self.metrics.expired.labels(self.trigger.name).inc(seq - self._last_seq - 1)
         self._last_seq = max(self._last_seq, seq)

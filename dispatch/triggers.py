@@ -22,6 +22,9 @@ from stampede.subjects import dlq_subject, route_of_type
 log = logging.getLogger(__name__)
 
 TRIGGERS_RELATIVE_PATH = Path("manifests/base/eventing/triggers.yaml")
+# Our own Trigger annotation (Knative ignores it): most deliveries of this Trigger in flight at
+# once, below DISPATCH_CONCURRENCY, for catch-up work that must not crowd out the live feed.
+CONCURRENCY_ANNOTATION = "stampede.dev/delivery-concurrency"
 _DURATION = TypeAdapter(timedelta)  # ISO 8601 durations, e.g. PT0.2S
 
 
@@ -53,6 +56,7 @@ class Trigger:
     urls: tuple[str, ...]  # the Service's address; locally one per replica (dispatch/balance.py)
     delivery: Delivery = field(default_factory=Delivery)
     other_filters: tuple[tuple[str, str], ...] = ()  # exact matches besides `type`
+    concurrency: int | None = None  # its CONCURRENCY_ANNOTATION; None: DISPATCH_CONCURRENCY
 
     @property
     def url(self) -> str:
@@ -161,6 +165,10 @@ def parse_trigger(doc: dict[str, Any], namespace: str, overrides: dict[str, str]
         target, urls = name, (uri,)
     else:
         raise TriggerError(f"{where}: subscriber needs a ref or an absolute uri")
+    annotations = doc["metadata"].get("annotations") or {}
+    concurrency = annotations.get(CONCURRENCY_ANNOTATION)
+    if concurrency is not None and (not str(concurrency).isdigit() or int(concurrency) < 1):
+        raise TriggerError(f"{where}: {CONCURRENCY_ANNOTATION} must be a whole number >= 1")
     return Trigger(
         name=name,
         event_type=event_type,
@@ -168,6 +176,7 @@ def parse_trigger(doc: dict[str, Any], namespace: str, overrides: dict[str, str]
         urls=urls,
         delivery=parse_delivery(spec.get("delivery"), where),
         other_filters=tuple(sorted(attributes.items())),
+        concurrency=None if concurrency is None else int(concurrency),
     )
 
 

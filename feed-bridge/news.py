@@ -7,7 +7,13 @@ article id, data = Massive's article object), on its own JetStream stream ``STAM
   20:00 ET on trading days and every ``BRIDGE_NEWS_IDLE_POLL_SECONDS`` otherwise (always the
   short interval when ``BRIDGE_MARKET_HOURS_ONLY`` is off, as under ``stampede up``).
 - It starts from the feed's midnight (ET, ``serverTime`` of ``/v1/marketstatus/now``, so the
-  simulator's clock locally): today's article count is whole after a restart. Each poll re-asks
+  simulator's clock locally): today's article count is whole after a restart. That first
+  poll is the catch-up: its articles go out ``BRIDGE_NEWS_HISTORY_BATCH`` (100) to a
+  CloudEvent ``dev.stampede.news.history.v1`` (an array of articles) on
+  ``stampede.news.history``, which the dispatcher delivers on a lane
+  of its own (Trigger ``news-history``, one request at a time), so thousands of old articles
+  never queue in front of the live feed (at 13:00 ET: ~3,000 single requests before). Later
+  polls publish each new article alone, as it comes. Each poll re-asks
   a short overlap, because articles are sometimes indexed after later ones. An article never
   goes out twice: the poller remembers the ids inside the overlap, JetStream de-duplicates on
   ``Nats-Msg-Id`` = article id, and the ``news`` function is idempotent on the id for the day.
@@ -20,6 +26,7 @@ article id, data = Massive's article object), on its own JetStream stream ``STAM
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
@@ -35,13 +42,13 @@ from prometheus_client import CollectorRegistry, Counter
 from stampede.bridge.envelope import MSG_ID_HEADER
 from stampede.bridge.schedule import feed_window
 from stampede.bridge.settings import BridgeSettings
-from stampede.events import RawJSONFormat, news_event
+from stampede.events import NEWS_HISTORY_TYPE, NEWS_TYPE, RawJSONFormat, news_event
 from stampede.markettime import ET
 from stampede.massive_rest import MassiveAuthError, MassiveError, MassiveRest
 from stampede.nats_binding import to_binary, to_structured
 from stampede.news import Article, BadArticle, parse_article
 from stampede.settings import public_url
-from stampede.subjects import NEWS_STREAM, news_subject, news_subjects
+from stampede.subjects import NEWS_STREAM, news_history_subject, news_subject, news_subjects
 
 log = logging.getLogger(__name__)
 NEWS_PATH = "/v2/reference/news"
@@ -110,6 +117,7 @@ class NewsPoller:
         )
         self.source = public_url(settings.massive_rest_url) + NEWS_PATH
         self.cursor: datetime | None = None  # publication time of the newest article seen
+        self.caught_up = False  # the first poll (the day so far) went out in pages
         self.recent: dict[str, datetime] = {}  # ids published within the overlap
         self.last_problem = ""
         self._ttl = settings.bridge_broker_ttl
@@ -156,27 +164,37 @@ class NewsPoller:
         }
         published = 0
         async for page in self.rest.pages(NEWS_PATH, params):
+            new: list[tuple[Article, dict[str, Any]]] = []
             for raw in page.results:
                 try:
                     article = parse_article(raw)
                 except BadArticle as exc:
                     self.rest.problem("bad_article", str(exc))
                     continue
-                if article.id in self.recent:
-                    continue
-                await self._publish(article, raw)
+                if article.id not in self.recent:
+                    new.append((article, raw))
+            if not self.caught_up:  # the day so far: in pages, on the catch-up lane
+                size = self.settings.bridge_news_history_batch
+                for i in range(0, len(new), size):
+                    chunk = new[i : i + size]
+                    await self._send(*self.history_message(chunk), articles=len(chunk))
+            for article, raw in new:
+                if self.caught_up:
+                    await self._send(*self.message(article, raw), articles=1)
                 published += 1
                 self.recent[article.id] = article.published
                 self.cursor = max(self.cursor, article.published)
+        self.caught_up = True
         horizon = self.cursor - overlap
         self.recent = {i: t for i, t in self.recent.items() if t >= horizon}
         return published
 
-    async def _publish(self, article: Article, raw: dict[str, Any]) -> None:
+    async def _send(
+        self, subject: str, headers: dict[str, str], payload: bytes, *, articles: int
+    ) -> None:
         js = self._jetstream()
         if js is None:
             raise PublishFailed("NATS is not connected")
-        subject, headers, payload = self.message(article, raw)
         try:
             ack = await js.publish(
                 subject, payload, headers=headers, timeout=self.settings.bridge_ack_timeout
@@ -184,23 +202,44 @@ class NewsPoller:
         except (nats.errors.Error, TimeoutError) as exc:
             raise PublishFailed(f"publishing an article failed: {type(exc).__name__}") from exc
         if not ack.duplicate:
-            self.metrics.published.inc()
+            self.metrics.published.inc(articles)
 
     def message(self, article: Article, raw: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
         """The article as a CloudEvent on NATS, in the bridge's content mode (the SDK's event
         and our NATS binding: articles are few, so the batch fast path is not needed)."""
+        return self._encode(article.id, raw, news_subject())
+
+    def history_message(
+        self, page: list[tuple[Article, dict[str, Any]]]
+    ) -> tuple[str, dict[str, str], bytes]:
+        """A page of the day's history as one CloudEvent (id: a hash of its article ids)."""
+        digest = hashlib.blake2b(digest_size=16)
+        for article, _ in page:
+            digest.update(article.id.encode() + b"\0")
+        raws = [raw for _, raw in page]
+        return self._encode(digest.hexdigest(), raws, news_history_subject(), NEWS_HISTORY_TYPE)
+
+    def _encode(
+        self, event_id: str, data: Any, subject: str, event_type: str = NEWS_TYPE
+    ) -> tuple[str, dict[str, str], bytes]:
         if self.settings.bridge_content_mode == "structured":
             event = news_event(
-                article.id, raw, self.source, time=self.clock(), broker_ttl=self._ttl
+                event_id,
+                data,
+                self.source,
+                time=self.clock(),
+                broker_ttl=self._ttl,
+                event_type=event_type,
             )
             message = to_structured(event, JSONFormat())
         else:
             event = news_event(
-                article.id,
-                msgspec.json.encode(raw),
+                event_id,
+                msgspec.json.encode(data),
                 self.source,
                 time=self.clock(),
                 broker_ttl=self._ttl,
+                event_type=event_type,
             )
             message = to_binary(event, RawJSONFormat())
-        return news_subject(), {**message.headers, MSG_ID_HEADER: article.id}, message.payload
+        return subject, {**message.headers, MSG_ID_HEADER: event_id}, message.payload

@@ -124,6 +124,13 @@ class BridgeSettings(NatsSettings):
     bridge_news_page_size: int = Field(
         1000, ge=1, le=1000, description="Articles asked per news page (`limit`, at most 1,000)."
     )
+    bridge_news_history_batch: int = Field(
+        100,
+        ge=1,
+        le=500,
+        description="Articles per CloudEvent of the day's history, published in pages when the "
+        "bridge starts (a NATS message stays well under its 1 MB limit).",
+    )
     bridge_news_requests_per_second: float = Field(
         5.0, gt=0, description="Most news REST requests per second (pages and retries)."
     )

@@ -94,3 +94,8 @@ REFDATA_REST_PROBLEMS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+REFDATA_THROTTLED = Counter(
+    "stampede_function_refdata_throttled_seconds_total",
+    "Seconds the background fundamentals load slept to stay within REFDATA_CPU_SHARE of a core.",
+    registry=REGISTRY,
+)

@@ -84,6 +84,14 @@ class FunctionSettings(RedisSettings):
         description="Also load float, shares outstanding, market cap and short interest into "
         "the rows (one overview call per ticker).",
     )
+    refdata_cpu_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Share of one core the background fundamentals load may use (it sleeps when "
+        "ahead, counted in stampede_function_refdata_throttled_seconds_total), so a midday start "
+        "never takes the live feed's CPU.",
+    )
     refdata_short_interest_days: int = Field(
         62,
         ge=15,

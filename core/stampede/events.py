@@ -38,6 +38,10 @@ REFDATA_LOAD_TYPE = f"{TYPE_PREFIX}.refdata.load.v1"
 # One news article (Massive's /v2/reference/news object as data), published once by the
 # bridge's news poller; the CloudEvent id is the article id.
 NEWS_TYPE = f"{TYPE_PREFIX}.news.v1"
+# The day's news so far, when the bridge (re)starts: one page of articles (a JSON array of
+# Massive article objects) per CloudEvent, on its own Trigger, so catching up never competes
+# with the live feed on equal terms (docs/architecture.md "Live before history").
+NEWS_HISTORY_TYPE = f"{TYPE_PREFIX}.news.history.v1"
 
 
 def data_schema(channel: Channel) -> str:
@@ -93,15 +97,23 @@ def market_batch_event(
 
 
 def news_event(
-    article_id: str, data: Any, source: str, *, time: datetime, broker_ttl: int | None = None
+    article_id: str,
+    data: Any,
+    source: str,
+    *,
+    time: datetime,
+    broker_ttl: int | None = None,
+    event_type: str = NEWS_TYPE,
 ) -> CloudEvent:
     """The CloudEvent of one news article (Massive's article object as data, its id as the
-    CloudEvent id, so a re-published article is recognised downstream)."""
+    CloudEvent id, so a re-published article is recognised downstream), or with
+    ``NEWS_HISTORY_TYPE`` of a page of the day's history (an array of them; the id a hash of
+    their ids: the function counts each article once by its own id)."""
     attributes: dict[str, Any] = {
         "specversion": "1.0",
         "id": article_id,
         "source": source,
-        "type": NEWS_TYPE,
+        "type": event_type,
         "time": time,
         "datacontenttype": DATA_CONTENT_TYPE,
     }

@@ -5,7 +5,9 @@ Subject scheme: ``stampede.stocks.<CHANNEL>.<SHARD>`` where SHARD = crc32(symbol
 events stay in one ordered subject. One stream per channel (``STOCKS_<CHANNEL>``) so each
 channel gets its own max age: trades go stale in seconds, halts matter for minutes.
 Dead letters: ``stampede.dlq.<function>`` in stream ``STAMPEDE_DLQ``. News articles (few,
-and worth a day) travel on ``stampede.news.0`` in their own stream ``STAMPEDE_NEWS``.
+and worth a day) travel on ``stampede.news.0`` in their own stream ``STAMPEDE_NEWS``; the
+pages of the day's history that the bridge publishes when it starts travel beside them on
+``stampede.news.history``, so a consumer of their own catches up at its own pace.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import zlib
 
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
-from stampede.events import CHANNEL_OF_TYPE, NEWS_TYPE
+from stampede.events import CHANNEL_OF_TYPE, NEWS_HISTORY_TYPE, NEWS_TYPE
 from stampede.market import Channel
 
 SUBJECT_ROOT = "stampede.stocks"
@@ -67,14 +69,27 @@ def news_subject() -> str:
     return f"{NEWS_ROOT}.0"
 
 
+def news_history_subject() -> str:
+    return f"{NEWS_ROOT}.history"
+
+
 def news_subjects() -> list[str]:
     return [f"{NEWS_ROOT}.>"]
+
+
+def whole_stream(stream: str, filter_subject: str) -> bool:
+    """Whether a consumer filtering on ``filter_subject`` gets every message of ``stream``."""
+    if stream == NEWS_STREAM:
+        return filter_subject in news_subjects()
+    return True  # a market stream carries one channel, all of it consumed
 
 
 def route_of_type(event_type: str) -> tuple[str, str] | None:
     """(stream, filter subject) carrying a CloudEvent type on JetStream; None if none does."""
     if event_type == NEWS_TYPE:
-        return NEWS_STREAM, news_subjects()[0]
+        return NEWS_STREAM, news_subject()
+    if event_type == NEWS_HISTORY_TYPE:
+        return NEWS_STREAM, news_history_subject()
     channel = CHANNEL_OF_TYPE.get(event_type)
     if channel is None:
         return None

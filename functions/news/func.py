@@ -1,12 +1,14 @@
 """news function: one article (``dev.stampede.news.v1``, from the bridge's news poller) per
-CloudEvent onto its tickers' rows (``news_ms``, ``news_count``, ``headline``, publisher, URL,
+CloudEvent, or a page of the day's history (``dev.stampede.news.history.v1``, an array of
+articles, on the catch-up lane), onto its tickers' rows (``news_ms``, ``news_count``, ``headline``, publisher, URL,
 sentiment), their news lists (``sp:{day}:news:{SYM}``) and the ``news`` board (latest
 catalysts first).
 
 It commits like the market functions: the article is split by its tickers' shards, each part
 goes to the shared group commit (``commit.py``) and every group is one ``news.lua`` call per
 shard behind the shared ``seen.lua`` markers (``lua.py``), so concurrent articles share a call
-and a redelivered one changes nothing. The markers are namespaced (``seen:news:{id}``: an
+and a redelivered one changes nothing. An article's marker is its own id whichever way it came
+(alone or in a history page), so it counts once either way. The markers are namespaced (``seen:news:{id}``: an
 article id is not a bridge batch id) and kept for the whole day, so an article the poller
 re-reads after a restart is never counted twice. Age checks are off: a late article is still
 news, and its time on the row says how old it is. Headlines are third-party text: they are
@@ -25,7 +27,7 @@ from pathlib import Path
 import msgspec
 
 from stampede import keys
-from stampede.events import NEWS_TYPE
+from stampede.events import NEWS_HISTORY_TYPE, NEWS_TYPE
 from stampede.functions.cloudevents_http import Incoming
 from stampede.functions.commit import Flushed, GroupCommit, Part
 from stampede.functions.host import BadEvent, Context, Outcome
@@ -58,7 +60,7 @@ class NewsCall(msgspec.Struct, array_like=True):
 
 class News:
     name = "news"
-    event_types = frozenset({NEWS_TYPE})
+    event_types = frozenset({NEWS_TYPE, NEWS_HISTORY_TYPE})
     checks_age = False
     ctx: Context
     script: ApplyScript
@@ -74,34 +76,56 @@ class News:
 
     async def handle(self, event: Incoming, ctx: Context) -> Outcome:
         try:
-            article = parse_article(json.loads(event.data or b"null"))
-        except (ValueError, BadArticle) as exc:
-            raise BadEvent(f"not a news article: {exc}") from exc
-        write = news_write(article)
-        if write is None:
-            return Outcome("ignored", events=1, detail={"reason": "no ticker"})
+            data = json.loads(event.data or b"null")
+        except ValueError as exc:
+            raise BadEvent(f"not JSON: {exc}") from exc
+        if event.type == NEWS_HISTORY_TYPE:
+            if not isinstance(data, list):
+                raise BadEvent("a news history page is a JSON array of articles")
+            raws = data
+        else:
+            raws = [data]
+        writes: list[tuple[str, NewsWrite]] = []  # (article id, its write)
+        bad = 0
+        for raw in raws:
+            try:
+                article = parse_article(raw)
+            except BadArticle as exc:
+                if event.type == NEWS_TYPE:
+                    raise BadEvent(f"not a news article: {exc}") from exc
+                bad += 1  # one bad article of a page: the others still count
+                continue
+            write = news_write(article)
+            if write is not None:
+                writes.append((article.id if event.type == NEWS_HISTORY_TYPE else event.id, write))
+        detail: dict[str, object] = {"bad_articles": bad} if bad else {}
+        if not writes:
+            return Outcome("ignored", events=len(raws), detail={"reason": "no ticker", **detail})
         received_ms = event.time_ms or int(time.time() * 1000)
         traceparent = current_traceparent()
         results = await asyncio.gather(
             *(
                 self.commit.submit(
-                    shard, Part(event.id, [part], write.published_ms, received_ms, traceparent)
+                    shard, Part(article_id, [part], write.published_ms, received_ms, traceparent)
                 )
+                for article_id, write in writes
                 for shard, part in by_shard(write, ctx.settings.redis_shards).items()
             )
         )
         applied = [r for r in results if r.applied]
-        if not applied:  # every shard had it already
-            return Outcome("duplicate", events=1)
+        if not applied:  # every shard had every article already
+            return Outcome("duplicate", events=len(raws))
         return Outcome(
             "applied",
-            events=1,
+            events=len(raws),
             boards=BOARDS,
-            exchange_ms=write.published_ms,
+            exchange_ms=max(w.published_ms for _, w in writes),
             detail={
-                "tickers": len(write.tickers),
+                "articles": len(writes),
+                "tickers": sum(len(w.tickers) for _, w in writes),
                 "headlines": sum(r.changed for r in applied),  # of the group(s) it went in
                 "group": max(r.group for r in applied),
+                **detail,
             },
         )
 

@@ -33,6 +33,7 @@ from stampede.functions import metrics
 from stampede.functions.cloudevents_http import Incoming
 from stampede.functions.host import BadEvent, Context, Outcome, Unavailable
 from stampede.functions.refdata import history
+from stampede.functions.refdata.budget import CpuBudget
 from stampede.functions.refdata.fundamentals_load import FundamentalsLoad
 from stampede.functions.refdata.loader import Loaded, build
 from stampede.markettime import previous_trading_day
@@ -182,6 +183,7 @@ class RefData:
             short_interest_days=s.refdata_short_interest_days,
             shards=s.redis_shards,
             keep_alive=keep_alive,
+            budget=CpuBudget(s.refdata_cpu_share),
         )
         if force:
             await load.forget()

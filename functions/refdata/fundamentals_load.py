@@ -31,6 +31,7 @@ from redis.typing import EncodableT, FieldT
 
 from stampede import keys
 from stampede.functions.refdata import fundamentals as fx
+from stampede.functions.refdata.budget import CpuBudget
 from stampede.massive_rest import MassiveError, MassiveRest
 from stampede.redisclient import RedisClient
 
@@ -63,6 +64,7 @@ class FundamentalsLoad:
         short_interest_days: int,
         shards: int,
         keep_alive: Callable[[], Awaitable[None]],
+        budget: CpuBudget | None = None,
     ) -> None:
         self.rest, self.redis, self.day = rest, redis, day
         self.key = {name: keys.reference(day.isoformat(), name) for name in NAMES}
@@ -70,6 +72,7 @@ class FundamentalsLoad:
         self.short_interest_days = short_interest_days
         self.shards = shards  # REDIS_SHARDS: the rows' keys carry their symbol's shard
         self.keep_alive = keep_alive  # called after each saved step (extends the load latch)
+        self.budget = budget  # the CPU share the load keeps to (None: unbounded)
 
     async def forget(self) -> None:
         """Drop saved progress and values (a forced reload starts over)."""
@@ -140,6 +143,8 @@ class FundamentalsLoad:
 
         async def one(ticker: str) -> str:
             async with gate:
+                if self.budget:
+                    await self.budget.pace()
                 doc = await self.rest.get(f"/v3/reference/tickers/{quote(ticker, safe='')}")
             if doc is None:
                 return ""  # 404: Massive has no overview of this ticker

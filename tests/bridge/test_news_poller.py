@@ -1,8 +1,12 @@
 """The bridge's news poller against the real simulator and nats-server: every article the
-simulator publishes goes out once as a ``dev.stampede.news.v1`` CloudEvent on STAMPEDE_NEWS
-(pages followed, restarts de-duplicated), and bad REST answers never stop it or the feed."""
+simulator publishes goes out on STAMPEDE_NEWS, the day so far in history pages
+(``dev.stampede.news.history.v1``, at most BRIDGE_NEWS_HISTORY_BATCH articles each) and later
+ones alone (``dev.stampede.news.v1``, each once), and bad REST answers never stop it or the
+feed."""
 
 from __future__ import annotations
+
+import json
 
 import nats
 import pytest
@@ -10,16 +14,16 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from stampede import nats_binding
 from stampede.bridge.settings import BridgeSettings
-from stampede.events import NEWS_TYPE, RawJSONFormat
+from stampede.events import NEWS_HISTORY_TYPE, NEWS_TYPE, RawJSONFormat
 from stampede.sim.testing import running_simulator
-from stampede.subjects import NEWS_STREAM
+from stampede.subjects import NEWS_STREAM, news_history_subject, news_subject
 from support.bridge import bridge_settings, metric, running_bridge, wait_for
 
 DAY = "2025-03-14"
 
 
-async def stream_articles(nats_url: str) -> list[tuple[dict[str, str], bytes]]:
-    """(headers, payload) of every message in STAMPEDE_NEWS."""
+async def stream_articles(nats_url: str) -> list[tuple[dict[str, str], bytes, str]]:
+    """(headers, payload, subject) of every message in STAMPEDE_NEWS."""
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
@@ -29,10 +33,10 @@ async def stream_articles(nats_url: str) -> list[tuple[dict[str, str], bytes]]:
             stream=NEWS_STREAM,
             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE),
         )
-        out: list[tuple[dict[str, str], bytes]] = []
+        out: list[tuple[dict[str, str], bytes, str]] = []
         while len(out) < total:
             for msg in await sub.fetch(min(500, total - len(out)), timeout=5):
-                out.append((msg.headers or {}, msg.data))
+                out.append((msg.headers or {}, msg.data, msg.subject))
         return out
     finally:
         await nc.close()
@@ -89,13 +93,34 @@ async def test_every_article_goes_out_once_even_across_restarts(nats_url: str, m
         expected = published_ids(sim)
         messages = await stream_articles(nats_url)
     events = [
-        nats_binding.from_nats(nats_binding.NATSMessage(h, p), RawJSONFormat()) for h, p in messages
+        nats_binding.from_nats(nats_binding.NATSMessage(h, p), RawJSONFormat())
+        for h, p, _ in messages
     ]
-    ids = [e.get_id() for e in events]
-    assert len(ids) == len(set(ids))  # each article once, whatever the restart re-read
-    assert set(ids) <= set(expected) and len(ids) >= len(expected) - 30  # the last poll's lag
-    assert all(e.get_type() == NEWS_TYPE for e in events)
-    assert all(h.get("Nats-Msg-Id") == e.get_id() for (h, _), e in zip(messages, events))
+    assert all(h.get("Nats-Msg-Id") == e.get_id() for (h, _, _), e in zip(messages, events))
+    singles = [e for e in events if e.get_type() == NEWS_TYPE]
+    pages = [e for e in events if e.get_type() == NEWS_HISTORY_TYPE]
+    assert len(singles) + len(pages) == len(events)
+    subjects = {e.get_type(): subject for e, (_, _, subject) in zip(events, messages)}
+    assert subjects == {NEWS_TYPE: news_subject(), NEWS_HISTORY_TYPE: news_history_subject()}
+    ids = [e.get_id() for e in singles]
+    assert len(ids) == len(set(ids))  # each live article once, whatever the restart re-read
+    history = [_data(e) for e in pages]
+    # the day so far (900+ articles by 07:00 at 20x) came in pages of at most 100, not alone
+    assert len(pages) >= 9 and max(len(page) for page in history) == 100
+    seen = set(ids) | {article["id"] for page in history for article in page}
+    assert seen <= set(expected) and len(seen) >= len(expected) - 30  # the last poll's lag
+
+
+def _data(event) -> list[dict]:
+    data = event.get_data()
+    return json.loads(data) if isinstance(data, bytes | str) else data
+
+
+def _article_ids(event) -> list[str]:
+    """The articles a CloudEvent carries: itself, or each of a history page."""
+    if event.get_type() == NEWS_HISTORY_TYPE:
+        return [article["id"] for article in _data(event)]
+    return [event.get_id()]
 
 
 async def test_bad_answers_are_counted_and_polling_goes_on(nats_url: str) -> None:
@@ -134,8 +159,11 @@ async def test_bad_answers_are_counted_and_polling_goes_on(nats_url: str) -> Non
         sim.feed.stop()
         expected = set(published_ids(sim))
         ids = [
-            nats_binding.from_nats(nats_binding.NATSMessage(h, p), RawJSONFormat()).get_id()
-            for h, p in await stream_articles(nats_url)
+            article_id
+            for h, p, _ in await stream_articles(nats_url)
+            for article_id in _article_ids(
+                nats_binding.from_nats(nats_binding.NATSMessage(h, p), RawJSONFormat())
+            )
         ]
     assert all(v >= 1 for v in problems.values()), problems
     assert failed >= 1 and refused == 1

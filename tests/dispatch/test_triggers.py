@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
+from stampede.dispatch.consumer import lanes
 from stampede.dispatch.settings import DispatchSettings
 from stampede.dispatch.triggers import (
     Delivery,
@@ -18,7 +19,7 @@ from stampede.dispatch.triggers import (
     parse_trigger,
     routable,
 )
-from stampede.events import MARKET_EVENT_TYPES, NEWS_TYPE, REFDATA_LOAD_TYPE
+from stampede.events import MARKET_EVENT_TYPES, NEWS_HISTORY_TYPE, NEWS_TYPE, REFDATA_LOAD_TYPE
 from stampede.market import Channel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def test_every_document_is_a_valid_knative_trigger() -> None:
         schema
     )
     docs = documents()
-    assert [d["kind"] for d in docs] == ["Trigger"] * 7
+    assert [d["kind"] for d in docs] == ["Trigger"] * 8
     for doc in docs:
         assert doc["apiVersion"] == "eventing.knative.dev/v1"
         assert [e.message for e in validator.iter_errors(doc)] == [], doc["metadata"]["name"]
@@ -65,6 +66,7 @@ def test_the_file_routes_each_function_its_type_and_skips_refdata() -> None:
         "bars": MARKET_EVENT_TYPES[Channel.MINUTE_AGGREGATE],
         "bars-halts": MARKET_EVENT_TYPES[Channel.LULD],
         "news": NEWS_TYPE,
+        "news-history": NEWS_HISTORY_TYPE,
         "refdata": REFDATA_LOAD_TYPE,
     }
     assert {t.name: (t.stream, t.filter_subject) for t in routable(triggers)} == {
@@ -73,7 +75,20 @@ def test_the_file_routes_each_function_its_type_and_skips_refdata() -> None:
         "halts": ("STOCKS_LULD", "stampede.stocks.LULD.>"),
         "bars": ("STOCKS_AM", "stampede.stocks.AM.>"),
         "bars-halts": ("STOCKS_LULD", "stampede.stocks.LULD.>"),
-        "news": ("STAMPEDE_NEWS", "stampede.news.>"),  # its own stream, not a market channel
+        # news has its own stream, not a market channel; the day's history beside it
+        "news": ("STAMPEDE_NEWS", "stampede.news.0"),
+        "news-history": ("STAMPEDE_NEWS", "stampede.news.history"),
+    }
+    settings = DispatchSettings(dispatch_concurrency=8)
+    # catch-up work gets one lane (its annotation); the live feed the whole DISPATCH_CONCURRENCY
+    assert {t.name: lanes(t, settings) for t in routable(triggers)} == {
+        "movers": 8,
+        "momentum": 8,
+        "halts": 8,
+        "bars": 8,
+        "bars-halts": 8,
+        "news": 8,
+        "news-history": 1,
     }
     assert by_name["movers"].url == "http://movers.stampede.svc.cluster.local/"
     assert by_name["halts"].dlq_subject == "stampede.dlq.halts"
@@ -101,6 +116,7 @@ def test_subscriber_urls_overrides_and_namespace(monkeypatch: pytest.MonkeyPatch
         "bars": "http://bars.scanner.svc.cluster.local/",
         "bars-halts": "http://bars.scanner.svc.cluster.local/",
         "news": "http://news.scanner.svc.cluster.local/",
+        "news-history": "http://news.scanner.svc.cluster.local/",
         "refdata": "http://refdata.scanner.svc.cluster.local/",
     }
 
@@ -157,6 +173,14 @@ def test_defaults_extra_filters_and_uri_subscribers() -> None:
 def test_unsupported_or_broken_triggers_are_refused(spec: dict, problem: str) -> None:
     with pytest.raises(TriggerError, match=problem):
         parse_trigger(_trigger(**spec), "stampede", {})
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", ""])
+def test_a_bad_delivery_concurrency_annotation_is_refused(value: str) -> None:
+    doc = _trigger()
+    doc["metadata"]["annotations"] = {"stampede.dev/delivery-concurrency": value}
+    with pytest.raises(TriggerError, match="delivery-concurrency"):
+        parse_trigger(doc, "stampede", {})
 
 
 def test_default_path_is_the_repository_file() -> None:

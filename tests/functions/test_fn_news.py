@@ -10,7 +10,7 @@ import uuid
 import redis.asyncio as aioredis
 
 from stampede import keys
-from stampede.events import NEWS_TYPE
+from stampede.events import NEWS_HISTORY_TYPE, NEWS_TYPE
 
 DAY = "2025-03-14"
 BATCHED = {"content-type": "application/cloudevents-batch+json"}
@@ -29,15 +29,53 @@ def article(ident: str, when: str, tickers: list[str], title: str, **extra: obje
     }
 
 
-def news_event(doc: dict, event_id: str | None = None) -> tuple[dict[str, str], bytes]:
+def news_event(doc: dict | list, event_id: str | None = None) -> tuple[dict[str, str], bytes]:
+    """One article, or a history page (a list of articles; then ``event_id`` is needed)."""
     headers = {
         "ce-specversion": "1.0",
-        "ce-type": NEWS_TYPE,
+        "ce-type": NEWS_HISTORY_TYPE if isinstance(doc, list) else NEWS_TYPE,
         "ce-source": "/test/v2/reference/news",
-        "ce-id": event_id or doc["id"],
+        "ce-id": event_id or doc["id"],  # type: ignore[call-overload]
         "content-type": "application/json",
     }
     return headers, json.dumps(doc).encode()
+
+
+async def test_a_history_page_counts_each_article_once_whichever_way_it_came(
+    function_server, http, redis
+) -> None:
+    """The day so far arrives in pages (the bridge's catch-up): each article counts once, by
+    its own id, whether it came alone, in a page, or in two pages after a bridge restart; a bad
+    article of a page is skipped and counted, the rest applies; a page that is no array is 400."""
+    a0 = article("h0", "09:00:00", ["ACME"], "Acme Opens Plant")
+    a1 = article("h1", "09:30:00", ["ACME", "BETA"], "Acme And Beta Merge")
+    a2 = article("h2", "10:00:00", ["BETA"], "Beta Guides Higher")
+    bad = {"id": "hx", "title": 5}
+    async with function_server("news") as url:
+        alone = await http.post(url, headers=news_event(a0)[0], content=news_event(a0)[1])
+        headers, body = news_event([a0, a1, bad], "page-1")
+        page = await http.post(url, headers=headers, content=body)
+        headers, body = news_event([a1, a2], "page-2")  # a restart's pages overlap the first
+        overlap = await http.post(url, headers=headers, content=body)
+        headers, body = news_event([a2], "page-3")
+        again = await http.post(url, headers=headers, content=body)
+        headers, body = news_event(a1)  # live after all: already counted
+        live = await http.post(url, headers=headers, content=body)
+        headers, body = news_event({"not": "an array"}, "page-4")
+        headers["ce-type"] = NEWS_HISTORY_TYPE
+        wrong = await http.post(url, headers=headers, content=body)
+    assert alone.json()["status"] == "applied"
+    assert page.status_code == 200 and page.json()["status"] == "applied"
+    assert page.json()["bad_articles"] == 1 and page.json()["articles"] == 2
+    assert overlap.json()["status"] == "applied"
+    assert again.json()["status"] == "duplicate" and live.json()["status"] == "duplicate"
+    assert wrong.status_code == 400
+    acme = await redis.hgetall(keys.row(DAY, "ACME"))
+    beta = await redis.hgetall(keys.row(DAY, "BETA"))
+    assert (acme["news_count"], beta["news_count"]) == ("2", "2")
+    assert acme["headline"] == "Acme And Beta Merge" and beta["headline"] == "Beta Guides Higher"
+    listed = [json.loads(m)["id"] for m in await redis.zrange(keys.news(DAY, "BETA"), 0, -1)]
+    assert listed == ["h1", "h2"]
 
 
 async def test_articles_reach_rows_board_and_lists_once(function_server, http, redis) -> None:

@@ -124,3 +124,14 @@ def test_a_sample_missing_a_component_is_not_used_for_rates() -> None:
     assert all(r["applied"] == 10_000 for r in rows)
     figures = window_figures(window, offered=10_000)
     assert figures["scrape_errors"] == ["gateway"] and figures["strict"]["held"]
+
+
+def test_each_restart_is_judged_from_5_s_after_it_until_the_next() -> None:
+    late = {3.0, 4.0, 33.0, 36.0, 64.0}  # the start's catch-up; the bridge's; one settled late
+    timeline = [_row(float(t), 1.5 if t in late else 0.2) for t in range(1, 90)]
+    start, bridge, movers = verdict.restart_verdicts(
+        timeline, [("start", 0.0), ("bridge", 30.0), ("function-movers", 60.0)], end_s=90.0
+    )
+    assert (start["part"], start["held"], start["caught_up_s"]) == ("start", True, 4.0)
+    assert (bridge["held"], bridge["late_seconds"], bridge["caught_up_s"]) == (False, [36.0], 6.0)
+    assert movers["held"] and movers["caught_up_s"] == 4.0 and movers["worst_p99_s"] == 0.2

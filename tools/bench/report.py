@@ -175,6 +175,25 @@ def scale_section(ladders: dict[str, list[Doc]]) -> list[str]:
     return out
 
 
+def restart_section(r: Doc) -> list[str]:
+    out = [
+        "",
+        f"RESTART ({k(r['rate'])}/s market from {r['sim_start']} ET, a part every "
+        f"{r['gap_seconds']:.0f}s): live board-write p99 < 1 s in every second from 5 s after "
+        f"each (re)start: {'met' if r['held'] else 'missed'}",
+        f"{'part':>18} {'at':>6} {'caught up':>9} {'worst p99':>9} {'held':>4}  late seconds",
+    ]
+    for p in r["parts"]:
+        caught = "never" if p["caught_up_s"] is None else f"{p['caught_up_s']:.0f}s"
+        late = p["late_seconds"]
+        out.append(
+            f"{p['part']:>18} {p['at_s']:>5.0f}s {caught:>9} {ms(p['worst_p99_s']):>9} "
+            f"{'yes' if p['held'] else 'no':>4}  "
+            + (", ".join(f"{t:.0f}" for t in late[:12]) + (" ..." if len(late) > 12 else ""))
+        )
+    return out
+
+
 def latency_section(runs: list[Doc]) -> list[str]:
     out = [
         "",
@@ -219,6 +238,8 @@ def report(results: Doc) -> str:
         out += latency_section(results["latency"])
     if "scale" in results:
         out += scale_section(results["scale"])
+    if "restart" in results:
+        out += restart_section(results["restart"])
     if "day" in results:
         out += day_section(results["day"])
     return "\n".join(out)

@@ -1,5 +1,5 @@
 """The benchmark's scenarios, each on a fresh pipeline: steady load, the ramp, the open,
-exchange->client latency at a fixed load on a live clock, and the scale ladder.
+exchange->client latency at a fixed load on a live clock, the scale ladder, and restarts.
 
 Load runs use the simulator's load mode in one of its two shapes (``uniform``: every visit a
 different symbol, the adversarial case; ``market``: the market model's heavy tail, as on a real
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from stampede.functions import FUNCTIONS
 from stampede.markettime import ET
 from stampede.tools.bench import ceiling, verdict
 from stampede.tools.bench.day import DayPlan
@@ -48,6 +49,11 @@ class Plan:
     redis_cluster: int = 1  # Redis primaries of every load and open pipeline (1: one server)
     replicas: dict[str, int] = field(default_factory=dict)  # processes per function
     scale_rate: int = 40_000  # the load every rung of the scale ladder offers
+    # The simulated ET time load runs start at: fixed, so a verdict does not depend on when
+    # the bench runs (the news and reference data to catch up grow through the day).
+    sim_start: str = "13:00:00"
+    restart_rate: int = 10_000  # the market load the restart scenario runs under
+    restart_gap: float = 30.0  # seconds between one part's restart and the next
 
     @property
     def store_argv(self) -> list[str]:
@@ -58,11 +64,18 @@ class Plan:
         return argv + (["--replicas", counts] if counts else [])
 
 
-def load_run(plan: Plan, rate_: int, shape: str, seconds: float, label: str) -> Doc:
-    """One fresh pipeline at a fixed simulator rate and shape: warm up, then measure."""
+def load_run(
+    plan: Plan, rate_: int, shape: str, seconds: float, label: str, start: str | None = None
+) -> Doc:
+    """One fresh pipeline at a fixed simulator rate and shape: warm up, then measure. The
+    simulated day starts at ``start`` ET (default ``plan.sim_start``; "now": the wall clock)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{label}-{shape}-{rate_}-", dir=plan.workroot))
-    print(f"[{label}] {rate_:,} events/s {shape}: starting the pipeline...", flush=True)
-    up_argv = ["--start", "now", "--rate", str(rate_), "--shape", shape, *plan.store_argv]
+    sim_start = start or plan.sim_start
+    print(
+        f"[{label}] {rate_:,} events/s {shape} from {sim_start} ET: starting the pipeline...",
+        flush=True,
+    )
+    up_argv = ["--start", sim_start, "--rate", str(rate_), "--shape", shape, *plan.store_argv]
     with pipeline(workdir, up_argv) as running:
         offset = running.clock_offset_ms()
         with (
@@ -71,11 +84,12 @@ def load_run(plan: Plan, rate_: int, shape: str, seconds: float, label: str) -> 
         ):
             time.sleep(plan.warmup)
             client.reset()
-            start = time.monotonic()
+            began = time.monotonic()
             time.sleep(seconds)
-            samples = sampler.since(start - 0.5)
+            samples = sampler.since(began - 0.5)
     figures = window_figures(samples, offered=rate_)
     figures["shape"] = shape
+    figures["sim_start"] = sim_start
     figures["store"] = {"redis_primaries": plan.redis_cluster, "replicas": plan.replicas}
     # the dispatcher labels a replica by its subscriber URL, which ends in "/"
     process_of = {url.rstrip("/"): name for name, url in running.status["services"].items()}
@@ -207,7 +221,9 @@ def exchange_latency(plan: Plan) -> list[Doc]:
     today's time), the client correcting for any offset of the simulated day from the wall."""
     runs = []
     for shape in plan.shapes:
-        figures = load_run(plan, plan.latency_rate, shape, plan.latency_seconds, "latency")
+        figures = load_run(
+            plan, plan.latency_rate, shape, plan.latency_seconds, "latency", start="now"
+        )
         runs.append(figures)
     return runs
 
@@ -234,3 +250,52 @@ def scale(plan: Plan) -> dict[str, list[Doc]]:
                 rungs.append(load_run(rung, plan.scale_rate, shape, plan.seconds, "scale"))
         out[shape] = rungs
     return out
+
+
+def restart(plan: Plan) -> Doc:
+    """A midday start under a steady market load, then the bridge and each function restarted
+    one at a time (stopped with SIGTERM, started again, as a rollout or a crash would): the
+    live board-write p99 second by second and each part's catch-up time."""
+    workdir = Path(tempfile.mkdtemp(prefix="restart-", dir=plan.workroot))
+    rate_ = plan.restart_rate
+    print(
+        f"[restart] {rate_:,} events/s market from {plan.sim_start} ET: starting the pipeline...",
+        flush=True,
+    )
+    up_argv = ["--start", plan.sim_start, "--rate", str(rate_), "--shape", "market"]
+    with pipeline(workdir, [*up_argv, *plan.store_argv]) as running:
+        offset = running.clock_offset_ms()
+        with (
+            BoardClient(running.status["gateway"], clock_offset_ms=offset),
+            Sampler(running.status) as sampler,
+        ):
+            zero = time.monotonic()  # up and ready: the start's own catch-up begins
+            restarts: list[tuple[str, float]] = [("start", 0.0)]
+            time.sleep(plan.restart_gap)
+            components = {c.name: c for c in running.scanner.components}
+            for part in ["bridge", *(f"function-{name}" for name in FUNCTIONS)]:
+                component = components[part]
+                restarts.append((part, time.monotonic() - zero))
+                print(f"[restart] {part}", flush=True)
+                component.stop()
+                component.launch()
+                component.wait_ready(120)
+                time.sleep(plan.restart_gap)
+            end = time.monotonic() - zero
+            samples = list(sampler.samples)
+    shutil.rmtree(workdir, ignore_errors=True)
+    timeline = per_second(samples, zero)
+    parts = verdict.restart_verdicts(timeline, restarts, end)
+    for p in parts:
+        print(
+            f"[restart] {p['part']}: caught up after {p['caught_up_s']} s, held {p['held']}",
+            flush=True,
+        )
+    return {
+        "rate": rate_,
+        "sim_start": plan.sim_start,
+        "gap_seconds": plan.restart_gap,
+        "parts": parts,
+        "held": all(p["held"] for p in parts),
+        "timeline": timeline,
+    }

@@ -122,3 +122,28 @@ def open_verdict(timeline: Sequence[Doc], settled_after_s: float = OPEN_SETTLED_
         "stale_shed": shed,
         "worst_p99_s": max((p["board_write_p99"] or 0.0 for p in after), default=None),
     }
+
+
+def restart_verdicts(
+    timeline: Sequence[Doc], restarts: Sequence[tuple[str, float]], end_s: float
+) -> list[Doc]:
+    """Per (re)start of a part, at ``at`` seconds on the timeline: how long until the live
+    board-write p99 stayed under 1 s (``caught_up_s``), and whether it was under 1 s in every
+    second from 5 s after the restart until the next one (the open's target, per segment)."""
+    out = []
+    for i, (part, at) in enumerate(restarts):
+        until = restarts[i + 1][1] if i + 1 < len(restarts) else end_s
+        segment = [{**p, "t": p["t"] - at} for p in timeline if at - 1 <= p["t"] <= until]
+        target = open_verdict(segment)
+        out.append(
+            {
+                "part": part,
+                "at_s": round(at, 1),
+                "caught_up_s": recovery_seconds(segment),
+                "held": target["held"],
+                "late_seconds": [round(t + at, 1) for t in target["late_seconds"]],
+                "worst_p99_s": target["worst_p99_s"],
+                "stale_shed": target["stale_shed"],
+            }
+        )
+    return out
