@@ -29,7 +29,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from stampede.bridge.backoff import Backoff
 from stampede.bridge.batching import parse_frame
 from stampede.bridge.connection import AuthRejected, FeedConnection, SessionEnded
-from stampede.bridge.envelope import EnvelopeWriter, FrameStamp
+from stampede.bridge.envelope import EnvelopeWriter, FrameStamp, signing_key
 from stampede.bridge.framequeue import FrameQueue
 from stampede.bridge.link import STATES, FeedLink
 from stampede.bridge.metrics import BridgeMetrics
@@ -95,7 +95,10 @@ class Bridge:
         self.link.on_change = self._link_changed
         self._link_changed()
         self.writer = EnvelopeWriter(
-            settings.feed_source, settings.bridge_content_mode, settings.bridge_broker_ttl
+            settings.feed_source,
+            settings.bridge_content_mode,
+            settings.bridge_broker_ttl,
+            key=signing_key(settings),
         )
         self.idle_until: datetime | None = None
         self._stop = asyncio.Event()

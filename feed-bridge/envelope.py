@@ -6,7 +6,8 @@ the SDK's CloudEvent per batch: the constant attributes are percent-encoded once
 and only ``id``, ``time`` and ``traceparent`` change per batch.
 
 ``id`` is a hash of channel, shard and data, so a batch republished after a reconnect carries
-the same id; it doubles as the ``Nats-Msg-Id`` that JetStream de-duplicates on.
+the same id; it doubles as the ``Nats-Msg-Id`` that JetStream de-duplicates on. With a key,
+binary-mode events carry their signature (``stampede.signing``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Literal
 from cloudevents.core.bindings.common import CONTENT_TYPE_HEADER, encode_header_value
 from cloudevents.core.formats.json import JSONFormat
 
+from stampede import signing
 from stampede.bridge.batching import Batch
+from stampede.bridge.settings import BridgeSettings
 from stampede.events import DATA_CONTENT_TYPE, MARKET_EVENT_TYPES, data_schema
 from stampede.market import Channel
 from stampede.nats_binding import CE_PREFIX
@@ -45,6 +48,15 @@ def event_id(batch: Batch) -> str:
     return digest.hexdigest()
 
 
+def signing_key(settings: BridgeSettings) -> bytes | None:
+    """The key events are signed with: None when unset, or in structured mode (whose data is
+    re-encoded on the way, so no signature over its bytes could be checked)."""
+    secret = settings.bridge_event_key.get_secret_value()
+    if not secret or settings.bridge_content_mode != "binary":
+        return None
+    return signing.key_of(secret)
+
+
 class FrameStamp:
     """What every CloudEvent of one frame shares: read time and trace context."""
 
@@ -65,9 +77,11 @@ class EnvelopeWriter:
         source: str,
         mode: Literal["binary", "structured"] = "binary",
         broker_ttl: int | None = None,
+        key: bytes | None = None,
     ) -> None:
         self.source = source
         self.mode = mode
+        self.key = key if mode == "binary" else None  # see signing_key
         # Knative's broker TTL extension, for the eventing-natss route (see BridgeSettings).
         self._ttl_header = (
             {} if broker_ttl is None else {CE_PREFIX + "knativebrokerttl": str(broker_ttl)}
@@ -117,6 +131,10 @@ class EnvelopeWriter:
                 MSG_ID_HEADER: ident,
                 **self._ttl_header,
             }
+            if self.key:
+                headers[signing.HEADER] = signing.sign(
+                    self.key, ident, self._type[channel], self.source, batch.data
+                )
             payload = batch.data
         else:
             headers = {CONTENT_TYPE_HEADER: STRUCTURED_CONTENT_TYPE, MSG_ID_HEADER: ident}

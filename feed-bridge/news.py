@@ -7,8 +7,9 @@ article id, data = Massive's article object), on its own JetStream stream ``STAM
   20:00 ET on trading days and every ``BRIDGE_NEWS_IDLE_POLL_SECONDS`` otherwise (always the
   short interval when ``BRIDGE_MARKET_HOURS_ONLY`` is off, as under ``stampede up``).
 - It starts from the feed's midnight (ET, ``serverTime`` of ``/v1/marketstatus/now``, so the
-  simulator's clock locally): today's article count is whole after a restart. That first
-  poll is the catch-up: its articles go out ``BRIDGE_NEWS_HISTORY_BATCH`` (100) to a
+  simulator's clock locally), or after a restart from the newest article already on the
+  stream (less the overlap): today's article count is whole, and a restart does not send the
+  day again. That first poll is the catch-up: its articles go out ``BRIDGE_NEWS_HISTORY_BATCH`` (100) to a
   CloudEvent ``dev.stampede.news.history.v1`` (an array of articles) on
   ``stampede.news.history``, which the dispatcher delivers on a lane
   of its own (Trigger ``news-history``, one request at a time), so thousands of old articles
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
@@ -39,13 +41,14 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from prometheus_client import CollectorRegistry, Counter
 
-from stampede.bridge.envelope import MSG_ID_HEADER
+from stampede import signing
+from stampede.bridge.envelope import MSG_ID_HEADER, signing_key
 from stampede.bridge.schedule import feed_window
 from stampede.bridge.settings import BridgeSettings
 from stampede.events import NEWS_HISTORY_TYPE, NEWS_TYPE, RawJSONFormat, news_event
 from stampede.markettime import ET
 from stampede.massive_rest import MassiveAuthError, MassiveError, MassiveRest
-from stampede.nats_binding import to_binary, to_structured
+from stampede.nats_binding import NATSMessage, from_nats, to_binary, to_structured
 from stampede.news import Article, BadArticle, parse_article
 from stampede.settings import public_url
 from stampede.subjects import NEWS_STREAM, news_history_subject, news_subject, news_subjects
@@ -77,6 +80,11 @@ class NewsMetrics:
         self.published = Counter(
             "stampede_bridge_news_published_total",
             "News articles published as CloudEvents (each once).",
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "stampede_bridge_news_duplicates_total",
+            "News articles sent that JetStream already had (a restart's overlap re-read).",
             registry=registry,
         )
         self.polls = Counter(
@@ -121,6 +129,7 @@ class NewsPoller:
         self.recent: dict[str, datetime] = {}  # ids published within the overlap
         self.last_problem = ""
         self._ttl = settings.bridge_broker_ttl
+        self._key = signing_key(settings)
 
     async def close(self) -> None:
         await self.rest.close()
@@ -154,7 +163,9 @@ class NewsPoller:
         """One poll: publish every article not seen yet; how many were published."""
         if self.cursor is None:
             day = await self.rest.today()
-            self.cursor = datetime.combine(day, time(0), ET).astimezone(UTC)
+            midnight = datetime.combine(day, time(0), ET).astimezone(UTC)
+            resumed = await self.newest_in_stream()
+            self.cursor = max(midnight, resumed) if resumed else midnight
         overlap = timedelta(seconds=self.settings.bridge_news_overlap_seconds)
         params: dict[str, Any] = {
             "published_utc.gt": (self.cursor - overlap).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -189,6 +200,29 @@ class NewsPoller:
         self.recent = {i: t for i, t in self.recent.items() if t >= horizon}
         return published
 
+    async def newest_in_stream(self) -> datetime | None:
+        """When the newest article already on STAMPEDE_NEWS was published: a restart resumes
+        there (less the overlap) instead of sending the whole day again (None: nothing there,
+        or NATS not reachable yet)."""
+        js = self._jetstream()
+        if js is None:
+            return None
+        newest: datetime | None = None
+        for subject in (news_subject(), news_history_subject()):
+            try:
+                last = await js.get_last_msg(NEWS_STREAM, subject)
+                event = from_nats(
+                    NATSMessage(last.headers or {}, last.data or b""), RawJSONFormat()
+                )
+                data = event.get_data()
+                raws = json.loads(data) if isinstance(data, bytes | str) else data
+                for raw in raws if isinstance(raws, list) else [raws]:
+                    published = parse_article(raw).published
+                    newest = published if newest is None else max(newest, published)
+            except (nats.errors.Error, TimeoutError, ValueError, BadArticle) as exc:
+                log.debug("no resume point on %s: %s", subject, exc)
+        return newest
+
     async def _send(
         self, subject: str, headers: dict[str, str], payload: bytes, *, articles: int
     ) -> None:
@@ -201,7 +235,9 @@ class NewsPoller:
             )
         except (nats.errors.Error, TimeoutError) as exc:
             raise PublishFailed(f"publishing an article failed: {type(exc).__name__}") from exc
-        if not ack.duplicate:
+        if ack.duplicate:
+            self.metrics.duplicates.inc(articles)
+        else:
             self.metrics.published.inc(articles)
 
     def message(self, article: Article, raw: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
@@ -242,4 +278,9 @@ class NewsPoller:
                 event_type=event_type,
             )
             message = to_binary(event, RawJSONFormat())
-        return subject, {**message.headers, MSG_ID_HEADER: event_id}, message.payload
+        headers = {**message.headers, MSG_ID_HEADER: event_id}
+        if self._key:
+            headers[signing.HEADER] = signing.sign(
+                self._key, event_id, event_type, self.source, message.payload
+            )
+        return subject, headers, message.payload

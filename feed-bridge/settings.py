@@ -30,6 +30,12 @@ class BridgeSettings(NatsSettings):
         description="Comma-separated Massive subscriptions (`CHANNEL.TICKER`, `*` wildcard), "
         "re-sent after every reconnect.",
     )
+    bridge_event_key: SecretStr = Field(
+        SecretStr(""),
+        description="Secret the bridge signs every CloudEvent with (extension `stampedesig`, "
+        "HMAC-SHA256; binary mode only), so the functions accept only the pipeline's events; the "
+        "functions get the same one as FUNCTION_EVENT_KEY. Empty: unsigned.",
+    )
     bridge_content_mode: Literal["binary", "structured"] = Field(
         "binary",
         description="CloudEvents NATS content mode: `binary` (ce-* headers, data as payload) or "

@@ -43,6 +43,7 @@ class MarketFunction(Generic[EventT]):
     kind: type[EventT]
     event_types: frozenset[str]
     checks_age = True
+    checks_signature = True
     ctx: Context
     commit: GroupCommit[EventT]
 

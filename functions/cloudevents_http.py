@@ -16,6 +16,7 @@ from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.exceptions import BaseCloudEventException
 
+from stampede import signing
 from stampede.events import RawJSONFormat
 
 STRUCTURED = "application/cloudevents+json"
@@ -37,6 +38,7 @@ class Incoming:
     time_ms: int | None  # when the producer (the bridge) made it; the freshness clock
     traceparent: str | None
     data: bytes | None  # JSON bytes (structured-mode data is re-encoded once)
+    signature: str | None = None  # the stampedesig extension (stampede.signing)
 
 
 def _parent(extension: str | None, http: str | None) -> str | None:
@@ -60,6 +62,10 @@ def _incoming(event: BaseCloudEvent, http_traceparent: str | None = None) -> Inc
         traceparent = event.get_extension("traceparent")
     except (KeyError, AttributeError):
         traceparent = None
+    try:
+        signature = event.get_extension(signing.EXTENSION)
+    except (KeyError, AttributeError):
+        signature = None
     return Incoming(
         id=event.get_id(),
         type=event.get_type(),
@@ -67,6 +73,7 @@ def _incoming(event: BaseCloudEvent, http_traceparent: str | None = None) -> Inc
         time_ms=int(time.timestamp() * 1000) if time is not None else None,
         traceparent=_parent(traceparent, http_traceparent),
         data=data,
+        signature=signature if isinstance(signature, str) else None,
     )
 
 

@@ -7,7 +7,8 @@ CloudEvents HTTP parsing (binary, structured, batched), the status codes Knative
 policy expects, freshness drops, metrics, tracing, health/readiness and the Redis client.
 
 Status codes: 200 applied (or skipped as duplicate/stale - the body says which; never worth a
-retry), 400 malformed or unknown event (never retried), 413 body too large, 503 Redis
+retry), 400 malformed or unknown event (never retried), 401 unsigned or forged where
+FUNCTION_EVENT_KEY is set (never retried), 413 body too large, 503 Redis
 unavailable (the sender retries later).
 """
 
@@ -31,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from stampede import metricnames as names
-from stampede import redisclient
+from stampede import redisclient, signing
 from stampede.functions import metrics
 from stampede.functions.cloudevents_http import Incoming, InvalidCloudEvent, parse
 from stampede.functions.reference import ReferenceCache
@@ -67,6 +68,7 @@ class Handler(Protocol):
     name: str
     event_types: frozenset[str]
     checks_age: bool  # market data goes stale; a reference-data load does not
+    checks_signature: bool  # with FUNCTION_EVENT_KEY: only the pipeline's signed events count
 
     async def handle(self, event: Incoming, ctx: Context) -> Outcome: ...
 
@@ -111,6 +113,8 @@ def build_app(
     log_bad_input = LogOnce(log)
     name = handler.name
     max_age_ms = settings.function_max_event_age_seconds * 1000
+    secret = settings.function_event_key.get_secret_value()
+    key = signing.key_of(secret) if secret and handler.checks_signature else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -161,13 +165,22 @@ def build_app(
     def error(status: int, kind: str, message: str) -> tuple[int, dict[str, Any]]:
         metrics.DROPPED.labels(name, kind).inc()
         metrics.BATCHES.labels(name, kind).inc()
-        if status == 400:
+        if status in (400, 401):
             log_bad_input(
                 kind, "bad input (%s): %s (further ones are only counted)", kind, message[:300]
             )
         return status, {"status": "error", "error": kind, "message": message}
 
     async def process(event: Incoming) -> tuple[int, dict[str, Any]]:
+        if key and not signing.valid(
+            key, event.id, event.type, event.source, event.data or b"", event.signature
+        ):
+            return error(
+                401,
+                "forged",
+                f"{event.id!r}: no valid {signing.EXTENSION} signature (only the pipeline's "
+                "events are accepted, signed in binary mode)",
+            )
         if event.type not in handler.event_types:
             return error(
                 400,

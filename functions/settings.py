@@ -16,6 +16,12 @@ class FunctionSettings(RedisSettings):
         description="Drop market CloudEvents older than this at arrival (wall now - CloudEvent "
         "`time`): freshness over completeness. 0 disables the check.",
     )
+    function_event_key: SecretStr = Field(
+        SecretStr(""),
+        description="When set, a market or news CloudEvent counts only with a valid `stampedesig` "
+        "signature made with this secret (the bridge's BRIDGE_EVENT_KEY); others get 401 and "
+        "never reach Redis. Empty: unsigned events are accepted (tests, curl).",
+    )
     function_max_body_bytes: int = Field(
         8 * 1024 * 1024, description="Largest request body accepted; larger bodies get 413."
     )

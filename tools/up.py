@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -108,6 +109,9 @@ class Scanner:
         )
         self.components: list[Component] = []
         self.api_key = os.environ.get("MASSIVE_API_KEY") or LOCAL_API_KEY
+        # Signed CloudEvents, as in the cluster: the bridge signs, the functions check (a fresh
+        # secret per run, given to both; stampede.signing).
+        self.event_key = secrets.token_hex(32)
 
     @property
     def servers(
@@ -190,6 +194,11 @@ class Scanner:
             "MASSIVE_WS_URL": ws_url,
             "MASSIVE_REST_URL": rest_url,
         }
+        signed = (  # the bridge signs in binary mode only (stampede.signing)
+            {}
+            if os.environ.get("BRIDGE_CONTENT_MODE") == "structured"
+            else {"BRIDGE_EVENT_KEY": self.event_key, "FUNCTION_EVENT_KEY": self.event_key}
+        )
 
         # Each function as many processes as --replicas asks (the first keeps the plain name);
         # the dispatcher spreads their requests as Knative would (dispatch/balance.py).
@@ -198,7 +207,7 @@ class Scanner:
                 self._component(
                     f"function-{name}" + (f"-{i + 1}" if i else ""),
                     ["function", name],
-                    {**common, **feed, **rest_rates},
+                    {**common, **feed, **rest_rates, **signed},
                 )
                 for i in range(args.replicas.get(name, 1))
             ]
@@ -219,7 +228,9 @@ class Scanner:
             "dispatch", ["dispatch"], {**common, "DISPATCH_SUBSCRIBER_URLS": subscribers}
         )
         bridge = self._component(
-            "bridge", ["bridge"], {**common, **feed, "BRIDGE_MARKET_HOURS_ONLY": "false"}
+            "bridge",
+            ["bridge"],
+            {**common, **feed, **signed, "BRIDGE_MARKET_HOURS_ONLY": "false"},
         )
         gateway_port = args.port or _preferred_port(8765)
         reads = {"GATEWAY_REDIS_READ_URL": self.replica.url} if self.replica else {}

@@ -25,6 +25,7 @@ class Bars:
         {MARKET_EVENT_TYPES[Channel.MINUTE_AGGREGATE], MARKET_EVENT_TYPES[Channel.LULD]}
     )
     checks_age = False
+    checks_signature = True
 
     async def handle(self, event: Incoming, ctx: Context) -> Outcome:
         writes: list[HashWrite]

@@ -62,6 +62,7 @@ class News:
     name = "news"
     event_types = frozenset({NEWS_TYPE, NEWS_HISTORY_TYPE})
     checks_age = False
+    checks_signature = True
     ctx: Context
     script: ApplyScript
     commit: GroupCommit[NewsWrite]

@@ -154,6 +154,37 @@ def test_the_public_gateway_cannot_start_without_its_token(overlay: str) -> None
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_bridge_signs_and_the_scoring_functions_check_with_one_required_secret(
+    overlay: str,
+) -> None:
+    """Only the pipeline writes the boards (issue 25): the bridge's BRIDGE_EVENT_KEY and every
+    scoring function's FUNCTION_EVENT_KEY come from the Secret event-key, required. Not on the
+    Broker route, whose structured events cannot carry a checkable signature; not refdata,
+    whose PingSource cannot sign."""
+    docs = render(f"overlays/{overlay}")
+
+    def key_ref(container: dict, name: str) -> tuple[str, str, bool] | None:
+        env = {e["name"]: e for e in container.get("env", [])}
+        if name not in env:
+            return None
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        return ref["name"], ref["key"], ref.get("optional", False)
+
+    (bridge,) = containers(one(docs, "Deployment", "feed-bridge"))
+    required = ("event-key", "EVENT_KEY", False)
+    assert key_ref(bridge, "BRIDGE_EVENT_KEY") == required
+    structured = {e["name"]: e.get("value") for e in bridge["env"]}.get("BRIDGE_CONTENT_MODE")
+    services = {s["metadata"]["name"]: s for s in knative_services(docs)}
+    for name in set(FUNCTIONS) - {"refdata"}:
+        (container,) = services[name]["spec"]["template"]["spec"]["containers"]
+        expected = None if structured == "structured" else required
+        assert key_ref(container, "FUNCTION_EVENT_KEY") == expected, (overlay, name)
+    (refdata,) = services["refdata"]["spec"]["template"]["spec"]["containers"]
+    assert key_ref(refdata, "FUNCTION_EVENT_KEY") is None
+    assert (overlay == "eventing-natss") == (structured == "structured")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_gateway_metrics_are_on_its_private_status_port(overlay: str) -> None:
     """The public port (Ingress, NetworkPolicy gateway-public) serves no /metrics (issue 25):
     the container is told its status port, and the ServiceMonitor and probes use it."""
