@@ -28,6 +28,18 @@ def same_token(given: str, expected: str) -> bool:
     return secrets.compare_digest(given.encode(), expected.encode())
 
 
+def origin_allowed(origin: str | None, host: str, allowed: str) -> bool:
+    """Whether a WebSocket handshake's ``Origin`` may connect: none (not a browser), the
+    gateway's own address (``Host``, whatever the scheme a proxy terminated), or one listed in
+    GATEWAY_ALLOWED_ORIGINS. Without it, any web page a trader visits could open the socket
+    in their browser (cross-site WebSocket hijacking)."""
+    if origin is None:
+        return True
+    listed = {o.strip().rstrip("/").lower() for o in allowed.split(",") if o.strip()}
+    origin = origin.rstrip("/").lower()
+    return "*" in listed or origin in listed or origin.partition("://")[2] == host.lower()
+
+
 def control(message: replies.ServerMessage) -> Outgoing:
     return Outgoing(replies.encode(message), "control")
 
@@ -64,6 +76,14 @@ class WebSocketSession:
         self.dropped: str | None = None  # why the gateway ended this client, if it did
 
     async def run(self, token: str | None) -> None:
+        if not origin_allowed(
+            self.ws.headers.get("origin"),
+            self.ws.headers.get("host", ""),
+            self.settings.gateway_allowed_origins,
+        ):
+            metrics.CLIENTS_DROPPED.labels("bad_origin").inc()
+            await self.ws.close(messages.CLOSE_POLICY)  # before accept: the handshake gets 403
+            return
         await self.ws.accept()
         if len(self.hub.clients) >= self.settings.gateway_max_clients:
             await self._refuse(

@@ -21,6 +21,12 @@ class GatewaySettings(RedisSettings):
         description="Shared token required by REST (`Authorization: Bearer`) and WebSocket "
         "(`?token=` or a first `auth` message); needed unless `GATEWAY_AUTH=off`.",
     )
+    gateway_allowed_origins: str = Field(
+        "",
+        description="Comma-separated origins (`https://scanner.example.com`) whose pages may "
+        "open the WebSocket besides the gateway's own (a browser sends `Origin`; a page of "
+        "another site is refused with 403 before the handshake); `*` allows any.",
+    )
     gateway_redis_read_url: str | None = Field(
         None,
         description="Redis the gateway reads boards and change notifications from: a replica of "

@@ -102,6 +102,22 @@ async def test_a_ticker_with_a_trailing_newline_is_refused(redis_url: str) -> No
             assert answer.status_code == 422, bad
 
 
+async def test_a_page_of_another_site_cannot_open_the_websocket(redis_url: str) -> None:
+    """Finding 11: the handshake's Origin must be the gateway's own or an allowed one."""
+    allowed = "https://desk.example.com"
+    async with running_gateway(redis_url, gateway_allowed_origins=allowed) as gw:
+        own = gw.url  # the dashboard's own page: http://127.0.0.1:PORT
+        before = _dropped("bad_origin")
+        for origin in ("https://evil.example", "http://127.0.0.1:1", "null"):
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(gw.ws_url, origin=origin)
+            assert refused.value.response.status_code == 403, origin
+        assert _dropped("bad_origin") == before + 3
+        for origin in (own, allowed, None):  # None: not a browser (no Origin header)
+            async with websockets.connect(gw.ws_url, origin=origin) as ws:
+                assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "hello"
+
+
 def test_the_gateway_refuses_to_start_open_unless_told_to() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     argv = localstack.stampede_argv("gateway", port=localstack.free_port())

@@ -94,11 +94,12 @@ async def test_key_not_on_nats_or_gateway_or_metrics(pipeline: Pipeline) -> None
             "/openapi.json",
             "/healthz",
             "/readyz",
-            "/metrics",
             *(f"/api/boards/{b.name}?limit=100" for b in BOARDS),
             *re.findall(r'(?:src|href)="(/[^"]+)"', index),
         ]
         assert any(p.endswith(".js") for p in paths), paths
+        # the gateway's metrics are on its private status port (read with every component's)
+        assert (await http.get("/metrics")).status_code == 404
         for path in paths:
             answer = await http.get(path)
             assert answer.status_code == 200, path

@@ -16,13 +16,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import msgspec
 import nats
 import pytest
 import redis
 
-from stampede import keys
+from stampede import keys, signing
 from stampede.boards import BOARDS
 from stampede.market import Channel
 from stampede.subjects import stream_subjects
@@ -125,7 +126,12 @@ async def test_corrected_bars_reach_the_rows_and_a_repeat_changes_nothing(pipeli
         ident = uuid.uuid4().hex
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         headers = {**m.headers, "ce-id": ident, "Nats-Msg-Id": ident, "ce-time": now}
-        await nc.jetstream().publish(m.subject, msgspec.json.encode([b]), headers=headers)
+        body = msgspec.json.encode([b])
+        # signed as the bridge signs (the functions of `stampede up` accept nothing else)
+        key = signing.key_of(pipeline.scanner.event_key)
+        source = unquote(headers["ce-source"])
+        headers[signing.HEADER] = signing.sign(key, ident, headers["ce-type"], source, body)
+        await nc.jetstream().publish(m.subject, body, headers=headers)
         await until(
             lambda: board_writes(pipeline, "movers") > applied, 30, "movers applying the repeat"
         )
