@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from stampede.gateway.headers import MAX_HEADER_BYTES
+from stampede.gateway.headers import MAX_HEADER_BYTES, head_timeout_protocol
 from stampede.gateway.settings import GatewaySettings
 from stampede.service import ServerOptions, load_settings, run
 from stampede.telemetry import setup_logging, setup_tracing
@@ -22,9 +22,13 @@ def server_options(settings: GatewaySettings) -> ServerOptions:
         "ws_ping_timeout": 20.0,
         # The port is public: request heads are read by h11, which stops reading a partial head
         # past 16 KB, where httptools read a 64 MB header in full (issue 25); a head that came
-        # whole is answered 431 by headers.HeadLimit.
-        "http": "h11",
+        # whole is answered 431 by headers.HeadLimit; one that takes longer than
+        # GATEWAY_HEADER_TIMEOUT_SECONDS to arrive closes the connection.
+        "http": head_timeout_protocol(settings.gateway_header_timeout_seconds),
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        # X-Forwarded-For is believed only from GATEWAY_TRUSTED_PROXIES (gateway/admission.py);
+        # uvicorn's own rewrite would believe any local client's header.
+        "proxy_headers": False,
     }
 
 

@@ -1,5 +1,5 @@
-"""Security headers on every HTTP answer of the gateway, and a bound on request heads (its
-port is public).
+"""Security headers on every HTTP answer of the gateway, and bounds on request heads, their
+size and the time they take (its port is public).
 
 The dashboard loads only its own files (no CDN, no inline script), so the policy can say so:
 a script injected into a row or a news headline could not run, the page cannot be framed by
@@ -9,7 +9,13 @@ chart library sizes its canvases through element styles.
 
 from __future__ import annotations
 
+import asyncio
+
+import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from stampede.gateway import metrics
 
 MAX_HEADER_BYTES = 16 * 1024  # a request head, as nginx's 4 x 8 KB; the gateway's are short
 CONTENT_SECURITY_POLICY = (
@@ -69,3 +75,48 @@ class HeadLimit:
             await send({"type": "http.response.body", "body": body})
         else:
             await send({"type": "websocket.close", "code": 1009, "reason": "header too large"})
+
+
+class HeadTimeoutH11(H11Protocol):
+    """uvicorn's h11 protocol with a header read timeout, which uvicorn lacks: a connection
+    that has not sent a whole request head within ``head_timeout`` seconds of connecting, or of
+    its last response, is closed. A slowloris client (a header byte every few seconds) held a
+    connection for ever before (issue 25); nginx's ``client_header_timeout`` is the model."""
+
+    head_timeout = 10.0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._wait_for_head()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._head_timer is not None and self.conn.their_state is not h11.IDLE:
+            self._head_timer.cancel()  # a whole head came (a WebSocket upgrade included)
+            self._head_timer = None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._wait_for_head()  # the next request on this connection has the same time
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        super().connection_lost(exc)
+
+    def _wait_for_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            metrics.CLIENTS_DROPPED.labels("header_timeout").inc()
+            self.transport.close()
+
+
+def head_timeout_protocol(seconds: float) -> type[HeadTimeoutH11]:
+    """The protocol class uvicorn serves with (``http=``), with its header read timeout."""
+    return type("HeadTimeoutH11", (HeadTimeoutH11,), {"head_timeout": seconds})

@@ -18,6 +18,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from stampede.gateway import replies
+from stampede.gateway.admission import Admission
 from stampede.gateway.clients import Client
 from stampede.gateway.feedlink import FeedLinkPoller
 from stampede.gateway.listener import Listener
@@ -38,6 +39,11 @@ class Hub:
         self.redis = redis
         self.reader = BoardReader(redis, settings.redis_shards)
         self.subscriptions = Subscriptions()
+        self.admission = Admission(
+            settings.gateway_max_clients,
+            settings.gateway_max_clients_per_address,
+            settings.gateway_trusted_proxies,
+        )
         self.notices = Notices()
         self.ticker = Ticker(settings, self.subscriptions, self.notices, self.reader)
         self.listener = Listener(redis, self.on_notification, self.ticker.request)

@@ -84,14 +84,29 @@ class WebSocketSession:
             metrics.CLIENTS_DROPPED.labels("bad_origin").inc()
             await self.ws.close(messages.CLOSE_POLICY)  # before accept: the handshake gets 403
             return
-        await self.ws.accept()
-        if len(self.hub.clients) >= self.settings.gateway_max_clients:
-            await self._refuse(
-                "too_many_clients",
-                "this gateway is full; retry later or use another replica",
-                messages.CLOSE_TOO_MANY_CLIENTS,
-            )
-            return
+        admission = self.hub.admission
+        address = admission.address(
+            self.ws.client.host if self.ws.client else None,
+            self.ws.headers.get("x-forwarded-for"),
+        )
+        refusal = admission.admit(address)  # counted from here, before authentication
+        try:
+            await self.ws.accept()
+            if refusal is not None:
+                await self._refuse(
+                    "too_many_clients",
+                    "this gateway is full; retry later or use another replica"
+                    if refusal == "gateway_full"
+                    else "too many connections from your address",
+                    messages.CLOSE_TOO_MANY_CLIENTS,
+                )
+                return
+            await self._serve(token)
+        finally:
+            if refusal is None:
+                admission.release(address)
+
+    async def _serve(self, token: str | None) -> None:
         if not await self._authenticate(token):
             return
         self.hub.add_client(self.client)

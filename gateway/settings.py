@@ -62,8 +62,20 @@ class GatewaySettings(RedisSettings):
     gateway_max_clients: int = Field(
         1000,
         ge=1,
-        description="WebSocket clients one gateway accepts; more are refused "
-        "(code `too_many_clients`).",
+        description="WebSocket connections one gateway holds, counted from the handshake "
+        "(before authentication) to the close; more are refused (code `too_many_clients`).",
+    )
+    gateway_max_clients_per_address: int = Field(
+        50,
+        ge=1,
+        description="WebSocket connections one client address may hold at once (counted from the "
+        "handshake, before authentication); more are refused (code `too_many_clients`).",
+    )
+    gateway_trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks of the proxies in front (the Ingress "
+        "controller's pods, e.g. `10.0.0.0/8`): only from them is `X-Forwarded-For` believed for "
+        "the per-address limit. Empty: the peer's own address counts.",
     )
     gateway_max_subscriptions: int = Field(
         32, ge=1, description="Subscriptions one WebSocket client may hold at once."
@@ -110,6 +122,14 @@ class GatewaySettings(RedisSettings):
         description="The feed bridge's status server (e.g. `http://feed-bridge`); when set, "
         "every heartbeat carries its feed link (state, last fault, faults by kind) for the "
         "dashboard.",
+    )
+    gateway_header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="How long a connection has to send a whole HTTP request head (after connecting "
+        "or after its last response) before it is closed: slow-header clients cannot hold "
+        "connections (nginx's client_header_timeout).",
     )
     gateway_auth_timeout_seconds: float = Field(
         5.0, gt=0, description="How long a WebSocket client has to send its `auth` message."

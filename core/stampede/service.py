@@ -62,8 +62,9 @@ class ServerOptions(TypedDict, total=False):
     ws_per_message_deflate: bool
     ws_ping_interval: float
     ws_ping_timeout: float
-    http: Literal["h11", "httptools", "auto"]
+    http: Literal["h11", "httptools", "auto"] | type[asyncio.Protocol]
     h11_max_incomplete_event_size: int
+    proxy_headers: bool
 
 
 def add_service_routes(

@@ -118,6 +118,56 @@ async def test_a_page_of_another_site_cannot_open_the_websocket(redis_url: str) 
                 assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "hello"
 
 
+async def _refused(ws_url: str, **options) -> tuple[str, int]:
+    """The error code and close code a connection over the cap gets."""
+    async with websockets.connect(ws_url, **options) as ws:
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None
+    return error["code"], closed.value.rcvd.code
+
+
+async def test_pending_handshakes_count_against_the_cap_and_each_address_has_one(
+    redis_url: str,
+) -> None:
+    """Finding 5: connections that have not authenticated yet hold their slot (1,500 got in
+    under a cap of 1,000 before); one address cannot take every slot; X-Forwarded-For counts
+    only from a trusted proxy."""
+    async with (
+        running_gateway(
+            redis_url,
+            gateway_auth="required",
+            gateway_token="t0ken",
+            gateway_max_clients=3,
+            gateway_max_clients_per_address=2,
+            gateway_auth_timeout_seconds=30,
+        ) as gw,
+        websockets.connect(gw.ws_url) as pending_1,  # never authenticate
+        websockets.connect(gw.ws_url) as pending_2,
+    ):
+        assert await _refused(gw.ws_url) == ("too_many_clients", 4429)  # address full
+        forged = {"additional_headers": {"X-Forwarded-For": "198.51.100.7"}}
+        # 127.0.0.1 is no trusted proxy here: its X-Forwarded-For is not believed
+        assert await _refused(gw.ws_url, **forged) == ("too_many_clients", 4429)
+        assert pending_1.state is websockets.State.OPEN is pending_2.state
+    async with running_gateway(
+        redis_url,
+        gateway_max_clients=3,
+        gateway_max_clients_per_address=1,
+        gateway_trusted_proxies="127.0.0.1",
+    ) as gw:
+        clients = [
+            websockets.connect(gw.ws_url, additional_headers={"X-Forwarded-For": address})
+            for address in ("198.51.100.7", "198.51.100.8", "198.51.100.9")
+        ]
+        async with clients[0] as a, clients[1] as b, clients[2] as c:
+            for ws in (a, b, c):  # three addresses behind the proxy: one each
+                assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "hello"
+            fourth = {"additional_headers": {"X-Forwarded-For": "198.51.100.10"}}
+            assert await _refused(gw.ws_url, **fourth) == ("too_many_clients", 4429)  # full
+
+
 def test_the_gateway_refuses_to_start_open_unless_told_to() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     argv = localstack.stampede_argv("gateway", port=localstack.free_port())
@@ -150,3 +200,32 @@ async def test_a_request_head_past_16_kb_is_refused_unread(redis_url: str) -> No
             assert answer.status_code in (400, 431)
         except (httpx.RemoteProtocolError, httpx.WriteError, httpx.ReadError):
             pass  # closed while the client was still writing its head: refused just the same
+
+
+async def test_a_slow_header_connection_is_closed_at_the_header_timeout(redis_url: str) -> None:
+    """Finding 6 (slowloris): a head that trickles in a byte at a time is cut at
+    GATEWAY_HEADER_TIMEOUT_SECONDS; a prompt request on the same server is served."""
+    async with running_gateway(redis_url, gateway_header_timeout_seconds=1.0) as gw:
+        host, port = gw.url.removeprefix("http://").split(":")
+        before = _dropped("header_timeout")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: gw\r\n")
+        started = asyncio.get_running_loop().time()
+        closed_after = None
+        for i in range(40):  # a header line every 0.2 s: it would take 8 s to finish
+            writer.write(f"X-Slow-{i}: a\r\n".encode())
+            try:
+                await writer.drain()
+                if await asyncio.wait_for(reader.read(1024), 0.2) == b"":
+                    closed_after = asyncio.get_running_loop().time() - started
+                    break
+            except TimeoutError:
+                continue
+            except (ConnectionError, OSError):
+                closed_after = asyncio.get_running_loop().time() - started
+                break
+        writer.close()
+        assert closed_after is not None and 0.8 <= closed_after < 3.0, closed_after
+        assert _dropped("header_timeout") == before + 1
+        async with httpx.AsyncClient(base_url=gw.url) as http:
+            assert (await http.get("/healthz")).status_code == 200
