@@ -56,10 +56,13 @@ async function api(path) {
 // ---- panels (DOM) ---------------------------------------------------------------------------
 function boardMeta(name) { return state.catalogue[name] || { name, title: name, metric: "change_pct" }; }
 
+// A scan's columns: its own choice or its board's preset, and always the number its board ranks
+// by (a scan saved on another board's columns hid it).
 function columnsOf(scan) {
-  if (scan.columns && scan.columns.length) return scan.columns.filter((c) => COLUMNS[c]);
   const meta = boardMeta(scan.board);
-  const cols = (scans.PRESETS[scan.board]?.columns || COMMON).slice();
+  const cols = scan.columns && scan.columns.length
+    ? scan.columns.filter((c) => COLUMNS[c])
+    : (scans.PRESETS[scan.board]?.columns || COMMON).slice();
   if (!cols.includes(meta.metric) && COLUMNS[meta.metric]) cols.push(meta.metric);
   return cols;
 }
@@ -118,8 +121,11 @@ function dressPanel(panel) {
   bell.disabled = !scan.alert;
   bell.setAttribute("aria-pressed", String(scan.muted));
   const cols = columnsOf(scan);
-  if (cols.join() !== panel.cols.join()) {
+  // rebuilt when the columns change, or the ranking metric (unknown until the gateway's hello:
+  // panels built at page load highlighted "% CHG" whatever their board ranked by)
+  if (cols.join() !== panel.cols.join() || panel.keyCol !== panel.meta.metric) {
     panel.cols = cols;
+    panel.keyCol = panel.meta.metric;
     el.querySelector("thead tr").innerHTML = `<th class="rank">#</th><th class="sym">Symbol</th>` + cols.map((c) =>
       `<th class="${c === panel.meta.metric ? "key" : ""}" data-col="${c}" title="${escapeHtml(COLUMNS[c][2])}">${escapeHtml(COLUMNS[c][0])}</th>`).join("");
     for (const tr of panel.trs.values()) tr.remove();

@@ -205,7 +205,7 @@ async def test_layout_and_scans_persist_across_a_reload_and_move_as_json(
         await page.mouse.down()
         await page.mouse.move(box["x"] + 420, box["y"] + 330, steps=8)
         await page.mouse.up()
-        # columns: momentum shows only price and % change
+        # columns: momentum shows only price and % change (and, always, what it ranks by)
         await page.click('.board[data-scan="momentum_1m"] button[data-action="edit"]')
         for box_ in await page.locator("#ed-columns input").all():
             value = await box_.get_attribute("value")
@@ -224,7 +224,7 @@ async def test_layout_and_scans_persist_across_a_reload_and_move_as_json(
         box = await page.locator('.board[data-scan="gainers"]').bounding_box()
         assert abs(box["width"] - width) <= 2
         headers = await page.locator('.board[data-scan="momentum_1m"] thead th').all_inner_texts()
-        assert [h.upper() for h in headers] == ["#", "SYMBOL", "LAST", "% CHG"]
+        assert [h.upper() for h in headers] == ["#", "SYMBOL", "LAST", "% CHG", "MOM 1M"]
         assert await page.locator(PANEL).count() == 1
 
         # export the scans, delete ours, import the file: it is back, filters and all

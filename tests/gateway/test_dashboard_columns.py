@@ -1,0 +1,99 @@
+"""The number a board ranks by, in the real Chromium (issue 23, defects 2 and 5): every panel
+shows its board's metric column and highlights that one, whether the panel was built before
+the gateway's hello (the catalogue unknown) or the scan was saved with another board's
+columns."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis.asyncio as aioredis
+
+from support.browser import TICKERS, DemoMarket, chromium, open_page
+from support.gateway import running_gateway
+
+pytestmark = pytest.mark.browser
+
+# As a scan made on Momentum 5 min with the editor's default (gainers') columns was saved.
+SAVED = {
+    "scans": [
+        {
+            "id": "s-mom5",
+            "name": "Fast movers",
+            "board": "momentum_5m",
+            "limit": 10,
+            "filters": {},
+            "columns": ["last", "change_pct", "volume"],
+        },
+        {"id": "s-vol", "name": "Volume", "board": "volume", "limit": 10, "filters": {}},
+        {"id": "s-rvol", "name": "RVOL", "board": "rvol", "limit": 10, "filters": {}},
+        {"id": "s-gap", "name": "Gappers", "board": "gappers", "limit": 10, "filters": {}},
+    ],
+    "prefs": {},
+}
+
+
+async def test_every_panel_shows_and_highlights_its_board_metric(redis_url) -> None:
+    redis = aioredis.from_url(redis_url)
+    await DemoMarket(redis).write(TICKERS)
+    async with chromium() as browser, running_gateway(redis_url) as gw:
+        page, errors = await open_page(browser, "about:blank")
+        await page.context.add_init_script(
+            f"localStorage.setItem('stampede.scans.v1', {json.dumps(json.dumps(SAVED))})"
+        )
+        await page.goto(gw.url + "/")
+        await page.wait_for_selector('.board[data-board="volume"] tbody tr')
+        metrics = {
+            b["name"]: b["metric"]
+            for b in (await (await page.request.get(gw.url + "/api/boards")).json())
+        }
+        panels = await page.locator(".board").evaluate_all(
+            """els => els.map(el => ({
+                board: el.dataset.board,
+                key: [...el.querySelectorAll('thead th.key')].map(th => th.dataset.col),
+                cols: [...el.querySelectorAll('thead th[data-col]')].map(th => th.dataset.col),
+            }))"""
+        )
+    await redis.aclose()
+    assert {p["board"] for p in panels} == {"momentum_5m", "volume", "rvol", "gappers"}
+    for panel in panels:
+        metric = metrics[panel["board"]]
+        assert metric in panel["cols"], panel  # the ranking number is on screen
+        assert panel["key"] == [metric], panel  # and it is the one highlighted
+    assert not errors, errors
+
+
+async def test_the_phone_keeps_each_board_ranking_column(redis_url) -> None:
+    """Defect 6: the phone shows the symbol and four columns; the ranking one stays even
+    when it comes later (Relative volume's did not)."""
+    redis = aioredis.from_url(redis_url)
+    await DemoMarket(redis).write(TICKERS)
+    async with chromium() as browser, running_gateway(redis_url) as gw:
+        page, errors = await open_page(
+            browser, "about:blank", viewport={"width": 390, "height": 844}, is_mobile=True
+        )
+        await page.context.add_init_script(
+            f"localStorage.setItem('stampede.scans.v1', {json.dumps(json.dumps(SAVED))})"
+        )
+        await page.goto(gw.url + "/")
+        await page.wait_for_selector('.board[data-board="rvol"] tbody tr', state="attached")
+        shown = await page.locator(".board").evaluate_all(
+            """els => els.map(el => {
+                const key = el.querySelector('thead th.key');
+                const cell = el.querySelector('tbody tr td.key');
+                return {
+                    board: el.dataset.board,
+                    index: [...el.querySelectorAll('thead th')].indexOf(key),
+                    header: key && getComputedStyle(key).display,
+                    cell: cell && getComputedStyle(cell).display,
+                };
+            })"""
+        )
+    await redis.aclose()
+    rvol = next(p for p in shown if p["board"] == "rvol")
+    assert rvol["index"] >= 6 and rvol["cell"] == "table-cell"  # past the phone's four columns
+    for panel in shown:
+        assert panel["header"] == "table-cell", panel
+        assert panel["cell"] in ("table-cell", None), panel  # None: a board with no rows yet
+    assert not errors, errors
