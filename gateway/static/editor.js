@@ -90,6 +90,12 @@ export class ScanEditor {
         const raw = row.querySelector(`.f-${side}`).value.trim();
         if (raw !== "") filters[`${side}_${field}`] = Number(raw);
       }
+      // a range no row can be in would wait for data for ever: refuse it here
+      const [low, high] = [filters[`min_${field}`], filters[`max_${field}`]];
+      if (low != null && high != null && low > high) {
+        const label = row.querySelector(".f-field").selectedOptions[0]?.textContent || field;
+        throw new Error(`${label}: the minimum (${low}) is above the maximum (${high}); no symbol can match`);
+      }
     }
     const columns = [...$("ed-columns").querySelectorAll("input:checked")].map((i) => i.value);
     const base = this.editing || scans.makeScan({});

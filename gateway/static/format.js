@@ -18,6 +18,7 @@ export function fmtRvol(v) { return v == null ? "—" : v.toFixed(v < 10 ? 2 : 1
 export function fmtVol(v) {
   if (v == null) return "—";
   const a = Math.abs(v);
+  if (a >= 1e12) return (v / 1e12).toFixed(2) + "T";
   if (a >= 1e9) return (v / 1e9).toFixed(2) + "B";
   if (a >= 1e6) return (v / 1e6).toFixed(2) + "M";
   if (a >= 1e3) return (v / 1e3).toFixed(1) + "K";
@@ -31,6 +32,15 @@ export function fmtAge(ms) {
   if (ms < 60000) return (ms / 1000).toFixed(1) + " s";
   if (ms < 3600000) return Math.floor(ms / 60000) + " min";
   return Math.floor(ms / 3600000) + " h";
+}
+
+// A duration as m:ss (h:mm:ss past an hour): a 299 s halt is 4:59, not "4 min".
+export function fmtDuration(ms) {
+  if (ms == null || ms < 0) return "—";
+  const total = Math.floor(ms / 1000);
+  const [h, m, sec] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
+  const pad = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${pad(m)}:${pad(sec)}` : `${m}:${pad(sec)}`;
 }
 
 // field -> [header, formatter, description]. Fields the gateway does not know yet show "—".
@@ -53,7 +63,7 @@ export const COLUMNS = {
   halt_time: ["Halt at", fmtTime, "time of the last halt or resume (ET)"],
   halt_start_ms: ["Halted", fmtTime, "when the latest halt began (ET)"],
   resume_ms: ["Resumed", fmtTime, "when the latest halt ended (ET); — while halted"],
-  halt_duration_ms: ["Halted for", fmtAge, "how long the latest halt lasted (resumed − halted)"],
+  halt_duration_ms: ["Halted for", fmtDuration, "how long the latest halt lasted (resumed − halted)"],
   float_shares: ["Float", fmtVol, "free float (shares)"],
   shares_outstanding: ["Shares", fmtVol, "shares outstanding"],
   market_cap: ["Mkt cap", fmtDollars, "market capitalisation"],

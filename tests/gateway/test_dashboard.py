@@ -69,7 +69,7 @@ async def test_dashboard_shows_live_boards_updates_and_recovers(redis_url, artif
             muln, ffie = (halts.locator(f'tr[data-sym="{s}"]') for s in ("MULN", "FFIE"))
             assert await muln.locator('td[data-col="halt_start_ms"]').inner_text() == "09:08:20"
             assert await muln.locator('td[data-col="resume_ms"]').inner_text() == "09:13:20"
-            assert await muln.locator('td[data-col="halt_duration_ms"]').inner_text() == "5 min"
+            assert await muln.locator('td[data-col="halt_duration_ms"]').inner_text() == "5:00"
             assert await ffie.locator('td[data-col="resume_ms"]').inner_text() == "—"
             assert await ffie.locator('td[data-col="halt_duration_ms"]').inner_text() == "—"
             assert "Nasdaq-listed only" in await halts.locator("h2").inner_text()

@@ -97,3 +97,42 @@ async def test_the_phone_keeps_each_board_ranking_column(redis_url) -> None:
         assert panel["header"] == "table-cell", panel
         assert panel["cell"] in ("table-cell", None), panel  # None: a board with no rows yet
     assert not errors, errors
+
+
+async def test_small_defects_an_impossible_range_formats_and_no_404(redis_url) -> None:
+    """Defects 9 and 10: the editor refuses min above max (it waited for data for ever), a
+    299 s halt reads 4:59 (not "4 min"), a $3.56T market cap is not "$3561.36B", and loading
+    the page asks for nothing that is not there (the favicon was a 404 on every load)."""
+    redis = aioredis.from_url(redis_url)
+    await DemoMarket(redis).write(TICKERS)
+    async with chromium() as browser, running_gateway(redis_url) as gw:
+        page, errors = await open_page(browser, "about:blank")
+        missing: list[str] = []
+        page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
+        await page.goto(gw.url + "/")
+        await page.wait_for_selector('.board[data-board="gainers"] tbody tr')
+        panels = await page.locator(".board").count()
+        await page.click("#new-scan")
+        await page.fill("#ed-name", "Impossible")
+        await page.click("#ed-add-filter")
+        row = page.locator("#ed-filters .filter-row").last
+        await row.locator(".f-field").select_option("price")
+        await row.locator(".f-min").fill("20")
+        await row.locator(".f-max").fill("1")
+        await page.click("#ed-save")
+        error = await page.locator("#ed-error").inner_text()
+        still_open = await page.locator("#editor").evaluate("d => d.open")
+        shown = await page.evaluate(
+            """async () => {
+                const f = await import('/static/format.js');
+                return [f.fmtDuration(299000), f.fmtDuration(3723000), f.fmtVol(3.56136e12),
+                        f.COLUMNS.halt_duration_ms[1](299000), f.COLUMNS.market_cap[1](3.56136e12)];
+            }"""
+        )
+        after = await page.locator(".board").count()
+    await redis.aclose()
+    assert "minimum (20) is above the maximum (1)" in error and still_open
+    assert after == panels  # nothing saved
+    assert shown == ["4:59", "1:02:03", "3.56T", "4:59", "$3.56T"]
+    assert missing == [], missing
+    assert not errors, errors
