@@ -10,7 +10,7 @@
  */
 import { Alerts, unlockAudio } from "./alerts.js";
 import { ScanEditor } from "./editor.js";
-import { COLUMNS, DERIVED, FIELD_LABELS, NEEDS_REFERENCE, SIGNED, escapeHtml, fmtAge, fmtPrice, fmtTime, fmtVol } from "./format.js";
+import { COLUMNS, DERIVED, NEEDS_REFERENCE, SIGNED, escapeHtml, fieldLabel, fmtAge, fmtPrice, fmtTime, fmtVol } from "./format.js";
 import * as scans from "./scans.js";
 import { SymbolView } from "./symbol.js";
 
@@ -633,7 +633,7 @@ function filterLabel(scan) {
     const [side, ...rest] = key.split("_");
     const name = rest.join("_");
     const shown = Math.abs(value) >= 1e4 ? fmtVol(value) : value;
-    parts.push(`${FIELD_LABELS[name] || name} ${side === "min" ? "≥" : "≤"} ${shown}`);
+    parts.push(`${fieldLabel(name)} ${side === "min" ? "≥" : "≤"} ${shown}`);
   }
   return parts.length ? parts.join(" · ") : UNFILTERED.has(scan.board) ? "all symbols" : `top ${scan.limit}`;
 }

@@ -2,7 +2,7 @@
 // alert, sound, cooldown, mute, columns - and delete. It only reads and checks the form; what a
 // saved or deleted scan means for panels and subscriptions is the caller's (onSave, onDelete).
 import { TONES, play, unlockAudio } from "./alerts.js";
-import { COLUMNS, FIELD_LABELS, escapeHtml } from "./format.js";
+import { COLUMNS, FIELD_LABELS, escapeHtml, fieldLabel } from "./format.js";
 import * as scans from "./scans.js";
 
 const $ = (id) => document.getElementById(id);
@@ -44,7 +44,7 @@ export class ScanEditor {
   fieldOptions(selected) {
     const fields = (this.state.fields || Object.keys(FIELD_LABELS)).slice();
     if (selected && !fields.includes(selected)) fields.unshift(selected); // saving says it is unknown here
-    return fields.map((f) => `<option value="${escapeHtml(f)}"${f === selected ? " selected" : ""}>${escapeHtml(FIELD_LABELS[f] || f)}</option>`).join("");
+    return fields.map((f) => `<option value="${escapeHtml(f)}"${f === selected ? " selected" : ""}>${escapeHtml(fieldLabel(f))}</option>`).join("");
   }
 
   addFilterRow(field, min, max) {

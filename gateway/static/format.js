@@ -89,6 +89,15 @@ export const FIELD_LABELS = {
   change_5m_pct: "Momentum 5 min %", hod_age_s: "Seconds since new high", news_age_s: "Seconds since news",
   halt_age_s: "Seconds since halt/resume", from_open_pct: "% from open", trades_per_sec: "Trades/s",
   dollar_volume_1m: "$ volume 1 min", market_cap: "Market cap $", shares_outstanding: "Shares outstanding",
+  prev_close: "Previous close $", open: "Open $", vwap: "VWAP $", high: "High of day $", low: "Low of day $",
+  premarket_high: "Pre-market high $", hod_time: "Time of high (Unix ms)", halt_time: "Time of halt/resume (Unix ms)",
+  halt_start_ms: "Halt start (Unix ms)", resume_ms: "Resume (Unix ms)", luld_upper: "LULD upper band $",
+  luld_lower: "LULD lower band $", luld_distance_pct: "% to LULD band", updated_ms: "Last update (Unix ms)",
+  short_interest: "Short interest (shares)", days_to_cover: "Days to cover", news_ms: "News time (Unix ms)",
+  news_count: "News today", halt_start_age_s: "Seconds since halt start", resume_age_s: "Seconds since resume",
+  updated_age_s: "Seconds since last update",
 };
+// The editor's and the panel captions' name of a filter field (never its wire name).
+export function fieldLabel(name) { return FIELD_LABELS[name] || name.replaceAll("_", " "); }
 
 export function escapeHtml(s) { return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`); }

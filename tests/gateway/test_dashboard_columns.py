@@ -10,6 +10,7 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
+from stampede.gateway.scans import FILTER_FIELDS
 from support.browser import TICKERS, DemoMarket, chromium, open_page
 from support.gateway import running_gateway
 
@@ -100,7 +101,8 @@ async def test_the_phone_keeps_each_board_ranking_column(redis_url) -> None:
 
 
 async def test_small_defects_an_impossible_range_formats_and_no_404(redis_url) -> None:
-    """Defects 9 and 10: the editor refuses min above max (it waited for data for ever), a
+    """Defects 9 and 10: the editor names every filter field and refuses min above max (it
+    waited for data for ever), a
     299 s halt reads 4:59 (not "4 min"), a $3.56T market cap is not "$3561.36B", and loading
     the page asks for nothing that is not there (the favicon was a 404 on every load)."""
     redis = aioredis.from_url(redis_url)
@@ -116,6 +118,7 @@ async def test_small_defects_an_impossible_range_formats_and_no_404(redis_url) -
         await page.fill("#ed-name", "Impossible")
         await page.click("#ed-add-filter")
         row = page.locator("#ed-filters .filter-row").last
+        labels = await row.locator(".f-field option").all_inner_texts()
         await row.locator(".f-field").select_option("price")
         await row.locator(".f-min").fill("20")
         await row.locator(".f-max").fill("1")
@@ -132,6 +135,8 @@ async def test_small_defects_an_impossible_range_formats_and_no_404(redis_url) -
         after = await page.locator(".board").count()
     await redis.aclose()
     assert "minimum (20) is above the maximum (1)" in error and still_open
+    # every filter field by a trader's name, none by its wire name (prev_close, hod_time...)
+    assert len(labels) == len(FILTER_FIELDS) and not [x for x in labels if "_" in x], labels
     assert after == panels  # nothing saved
     assert shown == ["4:59", "1:02:03", "3.56T", "4:59", "$3.56T"]
     assert missing == [], missing
