@@ -4,8 +4,14 @@
 // resume of a row already there). Snapshots - the first one, and those after a reconnect or a
 // resync - never alert: their rows are not news. A symbol alerts at most once per cooldown
 // per scan. Mutes silence sound and notification; the log still records the entry.
+//
+// The log survives a reload (localStorage). With the dashboard open in several tabs, one tab
+// sounds and notifies (the holder of a Web Lock: the next tab takes over when it closes); every
+// tab logs. Before, three tabs sounded every alert three times.
 
 const LOG_SIZE = 200;
+const LOG_KEY = "stampede.alerts.v1";
+const LEADER_LOCK = "stampede.alerts.sound";
 // Each sound: [oscillator type, [frequency Hz, seconds] ...], made with Web Audio (no files).
 export const TONES = {
   chime: ["sine", [[880, 0.12], [1320, 0.22]]],
@@ -48,15 +54,37 @@ export function play(name) {
   }
 }
 
+// Whether this tab is the one that sounds: it holds the lock for as long as it lives.
+let soundingTab = !(globalThis.navigator && navigator.locks);
+if (!soundingTab) navigator.locks.request(LEADER_LOCK, () => { soundingTab = true; return new Promise(() => {}); });
+export function isSoundingTab() { return soundingTab; }
+
+function savedLog() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(LOG_KEY) || "[]");
+    return Array.isArray(saved) ? saved.filter((e) => e && typeof e.sym === "string").slice(0, LOG_SIZE) : [];
+  } catch { return []; }
+}
+
 export class Alerts {
-  constructor({ now = () => Date.now(), sound = play, onChange = () => {} } = {}) {
+  constructor({ now = () => Date.now(), sound = play, onChange = () => {}, leader = isSoundingTab } = {}) {
     this.now = now;
     this.sound = sound;
     this.onChange = onChange;
+    this.leader = leader;
     this.last = new Map(); // scan id + symbol -> when it last alerted
-    this.log = [];
+    this.log = savedLog();
     this.masterMute = false;
     this.notify = false; // desktop notifications: opt-in
+  }
+
+  clear() {
+    this.log = [];
+    this.save();
+  }
+
+  save() {
+    try { localStorage.setItem(LOG_KEY, JSON.stringify(this.log)); } catch { /* full or off: kept in memory */ }
   }
 
   // A symbol entered a scan; returns true when that made an alert.
@@ -71,7 +99,8 @@ export class Alerts {
     const entry = { t: now, sym: row.sym, scan: scan.name, scanId: scan.id, price: row.last ?? null, why, silent };
     this.log.unshift(entry);
     this.log.length = Math.min(this.log.length, LOG_SIZE);
-    if (!silent) {
+    this.save();
+    if (!silent && this.leader()) {
       this.sound(scan.sound);
       this.desktop(entry);
     }

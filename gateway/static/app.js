@@ -33,6 +33,7 @@ const alerts = new Alerts({ onChange: renderLog });
 alerts.masterMute = state.prefs.masterMute;
 alerts.notify = state.prefs.notify;
 const symbolView = new SymbolView($("symbol"), api);
+renderLog(); // the alerts logged before a reload
 
 function readToken() {
   const m = location.hash.match(/token=([^&]+)/);
@@ -391,7 +392,7 @@ function entries(panel, msg) {
 }
 
 $("toggle-log").addEventListener("click", () => { state.prefs.logOpen = !state.prefs.logOpen; showPrefs(); persist(); });
-$("clear-log").addEventListener("click", () => { alerts.log = []; renderLog(); });
+$("clear-log").addEventListener("click", () => { alerts.clear(); renderLog(); });
 $("master-mute").addEventListener("click", () => { state.prefs.masterMute = alerts.masterMute = !alerts.masterMute; showPrefs(); persist(); });
 $("notify").addEventListener("click", async () => {
   unlockAudio();

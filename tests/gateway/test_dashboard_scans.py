@@ -361,3 +361,33 @@ async def test_presets_subscribe_with_their_filters_and_the_gateway_accepts_them
         )  # only symbols whose float is known and low
         assert not errors, errors
     await redis.aclose()
+
+
+async def test_one_tab_sounds_every_tab_logs_and_the_log_survives_a_reload(redis_url):
+    """Issue 23, defect 10: with two tabs open an alert sounds once (the tab holding the
+    sounding lock), both log it, and the log is still there after a reload."""
+    redis = aioredis.from_url(redis_url)
+    market = DemoMarket(redis)
+    await market.write(TICKERS)
+    async with running_gateway(redis_url) as gw, chromium() as browser:
+        first, errors = await open_page(browser, gw.url + "/")
+        await first.wait_for_selector('.board[data-board="gainers"] tbody tr')
+        await create_scan(first, cooldown_s=60)
+        second = await first.context.new_page()  # same browser profile: shares the scans
+        second.on("pageerror", lambda exc: errors.append(str(exc)))
+        await second.goto(gw.url + "/")
+        await second.wait_for_selector(f"{PANEL} tbody tr")
+        sym = next(
+            s for s in TICKERS if market.rows[s]["prev_close"] < 15 and not passes(market, s)
+        )
+        await market.set_change(sym, 30)
+        for page in (first, second):
+            await page.wait_for_selector(f'#alert-log tr[data-sym="{sym}"]', state="attached")
+        await first.wait_for_timeout(500)
+        tones = [await p.evaluate("window.__tones.length") for p in (first, second)]
+        assert sorted(tones) == [0, 1], tones  # one tab sounded, once
+        await second.reload()
+        await second.wait_for_selector(f'#alert-log tr[data-sym="{sym}"]', state="attached")
+        assert await alerts_for(second, sym) == 1
+        assert not errors, errors
+    await redis.aclose()
