@@ -393,6 +393,21 @@ function entries(panel, msg) {
 
 $("toggle-log").addEventListener("click", () => { state.prefs.logOpen = !state.prefs.logOpen; showPrefs(); persist(); });
 $("clear-log").addEventListener("click", () => { alerts.clear(); renderLog(); });
+
+// A dropdown opens inside the viewport, whatever the header's wrapping left of its button (the
+// Scans menu opened off-screen at 1280 and 1440 px and on a phone, Export out of reach).
+function placeMenu(menu) {
+  const body = menu.querySelector(".menu-body");
+  if (!menu.open || !body) return;
+  const button = menu.querySelector("summary").getBoundingClientRect();
+  const margin = 8;
+  const width = Math.min(body.offsetWidth, window.innerWidth - 2 * margin);
+  const left = Math.max(margin, Math.min(button.right - width, window.innerWidth - width - margin));
+  Object.assign(body.style, { position: "fixed", left: left + "px", right: "auto", top: button.bottom + 4 + "px",
+    maxWidth: window.innerWidth - 2 * margin + "px" });
+}
+for (const menu of document.querySelectorAll("details.menu")) menu.addEventListener("toggle", () => placeMenu(menu));
+window.addEventListener("resize", () => document.querySelectorAll("details.menu[open]").forEach(placeMenu));
 $("master-mute").addEventListener("click", () => { state.prefs.masterMute = alerts.masterMute = !alerts.masterMute; showPrefs(); persist(); });
 $("notify").addEventListener("click", async () => {
   unlockAudio();

@@ -141,3 +141,23 @@ async def test_small_defects_an_impossible_range_formats_and_no_404(redis_url) -
     assert shown == ["4:59", "1:02:03", "3.56T", "4:59", "$3.56T"]
     assert missing == [], missing
     assert not errors, errors
+
+
+@pytest.mark.parametrize("width, height", [(390, 844), (1280, 800), (1440, 900), (1920, 1080)])
+async def test_the_scans_menu_opens_inside_the_viewport(redis_url, width, height) -> None:
+    """Defect 3: the menu opened off-screen (x from -121) at 1280 and 1440 px and on the phone,
+    and its Export JSON could not be clicked."""
+    redis = aioredis.from_url(redis_url)
+    await DemoMarket(redis).write(TICKERS)
+    async with chromium() as browser, running_gateway(redis_url) as gw:
+        page, errors = await open_page(
+            browser, gw.url + "/", viewport={"width": width, "height": height}
+        )
+        await page.wait_for_selector(".board tbody tr", state="attached")
+        await page.click("#scans-menu summary")
+        box = await page.locator("#scans-menu .menu-body").bounding_box()
+        await page.locator("#export-scans").click(trial=True)  # visible, enabled, not covered
+    await redis.aclose()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    assert box["y"] >= 0 and box["y"] < height, box
+    assert not errors, errors
