@@ -50,6 +50,12 @@ MESSAGES_SENT = Counter(
 )
 BYTES_SENT = Counter(names.GATEWAY_SENT_BYTES, "WebSocket payload bytes sent.", registry=REGISTRY)
 TICKS = Counter(names.GATEWAY_TICKS, "Ticks (board reads + diff rounds).", registry=REGISTRY)
+CHANGED_ROWS = Counter(
+    names.GATEWAY_CHANGED_ROWS,
+    "Rows a tick's diffs added, removed, moved or changed, over every view: the work that "
+    "follows changes (the bench divides the gateway's CPU by it).",
+    registry=REGISTRY,
+)
 REDIS_READS = Counter(
     "stampede_gateway_redis_reads_total",
     "Redis read commands issued by ticks (divide by ticks_total for reads per tick).",

@@ -157,6 +157,9 @@ class Ticker:
         change = diff(feed.view, view)
         if not change and day == feed.day:
             return
+        metrics.CHANGED_ROWS.inc(
+            len(change.removed) + len(change.added) + len(change.moved) + len(change.changed)
+        )
         feed.advance(view, day, tick_ms, freshness)
         shared = replies.encode(
             replies.Diff(

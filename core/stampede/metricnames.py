@@ -56,6 +56,7 @@ FUNCTION_REDIS_APPLY = "stampede_function_redis_apply_duration_seconds"
 # gateway
 GATEWAY_TICKS = "stampede_gateway_ticks_total"
 GATEWAY_TICK_DURATION = "stampede_gateway_tick_duration_seconds"
+GATEWAY_CHANGED_ROWS = "stampede_gateway_changed_rows_total"
 GATEWAY_DIFFS_SENT = "stampede_gateway_diffs_sent_total"
 GATEWAY_SENT_BYTES = "stampede_gateway_sent_bytes_total"
 GATEWAY_CLIENTS = "stampede_gateway_clients"

@@ -83,9 +83,13 @@ async def test_diffs_carry_event_times_and_consecutive_seqs(redis, redis_url):
     async with running_gateway(redis_url) as gw, ReferenceClient.connect(gw.ws_url) as client:
         await client.subscribe("g", "gainers", 10)
         snap = await client.until(lambda m: m["type"] == "snapshot")
+        changed_before = metrics.CHANGED_ROWS._value.get()
         await market.step(changes=10, removes=0)
         d = await client.until(lambda m: m["type"] == "diff")
         assert d["seq"] == snap["seq"] + 1
+        # the rows the diff touched are counted (the bench's gateway cost per changed row)
+        touched = len(d["removed"]) + len(d["added"]) + len(d["moved"]) + len(d["changed"])
+        assert touched and metrics.CHANGED_ROWS._value.get() >= changed_before + touched
         assert d["exchange_ms"] == market.t and d["day"] == DAY and d["board"] == "gainers"
         assert d["received_ms"] > 0 and d["tick_ms"] >= d["received_ms"] - 5_000
         beat = await client.until(lambda m: m["type"] == "heartbeat")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from stampede.tools.bench import ceiling, report
+from stampede.tools.bench import ceiling, figures, report
 
 
 def test_a_stage_costs_its_cpu_per_applied_event_and_replicas_count_together() -> None:
@@ -83,3 +83,15 @@ def test_the_scale_section_prints_a_row_per_rung_with_each_replica() -> None:
     assert "100% 40% 66.7" in one
     assert two.split()[:8] == ["1", "2", "20.0k", "20.0k", "100.0%", "300ms", "yes", "30.0"]
     assert "50% 20% 40.0; 50% 20% 40.0" in two  # 20 % of a core over 5,000 events/s each
+
+
+def test_the_gateway_cost_is_its_cpu_per_tick_and_per_changed_row() -> None:
+    cost = figures.gateway_cost(cpu_percent=20.0, ticks_per_s=10.0, rows_per_s=400.0)
+    # 0.2 s of CPU a second over 10 ticks = 20 ms each; over 400 rows = 500 us each
+    assert cost == {
+        "ticks_per_s": 10.0,
+        "changed_rows_per_s": 400.0,
+        "cpu_us_per_tick": 20_000.0,
+        "cpu_us_per_changed_row": 500.0,
+    }
+    assert figures.gateway_cost(None, 10.0, 0.0)["cpu_us_per_tick"] is None

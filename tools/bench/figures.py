@@ -179,6 +179,11 @@ def window_figures(samples: Sequence[Sample], offered: float | None = None) -> D
         if elapsed > 0
     }
     figures["cpu_percent_total"] = round(sum(figures["cpu_percent"].values()), 1)
+    figures["gateway"] = gateway_cost(
+        figures["cpu_percent"].get("gateway"),
+        rate(a, b, names.GATEWAY_TICKS),
+        rate(a, b, names.GATEWAY_CHANGED_ROWS),
+    )
     figures["rss_mb_max"] = {
         name: round(max(s.rss_bytes.get(name, 0.0) for s in samples) / 2**20, 1)
         for name in last.rss_bytes
@@ -208,6 +213,22 @@ def verdicts(figures: Doc) -> Doc:
         offered, applied, figures["tail_board_write_p50_s"], figures["stale_shed"]
     )
     return {"held": strict.held, "strict": strict.as_json(), "old": old.as_json()}
+
+
+def gateway_cost(cpu_percent: float | None, ticks_per_s: float, rows_per_s: float) -> Doc:
+    """The gateway's CPU per tick and per changed row (issue 22: its cost must follow the
+    changes, not the shards): its process's CPU over its ticks and over the rows its diffs
+    changed, in microseconds."""
+
+    def per(rate_: float) -> float | None:
+        return round(cpu_percent / 100 / rate_ * 1e6, 1) if cpu_percent and rate_ > 0 else None
+
+    return {
+        "ticks_per_s": round(ticks_per_s, 1),
+        "changed_rows_per_s": round(rows_per_s, 1),
+        "cpu_us_per_tick": per(ticks_per_s),
+        "cpu_us_per_changed_row": per(rows_per_s),
+    }
 
 
 def _drops(a: Snapshot, b: Snapshot) -> dict[str, dict[str, float]]:

@@ -67,6 +67,13 @@ def load_table(runs: list[Doc]) -> str:
         ]
         if catch_up:  # the verdict is on market data; the catch-up families have their own
             lines.append(f"{'':>16} board write of catch-up work: " + "; ".join(catch_up))
+        g = f.get("gateway") or {}
+        if g.get("cpu_us_per_tick") is not None:
+            lines.append(
+                f"{'':>16} gateway: {g['ticks_per_s']:.1f} ticks/s, "
+                f"{g['changed_rows_per_s']:,.0f} changed rows/s; {g['cpu_us_per_tick']:,.0f} us "
+                f"CPU per tick, {g['cpu_us_per_changed_row'] or 0:,.1f} us per changed row"
+            )
         nodes = {n: c for n, c in f["cpu_percent"].items() if REDIS_NODE.fullmatch(n)}
         if nodes:  # a Redis Cluster run: each node's share, the cost per shard
             lines.append(f"{'':>16} Redis nodes (% of one core): " + cpu_line(nodes))
