@@ -53,19 +53,21 @@ def _parent(extension: str | None, http: str | None) -> str | None:
     return extension or http
 
 
+def _extension(event: BaseCloudEvent, name: str) -> Any:
+    """An extension attribute's value, None when the event has none."""
+    try:
+        return event.get_extension(name)
+    except (KeyError, AttributeError):
+        return None
+
+
 def _incoming(event: BaseCloudEvent, http_traceparent: str | None = None) -> Incoming:
     time = event.get_time()
     data: Any = event.get_data()
     if data is not None and not isinstance(data, bytes):
         data = msgspec.json.encode(data)  # structured mode: the SDK parsed it already
-    try:
-        traceparent = event.get_extension("traceparent")
-    except (KeyError, AttributeError):
-        traceparent = None
-    try:
-        signature = event.get_extension(signing.EXTENSION)
-    except (KeyError, AttributeError):
-        signature = None
+    traceparent = _extension(event, "traceparent")
+    signature = _extension(event, signing.EXTENSION)
     return Incoming(
         id=event.get_id(),
         type=event.get_type(),
