@@ -4,8 +4,8 @@
 -- same row on each. Read-only (runs on a replica too).
 --
 -- KEYS[1..nb]   board sorted sets
--- KEYS[nb+i]    row hash of ARGV[nb+2+i], the i-th candidate symbol (the caller's guess of who
---               is on the boards: every key touched is in KEYS)
+-- KEYS[nb+i]    row hash of the i-th candidate symbol, `...:row:SYMBOL` (the caller's guess of
+--               who is on the boards: every key touched is in KEYS)
 -- ARGV[1]       nb
 -- ARGV[1+b]     board b: rows wanted, positive for highest score first, negative for lowest
 -- ARGV[nb+2]    lookahead: members returned past each board's depth (next read's candidates)
@@ -17,7 +17,7 @@
 local nb = tonumber(ARGV[1])
 local lookahead = tonumber(ARGV[nb + 2])
 local row_key = {}
-for i = nb + 1, #KEYS do row_key[ARGV[i + 2]] = KEYS[i] end
+for i = nb + 1, #KEYS do row_key[string.match(KEYS[i], ':row:(.+)$')] = KEYS[i] end
 
 local boards, missing, wanted, seen = {}, {}, {}, {}
 for b = 1, nb do

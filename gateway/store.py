@@ -3,13 +3,17 @@
 The read is one Lua script (``read_boards.lua``), so a board's rows are as new as its ranks
 (sorted by its own metric) and a symbol on several boards has one row. The script may only
 touch keys it is given, so it gets the row keys of the symbols it will probably meet: the
-members its recent reads returned, which include a few just below each board's depth. A symbol
-that entered from further down is reported back and the read is repeated with it (counted as a
-retry); each retry also looks four times further down, so boards that move fast are soon known
-whole and a read does not chase them one symbol at a time. Only recent reads count
-(``KEEP_READS``), not every symbol ever seen: over a trading day most of the universe passes
-through some board, and a read that carried all of them grew from tens of keys at 04:00 to
-thousands by the afternoon (and the gateway's memory with it).
+members its last few reads returned (``CANDIDATE_READS``), which include a few just below each
+board's depth. A symbol that entered from further down is reported back and the read is
+repeated with it (counted as a retry); each retry also looks four times further down, so boards
+that move fast are soon known whole and a read does not chase them one symbol at a time. Only
+the last few reads count, not every symbol ever seen: the key list is what a read costs the
+gateway (packing it was half the gateway's CPU at 10k events/s when it carried the ~3,000
+symbols of the last ten seconds), and boards led by the newest event (new highs, news) bring a
+symbol from anywhere every tick, so no guess avoids their retry; a short list makes both calls
+cheap. Decoded rows are kept a little longer (``KEEP_READS``) so a symbol back on a board is
+not decoded again, but not for the whole day: over a trading day most of the universe passes
+through some board.
 
 With ``REDIS_SHARDS`` > 1 each board is one sorted set per symbol shard, and a symbol's row
 lives in the shard of its board entries. A read is then one script call per shard, all sent at
@@ -26,6 +30,7 @@ clients watch them; a symbol that is on several boards is read once.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -42,7 +47,8 @@ SCRIPT = (resources.files("stampede.gateway") / "read_boards.lua").read_text()
 LOOKAHEAD = 8  # members read past each board's depth, as the next read's candidates
 WIDENING = 4  # each retry reads this many times further past the depth
 MAX_ATTEMPTS = 5  # a read that still misses rows after this many calls fails (retried later)
-KEEP_READS = 100  # a symbol stays a candidate for this many reads after it was last met (~10 s)
+CANDIDATE_READS = 4  # a read's candidates: the members its last this many reads returned
+KEEP_READS = 100  # a decoded row is kept this many reads after its symbol was last met (~10 s)
 
 Row = dict[str, Any]
 
@@ -82,6 +88,8 @@ class BoardReader:
         self._day = ""
         self._reads = 0
         self._met: dict[str, int] = {}  # symbol -> the read that last returned it
+        self._recent: deque[list[set[str]]] = deque(maxlen=CANDIDATE_READS)  # per shard
+        self._row_keys: dict[str, str] = {}  # symbol -> its row key (for the day)
         self._rows: dict[str, tuple[list[str], Row]] = {}  # symbol -> (raw HGETALL, wire row)
 
     async def read(self, day: str, depths: dict[str, int]) -> BoardRead:
@@ -90,12 +98,15 @@ class BoardReader:
         if not depths:
             return BoardRead({}, 0, 0)
         if day != self._day:
-            self._day, self._met, self._rows = day, {}, {}
+            self._day, self._met, self._rows, self._row_keys = day, {}, {}, {}
+            self._recent.clear()
         self._reads += 1
         names = sorted(depths)
-        known = set(self._met)
         parts = await asyncio.gather(
-            *(self._read_shard(day, shard, names, depths, known) for shard in range(self.shards))
+            *(
+                self._read_shard(day, shard, names, depths, self._candidates(shard))
+                for shard in range(self.shards)
+            )
         )
         by_sym = {sym: self._wire(sym, raw) for part in parts for sym, raw in part.rows.items()}
         boards = {}
@@ -104,29 +115,38 @@ class BoardReader:
             # one sorted set's order: ZREVRANGE is (score, member) descending, ZRANGE ascending
             merged.sort(reverse=not BOARDS_BY_NAME[name].ascending)
             boards[name] = [by_sym[sym] for _, sym in merged[: depths[name]]]
+        self._recent.append([part.members for part in parts])
         self._met.update(dict.fromkeys(set().union(*(part.members for part in parts)), self._reads))
         self._forget()
         calls = sum(part.calls for part in parts)
         row_keys = sum(part.row_keys for part in parts)
         return BoardRead(boards, len(names) + len(by_sym), calls, row_keys)
 
+    def _candidates(self, shard: int) -> set[str]:
+        """The shard's members met in the last ``CANDIDATE_READS`` reads."""
+        return set().union(*(read[shard] for read in self._recent))
+
+    def _row_key(self, day: str, sym: str) -> str:
+        key = self._row_keys.get(sym)
+        if key is None:
+            key = self._row_keys[sym] = keys.row(day, sym, self.shards)
+        return key
+
     async def _read_shard(
-        self, day: str, shard: int, names: list[str], depths: dict[str, int], known: set[str]
+        self, day: str, shard: int, names: list[str], depths: dict[str, int], candidates: set[str]
     ) -> ShardRead:
         """One atomic read of a shard, repeated with the members it reported missing."""
         board_keys = [keys.board(day, name, shard) for name in names]
         ranks = [
             depths[name] if not BOARDS_BY_NAME[name].ascending else -depths[name] for name in names
         ]
-        candidates = {sym for sym in known if keys.shard_of(sym, self.shards) == shard}
         first_keys = len(candidates)
         calls = 0
         while True:
             calls += 1
-            ordered = sorted(candidates)
             tops, missing, rows = await self._script(
-                [*board_keys, *(keys.row(day, sym, self.shards) for sym in ordered)],
-                [len(names), *ranks, LOOKAHEAD * WIDENING ** (calls - 1), *ordered],
+                [*board_keys, *(self._row_key(day, sym) for sym in candidates)],
+                [len(names), *ranks, LOOKAHEAD * WIDENING ** (calls - 1)],
             )
             members = {sym for top in tops for sym in top[::2]}
             if not missing:
@@ -150,6 +170,7 @@ class BoardReader:
         oldest = self._reads - KEEP_READS
         self._met = {sym: read for sym, read in self._met.items() if read > oldest}
         self._rows = {sym: row for sym, row in self._rows.items() if sym in self._met}
+        self._row_keys = {sym: key for sym, key in self._row_keys.items() if sym in self._met}
 
     def _wire(self, sym: str, raw: list[str]) -> Row:
         """The client row, decoded again only when its Redis fields changed."""
