@@ -85,6 +85,7 @@ class Scanner:
         self.workdir = Path(args.workdir).resolve()
         self.logs = self.workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.stopping = False  # a background load cut off by the stop is not a failure
         self.nats: localstack.NatsServer | localstack.NatsCluster = (
             localstack.nats_cluster(self.workdir, args.nats_cluster)
             if args.nats_cluster > 1
@@ -305,11 +306,14 @@ class Scanner:
             problem = f"{answer.status_code} {answer.text[:300]}"
         if body.get("part") == "daily":
             raise RuntimeError(f"reference data load failed: {problem}")
+        if self.stopping:
+            return
         print(f"stampede up: {body['part']} reference data not loaded: {problem}", flush=True)
 
     def stop(self) -> None:
         """In reverse start order; the functions, peers that share nothing but Redis, at once
         (each may finish an in-flight request, up to its graceful timeout)."""
+        self.stopping = True
         functions = [c for c in self.components if c.name.startswith("function-")]
         for component in reversed(self.components):
             if component not in functions:
