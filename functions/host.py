@@ -35,6 +35,7 @@ from stampede import metricnames as names
 from stampede import redisclient, signing
 from stampede.functions import metrics
 from stampede.functions.cloudevents_http import Incoming, InvalidCloudEvent, parse
+from stampede.functions.late import LateSignal
 from stampede.functions.reference import ReferenceCache
 from stampede.functions.settings import FunctionSettings
 from stampede.functions.store import Store
@@ -67,7 +68,7 @@ class Outcome:
 class Handler(Protocol):
     name: str
     event_types: frozenset[str]
-    checks_age: bool  # market data goes stale; a reference-data load does not
+    checks_age: bool  # market data goes stale (and, written late, pauses background loads)
     checks_signature: bool  # with FUNCTION_EVENT_KEY: only the pipeline's signed events count
 
     async def handle(self, event: Incoming, ctx: Context) -> Outcome: ...
@@ -110,6 +111,7 @@ def build_app(
 ) -> FastAPI:
     """The ASGI app serving ``handler`` on ``POST /``."""
     state: dict[str, Context] = {}
+    late: dict[str, LateSignal] = {}  # live functions only: their lateness pauses background loads
     log_bad_input = LogOnce(log)
     name = handler.name
     max_age_ms = settings.function_max_event_age_seconds * 1000
@@ -134,6 +136,8 @@ def build_app(
             log=log,
         )
         state["ctx"] = ctx
+        if handler.checks_age:
+            late["signal"] = LateSignal(redis, name, settings.function_late_seconds)
         start = getattr(handler, "start", None)
         if start is not None:
             await start(ctx)
@@ -237,9 +241,10 @@ def build_app(
             for board in outcome.boards:
                 metrics.BOARD_UPDATES.labels(name, board).inc()
             if event.time_ms is not None:
-                metrics.PIPELINE_LATENCY.labels(names.Stage.BOARD_WRITE.value).observe(
-                    max(done - event.time_ms / 1000, 0.0)
-                )
+                latency = max(done - event.time_ms / 1000, 0.0)
+                metrics.PIPELINE_LATENCY.labels(names.Stage.BOARD_WRITE.value).observe(latency)
+                if "signal" in late:
+                    await late["signal"].note(latency)
             if outcome.exchange_ms is not None:
                 metrics.EXCHANGE_LATENCY.labels(names.Stage.BOARD_WRITE.value).observe(
                     max(done - outcome.exchange_ms / 1000, 0.0)

@@ -96,6 +96,15 @@ REFDATA_REST_PROBLEMS = Counter(
 )
 REFDATA_THROTTLED = Counter(
     "stampede_function_refdata_throttled_seconds_total",
-    "Seconds the background fundamentals load slept to stay within REFDATA_CPU_SHARE of a core.",
+    "Seconds the background fundamentals load slept, by reason: cpu (to stay within "
+    "REFDATA_CPU_SHARE of a core) or live_late (while the live feed's board writes ran late).",
+    ["reason"],
+    registry=REGISTRY,
+)
+LIVE_LATE_SIGNALS = Counter(
+    "stampede_function_live_late_signals_total",
+    "Times a live function marked the live feed late (a batch written more than "
+    "FUNCTION_LATE_SECONDS after the bridge read it), so background loads pause.",
+    ["function"],
     registry=REGISTRY,
 )

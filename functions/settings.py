@@ -34,6 +34,13 @@ class FunctionSettings(RedisSettings):
         description="Most market events merged into one group commit (one script call per "
         "shard); more waiting CloudEvents go into the next call.",
     )
+    function_late_seconds: float = Field(
+        0.5,
+        ge=0,
+        description="A live function whose batch reaches the boards later than this after the "
+        "bridge read it marks the live feed late for 2 s (`sp:live:late`); background loads "
+        "(the fundamentals) pause meanwhile. 0 disables the signal.",
+    )
     function_seen_ttl_seconds: int = Field(
         3600, description="How long an applied CloudEvent id is remembered (idempotency window)."
     )

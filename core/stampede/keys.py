@@ -31,6 +31,8 @@ from redis.crc import key_slot
 
 PREFIX = "sp"
 CHANGES_CHANNEL = f"{PREFIX}:changes"
+# set for a moment while the live feed's board writes run late; background loads pause on it
+LIVE_LATE = f"{PREFIX}:live:late"
 DAY_TTL_SECONDS = 4 * 24 * 3600
 _BOARD_KEY = re.compile(re.escape(PREFIX) + r":(\d{4}-\d{2}-\d{2}):\{s\d+\}:board:")
 

@@ -32,6 +32,7 @@ from stampede.events import REFDATA_LOAD_TYPE
 from stampede.functions import metrics
 from stampede.functions.cloudevents_http import Incoming
 from stampede.functions.host import BadEvent, Context, Outcome, Unavailable
+from stampede.functions.late import LateProbe
 from stampede.functions.refdata import history
 from stampede.functions.refdata.budget import CpuBudget
 from stampede.functions.refdata.fundamentals_load import FundamentalsLoad
@@ -186,7 +187,7 @@ class RefData:
             short_interest_days=s.refdata_short_interest_days,
             shards=s.redis_shards,
             keep_alive=keep_alive,
-            budget=CpuBudget(s.refdata_cpu_share),
+            budget=CpuBudget(s.refdata_cpu_share, late=LateProbe(ctx.redis)),
         )
         if force:
             await load.forget()

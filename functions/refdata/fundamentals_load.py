@@ -143,8 +143,8 @@ class FundamentalsLoad:
 
         async def one(ticker: str) -> str:
             async with gate:
-                if self.budget:
-                    await self.budget.pace()
+                if self.budget and await self.budget.pace():
+                    await self.keep_alive()  # a load paused for the live feed is still alive
                 doc = await self.rest.get(f"/v3/reference/tickers/{quote(ticker, safe='')}")
             if doc is None:
                 return ""  # 404: Massive has no overview of this ticker
