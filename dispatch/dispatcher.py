@@ -49,7 +49,7 @@ class Dispatcher:
 
     async def start(self) -> None:
         self.nc = await bus.connect(
-            self.settings.nats_url,
+            self.settings,
             name="stampede-dispatch",
             log=log,
             on_disconnected=self._on_disconnected,

@@ -86,7 +86,7 @@ class Publisher:
 
     async def start(self) -> None:
         self.nc = await bus.connect(
-            self.settings.nats_url,
+            self.settings,
             name="stampede-bridge",
             log=log,
             on_disconnected=self._on_disconnected,

@@ -8,6 +8,14 @@ Besides single servers there are real local clusters, for the failover tests and
 ``stampede up --nats-cluster 3 --redis-cluster 3``: nats-server nodes joined by routes with
 JetStream clustered, and redis-server nodes with ``cluster-enabled yes`` made into a Redis
 Cluster (primaries plus replicas) by ``redis-cli --cluster create``.
+
+Every server requires a user and password (issue 25: closed by default, here too): a random
+password per server or cluster, written only to a 0600 config file in its data directory and
+carried in its ``url`` (``redis://stampede:…@host:port/0``, ``nats://stampede:…@host:port``),
+which `stampede up` hands its components through the environment, never argv. Redis runs with
+``protected-mode yes`` and its ``default`` user off; replicas authenticate to their primary
+(``masteruser``/``masterauth``). Clients print these URLs through ``bus.public_url``, which
+drops the credentials.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import argparse
 import contextlib
 import ctypes
 import json
+import os
+import secrets
 import shutil
 import signal
 import socket
@@ -98,6 +108,31 @@ def _die_with_parent() -> None:
         pass
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """The one user a local server admits; a fresh random password for each server or cluster."""
+
+    user: str
+    password: str
+
+    @classmethod
+    def new(cls) -> Credentials:
+        return cls("stampede", secrets.token_urlsafe(18))  # URL-safe: it goes into URLs as is
+
+    @property
+    def userinfo(self) -> str:
+        return f"{self.user}:{self.password}@"
+
+
+def _private_config(path: Path, text: str) -> Path:
+    """A config file holding a password: readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
 @dataclass
 class ServerProcess:
     """A child process with its own log file and a clean stop."""
@@ -109,7 +144,18 @@ class ServerProcess:
     log_path: Path
     argv: list[str]
     env: dict[str, str] | None = None
+    credentials: Credentials | None = field(default=None, repr=False)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def userinfo(self) -> str:
+        return self.credentials.userinfo if self.credentials else ""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Keyword arguments that log a redis-py client in to this server."""
+        c = self.credentials
+        return {"username": c.user, "password": c.password} if c else {}
 
     def launch(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -184,21 +230,37 @@ def stop_together(
 class NatsServer(ServerProcess):
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
+        return f"nats://{self.userinfo}{self.host}:{self.port}"
 
 
 @dataclass
 class RedisServer(ServerProcess):
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        return f"redis://{self.userinfo}{self.host}:{self.port}/0"
+
+
+def _nats_auth(data: Path, credentials: Credentials) -> list[str]:
+    """nats-server arguments that admit only ``credentials`` (a config file, not argv)."""
+    conf = _private_config(
+        data / "auth.conf",
+        f'authorization {{ user: "{credentials.user}", password: "{credentials.password}" }}\n',
+    )
+    return ["-c", str(conf)]
 
 
 def nats_server(workdir: Path, port: int | None = None, host: str = "127.0.0.1") -> NatsServer:
     port = port or free_port(host)
     data = workdir / "nats"
-    argv = [server_binary("nats-server"), "-js", "-a", host, "-p", str(port), "-sd", str(data)]
-    return NatsServer("nats-server", host, port, data, workdir / "nats-server.log", argv)
+    credentials = Credentials.new()
+    argv = [
+        server_binary("nats-server"),
+        *_nats_auth(data, credentials),
+        *("-js", "-a", host, "-p", str(port), "-sd", str(data)),
+    ]
+    return NatsServer(
+        "nats-server", host, port, data, workdir / "nats-server.log", argv, credentials=credentials
+    )
 
 
 def redis_server(
@@ -208,15 +270,26 @@ def redis_server(
     replica_of: RedisServer | None = None,
     name: str | None = None,
     options: tuple[str, ...] = (),
+    credentials: Credentials | None = None,
 ) -> RedisServer:
-    """A redis-server; with ``replica_of``, a read replica of that one (``replicaof``); a
-    ``name`` of its own (data dir and log) and extra ``options`` for a cluster's nodes."""
+    """A redis-server; with ``replica_of``, a read replica of that one (``replicaof``, with its
+    credentials); a ``name`` of its own (data dir and log) and extra ``options`` for a cluster's
+    nodes, which share one ``credentials``."""
     port = port or free_port(host)
     default = "redis-replica" if replica_of else "redis-server"
     name = name or default
     data = workdir / ("redis" if name == "redis-server" else name)
+    credentials = credentials or (replica_of.credentials if replica_of else None)
+    credentials = credentials or Credentials.new()
+    user, password = credentials.user, credentials.password
+    conf = _private_config(
+        data / "auth.conf",
+        "protected-mode yes\nuser default off\n"
+        f"user {user} on >{password} ~* &* +@all\nmasteruser {user}\nmasterauth {password}\n",
+    )
     argv = [
         server_binary("redis-server"),
+        str(conf),
         "--bind",
         host,
         "--port",
@@ -227,8 +300,6 @@ def redis_server(
         "",
         "--appendonly",
         "no",
-        "--protected-mode",
-        "no",
         "--daemonize",
         "no",
         # a replica's first sync starts at once, not after the default 5 s wait for others
@@ -238,7 +309,9 @@ def redis_server(
     if replica_of:
         argv += ["--replicaof", replica_of.host, str(replica_of.port)]
     argv += options
-    return RedisServer(name, host, port, data, workdir / f"{name}.log", argv)
+    return RedisServer(
+        name, host, port, data, workdir / f"{name}.log", argv, credentials=credentials
+    )
 
 
 @dataclass
@@ -307,11 +380,13 @@ class RedisCluster(Cluster):
             replicas = len(self.nodes) // self.primaries - 1
             addresses = [f"{node.host}:{node.port}" for node in self.nodes]
             created = subprocess.run(
-                [server_binary("redis-cli"), "--cluster", "create", *addresses]
+                [server_binary("redis-cli"), *_cli_auth(self.nodes[0])]
+                + ["--cluster", "create", *addresses]
                 + ["--cluster-replicas", str(replicas), "--cluster-yes"],
                 capture_output=True,
                 text=True,
                 timeout=self.timeout,
+                env=_cli_env(self.nodes[0]),
             )
             if created.returncode:
                 raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout[-2000:]}")
@@ -383,12 +458,25 @@ def slot_owners(cluster_nodes: str) -> dict[int, str]:
     return owners
 
 
+def _cli_auth(node: ServerProcess) -> list[str]:
+    """redis-cli's user (its password goes through the environment: ``_cli_env``)."""
+    return ["--user", node.credentials.user] if node.credentials else []
+
+
+def _cli_env(node: ServerProcess) -> dict[str, str] | None:
+    if not node.credentials:
+        return None
+    return {**os.environ, "REDISCLI_AUTH": node.credentials.password}
+
+
 def _redis_cli(node: ServerProcess, *command: str) -> str:
     done = subprocess.run(
-        [server_binary("redis-cli"), "-h", node.host, "-p", str(node.port), *command],
+        [server_binary("redis-cli"), *_cli_auth(node), "-h", node.host, "-p", str(node.port)]
+        + list(command),
         capture_output=True,
         text=True,
         timeout=10,
+        env=_cli_env(node),
     )
     return done.stdout
 
@@ -398,6 +486,7 @@ def nats_cluster(workdir: Path, size: int = 3, host: str = "127.0.0.1") -> NatsC
     cluster each time (old JetStream state under ``workdir`` is removed: its peers are gone)."""
     free = free_ports(3 * size, host)
     ports, routes, monitors = free[:size], free[size : 2 * size], free[2 * size :]
+    credentials = Credentials.new()
     nodes: list[ServerProcess] = []
     for i in range(size):
         name = f"nats-{i}"
@@ -406,11 +495,16 @@ def nats_cluster(workdir: Path, size: int = 3, host: str = "127.0.0.1") -> NatsC
         peers = ",".join(f"nats://{host}:{p}" for j, p in enumerate(routes) if j != i)
         argv = [
             server_binary("nats-server"),
+            *_nats_auth(data, credentials),
             *("-js", "-a", host, "-p", str(ports[i]), "-sd", str(data), "-n", name),
             *("-m", str(monitors[i]), "--cluster_name", "stampede"),
             *("--cluster", f"nats://{host}:{routes[i]}", "--routes", peers),
         ]
-        nodes.append(NatsServer(name, host, ports[i], data, workdir / f"{name}.log", argv))
+        nodes.append(
+            NatsServer(
+                name, host, ports[i], data, workdir / f"{name}.log", argv, credentials=credentials
+            )
+        )
     return NatsCluster("nats-cluster", nodes, monitor_ports=monitors)
 
 
@@ -443,11 +537,17 @@ def redis_cluster(
     )
     count = primaries * (1 + replicas)
     free = free_ports(2 * count, host)
+    credentials = Credentials.new()
     nodes: list[ServerProcess] = []
     for i in range(count):
         bus = ("--cluster-port", str(free[count + i]))  # default port + 10000 may not exist
         node = redis_server(
-            workdir, port=free[i], host=host, name=f"redis-{i}", options=options + bus
+            workdir,
+            port=free[i],
+            host=host,
+            name=f"redis-{i}",
+            options=options + bus,
+            credentials=credentials,
         )
         (node.data_dir / "nodes.conf").unlink(missing_ok=True)
         nodes.append(node)

@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from stampede.logonce import LogOnce
-from stampede.settings import public_url
+from stampede.settings import NatsSettings, public_url
 from stampede.subjects import DLQ_STREAM, dlq_stream_config
 
 Callback = Callable[[], Awaitable[None]]
@@ -32,7 +32,7 @@ def servers(url: str) -> list[str]:
 
 
 async def connect(
-    url: str,
+    settings: NatsSettings,
     *,
     name: str,
     log: logging.Logger,
@@ -51,9 +51,13 @@ async def connect(
             kind, "nats error (%s): %s; retrying without further logs until reconnected", kind, exc
         )
 
+    url = settings.nats_url
+    password = settings.nats_password.get_secret_value()
+    credentials = {"user": settings.nats_user, "password": password} if password else {}
     nc = await nats.connect(
         servers(url),
         name=name,
+        **credentials,  # from a Secret; else any in the URL (the local stack's)
         allow_reconnect=True,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,

@@ -5,6 +5,9 @@ scripts run on both. With a cluster, redis-py's ``RedisCluster`` sends each call
 that owns the slot, follows MOVED after a failover and refreshes its slot map by itself; the
 ``REDIS_URL`` then lists one or more of the cluster's nodes to learn that map from.
 
+Redis requires a user (issue 25): ``REDIS_USERNAME``/``REDIS_PASSWORD`` (from a Secret in the
+cluster) or credentials in ``REDIS_URL`` (the local stack's).
+
 Lua scripts run through ``Script``, which loads each one once (SCRIPT LOAD, on every primary of
 a cluster) behind a lock, before its first call and again after a NOSCRIPT (a restarted or
 flushed Redis, a promoted replica). redis-py's own script object loads on every NOSCRIPT it
@@ -43,6 +46,10 @@ def seeds(url: str) -> list[ClusterNode]:
 def connect(settings: RedisSettings, url: str | None = None, **options: Any) -> RedisClient:
     """A client for ``url`` (default ``REDIS_URL``) with the caller's timeouts and decoding."""
     url = url or settings.redis_url
+    password = settings.redis_password.get_secret_value()
+    if password:  # from a Secret: over any credentials in the URL
+        options.setdefault("username", settings.redis_username or None)
+        options.setdefault("password", password)
     if not settings.redis_cluster:
         return Redis.from_url(url, **options)
     first = urlsplit(url.split(",")[0])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,14 @@ class RedisSettings(CommonSettings):
         description="Redis holding the boards; with `REDIS_CLUSTER`, one or more of the "
         "cluster's nodes, comma-separated (the client learns the rest).",
     )
+    redis_username: str = Field(
+        "",
+        description="Redis ACL user (with `REDIS_PASSWORD`; in the cluster both come from the "
+        "`redis-auth` Secret). Credentials in `REDIS_URL` work too; these take precedence.",
+    )
+    redis_password: SecretStr = Field(
+        SecretStr(""), description="Password of `REDIS_USERNAME` (never logged)."
+    )
     redis_shards: int = Field(
         1,
         ge=1,
@@ -52,6 +60,14 @@ class NatsSettings(CommonSettings):
         description="NATS server(s) with JetStream: one URL, or several comma-separated (a "
         "cluster's nodes); the client fails over between them and learns the others from "
         "the cluster.",
+    )
+    nats_user: str = Field(
+        "",
+        description="NATS user (with `NATS_PASSWORD`; in the cluster both come from the "
+        "`nats-auth` Secret). Credentials in `NATS_URL` work too; these take precedence.",
+    )
+    nats_password: SecretStr = Field(
+        SecretStr(""), description="Password of `NATS_USER` (never logged)."
     )
     dlq_max_age: float = Field(
         7 * 24 * 3600.0,

@@ -36,7 +36,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localstack.Red
 
 @pytest.fixture
 async def redis(cluster: localstack.RedisCluster) -> AsyncIterator[RedisCluster]:
-    url = ",".join(f"redis://{node.host}:{node.port}" for node in cluster.nodes)
+    url = cluster.url  # every node, with the cluster's user
     client = redisclient.connect(
         RedisSettings(redis_url=url, redis_cluster=True), decode_responses=True
     )

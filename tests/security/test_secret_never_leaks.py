@@ -27,8 +27,10 @@ import httpx
 import nats
 import psutil
 import pytest
+import redis
 
 from stampede.boards import BOARDS
+from stampede.settings import public_url
 from support.gateway import ReferenceClient  # tests/gateway (see pythonpath in pyproject.toml)
 from support.pipeline import Pipeline
 
@@ -126,3 +128,26 @@ def test_key_not_in_logs_status_or_command_lines(pipeline: Pipeline) -> None:
     assert _leaks(" ".join(psutil.Process(pids["sim"]).environ().values()))
     for name, pid in pids.items():  # ...and in no command line, which every local user can read
         assert _leaks(" ".join(psutil.Process(pid).cmdline())) == [], name
+
+
+async def test_stores_admit_only_the_stacks_user_whose_password_stays_private(
+    pipeline: Pipeline,
+) -> None:
+    """Redis and NATS refuse a client without the stack's user (issue 25), and the passwords
+    the components log in with are in no log and no command line."""
+    urls = {name: pipeline.status[name].split(",")[0] for name in ("nats", "redis")}
+    passwords = {name: urllib.parse.urlsplit(url).password for name, url in urls.items()}
+    assert all(passwords.values()), "the stack's stores must require a password"
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis.from_url(public_url(urls["redis"])).ping()
+    with pytest.raises(nats.errors.Error):
+        await nats.connect(
+            public_url(urls["nats"]), allow_reconnect=False, max_reconnect_attempts=0
+        )
+    workdir = Path(pipeline.status["logs"]).parent
+    logs = {p.name: p.read_text(errors="replace") for p in workdir.rglob("*.log")}
+    for name, text in logs.items():
+        assert [k for k, pw in passwords.items() if pw and pw in text] == [], name
+    for name, pid in pipeline.status["pids"].items():
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+        assert [k for k, pw in passwords.items() if pw and pw in cmdline] == [], name

@@ -37,8 +37,11 @@ def redis_of(p: Pipeline, decode: bool = True) -> Any:
     """A client of the pipeline's Redis: a ``RedisCluster`` when it runs one."""
     if not isinstance(p.scanner.redis, localstack.RedisCluster):
         return redis.Redis.from_url(p.redis_url, decode_responses=decode, socket_timeout=5)
-    nodes = [ClusterNode(n.host, n.port) for n in p.scanner.redis.nodes if n.running]
-    return redis.RedisCluster(startup_nodes=nodes, decode_responses=decode, socket_timeout=5)
+    cluster = p.scanner.redis
+    nodes = [ClusterNode(n.host, n.port) for n in cluster.nodes if n.running]
+    return redis.RedisCluster(
+        startup_nodes=nodes, decode_responses=decode, socket_timeout=5, **cluster.nodes[0].auth
+    )
 
 
 def board_members(p: Pipeline, r: Any, day: str, board: str) -> list[tuple[str, float]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import redis
 
 from stampede import keys
@@ -18,7 +19,9 @@ def test_three_primaries_with_replicas_serve_every_slot(tmp_path: Path) -> None:
     try:
         assert sorted(cluster.roles().values()) == ["master"] * 3 + ["slave"] * 3
         first = cluster.nodes[0]
-        client = redis.RedisCluster(host=first.host, port=first.port, decode_responses=True)
+        client = redis.RedisCluster(
+            host=first.host, port=first.port, decode_responses=True, **first.auth
+        )
         names = [f"sp:2025-03-14:{{s{shard}}}:row:X" for shard in range(16)]  # many slots
         for name in names:
             client.set(name, name)
@@ -36,7 +39,7 @@ def test_every_primary_serves_the_same_number_of_symbol_shards(tmp_path: Path) -
     cluster.start()
     try:
         first = cluster.nodes[0]
-        client = redis.RedisCluster(host=first.host, port=first.port)
+        client = redis.RedisCluster(host=first.host, port=first.port, **first.auth)
         boards = [keys.board("2025-03-14", "volume", shard) for shard in range(12)]
         for board in boards:  # every node agrees, so no write is redirected
             client.zadd(board, {"X": 1})
@@ -45,5 +48,25 @@ def test_every_primary_serves_the_same_number_of_symbol_shards(tmp_path: Path) -
         expected = {shard: cluster.nodes[keys.tag_primary(shard, 3)].port for shard in range(12)}
         assert {s: client.get_node_from_key(b).port for s, b in enumerate(boards)} == expected
         client.close()
+    finally:
+        cluster.stop()
+
+
+def test_every_node_refuses_a_client_without_the_user(tmp_path: Path) -> None:
+    """Closed by default (issue 25): no default user, protected mode on, replicas log in."""
+    cluster = localstack.redis_cluster(tmp_path, primaries=3, replicas=1)
+    cluster.start()
+    try:
+        for node in cluster.nodes:
+            anonymous = redis.Redis(host=node.host, port=node.port)
+            with pytest.raises(redis.AuthenticationError):
+                anonymous.ping()
+            wrong = redis.Redis(host=node.host, port=node.port, username="stampede", password="x")
+            with pytest.raises(redis.AuthenticationError):
+                wrong.ping()
+            client = redis.Redis(host=node.host, port=node.port, **node.auth)
+            assert client.config_get("protected-mode") == {"protected-mode": "yes"}
+            if client.info("replication")["role"] == "slave":
+                assert client.info("replication")["master_link_status"] == "up"
     finally:
         cluster.stop()
