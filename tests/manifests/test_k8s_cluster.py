@@ -27,6 +27,10 @@ from stampede import keys
 from stampede.tools.localstack import free_port, server_binary, wait_for_port
 from support.k8s import containers, find, one, render
 
+# what the pods get from stampede-common and the Secrets nats-auth / redis-auth
+NATS_AUTH = {"NATS_USER": "stampede", "NATS_PASSWORD": "nats-secret"}
+REDIS_AUTH = {"REDIS_USERNAME": "stampede", "REDIS_PASSWORD": "redis-secret"}
+
 
 def _common(docs) -> dict[str, str]:
     return one(docs, "ConfigMap", _generated(docs, "stampede-common"))["data"]
@@ -92,7 +96,7 @@ def test_nats_server_accepts_the_rendered_config(overlay: str, tmp_path: Path) -
     main = Path(container["args"][container["args"].index("--config") + 1]).name
     checked = subprocess.run(
         [server_binary("nats-server"), "-t", "-c", str(tmp_path / main)],
-        env={**os.environ, "POD_NAME": "nats-0"},
+        env={**os.environ, "POD_NAME": "nats-0", **NATS_AUTH},
         capture_output=True,
         text=True,
         timeout=30,
@@ -126,7 +130,7 @@ def test_prod_redis_is_six_cluster_pods_joined_by_the_create_job() -> None:
     assert service["spec"]["clusterIP"] == "None"
     assert service["spec"]["publishNotReadyAddresses"] is True  # the cluster forms before ready
     assert {p["port"] for p in service["spec"]["ports"]} == {6379, 16379}
-    env = {e["name"]: e["value"] for e in create["env"]}
+    env = {e["name"]: e.get("value") for e in create["env"]}
     assert env["NODES"].split() == [f"redis-{i}.{headless}:6379" for i in range(replicas)]
     assert "--cluster-replicas 1" in create["args"][0]
     primaries = replicas // 2
@@ -170,9 +174,20 @@ def test_the_rendered_config_and_create_job_form_a_real_cluster(tmp_path: Path) 
     docs = render("overlays/prod")
     statefulset, container, create = _redis_pods(docs)
     config = one(docs, "ConfigMap", _generated(docs, "redis-config"))["data"]
+    auth_dir = tmp_path / "auth"  # the pod's in-memory /run/redis-auth
+    auth_dir.mkdir()
     for name, text in config.items():
         local = text.replace("/etc/redis/", f"{tmp_path}/").replace(" /data", f" {tmp_path}")
+        local = local.replace("/run/redis-auth/", f"{auth_dir}/")
         (tmp_path / name).write_text(local)  # each node's --dir below replaces the shared dir
+    # the init container writes the ACL the config includes, from the Secret
+    (init,) = statefulset["spec"]["template"]["spec"]["initContainers"]
+    script = init["args"][0].replace("/run/redis-auth/", f"{auth_dir}/")
+    written = subprocess.run(
+        [*init["command"], script], env={**os.environ, **REDIS_AUTH}, timeout=30, check=False
+    )
+    assert written.returncode == 0
+    assert (auth_dir / "auth.conf").stat().st_mode & 0o077 == 0  # its owner's only
     ports = [_redis_port() for _ in range(statefulset["spec"]["replicas"])]
     servers = []
     try:
@@ -193,7 +208,8 @@ def test_the_rendered_config_and_create_job_form_a_real_cluster(tmp_path: Path) 
             wait_for_port("127.0.0.1", port, proc=servers[-1])
         nodes = " ".join(f"localhost:{port}" for port in ports)
         script = [*create["command"], create["args"][0]]
-        job_env = {e["name"]: e["value"] for e in create["env"]}
+        job_env = {e["name"]: e["value"] for e in create["env"] if "value" in e}
+        job_env |= {"REDIS_USERNAME": "stampede", "REDISCLI_AUTH": REDIS_AUTH["REDIS_PASSWORD"]}
         for run in ("create", "again"):
             done = subprocess.run(
                 script,
@@ -204,7 +220,10 @@ def test_the_rendered_config_and_create_job_form_a_real_cluster(tmp_path: Path) 
             )
             assert done.returncode == 0, f"{run}: {done.stdout}{done.stderr}"
         assert "cluster already formed (6 nodes known)" in done.stdout  # the re-apply is a no-op
-        client = redis.Redis(port=ports[0], decode_responses=True)
+        with pytest.raises(redis.AuthenticationError):  # closed by default (issue 25)
+            redis.Redis(port=ports[0]).ping()
+        login = {"username": "stampede", "password": REDIS_AUTH["REDIS_PASSWORD"]}
+        client = redis.Redis(port=ports[0], decode_responses=True, **login)
         info = client.cluster("info")
         assert info["cluster_state"] == "ok" and int(info["cluster_size"]) == 3
         assert (
@@ -216,7 +235,7 @@ def test_the_rendered_config_and_create_job_form_a_real_cluster(tmp_path: Path) 
         client.close()
         # the Job gave every primary the same number of the services' symbol shards
         assert job_env["REDIS_SHARDS"] == _common(docs)["REDIS_SHARDS"]
-        cluster = redis.RedisCluster(host="localhost", port=ports[0])
+        cluster = redis.RedisCluster(host="localhost", port=ports[0], **login)
         served = Counter(
             cluster.get_node_from_key(keys.board("2025-03-14", "volume", shard)).port
             for shard in range(int(job_env["REDIS_SHARDS"]))

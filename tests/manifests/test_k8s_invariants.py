@@ -267,3 +267,64 @@ def test_every_container_runs_non_root_with_probes_and_memory_limits(overlay: st
             assert container.get("readinessProbe") and container.get("livenessProbe"), where
             assert container["resources"]["limits"]["memory"], where
             assert not container["image"].endswith(":latest") and ":" in container["image"], where
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_redis_and_nats_admit_only_the_pipelines_user_from_required_secrets(overlay: str) -> None:
+    """Closed by default (issue 25): Redis runs protected with its default user off and the one
+    user's password from the Secret redis-auth, NATS requires its user from nats-auth; every
+    component that reaches them logs in with the same required Secrets; no password is in a
+    ConfigMap or an argument."""
+    docs = render(f"overlays/{overlay}")
+
+    def secret_ref(container: dict, name: str) -> tuple[str, str, bool] | None:
+        env = {e["name"]: e for e in container.get("env", [])}
+        ref = env.get(name, {}).get("valueFrom", {}).get("secretKeyRef")
+        return (ref["name"], ref["key"], ref.get("optional", False)) if ref else None
+
+    redis_login = ("redis-auth", "REDIS_PASSWORD", False)
+    nats_login = ("nats-auth", "NATS_PASSWORD", False)
+    common = next(
+        d["data"]
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("stampede-common-")
+    )
+    assert common["REDIS_USERNAME"] and common["NATS_USER"]
+    for service in knative_services(docs):
+        (container,) = service["spec"]["template"]["spec"]["containers"]
+        assert secret_ref(container, "REDIS_PASSWORD") == redis_login, service["metadata"]["name"]
+    (gateway,) = containers(one(docs, "Deployment", "gateway"))
+    assert secret_ref(gateway, "REDIS_PASSWORD") == redis_login
+    nats_clients = ["feed-bridge"] + (["dispatch"] if overlay != "eventing-natss" else [])
+    for name in nats_clients:
+        (container,) = containers(one(docs, "Deployment", name))
+        assert secret_ref(container, "NATS_PASSWORD") == nats_login, name
+
+    redis = one(docs, "StatefulSet", "redis")
+    (server,) = containers(redis)
+    (init,) = redis["spec"]["template"]["spec"]["initContainers"]
+    assert secret_ref(init, "REDIS_PASSWORD") == redis_login
+    assert "user default off" in init["args"][0] and "masterauth" in init["args"][0]
+    configs = {
+        name: text
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("redis-config-")
+        for name, text in d["data"].items()
+    }
+    base = configs["redis.conf"]
+    assert re.search(r"^protected-mode yes$", base, re.M), "protected mode"
+    assert re.search(r"^include /run/redis-auth/auth\.conf$", base, re.M)
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert "REDISCLI_AUTH" in " ".join(server[probe]["exec"]["command"]), probe
+    nats = one(docs, "StatefulSet", "nats")
+    (nats_server,) = containers(nats)
+    assert secret_ref(nats_server, "NATS_PASSWORD") == nats_login
+    nats_conf = next(
+        d["data"]["nats.conf"]
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("nats-config-")
+    )
+    assert re.search(r"authorization \{\s*user: \$NATS_USER\s*password: \$NATS_PASSWORD", nats_conf)
+    rendered = yaml.safe_dump_all(docs)
+    for secret_value in ("REDIS_PASSWORD=", "NATS_PASSWORD="):
+        assert secret_value not in rendered  # never a literal in a generator

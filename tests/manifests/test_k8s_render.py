@@ -97,4 +97,5 @@ def test_the_secret_template_is_valid_and_holds_no_key() -> None:
         for e in bridge["spec"]["template"]["spec"]["containers"][0]["env"]
         if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
     }
-    assert refs == {secret["metadata"]["name"], "event-key"}  # the Massive key, its signing key
+    # the Massive key, its signing key, its NATS login
+    assert refs == {secret["metadata"]["name"], "event-key", "nats-auth"}

@@ -87,10 +87,12 @@ def test_the_shared_settings_are_read_by_every_component() -> None:
     ]
     for component in SETTINGS_CLASSES:
         known, _ = settings_vars(component)
-        shared = set(common["data"]) - {"NATS_URL", "REDIS_URL"}  # read by those that connect
+        # the stores' addresses and users are read by those that connect to them
+        shared = set(common["data"]) - {"NATS_URL", "REDIS_URL", "NATS_USER", "REDIS_USERNAME"}
         assert shared <= known, f"{component} ignores {shared - known}"
-    readers = {c for c in SETTINGS_CLASSES if "NATS_URL" in settings_vars(c)[0]}
-    assert {"bridge", "dispatch"} <= readers
-    assert {"function", "gateway"} <= {
-        c for c in SETTINGS_CLASSES if "REDIS_URL" in settings_vars(c)[0]
-    }
+    for setting in ("NATS_URL", "NATS_USER", "NATS_PASSWORD"):
+        readers = {c for c in SETTINGS_CLASSES if setting in settings_vars(c)[0]}
+        assert {"bridge", "dispatch"} <= readers, setting
+    for setting in ("REDIS_URL", "REDIS_USERNAME", "REDIS_PASSWORD"):
+        readers = {c for c in SETTINGS_CLASSES if setting in settings_vars(c)[0]}
+        assert {"function", "gateway"} <= readers, setting
