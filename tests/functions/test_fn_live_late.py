@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from stampede import keys
+from stampede.functions import metrics
 from stampede.functions.late import EVERY_S, HOLD_MS, LateProbe
 from stampede.market import Channel, MinuteAggregate
 from support.functions import at, bar, binary, cloudevent, seed_reference
@@ -25,16 +26,19 @@ async def test_a_late_live_batch_marks_the_feed_late_for_a_moment(function_serve
         [bar("LATE", "10:00:02", 11.5, 6_000, op=10.5)],
         time_=datetime.now(UTC) - timedelta(seconds=2),  # read by the bridge 2 s ago
     )
+    signals = metrics.LIVE_LATE_SIGNALS.labels("movers")
+    before = signals._value.get()  # one registry per process: other tests count too
     async with function_server("movers", function_late_seconds=0.5) as url:
         first = await http.post(url, **request(on_time))
         assert first.json()["status"] == "applied"
         assert not await redis.exists(keys.LIVE_LATE)
         second = await http.post(url, **request(late))
         assert second.json()["status"] == "applied"
-        metrics = (await http.get(url.rstrip("/") + "/metrics")).text
+        page = (await http.get(url.rstrip("/") + "/metrics")).text
     assert await redis.get(keys.LIVE_LATE) == "movers"
     assert 0 < await redis.pttl(keys.LIVE_LATE) <= HOLD_MS
-    assert 'stampede_function_live_late_signals_total{function="movers"} 1.0' in metrics
+    assert signals._value.get() == before + 1
+    assert 'stampede_function_live_late_signals_total{function="movers"}' in page
 
 
 async def test_minute_bars_do_not_go_stale_and_mark_nothing(function_server, http, redis):
