@@ -67,15 +67,20 @@ def create_app(
     ``/readyz`` and ``/metrics``: the public port then serves no ``/metrics``, and several
     gateway processes sharing one public port (SO_REUSEPORT) each report their own."""
     settings = settings or GatewaySettings()
-    redis = redisclient.connect(
-        settings,
-        settings.read_url,
-        decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=15,
-    )
-    hub = Hub(settings, redis)
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "health_check_interval": 15,
+    }
+    redis = redisclient.connect(settings, settings.read_url, **options)
+    # a read replica is watched, and the primary read while the replica is unusable
+    watched = bool(settings.gateway_redis_read_url) and not settings.redis_cluster
+    primary = redisclient.connect(settings, **options) if watched else None
+    hub = Hub(settings, redis, primary)
+
+    def current() -> RedisClient:
+        return hub.source.current if hub.source is not None else redis
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +94,8 @@ def create_app(
                 await private[1]
             await hub.stop()
             await redis.aclose()
+            if primary is not None:
+                await primary.aclose()
 
     def status_app() -> FastAPI:
         private = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -141,14 +148,15 @@ def create_app(
 
     async def ready() -> tuple[bool, str]:
         try:
-            await asyncio.wait_for(redis.ping(), 2.0)
+            await asyncio.wait_for(current().ping(), 2.0)
         except (TimeoutError, RedisError, OSError) as exc:
             return False, f"redis unreachable: {exc}"
-        if settings.gateway_redis_read_url and not await _replica_in_sync(redis):
-            return False, "the read replica is not in sync with its primary"
+        reads = f", {hub.source.describe()}" if hub.source is not None else ""
+        if hub.source is not None and not hub.source.serving:
+            return False, "the boards cannot move" + reads
         if not hub.listening:
-            return False, "not subscribed to change notifications yet"
-        return True, f"day {hub.day}, {len(hub.clients)} clients"
+            return False, "not subscribed to change notifications yet" + reads
+        return True, f"day {hub.day}, {len(hub.clients)} clients{reads}"
 
     add_service_routes(app, ready, registry=None if status else metrics.REGISTRY)
 
@@ -227,8 +235,8 @@ def create_app(
             rows=spec.select(read.boards[name], hub.feed_time_ms(read.boards[name])),
         )
 
-    app.include_router(symbol_router(redis, lambda: hub.day, authorize))
-    app.include_router(news_router(redis, lambda: hub.day, authorize))
+    app.include_router(symbol_router(current, lambda: hub.day, authorize))
+    app.include_router(news_router(current, lambda: hub.day, authorize))
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket, token: str | None = None) -> None:
@@ -247,13 +255,3 @@ def filter_params(query: Mapping[str, str]) -> dict[str, float | None]:
             except ValueError:
                 raise FilterError(f"filter {key!r} must be a number, not {raw!r}") from None
     return out
-
-
-async def _replica_in_sync(redis: RedisClient) -> bool:
-    """False when the read Redis is a replica whose link to the primary is down (its boards
-    would silently stop moving)."""
-    try:
-        info = await asyncio.wait_for(redis.info("replication"), 2.0)
-    except (TimeoutError, RedisError, OSError):
-        return False
-    return info.get("role") != "slave" or info.get("master_link_status") == "up"

@@ -4,8 +4,10 @@ Work per tick follows boards and distinct subscription specs, never clients. The
 job each: ``listener`` hears change notices, ``notices`` decodes them (current day,
 freshness), ``ticker`` reads the watched boards and diffs each view, ``subscriptions`` keeps
 who watches what and fans diffs out, ``clients`` holds each connection's bounded queue. The hub
-wires them together and runs the periodic jobs (safety refresh, heartbeat, and polling the
-bridge's feed link when ``GATEWAY_BRIDGE_URL`` is set).
+wires them together and runs the periodic jobs (safety refresh, heartbeat, polling the bridge's
+feed link when ``GATEWAY_BRIDGE_URL`` is set, and watching the read replica when
+``GATEWAY_REDIS_READ_URL`` is: ``readsource`` moves reads and notices to the primary while the
+replica is unusable).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from stampede.gateway.clients import Client
 from stampede.gateway.feedlink import FeedLinkPoller
 from stampede.gateway.listener import Listener
 from stampede.gateway.notices import Freshness, Notices, now_ms
+from stampede.gateway.readsource import ReadSource
 from stampede.gateway.scans import Spec
 from stampede.gateway.settings import GatewaySettings
 from stampede.gateway.store import BoardReader, newest_day, today_et
@@ -34,7 +37,11 @@ log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, settings: GatewaySettings, redis: RedisClient) -> None:
+    def __init__(
+        self, settings: GatewaySettings, redis: RedisClient, primary: RedisClient | None = None
+    ) -> None:
+        """``redis`` is where boards are read; with ``primary`` (it is then a read replica of
+        that one) reads move to the primary while the replica is unusable."""
         self.settings = settings
         self.redis = redis
         self.reader = BoardReader(redis, settings.redis_shards)
@@ -52,7 +59,18 @@ class Hub:
             if settings.gateway_bridge_url
             else None
         )
+        self.source = (
+            ReadSource(redis, primary, settings.gateway_replica_max_lag_seconds, self.use)
+            if primary is not None
+            else None
+        )
         self._tasks: list[asyncio.Task[None]] = []
+
+    def use(self, redis: RedisClient) -> None:
+        """Read boards and hear notices from ``redis`` from now on."""
+        self.reader.use(redis)
+        self.listener.use(redis)
+        self.ticker.request()
 
     # -- what the app and the tests look at -------------------------------------------------
 
@@ -107,6 +125,8 @@ class Hub:
         ]
         if self.feed_link is not None:
             self._tasks.append(asyncio.create_task(self.feed_link.run(), name="gateway-feed-link"))
+        if self.source is not None:
+            self._tasks.append(asyncio.create_task(self.source.run(), name="gateway-read-source"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -115,6 +135,14 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+
+    def reads(self) -> replies.Reads | None:
+        """Where the boards come from now (None: one Redis, no replica to watch)."""
+        if self.source is None:
+            return None
+        state = self.source.state
+        lag_ms = round(state.lag_s * 1000) if state.lag_s is not None else None
+        return replies.Reads(self.source.reading, state.condition, lag_ms)
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -163,5 +191,6 @@ class Hub:
                 listening=self.listening,
                 boards={name: f.times() for name, f in sorted(self.boards.items())},
                 feed_link=self.feed_link.link if self.feed_link is not None else None,
+                reads=self.reads(),
             )
         )

@@ -1,7 +1,8 @@
 """Listening to change notices (``sp:changes``) through Redis failures.
 
 On any failure it reconnects with backoff; once subscribed again it asks for a tick, since
-notices may have been missed meanwhile. ``listening`` feeds ``/readyz`` and the heartbeat.
+notices may have been missed meanwhile. ``use`` moves it to another server (the gateway's read
+source switched between its replica and the primary). ``listening`` feeds ``/readyz`` and the heartbeat.
 """
 
 from __future__ import annotations
@@ -31,11 +32,30 @@ class Listener:
         self.on_notice = on_notice
         self.on_subscribed = on_subscribed
         self.listening = False
+        self._session: asyncio.Future[None] | None = None
+
+    def use(self, redis: RedisClient) -> None:
+        """Listen to ``redis`` from now on (the read source switched): the current subscription
+        ends and a new one starts there, asking for a tick once subscribed."""
+        self.redis = redis
+        if self._session is not None:
+            self._session.cancel()
 
     async def run(self) -> None:
+        while True:
+            self._session = asyncio.ensure_future(self._listen(self.redis))
+            try:
+                await self._session
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the listener itself was cancelled
+                # else ``use`` ended the subscription: subscribe again to the new server
+
+    async def _listen(self, redis: RedisClient) -> None:
         backoff = 0.1
         while True:
-            pubsub = self.redis.pubsub()
+            pubsub = redis.pubsub()
             try:
                 await pubsub.subscribe(keys.CHANGES_CHANNEL)
                 async for message in pubsub.listen():

@@ -108,3 +108,19 @@ FEED_LINK_POLLS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+REPLICA_LAG = Gauge(
+    "stampede_gateway_replica_lag_seconds",
+    "How far the read replica is behind its primary (GATEWAY_REDIS_READ_URL; NaN: unknown).",
+    registry=REGISTRY,
+)
+READING_PRIMARY = Gauge(
+    "stampede_gateway_reading_primary",
+    "1 while the gateway reads the primary because its replica is resyncing, cut off or behind.",
+    registry=REGISTRY,
+)
+READ_SWITCHES = Counter(
+    "stampede_gateway_read_switches_total",
+    "Switches of where the boards are read, by the server switched to (primary, replica).",
+    ["to"],
+    registry=REGISTRY,
+)

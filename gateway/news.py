@@ -54,8 +54,9 @@ _decode = msgspec.json.Decoder(_Stored).decode
 
 
 def news_router(
-    redis: RedisClient, current_day: Callable[[], str], authorize: Callable[..., None]
+    redis: Callable[[], RedisClient], current_day: Callable[[], str], authorize: Callable[..., None]
 ) -> APIRouter:
+    """``redis`` gives the client to read with now (the gateway's read source may switch)."""
     router = APIRouter(prefix="/api/symbols", dependencies=[Depends(authorize)])
 
     @router.get("/{sym}/news", response_model=SymbolNews)
@@ -66,7 +67,7 @@ def news_router(
         """Today's news articles of the symbol, newest first (empty when there is none)."""
         sym, day = checked(sym), current_day()
         try:
-            stored = await redis.zrange(keys.news(day, sym), 0, limit - 1, desc=True)
+            stored = await redis().zrange(keys.news(day, sym), 0, limit - 1, desc=True)
         except (RedisError, OSError) as exc:
             raise HTTPException(503, {"code": "redis_unavailable", "message": str(exc)}) from None
         return SymbolNews(sym=sym, day=day, articles=articles(stored, sym))

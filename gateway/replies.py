@@ -119,6 +119,15 @@ class FeedLink(msgspec.Struct):
     faults_total: int = 0
 
 
+class Reads(msgspec.Struct):
+    """Where the gateway reads the boards: its replica, or the primary while the replica is
+    unusable (``replica`` says why: in sync, behind, resyncing, link down, unreachable)."""
+
+    source: str  # "replica" | "primary"
+    replica: str
+    replica_lag_ms: int | None = None
+
+
 class Heartbeat(msgspec.Struct, tag="heartbeat", tag_field="type", omit_defaults=True):
     server_ms: int
     day: str
@@ -126,6 +135,7 @@ class Heartbeat(msgspec.Struct, tag="heartbeat", tag_field="type", omit_defaults
     listening: bool  # subscribed to change notifications
     boards: dict[str, Times]
     feed_link: FeedLink | None = None  # only when GATEWAY_BRIDGE_URL is set
+    reads: Reads | None = None  # only when GATEWAY_REDIS_READ_URL is set
 
 
 class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):

@@ -33,6 +33,13 @@ class GatewaySettings(RedisSettings):
         "`REDIS_URL` (`replicaof`), so board reads never queue behind the functions' scripts; "
         "unset = `REDIS_URL`.",
     )
+    gateway_replica_max_lag_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="With `GATEWAY_REDIS_READ_URL`: a replica further behind its primary than "
+        "this (or resyncing, cut off, not answering) is not read; the gateway reads `REDIS_URL` "
+        "until the replica has kept up for 5 s, and says so in /readyz, its metrics and the page.",
+    )
     gateway_max_tick_hz: float = Field(
         10.0,
         gt=0,

@@ -92,6 +92,11 @@ class BoardReader:
         self._row_keys: dict[str, str] = {}  # symbol -> its row key (for the day)
         self._rows: dict[str, tuple[list[str], Row]] = {}  # symbol -> (raw HGETALL, wire row)
 
+    def use(self, redis: RedisClient) -> None:
+        """Read from ``redis`` from the next read on (the read source switched)."""
+        self.redis = redis
+        self._script = Script(redis, SCRIPT)
+
     async def read(self, day: str, depths: dict[str, int]) -> BoardRead:
         """The top ``depth`` rows of each board of ``depths`` for ``day``, each shard's part
         from one moment."""

@@ -69,12 +69,13 @@ def checked(sym: str) -> str:
 
 
 def symbol_router(
-    redis: RedisClient, current_day: Callable[[], str], authorize: Callable[..., None]
+    redis: Callable[[], RedisClient], current_day: Callable[[], str], authorize: Callable[..., None]
 ) -> APIRouter:
+    """``redis`` gives the client to read with now (the gateway's read source may switch)."""
     router = APIRouter(prefix="/api/symbols", dependencies=[Depends(authorize)])
 
     async def read(*hashes: str) -> list[Any]:
-        pipe = redis.pipeline(transaction=False)
+        pipe = redis().pipeline(transaction=False)
         for key in hashes:
             pipe.hgetall(key)
         try:

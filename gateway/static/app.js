@@ -15,6 +15,7 @@ import * as scans from "./scans.js";
 import { SymbolView } from "./symbol.js";
 
 const QUIET_MS = 5000;
+const DELAYED_MS = 2000; // newer data than this is LIVE; a board 2 s late at the open is wrong
 const PHONE = window.matchMedia("(max-width: 700px)");
 const COMMON = ["last", "change_pct", "gap_pct", "volume", "rvol", "change_1m_pct"];
 const UNFILTERED = new Set(["halts"]); // the global price/volume filter: a halt matters whatever the price
@@ -23,7 +24,7 @@ const $ = (id) => document.getElementById(id);
 
 const saved = scans.load();
 const state = {
-  ws: null, token: readToken(), catalogue: {}, fields: null, day: null, staleAfter: 10000, heartbeatMs: 1000,
+  ws: null, token: readToken(), catalogue: {}, fields: null, day: null, staleAfter: 10000, heartbeatMs: 1000, clockOffset: 0, reads: null,
   lastMessageAt: 0, attempt: 0, reconnectTimer: null, feed: { exchange_ms: null, received_ms: null },
   scans: saved ? saved.scans : scans.defaultScans(null),
   prefs: { masterMute: false, notify: false, filters: {}, active: null, logOpen: false, ...(saved?.prefs || {}) },
@@ -521,6 +522,7 @@ function scheduleReconnect() {
 function onHello(msg) {
   state.attempt = 0;
   state.day = msg.day;
+  state.clockOffset = msg.server_ms - Date.now();
   state.staleAfter = msg.stale_after_ms || state.staleAfter;
   state.heartbeatMs = msg.heartbeat_ms || state.heartbeatMs;
   state.fields = msg.fields || null;
@@ -567,6 +569,8 @@ function handle(msg) {
       break;
     }
     case "heartbeat": {
+      state.clockOffset = msg.server_ms - Date.now();
+      state.reads = msg.reads || null;
       state.feed = msg.feed || state.feed;
       state.link = msg.feed_link || null;
       state.day = msg.day;
@@ -602,6 +606,8 @@ function refreshClock() {
     state.live = false;
     scheduleReconnect();
   }
+  if (connected) showLiveState(now);
+  showReads(state.reads);
   const feedAge = state.feed.received_ms ? now - state.feed.received_ms : null;
   const feedStale = !connected || feedAge == null || feedAge > state.staleAfter;
   $("feed-time").textContent = fmtTime(state.feed.exchange_ms);
@@ -617,6 +623,40 @@ function refreshClock() {
     panel.sub.textContent = filterLabel(panel.scan);
   }
   if (state.lastLatencyMs != null) $("latency").textContent = "feed → screen " + fmtAge(Math.max(0, state.lastLatencyMs));
+}
+
+// The header follows the age of the newest data the page shows, not only the socket (issue 23):
+// LIVE within DELAYED_MS of the bridge reading it, DELAYED up to the stale limit, then STALE
+// (IDLE when the feed link says the market is quiet, WAITING until any data has a time). Ages
+// are on the server's clock.
+function showLiveState(now) {
+  let newest = state.feed.received_ms || 0;
+  for (const p of state.panels.values()) if (p.received_ms > newest) newest = p.received_ms;
+  const age = newest ? Math.max(0, now + (state.clockOffset || 0) - newest) : null;
+  let kind = age == null ? "waiting" : age > state.staleAfter ? "stale" : age > DELAYED_MS ? "delayed" : "live";
+  if (kind !== "live" && state.link && state.link.state === "idle") kind = "idle";
+  const text = {
+    live: "LIVE",
+    delayed: "DELAYED " + fmtAge(age),
+    stale: "STALE " + fmtAge(age),
+    waiting: "WAITING · no data yet",
+    idle: "IDLE · feed quiet",
+  }[kind];
+  $("conn").className = "conn " + (kind === "live" ? "live" : kind === "stale" ? "down" : "delayed");
+  $("conn-text").textContent = text;
+  document.body.dataset.data = kind;
+}
+
+// Where the gateway reads the boards (heartbeat.reads, when it has a read replica): the page
+// says when it fell back to the primary, and why.
+function showReads(reads) {
+  const box = $("reads-box");
+  box.hidden = !reads;
+  if (!reads) return;
+  const lag = reads.replica_lag_ms ? ", " + fmtAge(reads.replica_lag_ms) + " behind" : "";
+  $("reads").textContent = reads.source === "replica" ? "replica" : `primary (replica ${reads.replica}${lag})`;
+  $("reads").classList.toggle("stale", reads.source !== "replica");
+  document.body.dataset.reads = reads.source;
 }
 
 // The bridge's connection to Massive (heartbeat.feed_link): why the feed is quiet, and whether it

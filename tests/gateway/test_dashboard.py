@@ -32,6 +32,9 @@ async def test_dashboard_shows_live_boards_updates_and_recovers(redis_url, artif
         async with running_gateway(redis_url, port=port, gateway_stale_seconds=30) as gw:
             await page.goto(gw.url + "/")
             await page.wait_for_selector('.board[data-board="gainers"] tbody tr')
+            # the header is LIVE only while the data is fresh (issue 23): the market moves now
+            await market.move()
+            await page.wait_for_function("() => document.body.dataset.data === 'live'")
             assert await page.locator("#conn").inner_text() == "LIVE"
             for name in (
                 "gainers",
@@ -131,3 +134,29 @@ async def test_dashboard_shows_live_boards_updates_and_recovers(redis_url, artif
             )
     await redis.aclose()
     assert not errors, errors
+
+
+async def test_the_header_follows_the_age_of_the_data_not_the_socket(redis_url):
+    """LIVE while the newest data is under 2 s old, then DELAYED, then STALE past the stale
+    limit, with the socket up all along (issue 23: "LIVE" while the boards were a minute old)."""
+    redis = aioredis.from_url(redis_url)
+    market = DemoMarket(redis)
+    await market.write(TICKERS)
+    async with (
+        chromium() as browser,
+        running_gateway(redis_url, port=localstack.free_port(), gateway_stale_seconds=4) as gw,
+    ):
+        page = await browser.new_page()
+        await page.goto(gw.url + "/")
+        await page.wait_for_selector('.board[data-board="gainers"] tbody tr')
+        await market.move()
+        await page.wait_for_function("() => document.body.dataset.data === 'live'")
+        # the feed goes quiet: nothing more is written
+        await page.wait_for_function("() => document.body.dataset.data === 'delayed'")
+        assert (await page.locator("#conn").inner_text()).startswith("DELAYED")
+        await page.wait_for_function("() => document.body.dataset.data === 'stale'")
+        assert (await page.locator("#conn").inner_text()).startswith("STALE")
+        assert await page.evaluate("() => document.body.dataset.conn") == "live"  # socket up
+        await market.move()
+        await page.wait_for_function("() => document.body.dataset.data === 'live'")
+    await redis.aclose()
