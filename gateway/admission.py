@@ -15,6 +15,8 @@ import ipaddress
 from collections import Counter
 from typing import Literal
 
+from stampede.gateway import metrics
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Refusal = Literal["gateway_full", "address_full"]
 
@@ -39,10 +41,7 @@ class Admission:
         self.max_total, self.max_per_address = max_total, max_per_address
         self.proxies = networks(trusted_proxies)
         self.by_address: Counter[str] = Counter()
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_address.values())
+        self.total = 0  # connections counted now, from the handshake to the close
 
     def address(self, peer: str | None, forwarded_for: str | None) -> str:
         """The client's address: the peer's, or behind trusted proxies the right-most
@@ -62,9 +61,15 @@ class Admission:
         if self.by_address[address] >= self.max_per_address:
             return "address_full"
         self.by_address[address] += 1
+        self.total += 1
+        metrics.ADMITTED.set(self.total)
+        if self.total > metrics.ADMITTED_PEAK._value.get():
+            metrics.ADMITTED_PEAK.set(self.total)
         return None
 
     def release(self, address: str) -> None:
         self.by_address[address] -= 1
         if self.by_address[address] <= 0:
             del self.by_address[address]
+        self.total -= 1
+        metrics.ADMITTED.set(self.total)

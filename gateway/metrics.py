@@ -124,3 +124,14 @@ READ_SWITCHES = Counter(
     ["to"],
     registry=REGISTRY,
 )
+ADMITTED = Gauge(
+    "stampede_gateway_admitted_connections",
+    "WebSocket connections counted against GATEWAY_MAX_CLIENTS now (from the handshake, before "
+    "authentication, to the close).",
+    registry=REGISTRY,
+)
+ADMITTED_PEAK = Gauge(
+    "stampede_gateway_admitted_connections_peak",
+    "The most WebSocket connections counted at once since the gateway started.",
+    registry=REGISTRY,
+)

@@ -237,8 +237,9 @@ class Scanner:
         reads = {"GATEWAY_REDIS_READ_URL": self.replica.url} if self.replica else {}
         link = {"GATEWAY_BRIDGE_URL": bridge.url}  # the dashboard shows the feed link
         # Open, and said so in the banner: every process here binds 127.0.0.1. A gateway on a
-        # public address runs with GATEWAY_AUTH=required (its default) and a token.
-        auth = {"GATEWAY_AUTH": "off"}
+        # public address runs with GATEWAY_AUTH=required (its default) and a token; with
+        # GATEWAY_TOKEN in the environment this one does too (the hostile bench runs so).
+        auth = {} if os.environ.get("GATEWAY_TOKEN") else {"GATEWAY_AUTH": "off"}
         # --replicas gateway=N: N processes share the public port (SO_REUSEPORT, the kernel
         # spreads connections); each has a private status port for its health and metrics.
         gateways = [
@@ -442,9 +443,14 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     try:
         status = scanner.start()
+        access = (
+            "GATEWAY_TOKEN required: open /#token=…"
+            if os.environ.get("GATEWAY_TOKEN")
+            else "no token: it binds 127.0.0.1 only; a public gateway requires GATEWAY_TOKEN"
+        )
         print(
-            f"Stampede is up.\n  dashboard: {status['dashboard']} (no token: it binds 127.0.0.1"
-            f" only; a public gateway requires GATEWAY_TOKEN)\n  logs:      {status['logs']}/"
+            f"Stampede is up.\n  dashboard: {status['dashboard']} ({access})"
+            f"\n  logs:      {status['logs']}/"
             f"\n  metrics:   {status['gateway_metrics']} (the gateway's private status "
             f"port; every service's in {scanner.workdir / 'status.json'})\nPress Ctrl-C to stop.",
             flush=True,

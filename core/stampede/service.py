@@ -63,6 +63,7 @@ class ServerOptions(TypedDict, total=False):
     ws_ping_interval: float
     ws_ping_timeout: float
     http: Literal["h11", "httptools", "auto"] | type[asyncio.Protocol]
+    ws: Literal["auto", "websockets", "websockets-sansio", "wsproto"] | type[asyncio.Protocol]
     h11_max_incomplete_event_size: int
     proxy_headers: bool
 

@@ -135,3 +135,27 @@ def test_each_restart_is_judged_from_5_s_after_it_until_the_next() -> None:
     assert (start["part"], start["held"], start["caught_up_s"]) == ("start", True, 4.0)
     assert (bridge["held"], bridge["late_seconds"], bridge["caught_up_s"]) == (False, [36.0], 6.0)
     assert movers["held"] and movers["caught_up_s"] == 4.0 and movers["worst_p99_s"] == 0.2
+
+
+def _attack(cut: int = 50, last_cut_s: float | None = 3.0, slow_past: int = 0) -> dict:
+    return {
+        "flooders": {"count": 50, "cut_off": cut, "cut_off_after_s_max": last_cut_s},
+        "slow_headers": {"count": 1000, "open_s_max": 10.2, "open_past_15_s": slow_past},
+    }
+
+
+def test_hostile_needs_every_bound_of_issue_25() -> None:
+    good = verdict.hostile_verdict(200, 240, 150, _attack(), 1000, 1000, 0)
+    assert good.held, good.why_not
+    cases = {
+        "honest p99": verdict.hostile_verdict(200, 260, 150, _attack(), 1000, 1000, 0),
+        "no latency": verdict.hostile_verdict(None, 240, 150, _attack(), 1000, 1000, 0),
+        "RSS": verdict.hostile_verdict(200, 240, 300, _attack(), 1000, 1000, 0),
+        "a flooder left": verdict.hostile_verdict(200, 240, 150, _attack(49), 1000, 1000, 0),
+        "cut too late": verdict.hostile_verdict(200, 240, 150, _attack(50, 10.5), 1000, 1000, 0),
+        "slow headers": verdict.hostile_verdict(200, 240, 150, _attack(slow_past=1), 1000, 1000, 0),
+        "over the cap": verdict.hostile_verdict(200, 240, 150, _attack(), 1001, 1000, 0),
+        "forged shown": verdict.hostile_verdict(200, 240, 150, _attack(), 1000, 1000, 1),
+    }
+    for case, v in cases.items():
+        assert not v.held and len(v.why_not) == 1, (case, v.why_not)

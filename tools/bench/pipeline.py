@@ -26,6 +26,12 @@ the pids of status.json). Scenarios:
   each function restarted one at a time (``--restart-gap`` apart): the live board-write p99
   second by second, each part's catch-up time, and whether p99 stayed under 1 s in every
   second from 5 s after each (re)start.
+- **hostile**: the steady market load (``--hostile-rate``, 20k/s) with one honest dashboard
+  client, ``--seconds`` without attackers and then as long with them: 50 never-reading
+  flooders, 1,000 slow-header connections, a storm of 5,000 unauthenticated connections and
+  1,000 forged events/s (``attack.py``, its own process). Reports the honest client's
+  exchange->client p99 both ways, the gateway's peak RSS, what was refused by reason, the
+  most connections admitted, and whether anything forged reached a board (issue 25's bar).
 - **day**: a whole simulated session (04:00 -> 20:00 ET at 120x), the night and the next
   trading day's pre-market: memory, keys, stream bytes and clients once a wall second, growth
   per simulated hour, key TTLs, the day switch (``day.py``; ``--quick``: from 19:30 at 900x).
@@ -57,7 +63,7 @@ from stampede.tools.bench.report import report
 from stampede.tools.bench.verdict import Doc
 from stampede.tools.up import replica_counts
 
-SCENARIOS = ("steady", "ramp", "open", "latency", "scale", "restart", "day")
+SCENARIOS = ("steady", "ramp", "open", "latency", "scale", "restart", "hostile", "day")
 RUNNERS: dict[str, Callable[[scenarios.Plan], object]] = {
     "steady": scenarios.steady,
     "ramp": scenarios.ramp,
@@ -65,6 +71,7 @@ RUNNERS: dict[str, Callable[[scenarios.Plan], object]] = {
     "latency": scenarios.exchange_latency,
     "scale": scenarios.scale,
     "restart": scenarios.restart,
+    "hostile": scenarios.hostile,
     "day": lambda plan: day.day_run(plan.day),
 }
 
@@ -146,6 +153,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="seconds between the restart scenario's restarts (default 30; --quick 15)",
     )
     parser.add_argument(
+        "--hostile-rate",
+        type=int,
+        default=20_000,
+        help="events/s of the market load under the hostile scenario (default 20000)",
+    )
+    parser.add_argument(
         "--scale-rate",
         type=int,
         default=None,
@@ -213,6 +226,7 @@ def make_plan(args: argparse.Namespace, workroot: Path) -> scenarios.Plan:
         scale_rate=args.scale_rate or (10_000 if quick else 40_000),
         sim_start=args.sim_start,
         restart_gap=args.restart_gap or (15 if quick else 30),
+        hostile_rate=args.hostile_rate,
         latency_seconds=20 if quick else 60,
         workroot=workroot,
         redis_cluster=args.redis_cluster,

@@ -129,8 +129,15 @@ class BoardClient(Background):
     the wall instant it stands for. Every change of the ``day`` messages carry is recorded.
     """
 
-    def __init__(self, gateway_url: str, limit: int = 20, clock_offset_ms: float = 0.0) -> None:
+    def __init__(
+        self,
+        gateway_url: str,
+        limit: int = 20,
+        clock_offset_ms: float = 0.0,
+        token: str | None = None,
+    ) -> None:
         self.url = gateway_url.replace("http://", "ws://") + "/ws"
+        self.token = token  # sent as the first message, never in the URL (a log may keep URLs)
         self.limit = limit
         self.clock_offset_ms = clock_offset_ms
         self.counts: dict[str, int] = {}
@@ -149,6 +156,8 @@ class BoardClient(Background):
     async def _run(self) -> None:
         try:
             async with websockets.connect(self.url, max_size=None) as ws:
+                if self.token:
+                    await ws.send(json.dumps({"type": "auth", "token": self.token}))
                 for board in BOARDS:
                     subscribe = {
                         "type": "subscribe",

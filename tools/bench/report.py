@@ -201,6 +201,36 @@ def restart_section(r: Doc) -> list[str]:
     return out
 
 
+def hostile_section(r: Doc) -> list[str]:
+    a, p99 = r["attack"], r["honest_p99_ms"]
+    v = r["verdict"]
+    flooders, slow = a["flooders"], a["slow_headers"]
+    refused = r["refused"]
+
+    def counts(d: Doc) -> str:
+        return ", ".join(f"{key} {value:,.0f}" for key, value in sorted(d.items()) if value) or "-"
+
+    return [
+        "",
+        f"HOSTILE ({k(r['rate'])}/s market, {r['seconds']:.0f}s calm then {r['seconds']:.0f}s "
+        f"attacked): {'met' if v['held'] else 'missed: ' + '; '.join(v['why_not'])}",
+        f"  honest client exchange->client p99: {p99['calm']} ms calm, {p99['attacked']} ms "
+        f"attacked",
+        f"  gateway RSS peak {r['gateway_rss_mb_max']} MB; connections admitted at most "
+        f"{r['admitted_max']} (cap {r['cap']})",
+        f"  flooders: {flooders['cut_off']} of {flooders['count']} cut off, median "
+        f"{flooders['cut_off_after_s_median']} s, last {flooders['cut_off_after_s_max']} s",
+        f"  slow headers: {slow['count']}, longest open {slow['open_s_max']:.1f} s, open past "
+        f"15 s: {slow['open_past_15_s']}",
+        f"  storm of {a['storm']['count']}: {counts(a['storm']['outcomes'])}",
+        f"  forged at {a['forged']['rate']:.0f}/s: {counts(a['forged']['status_codes'])}; on the "
+        f"boards: {r['forged_on_boards']}",
+        f"  refused by the gateway: {counts(refused['gateway_dropped'])}; errors sent: "
+        f"{counts(refused['gateway_errors'])}; by the function: "
+        f"{counts(refused['function_dropped'])}",
+    ]
+
+
 def latency_section(runs: list[Doc]) -> list[str]:
     out = [
         "",
@@ -247,6 +277,8 @@ def report(results: Doc) -> str:
         out += scale_section(results["scale"])
     if "restart" in results:
         out += restart_section(results["restart"])
+    if "hostile" in results:
+        out += hostile_section(results["hostile"])
     if "day" in results:
         out += day_section(results["day"])
     return "\n".join(out)

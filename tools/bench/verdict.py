@@ -147,3 +147,48 @@ def restart_verdicts(
             }
         )
     return out
+
+
+HOSTILE_P99_RATIO = 1.25  # the honest client's p99 under attack, against the same run without
+HOSTILE_RSS_MB = 300.0
+HOSTILE_FLOODER_CUT_S = 10.0
+HOSTILE_SLOW_HEADER_S = 15.0
+
+
+def hostile_verdict(
+    calm_p99_ms: float | None,
+    attacked_p99_ms: float | None,
+    gateway_rss_mb_max: float,
+    attack: Doc,
+    admitted_max: int,
+    cap: int,
+    forged_on_boards: int,
+) -> Verdict:
+    """Issue 25's bar for ``--scenario hostile``: the honest client's exchange->client p99
+    within 1.25x of the calm run, gateway RSS under 300 MB, every flooder cut off within 10 s,
+    no slow-header connection open past 15 s, at most the cap admitted, nothing forged shown."""
+    failures = []
+    if calm_p99_ms is None or attacked_p99_ms is None:
+        failures.append("the honest client measured no latency")
+    elif attacked_p99_ms > HOSTILE_P99_RATIO * calm_p99_ms:
+        failures.append(
+            f"honest p99 {attacked_p99_ms:.0f} ms > {HOSTILE_P99_RATIO}x {calm_p99_ms:.0f} ms"
+        )
+    if gateway_rss_mb_max >= HOSTILE_RSS_MB:
+        failures.append(f"gateway RSS {gateway_rss_mb_max:.0f} MB")
+    flooders = attack["flooders"]
+    worst_cut = flooders["cut_off_after_s_max"]
+    if flooders["cut_off"] < flooders["count"] or (worst_cut or 0) > HOSTILE_FLOODER_CUT_S:
+        failures.append(
+            f"{flooders['cut_off']} of {flooders['count']} flooders cut off, the last after "
+            f"{worst_cut} s"
+        )
+    if attack["slow_headers"]["open_past_15_s"]:
+        failures.append(
+            f"{attack['slow_headers']['open_past_15_s']} slow-header connections open past 15 s"
+        )
+    if admitted_max > cap:
+        failures.append(f"{admitted_max} connections admitted over a cap of {cap}")
+    if forged_on_boards:
+        failures.append(f"{forged_on_boards} forged symbols on the boards")
+    return _verdict(failures)
