@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from stampede.telemetry import LATENCY_BUCKETS
 from stampede.tools.bench import verdict
-from stampede.tools.bench.figures import PIPELINE, Sample, per_second, window_figures
+from stampede.tools.bench.figures import (
+    PIPELINE,
+    Sample,
+    news_history_caught_up,
+    per_second,
+    window_figures,
+)
 from stampede.tools.promscrape import Snapshot
 
 
@@ -159,3 +165,30 @@ def test_hostile_needs_every_bound_of_issue_25() -> None:
     }
     for case, v in cases.items():
         assert not v.held and len(v.why_not) == 1, (case, v.why_not)
+
+
+def _dispatch_sample(at: float, acked: float, pending: float, in_flight: float, redelivered: float):
+    def key(name: str, **labels: str):
+        return (name, frozenset(labels.items()))
+
+    series = {
+        key("stampede_dispatch_deliveries_total", trigger="news-history", result="ack"): acked,
+        key("stampede_dispatch_consumer_pending", trigger="news-history"): pending,
+        key("stampede_dispatch_consumer_ack_pending", trigger="news-history"): in_flight,
+        key("stampede_dispatch_consumer_pending", trigger="movers"): 3.0,  # another Trigger
+        key("stampede_dispatch_redeliveries_total", trigger="momentum"): redelivered,
+    }
+    return Sample(at, Snapshot(at, series), {}, {}, {})
+
+
+def test_news_history_is_caught_up_once_delivered_and_nothing_waits() -> None:
+    samples = [
+        _dispatch_sample(10.0, 0, 0, 0, 0),  # nothing published yet: not "caught up"
+        _dispatch_sample(11.0, 5, 20, 1, 0),
+        _dispatch_sample(12.0, 25, 0, 1, 0),  # the last page in flight
+        _dispatch_sample(13.0, 26, 0, 0, 2),
+    ]
+    assert news_history_caught_up(samples, zero=10.0) == 3.0
+    assert news_history_caught_up(samples[:3], zero=10.0) is None
+    rows = per_second(samples, zero=10.0)
+    assert [r["redelivered"] for r in rows] == [0, 0, 2]  # a retry shows in its second

@@ -21,6 +21,8 @@ PIPELINE = names.PIPELINE_LATENCY
 EXCHANGE = names.EXCHANGE_LATENCY
 PENDING = names.DISPATCH_CONSUMER_PENDING
 STALE = (names.FUNCTION_DROPPED, {"reason": "stale"})
+REDELIVERIES = "stampede_dispatch_redeliveries_total"
+NEWS_HISTORY = "news-history"  # the Trigger of the day's news so far (triggers.yaml)
 LATENCY_STAGES = tuple(stage.value for stage in names.Stage)
 BOARD_WRITE = names.Stage.BOARD_WRITE.value
 # Throughput per stage: (key, counter, fixed labels). Events except where the name says otherwise.
@@ -266,6 +268,23 @@ def per_second(samples: Sequence[Sample], zero: float) -> list[Doc]:
                 "board_write_p99": p["p99"],
                 "pending": pending_total(b.metrics),
                 "stale": stale_between(a.metrics, b.metrics),
+                # deliveries JetStream had made before (a retry, an ack wait run out): a
+                # second made late by one shows it here
+                "redelivered": round(b.metrics.value(REDELIVERIES) - a.metrics.value(REDELIVERIES)),
             }
         )
     return out
+
+
+def news_history_caught_up(samples: Sequence[Sample], zero: float) -> float | None:
+    """Seconds from ``zero`` until the day's news so far was on the news board: the
+    ``news-history`` Trigger had delivered pages and none was waiting or in flight."""
+    for s in complete(samples):
+        m = s.metrics
+        delivered = m.value(names.DISPATCH_DELIVERIES, trigger=NEWS_HISTORY, result="ack")
+        waiting = m.value(PENDING, trigger=NEWS_HISTORY) + m.value(
+            names.DISPATCH_CONSUMER_ACK_PENDING, trigger=NEWS_HISTORY
+        )
+        if delivered > 0 and waiting == 0:
+            return round(s.at - zero, 1)
+    return None

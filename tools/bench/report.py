@@ -188,6 +188,8 @@ def restart_section(r: Doc) -> list[str]:
         f"RESTART ({k(r['rate'])}/s market from {r['sim_start']} ET, a part every "
         f"{r['gap_seconds']:.0f}s): live board-write p99 < 1 s in every second from 5 s after "
         f"each (re)start: {'met' if r['held'] else 'missed'}",
+        f"  the day's news so far on the board after {r.get('news_history_caught_up_s')} s "
+        "(the news-history Trigger delivered, nothing waiting)",
         f"{'part':>18} {'at':>6} {'caught up':>9} {'worst p99':>9} {'held':>4}  late seconds",
     ]
     for p in r["parts"]:
@@ -198,6 +200,11 @@ def restart_section(r: Doc) -> list[str]:
             f"{'yes' if p['held'] else 'no':>4}  "
             + (", ".join(f"{t:.0f}" for t in late[:12]) + (" ..." if len(late) > 12 else ""))
         )
+    redelivered = [p for p in r["timeline"] if p.get("redelivered")]
+    out.append(
+        "  redelivered CloudEvents (retries, ack waits run out) at: "
+        + (", ".join(f"{p['t']:.0f}s ({p['redelivered']})" for p in redelivered[:20]) or "none")
+    )
     return out
 
 

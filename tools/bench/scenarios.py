@@ -32,7 +32,12 @@ from stampede.gateway.settings import GatewaySettings
 from stampede.markettime import ET
 from stampede.tools.bench import attack, ceiling, verdict
 from stampede.tools.bench.day import DayPlan
-from stampede.tools.bench.figures import per_second, stale_between, window_figures
+from stampede.tools.bench.figures import (
+    news_history_caught_up,
+    per_second,
+    stale_between,
+    window_figures,
+)
 from stampede.tools.bench.probes import HOLD_CLOCK, BoardClient, Sampler, pipeline
 from stampede.tools.bench.truth import compare_with_truth
 from stampede.tools.bench.verdict import Doc
@@ -297,6 +302,7 @@ def restart(plan: Plan) -> Doc:
             samples = list(sampler.samples)
     shutil.rmtree(workdir, ignore_errors=True)
     timeline = per_second(samples, zero)
+    news_caught_up = news_history_caught_up(samples, zero)
     parts = verdict.restart_verdicts(timeline, restarts, end)
     for p in parts:
         print(
@@ -307,6 +313,7 @@ def restart(plan: Plan) -> Doc:
         "rate": rate_,
         "sim_start": plan.sim_start,
         "gap_seconds": plan.restart_gap,
+        "news_history_caught_up_s": news_caught_up,
         "parts": parts,
         "held": all(p["held"] for p in parts),
         "timeline": timeline,
