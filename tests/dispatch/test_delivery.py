@@ -123,7 +123,8 @@ async def test_400_goes_to_the_dead_letter_stream_without_retry(
             await all_bound(dispatcher)
             (event,) = await publish(js, Channel.TRADE)
             (dead,) = await dlq_messages(js, "momentum", 1)
-            assert deliveries(dispatcher, "dlq") == 1
+            # counted right after the dead letter is stored: wait for it, do not race it
+            await eventually(lambda: deliveries(dispatcher, "dlq") == 1, what="the dlq count")
             await asyncio.sleep(0.5)  # a retry would come within 0.1 s
             assert len(fn.received) == 1
             assert deliveries(dispatcher, "nak") == 0
@@ -148,7 +149,7 @@ async def test_exhausted_retries_go_to_the_dead_letter_stream(
             (event,) = await publish(js, Channel.TRADE)
             (dead,) = await dlq_messages(js, "momentum", 1)
             assert deliveries(dispatcher, "nak") == 2
-            assert deliveries(dispatcher, "dlq") == 1
+            await eventually(lambda: deliveries(dispatcher, "dlq") == 1, what="the dlq count")
     assert len(fn.received) == 3  # first attempt + retry: 2
     assert dead.headers["Stampede-Dlq-Reason"] == "retries_exhausted"
     assert dead.headers["Stampede-Dlq-Deliveries"] == "3"
