@@ -1,4 +1,5 @@
-// Alerts: a sound, an optional desktop notification and a log line when a symbol enters a scan.
+// Alerts: a sound, the symbol and scan spoken (per scan, off by default), an optional desktop
+// notification and a log line when a symbol enters a scan.
 //
 // Only real entries alert: rows in a diff's `added` (and, on the halts board, a new halt or
 // resume of a row already there). Snapshots - the first one, and those after a reconnect or a
@@ -59,6 +60,9 @@ let soundingTab = !(globalThis.navigator && navigator.locks);
 if (!soundingTab) navigator.locks.request(LEADER_LOCK, () => { soundingTab = true; return new Promise(() => {}); });
 export function isSoundingTab() { return soundingTab; }
 
+// A ticker spelled out (N V D A), as a trader reads it, not pronounced as a word.
+export function spoken(sym) { return sym.split("").join(" "); }
+
 function savedLog() {
   try {
     const saved = JSON.parse(localStorage.getItem(LOG_KEY) || "[]");
@@ -66,10 +70,20 @@ function savedLog() {
   } catch { return []; }
 }
 
+// Says a line with the browser's speech synthesis (nothing where there is none); a new alert
+// does not wait behind a queue of old ones: what is still unsaid is dropped.
+export function say(text) {
+  const synth = globalThis.speechSynthesis;
+  if (!synth || typeof SpeechSynthesisUtterance === "undefined") return;
+  if (synth.pending) synth.cancel();
+  synth.speak(new SpeechSynthesisUtterance(text));
+}
+
 export class Alerts {
-  constructor({ now = () => Date.now(), sound = play, onChange = () => {}, leader = isSoundingTab } = {}) {
+  constructor({ now = () => Date.now(), sound = play, speak = say, onChange = () => {}, leader = isSoundingTab } = {}) {
     this.now = now;
     this.sound = sound;
+    this.speak = speak;
     this.onChange = onChange;
     this.leader = leader;
     this.last = new Map(); // scan id + symbol -> when it last alerted
@@ -102,6 +116,7 @@ export class Alerts {
     this.save();
     if (!silent && this.leader()) {
       this.sound(scan.sound);
+      if (scan.voice) this.speak(`${spoken(row.sym)}, ${scan.name}`);
       this.desktop(entry);
     }
     this.onChange(entry);

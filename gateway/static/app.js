@@ -28,12 +28,26 @@ const state = {
   lastMessageAt: 0, attempt: 0, reconnectTimer: null, feed: { exchange_ms: null, received_ms: null },
   scans: saved ? saved.scans : scans.defaultScans(null),
   prefs: { masterMute: false, notify: false, filters: {}, active: null, logOpen: false, ...(saved?.prefs || {}) },
-  panels: new Map(), lastLatencyMs: null, live: false, named: false,
+  panels: new Map(), lastLatencyMs: null, live: false, named: false, linked: null,
 };
 const alerts = new Alerts({ onChange: renderLog });
 alerts.masterMute = state.prefs.masterMute;
 alerts.notify = state.prefs.notify;
-const symbolView = new SymbolView($("symbol"), api);
+const symbolView = new SymbolView($("symbol"), api, { onClose: () => link(null) });
+
+// The linked symbol (issue 23): a click on a row, an alert or a search selects a symbol
+// everywhere - the symbol view, and its row on every board, highlighted by one CSS rule, so a
+// row re-rendered by the next diff stays highlighted.
+const SYMBOL = /^[A-Z][A-Z0-9.]{0,9}$/;
+function link(sym) {
+  state.linked = sym;
+  document.body.dataset.linked = sym || "";
+  $("linked-style").textContent = sym ? `.board tr[data-sym="${CSS.escape(sym)}"] { box-shadow: inset 3px 0 0 var(--accent); background: rgba(78, 161, 255, .14); }` : "";
+}
+function select(sym) {
+  link(sym);
+  symbolView.open(sym);
+}
 renderLog(); // the alerts logged before a reload
 
 function readToken() {
@@ -96,7 +110,7 @@ function createPanel(scan) {
   });
   panel.tbody.addEventListener("click", (e) => {
     const tr = e.target.closest("tr");
-    if (tr?.dataset.sym) symbolView.open(tr.dataset.sym);
+    if (tr?.dataset.sym) select(tr.dataset.sym);
   });
   watchSize(panel);
   dressPanel(panel);
@@ -370,7 +384,7 @@ function renderLog() {
       td.textContent = text;
       tr.appendChild(td);
     }
-    tr.addEventListener("click", () => symbolView.open(a.sym));
+    tr.addEventListener("click", () => select(a.sym));
     return tr;
   }));
 }
@@ -725,6 +739,16 @@ $("clear-filters").addEventListener("click", () => {
   subscribeAll();
 });
 $("new-scan").addEventListener("click", () => openEditor(null));
+$("search").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const input = $("search-sym");
+  const sym = input.value.trim().toUpperCase();
+  input.setCustomValidity(SYMBOL.test(sym) ? "" : "a ticker: letters, digits and dots, up to 10");
+  if (!input.reportValidity()) return;
+  input.value = "";
+  input.blur();
+  select(sym);
+});
 PHONE.addEventListener("change", () => { for (const p of state.panels.values()) dressPanel(p); });
 
 showFilters();

@@ -1,5 +1,5 @@
 // The scan editor dialog: create (blank or from a preset), edit - rename, board, filters,
-// alert, sound, cooldown, mute, columns - and delete. It only reads and checks the form; what a
+// alert, sound, voice, cooldown, mute, columns - and delete. It only reads and checks the form; what a
 // saved or deleted scan means for panels and subscriptions is the caller's (onSave, onDelete).
 import { TONES, play, unlockAudio } from "./alerts.js";
 import { COLUMNS, FIELD_LABELS, escapeHtml, fieldLabel } from "./format.js";
@@ -73,6 +73,7 @@ export class ScanEditor {
     for (const [field, b] of Object.entries(bounds)) this.addFilterRow(field, b.min, b.max);
     $("ed-alert").checked = scan.alert;
     $("ed-muted").checked = scan.muted;
+    $("ed-voice").checked = !!scan.voice;
     $("ed-sound").innerHTML = Object.keys(TONES).map((s) => `<option${s === scan.sound ? " selected" : ""}>${s}</option>`).join("");
     $("ed-cooldown").value = scan.cooldown_s;
     const cols = this.columnsOf(scan);
@@ -102,6 +103,7 @@ export class ScanEditor {
     return scans.validScan({
       ...base, name: $("ed-name").value.trim() || "Scan", board: $("ed-board").value, limit: $("ed-limit").value,
       filters, columns, alert: $("ed-alert").checked, muted: $("ed-muted").checked, sound: $("ed-sound").value,
+      voice: $("ed-voice").checked,
       cooldown_s: Number($("ed-cooldown").value),
     }, this.state.catalogue, this.state.fields);
   }

@@ -2,7 +2,7 @@
 //
 // A scan is plain JSON (what export/import move between browsers):
 //   {id, name, board, limit, filters: {min_<field>|max_<field>: number}, columns: [field]|null,
-//    alert, sound, muted, cooldown_s, hidden, width, height}
+//    alert, sound, voice, muted, cooldown_s, hidden, width, height}
 // The page is laid out as the scans in order; a plain board is a scan without filters.
 
 const KEY = "stampede.scans.v1";
@@ -52,7 +52,7 @@ export function newId() { return "s" + Math.random().toString(36).slice(2, 10); 
 export function makeScan(fields) {
   return {
     id: newId(), name: "New scan", board: "gainers", limit: 20, filters: {}, columns: null,
-    alert: false, sound: "chime", muted: false, cooldown_s: DEFAULT_COOLDOWN_S, hidden: false,
+    alert: false, sound: "chime", voice: false, muted: false, cooldown_s: DEFAULT_COOLDOWN_S, hidden: false,
     width: null, height: null, ...structuredClone(fields || {}),
   };
 }
@@ -98,6 +98,7 @@ export function validScan(raw, boards, fields) {
   scan.filters = filters;
   scan.columns = Array.isArray(scan.columns) ? scan.columns.filter((c) => typeof c === "string") : null;
   scan.alert = !!scan.alert; scan.muted = !!scan.muted; scan.hidden = !!scan.hidden;
+  scan.voice = !!scan.voice; // spoken alerts: off unless the trader turns them on
   if (!SOUNDS.includes(scan.sound)) scan.sound = "chime";
   const cooldown = Number(scan.cooldown_s);
   scan.cooldown_s = Number.isFinite(cooldown) && cooldown >= 0 ? cooldown : DEFAULT_COOLDOWN_S;

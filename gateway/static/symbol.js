@@ -27,8 +27,9 @@ function statText(field, v) {
 }
 
 export class SymbolView {
-  constructor(root, api) {
+  constructor(root, api, { onClose = () => {} } = {}) {
     this.root = root;
+    this.onClose = onClose; // the trader closed it (button, Escape)
     this.api = api; // (path) -> Promise<json | null>
     this.sym = null;
     this.timer = null;
@@ -37,8 +38,9 @@ export class SymbolView {
     this.chart = null;
     this.bars = [];
     this.offsetS = 0;
-    root.querySelector(".close").addEventListener("click", () => this.close());
-    document.addEventListener("keydown", (e) => { if (e.key === "Escape" && this.sym) this.close(); });
+    const dismiss = () => { this.close(); this.onClose(); };
+    root.querySelector(".close").addEventListener("click", dismiss);
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape" && this.sym) dismiss(); });
   }
 
   async open(sym) {

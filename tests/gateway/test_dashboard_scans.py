@@ -391,3 +391,45 @@ async def test_one_tab_sounds_every_tab_logs_and_the_log_survives_a_reload(redis
         assert await alerts_for(second, sym) == 1
         assert not errors, errors
     await redis.aclose()
+
+
+SPEECH_SPY = """
+window.__said = [];
+Object.defineProperty(window, "speechSynthesis", {
+  configurable: true,
+  value: { pending: false, cancel() {}, speak(utterance) { window.__said.push(utterance.text); } },
+});
+"""
+
+
+async def test_a_scan_speaks_its_alerts_only_when_told_to(redis_url):
+    """Voice alerts (issue 23): the symbol, spelled out, and the scan's name, with the browser's
+    speech synthesis; per scan, off by default (the default Halts scan alerts but is silent)."""
+    redis = aioredis.from_url(redis_url)
+    market = DemoMarket(redis)
+    await market.write(TICKERS)
+    async with running_gateway(redis_url) as gw, chromium() as browser:
+        page, errors = await open_page(browser, "about:blank")
+        await page.add_init_script(SPEECH_SPY)
+        await page.goto(gw.url + "/")
+        await page.wait_for_selector('.board[data-board="halts"] tr[data-sym="FFIE"]')
+        await market.set_halt("NVDA", True)
+        await page.wait_for_selector('#alert-log tr[data-sym="NVDA"]', state="attached")
+        assert await page.evaluate("window.__said") == []  # voice is off by default
+        await page.click("#new-scan")
+        await page.fill("#ed-name", "Halt voice")
+        await page.select_option("#ed-board", "halts")
+        await page.check("#ed-alert")
+        await page.check("#ed-voice")
+        await page.fill("#ed-cooldown", "0")
+        await page.click("#ed-save")
+        await page.wait_for_selector('.board:has(h2:text-is("Halt voice")) tbody tr')
+        await market.set_halt("AMD", True)
+        await page.wait_for_function("() => window.__said.length > 0")
+        assert await page.evaluate("window.__said") == ["A M D, Halt voice"]
+        saved = await page.evaluate(
+            "() => window.stampede.state.scans.find((s) => s.name === 'Halt voice').voice"
+        )
+        assert saved is True  # kept with the scan, so it survives a reload and an export
+        assert not errors, errors
+    await redis.aclose()

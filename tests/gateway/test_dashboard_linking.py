@@ -1,0 +1,72 @@
+"""A ticker search box and a linked symbol (issue 23), in the real Chromium: a search or a click
+on a row opens the symbol view and highlights that symbol's row on every board; closing the
+view ends the link; a search that is no ticker opens nothing."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from support.browser import TICKERS, DemoMarket, chromium, open_page
+from support.gateway import running_gateway
+
+pytestmark = pytest.mark.browser
+
+HIGHLIGHTED = """sym => [...document.querySelectorAll(`.board tr[data-sym="${sym}"]`)]
+  .map(tr => getComputedStyle(tr).boxShadow !== "none")"""
+
+
+ON_TWO_BOARDS = """() => {
+  const volume = [...document.querySelectorAll('.board[data-board="volume"] tbody tr')];
+  return volume.map(tr => tr.dataset.sym).find(sym =>
+    document.querySelectorAll(`.board tr[data-sym="${sym}"]`).length >= 2) || null;
+}"""
+
+
+async def linked_rows(page, sym: str) -> list[bool]:
+    return await page.evaluate(HIGHLIGHTED, sym)
+
+
+async def test_search_and_clicks_link_a_symbol_across_the_boards(redis_url):
+    redis = aioredis.from_url(redis_url)
+    market = DemoMarket(redis)
+    await market.write(TICKERS)
+    async with running_gateway(redis_url) as gw, chromium() as browser:
+        page, errors = await open_page(
+            browser, "about:blank", viewport={"width": 1440, "height": 900}
+        )
+        await page.goto(gw.url + "/")
+        await page.wait_for_selector('.board[data-board="volume"] tbody tr')
+        await page.wait_for_selector('.board[data-board="gainers"] tbody tr')
+        sym = await page.evaluate(ON_TWO_BOARDS)  # a symbol on the volume board and another
+        assert sym and not any(await linked_rows(page, sym))
+
+        await page.fill("#search-sym", sym.lower())
+        await page.press("#search-sym", "Enter")
+        await page.wait_for_selector(f'#symbol[data-sym="{sym}"]:not([hidden])')
+        on_boards = await linked_rows(page, sym)
+        assert len(on_boards) >= 2 and all(on_boards)  # every board showing it
+        await market.move(12)  # rows are re-rendered by diffs: the highlight stays
+        await page.wait_for_timeout(600)
+        assert all(await linked_rows(page, sym))
+
+        await page.press("body", "Escape")  # closing the view ends the link
+        await page.wait_for_selector("#symbol", state="hidden")
+        assert not any(await linked_rows(page, sym))
+
+        # a click on another symbol's row links that one
+        rows = page.locator('.board[data-board="volume"] tbody tr')
+        row = rows.nth(0) if await rows.nth(0).get_attribute("data-sym") != sym else rows.nth(1)
+        other = await row.get_attribute("data-sym")
+        await row.click()
+        await page.wait_for_selector(f'#symbol[data-sym="{other}"]:not([hidden])')
+        assert all(await linked_rows(page, other)) and not any(await linked_rows(page, sym))
+        await page.press("body", "Escape")
+
+        await page.fill("#search-sym", "$$$")  # not a ticker: nothing opens
+        await page.press("#search-sym", "Enter")
+        await page.wait_for_timeout(300)
+        assert await page.locator("#symbol").is_hidden()
+        assert not await page.evaluate("() => document.querySelector('#search-sym').validity.valid")
+        assert not errors, errors
+    await redis.aclose()
