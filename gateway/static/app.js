@@ -10,7 +10,7 @@
  */
 import { Alerts, unlockAudio } from "./alerts.js";
 import { ScanEditor } from "./editor.js";
-import { COLUMNS, DERIVED, NEEDS_REFERENCE, SIGNED, escapeHtml, fieldLabel, fmtAge, fmtPrice, fmtTime, fmtVol } from "./format.js";
+import { COLUMNS, DERIVED, NEEDS_REFERENCE, SIGNED, TICKING, escapeHtml, fieldLabel, fmtAge, fmtPrice, fmtTime, fmtVol } from "./format.js";
 import * as scans from "./scans.js";
 import { SymbolView } from "./symbol.js";
 
@@ -168,13 +168,15 @@ function watchSize(panel) {
 
 function cellValue(row, col) {
   if (row.has_reference === false && NEEDS_REFERENCE.has(col)) return null;
-  if (col in DERIVED) return DERIVED[col](row);
+  if (col in DERIVED) return DERIVED[col](row, state.feed.exchange_ms);
   return row[col] ?? null;
 }
 
+// A row that changed rank takes its new place at once and is marked for a moment (an edge on
+// its left: green when it rose, red when it fell). It does not glide: at the open boards change
+// ten times a second, and gliding rows were always mid-flight, stacked over each other (issue
+// 23, defect 4); a row never overlaps another.
 function render(panel, fresh) {
-  const before = new Map();
-  for (const [sym, tr] of panel.trs) before.set(sym, tr.getBoundingClientRect().top);
   const keep = new Set(panel.rows.map((r) => r.sym));
   for (const [sym, tr] of panel.trs) if (!keep.has(sym)) { tr.remove(); panel.trs.delete(sym); }
   panel.rows.forEach((row, i) => {
@@ -184,22 +186,11 @@ function render(panel, fresh) {
     updateRow(panel, tr, row, i, !isNew && fresh);
     if (panel.tbody.children[i] !== tr) panel.tbody.insertBefore(tr, panel.tbody.children[i] || null);
     if (isNew && fresh) flashOnce(tr, "flash-new");
+    else if (fresh && tr._rank != null && tr._rank !== i) flashOnce(tr, i < tr._rank ? "rank-up" : "rank-down");
+    tr._rank = i;
   });
   panel.empty.style.display = panel.rows.length ? "none" : "block";
   panel.empty.textContent = panel.seq == null ? "waiting for data…" : "no symbols match";
-  // FLIP: rows that changed rank glide from their old place to the new one
-  for (const [sym, tr] of panel.trs) {
-    const old = before.get(sym);
-    if (old == null) continue;
-    const delta = old - tr.getBoundingClientRect().top;
-    if (!delta) continue;
-    tr.style.transition = "none";
-    tr.style.transform = `translateY(${delta}px)`;
-    requestAnimationFrame(() => {
-      tr.style.transition = "transform 300ms ease-out";
-      tr.style.transform = "";
-    });
-  }
 }
 
 function makeRow(panel) {
@@ -239,7 +230,7 @@ function updateRow(panel, tr, row, rank, flash) {
 // A flash is a class set now and removed by a timer (CSS fades it out), so it always ends,
 // even in a background tab that renders no frames.
 function flashOnce(el, cls) {
-  el.classList.remove("flash-up", "flash-down", "flash-new");
+  el.classList.remove("flash-up", "flash-down", "flash-new", "rank-up", "rank-down");
   el.classList.add(cls);
   clearTimeout(el._flashTimer);
   el._flashTimer = setTimeout(() => el.classList.remove(cls), 700);
@@ -634,9 +625,23 @@ function refreshClock() {
       : fmtAge(age) + " ago · " + fmtTime(panel.exchange_ms);
     panel.fresh.classList.toggle("quiet", age != null && age > QUIET_MS);
     panel.el.classList.toggle("stale", feedStale);
+    tickCells(panel);
     panel.sub.textContent = filterLabel(panel.scan);
   }
   if (state.lastLatencyMs != null) $("latency").textContent = "feed → screen " + fmtAge(Math.max(0, state.lastLatencyMs));
+}
+
+// Cells of columns that move with the feed clock (a halt's time so far) are redrawn here, not
+// only when a diff changes their row.
+function tickCells(panel) {
+  panel.cols.forEach((col, k) => {
+    if (!TICKING.has(col)) return;
+    for (const row of panel.rows) {
+      const td = panel.trs.get(row.sym)?.cells[k + 2];
+      const text = COLUMNS[col][1](cellValue(row, col));
+      if (td && td.textContent !== text) td.textContent = text;
+    }
+  });
 }
 
 // The header follows the age of the newest data the page shows, not only the socket (issue 23):

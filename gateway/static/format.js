@@ -63,7 +63,9 @@ export const COLUMNS = {
   halt_time: ["Halt at", fmtTime, "time of the last halt or resume (ET)"],
   halt_start_ms: ["Halted", fmtTime, "when the latest halt began (ET)"],
   resume_ms: ["Resumed", fmtTime, "when the latest halt ended (ET); — while halted"],
-  halt_duration_ms: ["Halted for", fmtDuration, "how long the latest halt lasted (resumed − halted)"],
+  halt_duration_ms: ["Halted for", fmtDuration, "how long the latest halt lasted (resumed − halted), or has lasted so far (feed clock)"],
+  expected_resume_ms: ["Resume ~", fmtTime, "expected resume while halted (ET): an LULD pause lasts 5 minutes, and may be extended"],
+  halt_price: ["Halt $", fmtPrice, "the last price before the halt (no trade prints while halted)"],
   float_shares: ["Float", fmtVol, "free float (shares)"],
   shares_outstanding: ["Shares", fmtVol, "shares outstanding"],
   market_cap: ["Mkt cap", fmtDollars, "market capitalisation"],
@@ -74,11 +76,21 @@ export const COLUMNS = {
   luld_distance_pct: ["To band", fmtPlainPct, "distance of the last price to the nearer LULD band (% of last)"],
 };
 export const SIGNED = new Set(["change_pct", "gap_pct", "from_open_pct", "change_1m_pct", "change_5m_pct"]);
-// Columns computed from other row fields (the gateway sends what Redis holds, nothing derived).
+export const LULD_PAUSE_MS = 5 * 60 * 1000; // an LULD trading pause: 5 minutes (it may be extended)
+// Columns computed from other row fields (the gateway sends what Redis holds, nothing derived),
+// some on the feed clock (``feedNow``: the newest exchange time the page knows).
 export const DERIVED = {
-  halt_duration_ms: (row) =>
-    row.resume_ms != null && row.halt_start_ms != null ? row.resume_ms - row.halt_start_ms : null,
+  halt_duration_ms: (row, feedNow) => {
+    if (row.halt_start_ms == null) return null;
+    if (row.resume_ms != null) return row.resume_ms - row.halt_start_ms;
+    return row.halted === true && feedNow ? Math.max(0, feedNow - row.halt_start_ms) : null;
+  },
+  expected_resume_ms: (row) =>
+    row.halted === true && row.halt_start_ms != null ? row.halt_start_ms + LULD_PAUSE_MS : null,
+  halt_price: (row) => (row.halted === true ? row.last ?? null : null),
 };
+// Derived columns that move with the feed clock, redrawn a few times a second
+export const TICKING = new Set(["halt_duration_ms"]);
 // fields that need a previous close: meaningless without reference data
 export const NEEDS_REFERENCE = new Set(["change_pct", "gap_pct", "rvol"]);
 

@@ -39,7 +39,7 @@ export const PRESETS = {
   // every halt and resume is a discrete exchange event, never noise: no cooldown. Resumed
   // symbols stay on the board for the day (ranked by their resume time).
   halts: { name: "Halts", board: "halts", alert: true, sound: "siren", filters: {}, cooldown_s: 0,
-    columns: ["last", "change_pct", "halt_start_ms", "resume_ms", "halt_duration_ms", "luld_upper", "luld_lower"] },
+    columns: ["halt_price", "change_pct", "halt_start_ms", "halt_duration_ms", "expected_resume_ms", "resume_ms", "luld_upper", "luld_lower"] },
   // a watch list (a halt may follow), not an entry signal: no alert
   near_luld: { name: "Near LULD band", board: "near_luld", filters: {},
     columns: ["last", "luld_distance_pct", "luld_upper", "luld_lower", "change_pct", "volume"] },

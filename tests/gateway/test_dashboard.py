@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 import redis.asyncio as aioredis
@@ -74,7 +75,18 @@ async def test_dashboard_shows_live_boards_updates_and_recovers(redis_url, artif
             assert await muln.locator('td[data-col="resume_ms"]').inner_text() == "09:13:20"
             assert await muln.locator('td[data-col="halt_duration_ms"]').inner_text() == "5:00"
             assert await ffie.locator('td[data-col="resume_ms"]').inner_text() == "—"
-            assert await ffie.locator('td[data-col="halt_duration_ms"]').inner_text() == "—"
+            # a halt under way (issue 23): its time so far on the feed clock (halted at 09:19:00,
+            # the feed at 09:20 and on), when an LULD pause would end, the price it halted at
+            so_far = await ffie.locator('td[data-col="halt_duration_ms"]').inner_text()
+            assert re.fullmatch(r"1:0\d", so_far), so_far
+            assert (
+                await ffie.locator('td[data-col="expected_resume_ms"]').inner_text() == "09:24:00"
+            )
+            halt_price = await ffie.locator('td[data-col="halt_price"]').inner_text()
+            expected = market.rows["FFIE"]["last"]  # its last price: no trade while halted
+            assert float(halt_price.replace(",", "")) == pytest.approx(expected, abs=0.006)
+            assert await muln.locator('td[data-col="expected_resume_ms"]').inner_text() == "—"
+            assert await muln.locator('td[data-col="halt_price"]').inner_text() == "—"
             assert "Nasdaq-listed only" in await halts.locator("h2").inner_text()
             assert (
                 await page.locator('.board[data-board="gainers"] tr[data-sym="WISH"]').count() == 0
@@ -159,4 +171,44 @@ async def test_the_header_follows_the_age_of_the_data_not_the_socket(redis_url):
         assert await page.evaluate("() => document.body.dataset.conn") == "live"  # socket up
         await market.move()
         await page.wait_for_function("() => document.body.dataset.data === 'live'")
+    await redis.aclose()
+
+
+# Every animation frame for ``ms``: rows of a board whose boxes overlap the row above, and how
+# many rows carried a rank mark (issue 23, defect 4: rows stacked in the rank animation).
+ROW_OVERLAPS = """(ms) => new Promise((done) => {
+  let overlaps = 0, frames = 0, marks = 0;
+  const end = performance.now() + ms;
+  function frame() {
+    frames += 1;
+    for (const body of document.querySelectorAll(".board tbody")) {
+      const boxes = [...body.rows].map((r) => r.getBoundingClientRect()).filter((b) => b.height);
+      for (let i = 1; i < boxes.length; i++) if (boxes[i].top < boxes[i - 1].bottom - 0.5) overlaps++;
+    }
+    marks += document.querySelectorAll("tr.rank-up, tr.rank-down").length;
+    if (performance.now() < end) requestAnimationFrame(frame);
+    else done({ overlaps, frames, marks });
+  }
+  requestAnimationFrame(frame);
+})"""
+
+
+async def test_rows_never_overlap_while_ranks_change_ten_times_a_second(redis_url):
+    redis = aioredis.from_url(redis_url)
+    market = DemoMarket(redis)
+    await market.write(TICKERS)
+    async with running_gateway(redis_url) as gw, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1440, "height": 900})
+        await page.goto(gw.url + "/")
+        await page.wait_for_selector('.board[data-board="gainers"] tbody tr')
+
+        async def churn() -> None:
+            for _ in range(30):  # the open's pace: a new ranking every 100 ms
+                await market.move(10)
+                await asyncio.sleep(0.1)
+
+        seen, _ = await asyncio.gather(page.evaluate(ROW_OVERLAPS, 3500), churn())
+        assert seen["frames"] > 30, seen
+        assert seen["marks"] > 0, seen  # ranks did change, and were marked
+        assert seen["overlaps"] == 0, seen
     await redis.aclose()
