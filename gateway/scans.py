@@ -67,7 +67,8 @@ class Bound:
         if source is None:
             return row.get(self.field)
         at = row.get(source)
-        return None if at is None else (now_ms - at) / 1000
+        # a time newer than the feed clock the gateway knows happened just now, not in the future
+        return None if at is None else max(0.0, (now_ms - at) / 1000)
 
     def passes(self, row: Mapping[str, Any], now_ms: float) -> bool:
         value = self.value(row, now_ms)

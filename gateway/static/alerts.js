@@ -101,8 +101,10 @@ export class Alerts {
     try { localStorage.setItem(LOG_KEY, JSON.stringify(this.log)); } catch { /* full or off: kept in memory */ }
   }
 
-  // A symbol entered a scan; returns true when that made an alert.
-  entered(scan, row, why) {
+  // A symbol entered a scan; returns true when that made an alert. ``feedMs``: the exchange
+  // time of the data that made it (the log shows the feed clock, as the boards do); the
+  // cooldown runs on this browser's clock.
+  entered(scan, row, why, feedMs = null) {
     if (!scan.alert) return false;
     const key = scan.id + "\u0000" + row.sym;
     const now = this.now();
@@ -110,7 +112,7 @@ export class Alerts {
     if (last != null && now - last < scan.cooldown_s * 1000) return false;
     this.last.set(key, now);
     const silent = this.masterMute || scan.muted;
-    const entry = { t: now, sym: row.sym, scan: scan.name, scanId: scan.id, price: row.last ?? null, why, silent };
+    const entry = { t: feedMs ?? now, sym: row.sym, scan: scan.name, scanId: scan.id, price: row.last ?? null, why, silent };
     this.log.unshift(entry);
     this.log.length = Math.min(this.log.length, LOG_SIZE);
     this.save();

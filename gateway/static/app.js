@@ -386,7 +386,9 @@ function entries(panel, msg) {
   if (panel.scan.board === "halts") {
     for (const c of msg.changed) if ("halt_time" in c.set) found.push([c.sym, null]);
   }
-  const nowMs = state.feed.exchange_ms || Date.now();
+  // the feed's time: the newest this page knows, this diff's included (heartbeats come once a
+  // second, and one said -49 s for a new high the diff had just brought)
+  const nowMs = Math.max(state.feed.exchange_ms || 0, msg.exchange_ms || 0) || Date.now();
   return found.map(([sym, rank]) => {
     const row = panel.rows.find((r) => r.sym === sym);
     if (!row) return null;
@@ -569,7 +571,8 @@ function handle(msg) {
       noteTimes(panel, msg);
       if (msg.received_ms) state.lastLatencyMs = Date.now() - msg.received_ms;
       render(panel, true);
-      for (const [row, why] of entries(panel, msg)) alerts.entered(panel.scan, row, why);
+      // logged at the feed's time of the data that made it, as the boards show time
+      for (const [row, why] of entries(panel, msg)) alerts.entered(panel.scan, row, why, msg.exchange_ms);
       $("day").textContent = msg.day;
       break;
     }

@@ -143,7 +143,8 @@ export function reasons(scan, row, nowMs) {
     if (name.endsWith("_age_s")) {
       const base = name.slice(0, -"_age_s".length);
       const at = row[base + "_time"] ?? row[base + "_ms"];
-      value = at != null ? Math.round((nowMs - at) / 1000) : null;
+      // a time newer than the page's feed clock happened just now, not in the future
+      value = at != null ? Math.max(0, Math.round((nowMs - at) / 1000)) : null;
     } else value = row[name === "price" ? "last" : name];
     if (value == null) continue;
     const shown = Math.abs(value) >= 1e5 ? Math.round(value).toLocaleString("en-US") : +(+value).toFixed(2);

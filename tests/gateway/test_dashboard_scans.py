@@ -109,6 +109,8 @@ async def test_a_scan_made_in_the_page_filters_server_side_and_alerts_once_per_c
         assert await page.evaluate("window.__tones") == [1568]  # the ping the scan chose
         log = await page.locator(f'#alert-log tr[data-sym="{sym}"] td').all_inner_texts()
         assert log[1:3] == [sym, SCAN] and "change_pct" in log[4] and "entered" in log[4]
+        # at the feed's time, as the boards show it (the demo market is at 09:2x ET), not the wall
+        assert log[0].startswith("09:2"), log[0]
         # out and back in within the cooldown: no second alert
         await reenter(page, market, sym, pause_ms=0)
         await page.wait_for_timeout(300)

@@ -44,6 +44,9 @@ def test_bounds_are_inclusive_and_unknown_fields_never_pass():
     assert syms(Spec("new_highs", 10, fresh_high).select(ROWS, now_ms=130_000)) == ["A", "B", "E"]
     assert syms(Spec("new_highs", 10, fresh_high).select(ROWS, now_ms=156_000)) == ["A", "B"]
     assert syms(Spec("gainers", 1, runners).select(ROWS)) == ["A"]  # limit after filtering
+    # a high newer than the gateway's feed clock is 0 s old, not -85 s (issue 23, defect 10)
+    just_now = Filters.parse({"min_hod_age_s": 0, "max_hod_age_s": 5})
+    assert "E" in syms(Spec("new_highs", 10, just_now).select(ROWS, now_ms=10_000))
 
 
 def test_equal_scans_share_one_spec_and_echo_v1_names():
