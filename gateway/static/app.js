@@ -331,6 +331,8 @@ const editor = new ScanEditor({
     }
     layout();
     persist();
+    // a new scan lands at the end of the grid, often below the fold: bring it into view
+    if (!old) state.panels.get(scan.id)?.el.scrollIntoView({ block: "nearest" });
   },
   onDelete(scan) {
     state.scans = state.scans.filter((s) => s !== scan);
@@ -759,6 +761,9 @@ $("search").addEventListener("submit", (e) => {
 });
 PHONE.addEventListener("change", () => { for (const p of state.panels.values()) dressPanel(p); });
 
+// The alert log stays in view under the (wrapping, sticky) top bar while the boards scroll.
+new ResizeObserver(([entry]) => document.documentElement.style.setProperty(
+  "--topbar-height", entry.target.getBoundingClientRect().height + "px")).observe(document.querySelector(".topbar"));
 showFilters();
 showPrefs();
 layout();

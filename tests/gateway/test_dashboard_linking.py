@@ -70,3 +70,35 @@ async def test_search_and_clicks_link_a_symbol_across_the_boards(redis_url):
         assert not await page.evaluate("() => document.querySelector('#search-sym').validity.valid")
         assert not errors, errors
     await redis.aclose()
+
+
+async def test_the_alert_log_stays_in_view_and_a_new_scan_is_scrolled_to(redis_url):
+    """Issue 23, defect 8: at 1440x900 the alert log is sticky under the top bar while the
+    boards scroll, and a scan made below the fold is brought into view."""
+    redis = aioredis.from_url(redis_url)
+    market = DemoMarket(redis)
+    await market.write(TICKERS)
+    async with running_gateway(redis_url) as gw, chromium() as browser:
+        page, errors = await open_page(
+            browser, "about:blank", viewport={"width": 1440, "height": 900}
+        )
+        await page.goto(gw.url + "/")
+        await page.wait_for_selector('.board[data-board="gainers"] tbody tr')
+        await page.click("#toggle-log")
+        await page.mouse.wheel(0, 2000)  # the boards scroll
+        await page.wait_for_timeout(300)
+        log = await page.locator("#alert-log").bounding_box()
+        bar = await page.locator(".topbar").bounding_box()
+        assert log and bar and abs(log["y"] - (bar["y"] + bar["height"])) < 2, (log, bar)
+        await page.mouse.wheel(0, -4000)
+        await page.click("#new-scan")
+        await page.fill("#ed-name", "Below the fold")
+        await page.select_option("#ed-board", "volume")
+        await page.click("#ed-save")
+        panel = page.locator('.board:has(h2:text-is("Below the fold"))')
+        await panel.locator("tbody tr").first.wait_for()
+        await page.wait_for_timeout(300)
+        box = await panel.bounding_box()
+        assert box and 0 <= box["y"] < 900, box  # in the viewport
+        assert not errors, errors
+    await redis.aclose()
