@@ -1,5 +1,7 @@
-// The symbol view: chart (1-minute candles, volume, VWAP, previous close, pre-market high),
-// the row's numbers, float / shares / short interest, headlines, LULD bands and halt history.
+// The symbol view: chart (1- or 5-minute candles from the day's minute bars, volume, VWAP,
+// EMA 9/20, previous close, pre-market high, halt and resume markers, an OHLC readout under
+// the cursor), the row's numbers, float / shares / short interest, headlines, LULD bands and
+// halt history.
 //
 // Everything comes from Stampede's REST (the bars function keeps the day's minute bars in
 // Redis); the browser never talks to Massive and holds no key. While the panel is open it
@@ -8,6 +10,33 @@
 import { COLUMNS, fmtPct, fmtPrice, fmtTime, fmtVol } from "./format.js";
 
 const POLL_MS = 2000;
+export const FRAMES = [1, 5]; // candle minutes offered (5-minute candles are made from the 1-minute bars)
+const EMAS = [[9, "#c792ea"], [20, "#4ea1ff"]];
+
+// Minute bars ({t, o, h, l, c, v, a}, t ascending) as candles of ``minutes``: each starts on a
+// multiple of it (ET and UTC agree on 5-minute boundaries) and keeps the day's VWAP (``a``) of
+// its last bar.
+export function aggregate(bars, minutes) {
+  if (minutes === 1) return bars;
+  const span = minutes * 60_000;
+  const out = [];
+  for (const b of bars) {
+    const start = Math.floor(b.t / span) * span;
+    const last = out[out.length - 1];
+    if (last && last.t === start) {
+      last.h = Math.max(last.h, b.h); last.l = Math.min(last.l, b.l); last.c = b.c; last.v += b.v;
+      if (b.a != null) last.a = b.a;
+    } else out.push({ t: start, o: b.o, h: b.h, l: b.l, c: b.c, v: b.v, a: b.a ?? null });
+  }
+  return out;
+}
+
+// Exponential moving average of ``n`` periods (weight 2 / (n + 1)), from the first value on.
+export function ema(values, n) {
+  const k = 2 / (n + 1);
+  let prev = null;
+  return values.map((v) => (prev = prev == null ? v : v * k + prev * (1 - k)));
+}
 const STATS = [
   ["last", "Last"], ["change_pct", "% Chg"], ["gap_pct", "Gap %"], ["prev_close", "Prev close"],
   ["open", "Open"], ["high", "High"], ["low", "Low"], ["vwap", "VWAP"], ["premarket_high", "PM high"],
@@ -38,6 +67,15 @@ export class SymbolView {
     this.chart = null;
     this.bars = [];
     this.offsetS = 0;
+    this.frame = 1;
+    this.halts = [];
+    this.shown = [];
+    root.querySelector(".frames").addEventListener("click", (e) => {
+      const minutes = Number(e.target.closest("button")?.dataset.frame);
+      if (!FRAMES.includes(minutes) || minutes === this.frame) return;
+      this.frame = minutes;
+      this.draw(true);
+    });
     const dismiss = () => { this.close(); this.onClose(); };
     root.querySelector(".close").addEventListener("click", dismiss);
     document.addEventListener("keydown", (e) => { if (e.key === "Escape" && this.sym) dismiss(); });
@@ -84,6 +122,13 @@ export class SymbolView {
     this.chart.priceScale("vol").applyOptions({ scaleMargins: { top: 0.78, bottom: 0 } });
     this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.06, bottom: 0.26 } });
     this.vwap = this.chart.addSeries(LW.LineSeries, { color: "#f0b429", lineWidth: 1, priceLineVisible: false, lastValueVisible: false, title: "VWAP" });
+    this.emas = EMAS.map(([n, color]) => [n, this.chart.addSeries(LW.LineSeries, { color, lineWidth: 1, priceLineVisible: false, lastValueVisible: false, title: `EMA ${n}` })]);
+    this.markers = LW.createSeriesMarkers(this.candles, []);
+    this.chart.subscribeCrosshairMove((param) => {
+      const d = param.time != null ? param.seriesData.get(this.candles) : null;
+      this.showOhlc(d ? this.shown.find((b) => this.time(b.t) === d.time) : null);
+    });
+    this.shown = [];
     this.lines = {};
   }
 
@@ -128,20 +173,55 @@ export class SymbolView {
         else if (!last || bar.t > last.t) this.bars.push(bar);
       }
     }
-    const candles = incoming.map((b) => ({ time: this.time(b.t), open: b.o, high: b.h, low: b.l, close: b.c }));
-    const volume = incoming.map((b) => ({ time: this.time(b.t), value: b.v, color: b.c >= b.o ? "rgba(38,194,129,.45)" : "rgba(255,92,92,.45)" }));
-    const vwap = incoming.filter((b) => b.a != null).map((b) => ({ time: this.time(b.t), value: b.a }));
-    if (replace) {
-      this.candles.setData(candles); this.volume.setData(volume); this.vwap.setData(vwap);
-      this.chart.timeScale().fitContent();
-    } else {
-      for (const c of candles) this.candles.update(c);
-      for (const v of volume) this.volume.update(v);
-      for (const v of vwap) this.vwap.update(v);
-      if (incoming.some((b) => b.t > newest)) this.chart.timeScale().fitContent(); // keep the day in view
+    if (!replace && !incoming.length) return;
+    this.draw(replace || incoming.some((b) => b.t > newest)); // keep the day in view
+  }
+
+  // The candles of the chosen frame, their volume, VWAP and EMAs, and the halt markers, drawn
+  // from the minute bars whole (a day is at most ~960 of them).
+  draw(fit) {
+    if (!this.chart) return;
+    const frame = aggregate(this.bars, this.frame);
+    this.shown = frame;
+    const at = (b) => this.time(b.t);
+    this.candles.setData(frame.map((b) => ({ time: at(b), open: b.o, high: b.h, low: b.l, close: b.c })));
+    this.volume.setData(frame.map((b) => ({ time: at(b), value: b.v, color: b.c >= b.o ? "rgba(38,194,129,.45)" : "rgba(255,92,92,.45)" })));
+    this.vwap.setData(frame.filter((b) => b.a != null).map((b) => ({ time: at(b), value: b.a })));
+    const closes = frame.map((b) => b.c);
+    for (const [n, series] of this.emas) {
+      const line = ema(closes, n);
+      series.setData(frame.map((b, i) => ({ time: at(b), value: line[i] })));
     }
-    this.root.dataset.candles = String(this.candles.data().length);
-    this.root.classList.toggle("nobars", this.candles.data().length === 0);
+    this.markHalts();
+    if (fit) this.chart.timeScale().fitContent();
+    for (const button of this.root.querySelectorAll(".frames button")) {
+      button.setAttribute("aria-pressed", String(Number(button.dataset.frame) === this.frame));
+    }
+    this.root.dataset.frame = String(this.frame);
+    this.root.dataset.candles = String(frame.length);
+    this.root.classList.toggle("nobars", frame.length === 0);
+    this.showOhlc(null);
+  }
+
+  // Halts and resumes as markers on the candle they fell in.
+  markHalts() {
+    if (!this.chart) return;
+    const span = this.frame * 60_000;
+    const first = this.shown.length ? this.shown[0].t : Infinity;
+    this.markers.setMarkers(this.halts.filter((h) => h.t >= first).sort((a, b) => a.t - b.t).map((h) => ({
+      time: this.time(Math.floor(h.t / span) * span),
+      position: "aboveBar",
+      color: h.halted ? "#ff3b3b" : "#26c281",
+      shape: h.halted ? "arrowDown" : "arrowUp",
+      text: h.halted ? "HALT" : "RESUME",
+    })));
+  }
+
+  // O/H/L/C/V of the candle under the cursor, else of the newest.
+  showOhlc(bar) {
+    const b = bar || this.shown[this.shown.length - 1];
+    this.root.querySelector(".ohlc").textContent = b
+      ? `O ${fmtPrice(b.o)}  H ${fmtPrice(b.h)}  L ${fmtPrice(b.l)}  C ${fmtPrice(b.c)}  V ${fmtVol(b.v)}` : "";
   }
 
   showLines(row) {
@@ -173,6 +253,8 @@ export class SymbolView {
   }
 
   showHalts(halts) {
+    this.halts = halts;
+    this.markHalts();
     const list = this.root.querySelector(".halts");
     if (!halts.length) { const li = document.createElement("li"); li.className = "none"; li.textContent = "no halts today"; list.replaceChildren(li); return; }
     list.replaceChildren(...halts.map((h) => {

@@ -102,3 +102,32 @@ async def test_the_alert_log_stays_in_view_and_a_new_scan_is_scrolled_to(redis_u
         assert box and 0 <= box["y"] < 900, box  # in the viewport
         assert not errors, errors
     await redis.aclose()
+
+
+async def test_five_minute_candles_and_emas_are_made_from_the_minute_bars(redis_url):
+    """Chart timeframes (issue 23): 5-minute candles aggregate the day's 1-minute bars (open of
+    the first, high/low over all, close of the last, volumes summed, the day's VWAP of the last)
+    and EMA 9/20 weigh each close by 2 / (n + 1) from the first on."""
+    async with running_gateway(redis_url) as gw, chromium() as browser:
+        page, errors = await open_page(browser, gw.url + "/")
+        got = await page.evaluate(
+            """async () => {
+                const s = await import('/static/symbol.js');
+                const m = 60000, t0 = 1741959000000;  // 2025-03-14 09:30 ET, a 5-min boundary
+                const bars = [0, 1, 2, 3, 4, 5, 6].map((i) => ({ t: t0 + i * m, o: 10 + i,
+                  h: 11 + i + (i === 2 ? 5 : 0), l: 9 + i - (i === 3 ? 4 : 0), c: 10.5 + i,
+                  v: 100 * (i + 1), a: 10 + i / 10 }));
+                return { five: s.aggregate(bars, 5), one: s.aggregate(bars, 1).length,
+                         ema: s.ema([10, 20, 30], 3), frames: s.FRAMES };
+            }"""
+        )
+        assert not errors, errors
+    first, second = got["five"]
+    assert first == {
+        "t": 1741959000000, "o": 10, "h": 18, "l": 8, "c": 14.5, "v": 1500, "a": 10.4,
+    }  # fmt: skip
+    assert second == {
+        "t": 1741959300000, "o": 15, "h": 17, "l": 14, "c": 16.5, "v": 1300, "a": 10.6,
+    }  # fmt: skip
+    assert got["one"] == 7 and got["frames"] == [1, 5]
+    assert got["ema"] == [10, 15, 22.5]  # k = 0.5: 10, 0.5*20 + 0.5*10, 0.5*30 + 0.5*15

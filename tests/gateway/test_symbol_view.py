@@ -99,6 +99,22 @@ async def test_the_chart_has_a_candle_per_simulated_minute_and_follows_new_bars(
             assert stats and stats[0] != "—"  # the row's last price
             await page.wait_for_timeout(500)
             await page.screenshot(path=str(artifacts_dir / "symbol-panel.png"))
+            # 5-minute candles with EMA 9/20 and the OHLC readout (issue 23)
+            await panel.locator('.frames button[data-frame="5"]').click()
+            await page.wait_for_selector('#symbol[data-frame="5"]')
+            five = await page.evaluate(
+                """() => { const v = window.stampede.symbolView;
+                  return { candles: v.candles.data().length, minutes: v.bars.length,
+                           starts: v.shown.map((b) => b.t),
+                           emas: v.emas.map(([n, s]) => [n, s.data().length]) }; }"""
+            )
+            assert five["candles"] == len({t // 300_000 for t in five["starts"]})
+            assert five["candles"] < five["minutes"] or five["minutes"] <= 1
+            assert all(t % 300_000 == 0 for t in five["starts"])
+            assert five["emas"] == [[9, five["candles"]], [20, five["candles"]]]
+            assert (await panel.locator(".ohlc").inner_text()).startswith("O ")
+            await page.wait_for_timeout(300)
+            await page.screenshot(path=str(artifacts_dir / "symbol-5m-ema.png"))
             assert not errors, errors
     finally:
         await asyncio.to_thread(p.stop)

@@ -154,7 +154,7 @@ def primary_work(primaries: list[localstack.ServerProcess]) -> tuple[int, int]:
     ``master_repl_offset`` and ``INFO commandstats`` (a script's commands count in its EVALSHA)."""
     replicated = usec = 0
     for node in primaries:
-        with redis.Redis(host=node.host, port=node.port) as r:
+        with redis.Redis(host=node.host, port=node.port, **node.auth) as r:
             replicated += int(r.info("replication")["master_repl_offset"])
             usec += int(r.info("commandstats").get("cmdstat_evalsha", {}).get("usec", 0))
     return replicated, usec
@@ -266,7 +266,7 @@ def state_bytes(primaries: list[localstack.ServerProcess]) -> tuple[int, int]:
     design would copy, and replicate, on every visit."""
     symbols = total = 0
     for node in primaries:
-        with redis.Redis(host=node.host, port=node.port) as r:
+        with redis.Redis(host=node.host, port=node.port, **node.auth) as r:
             for key in r.scan_iter(match="sp:*:state:mom*:*", count=1000):
                 if r.type(key) == b"string":
                     total += int(r.strlen(key))
