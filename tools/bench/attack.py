@@ -43,12 +43,14 @@ def source(network: int, i: int) -> tuple[str, int]:
 
 
 async def flooder(url: str, token: str, i: int, seconds: float) -> float | None:
-    """Seconds until the gateway cut this never-reading client off (None: never, in time)."""
+    """Seconds from its first message until the gateway cut this never-reading client off
+    (None: never, in time)."""
     started = time.monotonic()
     try:
         async with websockets.connect(
-            url, max_queue=1, max_size=None, local_addr=source(10, i), open_timeout=10
+            url, max_queue=1, max_size=None, local_addr=source(10, i), open_timeout=30
         ) as ws:
+            started = time.monotonic()  # connected: the flood begins
             await ws.send(json.dumps({"type": "auth", "token": token}))
             n = 0
             while time.monotonic() - started < seconds:
@@ -170,12 +172,14 @@ async def attack(args: argparse.Namespace) -> dict[str, Any]:
     slow = asyncio.gather(
         *(slow_headers(host, port, i, args.seconds) for i in range(args.slow_headers))
     )
+    started = time.monotonic()
     forging = asyncio.create_task(forge(args.function, args.forged_rate, args.seconds))
     await asyncio.sleep(1.0)  # the storm while the others are on
     storming = await storm(ws_url, args.storm, args.storm_in_flight)
     cut_after = await flooding
     open_for = await slow
     codes = await forging
+    forged_s = time.monotonic() - started
     cut = sorted(s for s in cut_after if s is not None)
     return {
         "flooders": {
@@ -190,7 +194,11 @@ async def attack(args: argparse.Namespace) -> dict[str, Any]:
             "open_past_15_s": sum(1 for s in open_for if s > 15.0),
         },
         "storm": {"count": args.storm, "outcomes": dict(storming)},
-        "forged": {"rate": args.forged_rate, "status_codes": dict(codes)},
+        "forged": {
+            "rate": args.forged_rate,
+            "sent_per_s": round(sum(codes.values()) / forged_s, 1),  # what this machine managed
+            "status_codes": dict(codes),
+        },
     }
 
 
@@ -203,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flooders", type=int, default=50)
     parser.add_argument("--slow-headers", type=int, default=1000)
     parser.add_argument("--storm", type=int, default=5000)
-    parser.add_argument("--storm-in-flight", type=int, default=500)
+    parser.add_argument("--storm-in-flight", type=int, default=2000)
     parser.add_argument("--forged-rate", type=float, default=1000.0)
     args = parser.parse_args(argv)
     print(json.dumps(asyncio.run(attack(args))), flush=True)

@@ -221,8 +221,13 @@ def hostile_section(r: Doc) -> list[str]:
         "",
         f"HOSTILE ({k(r['rate'])}/s market, {r['seconds']:.0f}s calm then {r['seconds']:.0f}s "
         f"attacked): {'met' if v['held'] else 'missed: ' + '; '.join(v['why_not'])}",
-        f"  honest client exchange->client p99: {p99['calm']} ms calm, {p99['attacked']} ms "
-        f"attacked",
+        "  honest client exchange->client p99 by writer (calm -> attacked): "
+        + ", ".join(
+            f"{w} {p99['calm'].get(w)} -> {p99['attacked'].get(w)} ms"
+            for w in sorted(set(p99["calm"]) | set(p99["attacked"]))
+        )
+        + f"; judged on {p99['worst_writer']}; the attacker used "
+        f"{a.get('attacker_cpu_percent')} % of a core of this machine",
         f"  gateway RSS peak {r['gateway_rss_mb_max']} MB; connections admitted at most "
         f"{r['admitted_max']} (cap {r['cap']})",
         f"  flooders: {flooders['cut_off']} of {flooders['count']} cut off, median "
@@ -230,8 +235,8 @@ def hostile_section(r: Doc) -> list[str]:
         f"  slow headers: {slow['count']}, longest open {slow['open_s_max']:.1f} s, open past "
         f"15 s: {slow['open_past_15_s']}",
         f"  storm of {a['storm']['count']}: {counts(a['storm']['outcomes'])}",
-        f"  forged at {a['forged']['rate']:.0f}/s: {counts(a['forged']['status_codes'])}; on the "
-        f"boards: {r['forged_on_boards']}",
+        f"  forged at {a['forged']['rate']:.0f}/s asked, {a['forged'].get('sent_per_s')}/s sent: "
+        f"{counts(a['forged']['status_codes'])}; on the boards: {r['forged_on_boards']}",
         f"  refused by the gateway: {counts(refused['gateway_dropped'])}; errors sent: "
         f"{counts(refused['gateway_errors'])}; by the function: "
         f"{counts(refused['function_dropped'])}",

@@ -353,8 +353,14 @@ def hostile(plan: Plan) -> Doc:
                 text=True,
             )
             gateway = psutil.Process(status["pids"]["gateway"])
+            attacker_cpu0 = psutil.Process(attacker.pid).cpu_times()
+            began = time.monotonic()
             rss_max = admitted_max = 0.0
+            attacker_cpu = 0.0
             while attacker.poll() is None:
+                with contextlib.suppress(psutil.Error):
+                    t = psutil.Process(attacker.pid).cpu_times()
+                    attacker_cpu = t.user + t.system - attacker_cpu0.user - attacker_cpu0.system
                 with contextlib.suppress(psutil.Error):
                     rss_max = max(rss_max, gateway.memory_info().rss / 2**20)
                 with contextlib.suppress(httpx.HTTPError):
@@ -365,6 +371,7 @@ def hostile(plan: Plan) -> Doc:
                 time.sleep(0.25)
             attacked = client.summary()
             attack = json.loads(attacker.communicate()[0])
+            attack["attacker_cpu_percent"] = round(100 * attacker_cpu / (time.monotonic() - began))
         gateway_page = Snapshot.parse(httpx.get(gateway_status, timeout=5).text)
         movers_page = Snapshot.parse(
             httpx.get(str(status["metrics"]["function-movers"]), timeout=5).text
@@ -373,14 +380,22 @@ def hostile(plan: Plan) -> Doc:
     shutil.rmtree(workdir, ignore_errors=True)
     cap = GatewaySettings(gateway_auth="off").gateway_max_clients
     calm_p99, attacked_p99 = market_p99(calm), market_p99(attacked)
+    # the verdict is on the writer whose boards suffered most: each against itself calm
+    worst = worst_writer(calm, attacked)
     held = verdict.hostile_verdict(
-        calm_p99, attacked_p99, rss_max, attack, int(admitted_max), cap, forged_shown
+        calm_p99.get(worst) if worst else None,
+        attacked_p99.get(worst) if worst else None,
+        rss_max,
+        attack,
+        int(admitted_max),
+        cap,
+        forged_shown,
     )
     print(f"[hostile] held {held.held} {list(held.why_not)}", flush=True)
     return {
         "rate": rate_,
         "seconds": plan.seconds,
-        "honest_p99_ms": {"calm": calm_p99, "attacked": attacked_p99},
+        "honest_p99_ms": {"calm": calm_p99, "attacked": attacked_p99, "worst_writer": worst},
         "honest_client": {"calm": calm, "attacked": attacked},
         "gateway_rss_mb_max": round(rss_max, 1),
         "admitted_max": int(admitted_max),
@@ -396,11 +411,20 @@ def hostile(plan: Plan) -> Doc:
     }
 
 
-def market_p99(summary: Doc) -> float | None:
-    """The honest client's exchange->client p99 over the market boards (the worst writer's)."""
+MARKET_WRITERS = ("momentum", "movers")  # trade-driven and bar-driven boards
+
+
+def market_p99(summary: Doc) -> dict[str, float]:
+    """The honest client's exchange->client p99 of each market writer's boards."""
     by_writer = summary["exchange_to_client_ms"]
-    values = [by_writer[w]["p99"] for w in ("momentum", "movers") if by_writer.get(w, {}).get("n")]
-    return max(values) if values else None
+    return {w: by_writer[w]["p99"] for w in MARKET_WRITERS if by_writer.get(w, {}).get("n")}
+
+
+def worst_writer(calm: Doc, attacked: Doc) -> str | None:
+    """The market writer whose p99 grew the most under attack (None: no measure)."""
+    before, after = market_p99(calm), market_p99(attacked)
+    common = [w for w in MARKET_WRITERS if before.get(w) and w in after]
+    return max(common, key=lambda w: after[w] / before[w]) if common else None
 
 
 def forged_on_boards(redis_url: str) -> int:
