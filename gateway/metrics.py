@@ -135,3 +135,11 @@ ADMITTED_PEAK = Gauge(
     "The most WebSocket connections counted at once since the gateway started.",
     registry=REGISTRY,
 )
+DROPPED_AFTER = Histogram(
+    "stampede_gateway_client_dropped_after_seconds",
+    "How long a client the gateway cut off (too_slow, rate_limited) had been connected: the "
+    "bound a hostile client meets (its socket closes at most 2 s later).",
+    ["reason"],
+    buckets=(0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0, 15.0, 30.0, 60.0),
+    registry=REGISTRY,
+)

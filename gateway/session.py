@@ -74,6 +74,7 @@ class WebSocketSession:
             settings.gateway_client_messages_per_second, settings.gateway_client_message_burst
         )
         self.dropped: str | None = None  # why the gateway ended this client, if it did
+        self.opened = time.monotonic()  # its handshake: how long a client lasted is from here
 
     async def run(self, token: str | None) -> None:
         if not origin_allowed(
@@ -128,6 +129,7 @@ class WebSocketSession:
             self.dropped = "too_slow"
         if self.dropped:
             metrics.CLIENTS_DROPPED.labels(self.dropped).inc()
+            metrics.DROPPED_AFTER.labels(self.dropped).observe(time.monotonic() - self.opened)
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await asyncio.wait_for(
                     self.ws.close(messages.CLOSE_POLICY, reason=self.dropped), CLOSE_TIMEOUT

@@ -192,3 +192,14 @@ def test_news_history_is_caught_up_once_delivered_and_nothing_waits() -> None:
     assert news_history_caught_up(samples[:3], zero=10.0) is None
     rows = per_second(samples, zero=10.0)
     assert [r["redelivered"] for r in rows] == [0, 0, 2]  # a retry shows in its second
+
+
+def test_hostile_judges_flooders_by_the_gateways_own_measure_when_it_has_one() -> None:
+    late_seen = _attack(50, 13.5)  # the attacker noticed late: its loop was busy
+    quick = {**late_seen, "flooders": {**late_seen["flooders"], "gateway_cut": 50}}
+    quick["flooders"]["gateway_cut_within_s"] = 8.0  # + the 2 s close: 10 s, the bound
+    assert verdict.hostile_verdict(200, 240, 150, quick, 1000, 1000, 0).held
+    slow = {**quick, "flooders": {**quick["flooders"], "gateway_cut_within_s": 10.0}}
+    assert not verdict.hostile_verdict(200, 240, 150, slow, 1000, 1000, 0).held
+    missed = {**quick, "flooders": {**quick["flooders"], "gateway_cut": 49}}
+    assert not verdict.hostile_verdict(200, 240, 150, missed, 1000, 1000, 0).held

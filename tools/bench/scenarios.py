@@ -377,6 +377,14 @@ def hostile(plan: Plan) -> Doc:
             httpx.get(str(status["metrics"]["function-movers"]), timeout=5).text
         )
         forged_shown = forged_on_boards(str(status["redis"]))
+    # how long the clients the gateway cut off had lasted, as it measured them (the attacker's
+    # own view is late when its loop is busy with the storm)
+    lasted = gateway_page.buckets("stampede_gateway_client_dropped_after_seconds")
+    cut = lasted[-1][1] if lasted else 0.0
+    attack["flooders"]["gateway_cut"] = int(cut)
+    attack["flooders"]["gateway_cut_within_s"] = (
+        next(le for le, n in lasted if n >= cut) if cut else None
+    )
     shutil.rmtree(workdir, ignore_errors=True)
     cap = GatewaySettings(gateway_auth="off").gateway_max_clients
     calm_p99, attacked_p99 = market_p99(calm), market_p99(attacked)
