@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from stampede.gateway.headers import MAX_HEADER_BYTES, PromptClose, head_timeout_protocol
 from stampede.gateway.settings import GatewaySettings
@@ -61,6 +62,9 @@ def main(argv: list[str]) -> int:
 
     settings = load_settings(GatewaySettings, "stampede gateway")
     log = setup_logging(settings, "gateway")
+    # uvicorn logs every WebSocket's open, accept and close at INFO: three lines a connection,
+    # a log flood and a tenth of the gateway's CPU in a connection storm (the hostile bench)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     setup_tracing(settings, "gateway")
     from stampede.gateway.app import create_app  # after logging is configured
 

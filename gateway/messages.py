@@ -21,7 +21,6 @@ PROTOCOL = "stampede.gateway.v1"
 
 # Close codes (4000-4999 are free for applications).
 CLOSE_UNAUTHORIZED = 4401
-CLOSE_TOO_MANY_CLIENTS = 4429
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008  # a client over its bounds: reason `too_slow` or `rate_limited`
 

@@ -23,7 +23,6 @@ ErrorCode = Literal[
     "too_many_subscriptions",
     "message_too_large",
     "unauthorized",
-    "too_many_clients",
     "rate_limited",
 ]
 Row = dict[str, Any]

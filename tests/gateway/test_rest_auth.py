@@ -147,8 +147,11 @@ async def test_client_limit_refuses_politely(market, redis_url):
         ReferenceClient.connect(gw.ws_url) as first,
     ):
         assert (await first.receive())["type"] == "hello"
-        async with websockets.connect(gw.ws_url) as second:
-            assert orjson.loads(await second.recv())["code"] == "too_many_clients"
+        with pytest.raises(websockets.InvalidStatus) as refused:  # in the handshake: 503
+            async with websockets.connect(gw.ws_url):
+                pass
+        assert refused.value.response.status_code == 503
+        assert orjson.loads(refused.value.response.body)["code"] == "too_many_clients"
 
 
 async def test_new_trading_day_and_redis_restart(workdir):

@@ -101,7 +101,13 @@ async def unauthenticated(url: str, i: int) -> str:
             await asyncio.wait_for(ws.recv(), 15)
     except websockets.ConnectionClosed as exc:
         code = exc.rcvd.code if exc.rcvd else None
-        return {4401: "unauthorized", 4429: "too_many_clients"}.get(code or 0, f"closed {code}")
+        return {4401: "unauthorized"}.get(code or 0, f"closed {code}")
+    except websockets.InvalidStatus as exc:  # refused in the handshake: at the cap, 503
+        return (
+            "too_many_clients"
+            if exc.response.status_code == 503
+            else f"http {exc.response.status_code}"
+        )
     except (OSError, TimeoutError, websockets.WebSocketException) as exc:
         return type(exc).__name__
     return "open"
