@@ -11,6 +11,7 @@ chart library sizes its canvases through element styles.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import h11
@@ -125,11 +126,21 @@ class PromptClose(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol, waiting ``CLOSE_HANDSHAKE_S`` for a client's answer to the
     gateway's close frame instead of uvicorn's fixed 10 s. A client cut off for flooding
     (``rate_limited``) or for not reading (``too_slow``) does not answer, and kept its socket
-    open 10 s past its drop (issue 25: every flooder disconnected within 10 s)."""
+    open 10 s past its drop (issue 25: every flooder disconnected within 10 s). One that does
+    not answer a ping (``unresponsive``) is counted as a drop too."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.close_timeout = CLOSE_HANDSHAKE_S
+        self._opened = time.monotonic()
+
+    def keepalive_timeout(self) -> None:
+        """A client that did not answer a ping in time: it stopped reading (or is gone). It is
+        closed as uvicorn does, and counted like the clients the gateway cuts off itself."""
+        if not (self.close_sent or self.transport.is_closing()):
+            metrics.CLIENTS_DROPPED.labels("unresponsive").inc()
+            metrics.DROPPED_AFTER.labels("unresponsive").observe(time.monotonic() - self._opened)
+        super().keepalive_timeout()
 
 
 def head_timeout_protocol(seconds: float) -> type[HeadTimeoutH11]:

@@ -86,7 +86,8 @@ NOTIFICATIONS = Counter(
 )
 CLIENTS_DROPPED = Counter(
     "stampede_gateway_clients_dropped_total",
-    "Clients disconnected for going over their bounds, by reason (too_slow, rate_limited).",
+    "Clients disconnected for going over their bounds, by reason (too_slow, rate_limited, "
+    "unresponsive: no answer to a ping, header_timeout, bad_origin).",
     ["reason"],
     registry=REGISTRY,
 )
@@ -137,8 +138,9 @@ ADMITTED_PEAK = Gauge(
 )
 DROPPED_AFTER = Histogram(
     "stampede_gateway_client_dropped_after_seconds",
-    "How long a client the gateway cut off (too_slow, rate_limited) had been connected: the "
-    "bound a hostile client meets (its socket closes at most 2 s later).",
+    "How long a client the gateway cut off (too_slow, rate_limited, unresponsive: no answer to "
+    "a ping) had been connected: the bound a hostile client meets (its socket closes at most "
+    "2 s later).",
     ["reason"],
     buckets=(0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0, 15.0, 30.0, 60.0),
     registry=REGISTRY,

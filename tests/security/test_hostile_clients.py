@@ -230,3 +230,33 @@ async def test_a_slow_header_connection_is_closed_at_the_header_timeout(redis_ur
         assert _dropped("header_timeout") == before + 1
         async with httpx.AsyncClient(base_url=gw.url) as http:
             assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_a_client_that_stops_reading_is_closed_within_ten_seconds(redis_url: str) -> None:
+    """A never-reading client (issue 25's flooders): while the kernel's buffers still take its
+    diffs it is not yet behind, but it answers no ping; the gateway closes it within 10 s and
+    counts it as ``unresponsive``, while a client that reads stays."""
+    market = Market(aioredis.from_url(redis_url), symbols=40)
+    await market.step(changes=40, removes=0)
+    before = _dropped("unresponsive")
+    async with (
+        running_gateway(redis_url) as gw,
+        websockets.connect(gw.ws_url, max_queue=1, close_timeout=1) as deaf,  # reads 1, no more
+        websockets.connect(gw.ws_url) as honest,
+    ):
+        for ws in (deaf, honest):
+            for board in ("gainers", "volume", "losers"):
+                await ws.send(json.dumps({"type": "subscribe", "id": board, "board": board}))
+        opened = asyncio.get_running_loop().time()
+        closed_after = None
+        while asyncio.get_running_loop().time() - opened < 15:
+            await market.step(changes=5, removes=0)
+            await asyncio.wait_for(honest.recv(), 5)  # the honest one reads (and pongs)
+            if _dropped("unresponsive") > before:  # the deaf client cannot tell: it reads nothing
+                closed_after = asyncio.get_running_loop().time() - opened
+                break
+            await asyncio.sleep(0.2)
+        assert honest.state is websockets.State.OPEN
+        assert len(gw.hub.clients) == 1  # the deaf one is gone from the gateway
+    assert closed_after is not None and closed_after < 10.0, closed_after
+    assert _dropped("unresponsive") == before + 1
