@@ -194,12 +194,11 @@ def test_news_history_is_caught_up_once_delivered_and_nothing_waits() -> None:
     assert [r["redelivered"] for r in rows] == [0, 0, 2]  # a retry shows in its second
 
 
-def test_hostile_judges_flooders_by_the_gateways_own_measure_when_it_has_one() -> None:
-    late_seen = _attack(50, 13.5)  # the attacker noticed late: its loop was busy
-    quick = {**late_seen, "flooders": {**late_seen["flooders"], "gateway_cut": 50}}
-    quick["flooders"]["gateway_cut_within_s"] = 8.0  # + the 2 s close: 10 s, the bound
-    assert verdict.hostile_verdict(200, 240, 150, quick, 1000, 1000, 0).held
-    slow = {**quick, "flooders": {**quick["flooders"], "gateway_cut_within_s": 10.0}}
-    assert not verdict.hostile_verdict(200, 240, 150, slow, 1000, 1000, 0).held
-    missed = {**quick, "flooders": {**quick["flooders"], "gateway_cut": 49}}
-    assert not verdict.hostile_verdict(200, 240, 150, missed, 1000, 1000, 0).held
+def test_hostile_needs_the_gateway_to_have_cut_every_flooder_the_attacker_saw_closed() -> None:
+    seen = _attack(50, 9.3)
+    cut_all = {**seen, "flooders": {**seen["flooders"], "gateway_cut": 50}}
+    assert verdict.hostile_verdict(200, 240, 150, cut_all, 1000, 1000, 0).held
+    left = {**seen, "flooders": {**seen["flooders"], "gateway_cut": 49}}  # one just left
+    assert not verdict.hostile_verdict(200, 240, 150, left, 1000, 1000, 0).held
+    late = {**cut_all, "flooders": {**cut_all["flooders"], "cut_off_after_s_max": 10.4}}
+    assert not verdict.hostile_verdict(200, 240, 150, late, 1000, 1000, 0).held

@@ -230,10 +230,10 @@ def hostile_section(r: Doc) -> list[str]:
         f"{a.get('attacker_cpu_percent')} % of a core of this machine",
         f"  gateway RSS peak {r['gateway_rss_mb_max']} MB; connections admitted at most "
         f"{r['admitted_max']} (cap {r['cap']})",
-        f"  flooders: the gateway cut {flooders.get('gateway_cut')} of {flooders['count']}, each "
-        f"within {flooders.get('gateway_cut_within_s')} s of its handshake (+ 2 s to close); "
-        f"the attacker saw {flooders['cut_off']} closed, median "
-        f"{flooders['cut_off_after_s_median']} s, last {flooders['cut_off_after_s_max']} s",
+        f"  flooders: the attacker saw {flooders['cut_off']} of {flooders['count']} closed, median "
+        f"{flooders['cut_off_after_s_median']} s, last {flooders['cut_off_after_s_max']} s after "
+        f"their first message; the gateway cut {flooders.get('gateway_cut')}, each within "
+        f"{flooders.get('gateway_cut_within_s')} s of its handshake",
         f"  slow headers: {slow['count']}, longest open {slow['open_s_max']:.1f} s, open past "
         f"15 s: {slow['open_past_15_s']}",
         f"  storm of {a['storm']['count']}: {counts(a['storm']['outcomes'])}",

@@ -153,7 +153,6 @@ HOSTILE_P99_RATIO = 1.25  # the honest client's p99 under attack, against the sa
 HOSTILE_RSS_MB = 300.0
 HOSTILE_FLOODER_CUT_S = 10.0
 HOSTILE_SLOW_HEADER_S = 15.0
-CLOSE_S = 2.0  # the gateway closes a cut-off client's socket this long after its close frame
 
 
 def hostile_verdict(
@@ -178,13 +177,11 @@ def hostile_verdict(
     if gateway_rss_mb_max >= HOSTILE_RSS_MB:
         failures.append(f"gateway RSS {gateway_rss_mb_max:.0f} MB")
     flooders = attack["flooders"]
-    # the gateway's own measure when there is one (a histogram bucket's bound, plus the 2 s
-    # it gives a close handshake), else what the attacker saw
-    if flooders.get("gateway_cut_within_s") is not None:
-        cut, worst_cut = flooders["gateway_cut"], flooders["gateway_cut_within_s"] + CLOSE_S
-    else:
-        cut, worst_cut = flooders["cut_off"], flooders["cut_off_after_s_max"]
-    if cut < flooders["count"] or (worst_cut or 0) > HOSTILE_FLOODER_CUT_S:
+    # each flooder must have seen its socket closed in time, and the gateway must say it cut
+    # them (not that they left): the attacker sees the close itself, the gateway counts it
+    cut = min(flooders["cut_off"], flooders.get("gateway_cut", flooders["cut_off"]))
+    worst_cut = flooders["cut_off_after_s_max"]
+    if cut < flooders["count"] or worst_cut is None or worst_cut > HOSTILE_FLOODER_CUT_S:
         failures.append(
             f"{cut} of {flooders['count']} flooders cut off, the last within {worst_cut} s"
         )
