@@ -172,7 +172,7 @@ def _dispatch_sample(at: float, acked: float, pending: float, in_flight: float, 
         return (name, frozenset(labels.items()))
 
     series = {
-        key("stampede_dispatch_deliveries_total", trigger="news-history", result="ack"): acked,
+        key("stampede_dispatch_deliveries_total", trigger="news-history", outcome="ack"): acked,
         key("stampede_dispatch_consumer_pending", trigger="news-history"): pending,
         key("stampede_dispatch_consumer_ack_pending", trigger="news-history"): in_flight,
         key("stampede_dispatch_consumer_pending", trigger="movers"): 3.0,  # another Trigger

@@ -281,7 +281,7 @@ def news_history_caught_up(samples: Sequence[Sample], zero: float) -> float | No
     ``news-history`` Trigger had delivered pages and none was waiting or in flight."""
     for s in complete(samples):
         m = s.metrics
-        delivered = m.value(names.DISPATCH_DELIVERIES, trigger=NEWS_HISTORY, result="ack")
+        delivered = m.value(names.DISPATCH_DELIVERIES, trigger=NEWS_HISTORY, outcome="ack")
         waiting = m.value(PENDING, trigger=NEWS_HISTORY) + m.value(
             names.DISPATCH_CONSUMER_ACK_PENDING, trigger=NEWS_HISTORY
         )
