@@ -166,9 +166,17 @@ function watchSize(panel) {
   }).observe(panel.el);
 }
 
+// The feed's clock: the newest exchange time this page knows (heartbeats come once a second;
+// the boards' own diffs may be newer).
+function feedNowMs() {
+  let newest = state.feed.exchange_ms || 0;
+  for (const p of state.panels.values()) if (p.exchange_ms > newest) newest = p.exchange_ms;
+  return newest || null;
+}
+
 function cellValue(row, col) {
   if (row.has_reference === false && NEEDS_REFERENCE.has(col)) return null;
-  if (col in DERIVED) return DERIVED[col](row, state.feed.exchange_ms);
+  if (col in DERIVED) return DERIVED[col](row, feedNowMs());
   return row[col] ?? null;
 }
 
@@ -390,7 +398,7 @@ function entries(panel, msg) {
   }
   // the feed's time: the newest this page knows, this diff's included (heartbeats come once a
   // second, and one said -49 s for a new high the diff had just brought)
-  const nowMs = Math.max(state.feed.exchange_ms || 0, msg.exchange_ms || 0) || Date.now();
+  const nowMs = Math.max(feedNowMs() || 0, msg.exchange_ms || 0) || Date.now();
   return found.map(([sym, rank]) => {
     const row = panel.rows.find((r) => r.sym === sym);
     if (!row) return null;

@@ -9,6 +9,7 @@ it sent — exactly, not approximately. Then SIGINT must leave no process behind
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import signal
@@ -126,7 +127,8 @@ async def test_gainers_board_over_websocket_matches_what_the_simulator_sent(scan
     async with ReferenceClient.connect(gateway_ws) as client:
         await client.subscribe("g", "gainers", limit=BOARD_LIMIT)
         await client.until(lambda m: m["type"] == "snapshot")
-        truth = _wait_for_market_close(scanner)
+        # in a thread: the client keeps reading (and answering the gateway's pings) meanwhile
+        truth = await asyncio.to_thread(_wait_for_market_close, scanner)
         expected = [(r["sym"], round(r["value"], 6)) for r in truth["boards"]["gainers"]]
         # The feed is quiet; give the pipeline time to drain, applying every diff on the way.
         deadline = time.monotonic() + 30

@@ -48,15 +48,21 @@ def _poll(what: str, timeout: float, probe, interval: float = 0.05):
 def test_rows_carry_the_reference_fields_of_the_truth(pipeline: Pipeline) -> None:
     gateway = httpx.Client(base_url=pipeline.gateway_url, timeout=10)
 
-    def loaded() -> list[dict] | None:  # the fundamentals load in the background while up runs
-        rows = gateway.get("/api/boards/volume", params={"limit": 50}).json()["rows"]
-        return rows if len(rows) == 50 and any("market_cap" in r for r in rows) else None
+    def truth_of(rows: list[dict]) -> dict:
+        symbols = ",".join(r["sym"] for r in rows)
+        return httpx.get(
+            f"{pipeline.sim_url}/_sim/truth", params={"limit": 0, "symbols": symbols}, timeout=20
+        ).json()["symbols"]
 
-    rows = _poll("reference fields on the rows", 120, loaded, interval=1.0)
-    symbols = ",".join(r["sym"] for r in rows)
-    truth = httpx.get(
-        f"{pipeline.sim_url}/_sim/truth", params={"limit": 0, "symbols": symbols}, timeout=20
-    ).json()["symbols"]
+    def loaded() -> tuple[list[dict], dict] | None:  # the fundamentals load runs in the background
+        rows = gateway.get("/api/boards/volume", params={"limit": 50}).json()["rows"]
+        if len(rows) < 50 or not any("market_cap" in r for r in rows):
+            return None
+        truth = truth_of(rows)  # the rows are written 1,000 a round trip: wait for the last
+        done = all(("market_cap" in r) == ("market_cap" in truth[r["sym"]]) for r in rows)
+        return (rows, truth) if done else None
+
+    rows, truth = _poll("reference fields on the rows", 120, loaded, interval=1.0)
     for row in rows:
         expected = truth[row["sym"]]
         assert {f for f in ROW_FIELDS if f in row} == {f for f in ROW_FIELDS if f in expected}
