@@ -85,6 +85,7 @@ class Context:
     references: ReferenceCache
     tracer: trace.Tracer
     log: logging.Logger
+    late: LateSignal | None = None  # live functions: a late batch pauses background loads
 
     @contextlib.contextmanager
     def redis_apply(self) -> Iterator[None]:
@@ -111,7 +112,6 @@ def build_app(
 ) -> FastAPI:
     """The ASGI app serving ``handler`` on ``POST /``."""
     state: dict[str, Context] = {}
-    late: dict[str, LateSignal] = {}  # live functions only: their lateness pauses background loads
     log_bad_input = LogOnce(log)
     name = handler.name
     max_age_ms = settings.function_max_event_age_seconds * 1000
@@ -134,10 +134,11 @@ def build_app(
             references=ReferenceCache(redis, settings.function_reference_cache_seconds),
             tracer=tracer,
             log=log,
+            late=LateSignal(redis, name, settings.function_late_seconds)
+            if handler.checks_age
+            else None,
         )
         state["ctx"] = ctx
-        if handler.checks_age:
-            late["signal"] = LateSignal(redis, name, settings.function_late_seconds)
         start = getattr(handler, "start", None)
         if start is not None:
             await start(ctx)
@@ -243,8 +244,9 @@ def build_app(
             if event.time_ms is not None:
                 latency = max(done - event.time_ms / 1000, 0.0)
                 metrics.PIPELINE_LATENCY.labels(names.Stage.BOARD_WRITE.value).observe(latency)
-                if "signal" in late:
-                    await late["signal"].note(latency)
+                late = state["ctx"].late
+                if late is not None:
+                    await late.note(latency)
             if outcome.exchange_ms is not None:
                 metrics.EXCHANGE_LATENCY.labels(names.Stage.BOARD_WRITE.value).observe(
                     max(done - outcome.exchange_ms / 1000, 0.0)

@@ -42,6 +42,7 @@ class Admission:
         self.proxies = networks(trusted_proxies)
         self.by_address: Counter[str] = Counter()
         self.total = 0  # connections counted now, from the handshake to the close
+        self.peak = 0  # the most counted at once
 
     def address(self, peer: str | None, forwarded_for: str | None) -> str:
         """The client's address: the peer's, or behind trusted proxies the right-most
@@ -63,8 +64,9 @@ class Admission:
         self.by_address[address] += 1
         self.total += 1
         metrics.ADMITTED.set(self.total)
-        if self.total > metrics.ADMITTED_PEAK._value.get():
-            metrics.ADMITTED_PEAK.set(self.total)
+        if self.total > self.peak:
+            self.peak = self.total
+            metrics.ADMITTED_PEAK.set(self.peak)
         return None
 
     def release(self, address: str) -> None:

@@ -28,7 +28,6 @@ from stampede.gateway.session import WebSocketSession, same_token
 from stampede.gateway.settings import GatewaySettings
 from stampede.gateway.symbols import symbol_router
 from stampede.gateway.ticker import READ_ERRORS
-from stampede.redisclient import RedisClient
 from stampede.service import add_service_routes, serve_in_background
 
 log = logging.getLogger(__name__)
@@ -78,9 +77,6 @@ def create_app(
     watched = bool(settings.gateway_redis_read_url) and not settings.redis_cluster
     primary = redisclient.connect(settings, **options) if watched else None
     hub = Hub(settings, redis, primary)
-
-    def current() -> RedisClient:
-        return hub.source.current if hub.source is not None else redis
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,7 +144,7 @@ def create_app(
 
     async def ready() -> tuple[bool, str]:
         try:
-            await asyncio.wait_for(current().ping(), 2.0)
+            await asyncio.wait_for(hub.read_client.ping(), 2.0)
         except (TimeoutError, RedisError, OSError) as exc:
             return False, f"redis unreachable: {exc}"
         reads = f", {hub.source.describe()}" if hub.source is not None else ""
@@ -235,8 +231,8 @@ def create_app(
             rows=spec.select(read.boards[name], hub.feed_time_ms(read.boards[name])),
         )
 
-    app.include_router(symbol_router(current, lambda: hub.day, authorize))
-    app.include_router(news_router(current, lambda: hub.day, authorize))
+    app.include_router(symbol_router(lambda: hub.read_client, lambda: hub.day, authorize))
+    app.include_router(news_router(lambda: hub.read_client, lambda: hub.day, authorize))
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket, token: str | None = None) -> None:

@@ -66,6 +66,12 @@ class Hub:
         )
         self._tasks: list[asyncio.Task[None]] = []
 
+    @property
+    def read_client(self) -> RedisClient:
+        """The Redis boards are read from now: the replica, or the primary while the watch
+        says the replica is unusable."""
+        return self.source.current if self.source is not None else self.redis
+
     def use(self, redis: RedisClient) -> None:
         """Read boards and hear notices from ``redis`` from now on."""
         self.reader.use(redis)

@@ -36,7 +36,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Self, TypedDict
 
 from stampede import keys
 
@@ -124,6 +124,13 @@ class Credentials:
         return f"{self.user}:{self.password}@"
 
 
+class Login(TypedDict):
+    """redis-py's login keywords (``redis.Redis(..., **server.auth)``)."""
+
+    username: str | None
+    password: str | None
+
+
 def _private_config(path: Path, text: str) -> Path:
     """A config file holding a password: readable by its owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,10 +159,10 @@ class ServerProcess:
         return self.credentials.userinfo if self.credentials else ""
 
     @property
-    def auth(self) -> dict[str, str]:
+    def auth(self) -> Login:
         """Keyword arguments that log a redis-py client in to this server."""
         c = self.credentials
-        return {"username": c.user, "password": c.password} if c else {}
+        return Login(username=c.user if c else None, password=c.password if c else None)
 
     def launch(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

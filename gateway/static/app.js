@@ -28,7 +28,7 @@ const state = {
   lastMessageAt: 0, attempt: 0, reconnectTimer: null, feed: { exchange_ms: null, received_ms: null },
   scans: saved ? saved.scans : scans.defaultScans(null),
   prefs: { masterMute: false, notify: false, filters: {}, active: null, logOpen: false, ...(saved?.prefs || {}) },
-  panels: new Map(), lastLatencyMs: null, live: false, named: false, linked: null,
+  panels: new Map(), lastLatencyMs: null, live: false, named: false,
 };
 const alerts = new Alerts({ onChange: renderLog });
 alerts.masterMute = state.prefs.masterMute;
@@ -40,8 +40,6 @@ const symbolView = new SymbolView($("symbol"), api, { onClose: () => link(null) 
 // row re-rendered by the next diff stays highlighted.
 const SYMBOL = /^[A-Z][A-Z0-9.]{0,9}$/;
 function link(sym) {
-  state.linked = sym;
-  document.body.dataset.linked = sym || "";
   $("linked-style").textContent = sym ? `.board tr[data-sym="${CSS.escape(sym)}"] { box-shadow: inset 3px 0 0 var(--accent); background: rgba(78, 161, 255, .14); }` : "";
 }
 function select(sym) {
@@ -166,13 +164,14 @@ function watchSize(panel) {
   }).observe(panel.el);
 }
 
-// The feed's clock: the newest exchange time this page knows (heartbeats come once a second;
-// the boards' own diffs may be newer).
-function feedNowMs() {
-  let newest = state.feed.exchange_ms || 0;
-  for (const p of state.panels.values()) if (p.exchange_ms > newest) newest = p.exchange_ms;
+// The newest of a time (exchange_ms, received_ms) the page knows: the feed's, from heartbeats
+// once a second, or a board's own, from its diffs, which may be newer.
+function newestMs(field) {
+  let newest = state.feed[field] || 0;
+  for (const p of state.panels.values()) if (p[field] > newest) newest = p[field];
   return newest || null;
 }
+function feedNowMs() { return newestMs("exchange_ms"); } // the feed's clock
 
 function cellValue(row, col) {
   if (row.has_reference === false && NEEDS_REFERENCE.has(col)) return null;
@@ -662,8 +661,7 @@ function tickCells(panel) {
 // (IDLE when the feed link says the market is quiet, WAITING until any data has a time). Ages
 // are on the server's clock.
 function showLiveState(now) {
-  let newest = state.feed.received_ms || 0;
-  for (const p of state.panels.values()) if (p.received_ms > newest) newest = p.received_ms;
+  const newest = newestMs("received_ms");
   const age = newest ? Math.max(0, now + (state.clockOffset || 0) - newest) : null;
   let kind = age == null ? "waiting" : age > state.staleAfter ? "stale" : age > DELAYED_MS ? "delayed" : "live";
   if (kind !== "live" && state.link && state.link.state === "idle") kind = "idle";

@@ -149,23 +149,12 @@ def start_redis(
     return cluster, {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", "REDIS_SHARDS": str(shards)}
 
 
-def node_client(node: localstack.ServerProcess) -> redis.Redis:
-    """A client of one server of the local stack, logged in as its user."""
-    login = node.credentials
-    return redis.Redis(
-        host=node.host,
-        port=node.port,
-        username=login.user if login else None,
-        password=login.password if login else None,
-    )
-
-
 def primary_work(primaries: list[localstack.ServerProcess]) -> tuple[int, int]:
     """(bytes replicated, microseconds in commands) so far, summed over the primaries: their
     ``master_repl_offset`` and ``INFO commandstats`` (a script's commands count in its EVALSHA)."""
     replicated = usec = 0
     for node in primaries:
-        with node_client(node) as r:
+        with redis.Redis(host=node.host, port=node.port, **node.auth) as r:
             replicated += int(r.info("replication")["master_repl_offset"])
             usec += int(r.info("commandstats").get("cmdstat_evalsha", {}).get("usec", 0))
     return replicated, usec
@@ -277,7 +266,7 @@ def state_bytes(primaries: list[localstack.ServerProcess]) -> tuple[int, int]:
     design would copy, and replicate, on every visit."""
     symbols = total = 0
     for node in primaries:
-        with node_client(node) as r:
+        with redis.Redis(host=node.host, port=node.port, **node.auth) as r:
             for key in r.scan_iter(match="sp:*:state:mom*:*", count=1000):
                 if r.type(key) == b"string":
                     total += int(r.strlen(key))
