@@ -57,7 +57,7 @@ import httpx
 import psutil
 
 from stampede.tools import localstack
-from stampede.tools.bench import day, scenarios
+from stampede.tools.bench import day, hostile, scenarios
 from stampede.tools.bench.probes import speed_probe_ms
 from stampede.tools.bench.report import report
 from stampede.tools.bench.verdict import Doc
@@ -71,7 +71,7 @@ RUNNERS: dict[str, Callable[[scenarios.Plan], object]] = {
     "latency": scenarios.exchange_latency,
     "scale": scenarios.scale,
     "restart": scenarios.restart,
-    "hostile": scenarios.hostile,
+    "hostile": hostile.hostile,
     "day": lambda plan: day.day_run(plan.day),
 }
 
