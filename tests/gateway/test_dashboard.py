@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import redis.asyncio as aioredis
 
 from stampede.tools import localstack
-from support.browser import TICKERS, DemoMarket, chromium
+from support.browser import chromium
 from support.gateway import running_gateway
 
 pytestmark = pytest.mark.browser
@@ -20,10 +19,10 @@ LAST_CELL = (
 )
 
 
-async def test_dashboard_shows_live_boards_updates_and_recovers(redis_url, artifacts_dir):
-    redis = aioredis.from_url(redis_url)
-    market = DemoMarket(redis)
-    await market.write(TICKERS)
+async def test_dashboard_shows_live_boards_updates_and_recovers(
+    redis_url, demo_market, artifacts_dir
+):
+    market = demo_market
     port = localstack.free_port()
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 1680, "height": 1000})
@@ -147,16 +146,13 @@ async def test_dashboard_shows_live_boards_updates_and_recovers(redis_url, artif
                 arg=sym,
                 timeout=10_000,
             )
-    await redis.aclose()
     assert not errors, errors
 
 
-async def test_the_header_follows_the_age_of_the_data_not_the_socket(redis_url):
+async def test_the_header_follows_the_age_of_the_data_not_the_socket(redis_url, demo_market):
+    market = demo_market
     """LIVE while the newest data is under 2 s old, then DELAYED, then STALE past the stale
     limit, with the socket up all along (issue 23: "LIVE" while the boards were a minute old)."""
-    redis = aioredis.from_url(redis_url)
-    market = DemoMarket(redis)
-    await market.write(TICKERS)
     async with (
         chromium() as browser,
         running_gateway(redis_url, port=localstack.free_port(), gateway_stale_seconds=4) as gw,
@@ -174,7 +170,6 @@ async def test_the_header_follows_the_age_of_the_data_not_the_socket(redis_url):
         assert await page.evaluate("() => document.body.dataset.conn") == "live"  # socket up
         await market.move()
         await page.wait_for_function("() => document.body.dataset.data === 'live'")
-    await redis.aclose()
 
 
 # Every animation frame for ``ms``: rows of a board whose boxes overlap the row above, and how
@@ -196,10 +191,8 @@ ROW_OVERLAPS = """(ms) => new Promise((done) => {
 })"""
 
 
-async def test_rows_never_overlap_while_ranks_change_ten_times_a_second(redis_url):
-    redis = aioredis.from_url(redis_url)
-    market = DemoMarket(redis)
-    await market.write(TICKERS)
+async def test_rows_never_overlap_while_ranks_change_ten_times_a_second(redis_url, demo_market):
+    market = demo_market
     async with running_gateway(redis_url) as gw, chromium() as browser:
         page = await browser.new_page(viewport={"width": 1440, "height": 900})
         await page.goto(gw.url + "/")
@@ -214,4 +207,3 @@ async def test_rows_never_overlap_while_ranks_change_ten_times_a_second(redis_ur
         assert seen["frames"] > 30, seen
         assert seen["marks"] > 0, seen  # ranks did change, and were marked
         assert seen["overlaps"] == 0, seen
-    await redis.aclose()

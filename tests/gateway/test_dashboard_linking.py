@@ -5,9 +5,8 @@ view ends the link; a search that is no ticker opens nothing."""
 from __future__ import annotations
 
 import pytest
-import redis.asyncio as aioredis
 
-from support.browser import TICKERS, DemoMarket, chromium, open_page
+from support.browser import chromium, open_page
 from support.gateway import running_gateway
 
 pytestmark = pytest.mark.browser
@@ -27,10 +26,8 @@ async def linked_rows(page, sym: str) -> list[bool]:
     return await page.evaluate(HIGHLIGHTED, sym)
 
 
-async def test_search_and_clicks_link_a_symbol_across_the_boards(redis_url):
-    redis = aioredis.from_url(redis_url)
-    market = DemoMarket(redis)
-    await market.write(TICKERS)
+async def test_search_and_clicks_link_a_symbol_across_the_boards(redis_url, demo_market):
+    market = demo_market
     async with running_gateway(redis_url) as gw, chromium() as browser:
         page, errors = await open_page(
             browser, "about:blank", viewport={"width": 1440, "height": 900}
@@ -69,15 +66,11 @@ async def test_search_and_clicks_link_a_symbol_across_the_boards(redis_url):
         assert await page.locator("#symbol").is_hidden()
         assert not await page.evaluate("() => document.querySelector('#search-sym').validity.valid")
         assert not errors, errors
-    await redis.aclose()
 
 
-async def test_the_alert_log_stays_in_view_and_a_new_scan_is_scrolled_to(redis_url):
+async def test_the_alert_log_stays_in_view_and_a_new_scan_is_scrolled_to(redis_url, demo_market):
     """Issue 23, defect 8: at 1440x900 the alert log is sticky under the top bar while the
     boards scroll, and a scan made below the fold is brought into view."""
-    redis = aioredis.from_url(redis_url)
-    market = DemoMarket(redis)
-    await market.write(TICKERS)
     async with running_gateway(redis_url) as gw, chromium() as browser:
         page, errors = await open_page(
             browser, "about:blank", viewport={"width": 1440, "height": 900}
@@ -101,7 +94,6 @@ async def test_the_alert_log_stays_in_view_and_a_new_scan_is_scrolled_to(redis_u
         box = await panel.bounding_box()
         assert box and 0 <= box["y"] < 900, box  # in the viewport
         assert not errors, errors
-    await redis.aclose()
 
 
 async def test_five_minute_candles_and_emas_are_made_from_the_minute_bars(redis_url):

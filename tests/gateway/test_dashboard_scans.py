@@ -67,11 +67,9 @@ def passes(market: DemoMarket, sym: str) -> bool:
 
 
 async def test_a_scan_made_in_the_page_filters_server_side_and_alerts_once_per_cooldown(
-    redis_url, artifacts_dir
+    redis_url, demo_market, artifacts_dir
 ):
-    redis = aioredis.from_url(redis_url)
-    market = DemoMarket(redis)
-    await market.write(TICKERS)
+    market = demo_market
     async with running_gateway(redis_url) as gw, chromium() as browser:
         frames: list[dict] = []
         page, errors = await open_page(browser, "about:blank")
@@ -131,7 +129,6 @@ async def test_a_scan_made_in_the_page_filters_server_side_and_alerts_once_per_c
             path=str(artifacts_dir / "dashboard-scans.png"), animations="disabled"
         )
         assert not errors, errors
-    await redis.aclose()
 
 
 # Records desktop notifications the page shows (the browser's own Notification, subclassed).
@@ -143,10 +140,10 @@ window.Notification = class extends window.Notification {
 """
 
 
-async def test_halts_alert_by_default_but_a_snapshot_after_a_reconnect_does_not(redis_url):
-    redis = aioredis.from_url(redis_url)
-    market = DemoMarket(redis)
-    await market.write(TICKERS)
+async def test_halts_alert_by_default_but_a_snapshot_after_a_reconnect_does_not(
+    redis_url, demo_market
+):
+    market = demo_market
     port = localstack.free_port()
     async with chromium() as browser:
         async with running_gateway(redis_url, port=port) as gw:
@@ -186,15 +183,11 @@ async def test_halts_alert_by_default_but_a_snapshot_after_a_reconnect_does_not(
             await market.set_halt("TSLA", False)  # a real change after the reconnect alerts
             await page.wait_for_selector('#alert-log tr[data-sym="TSLA"]', state="attached")
         assert not errors, errors
-    await redis.aclose()
 
 
 async def test_layout_and_scans_persist_across_a_reload_and_move_as_json(
-    redis_url, artifacts_dir, tmp_path
+    redis_url, demo_market, artifacts_dir, tmp_path
 ):
-    redis = aioredis.from_url(redis_url)
-    market = DemoMarket(redis)
-    await market.write(TICKERS)
     async with running_gateway(redis_url) as gw, chromium() as browser:
         page, errors = await open_page(browser, gw.url + "/")
         await page.wait_for_selector('.board[data-board="gainers"] tbody tr')
@@ -258,13 +251,9 @@ async def test_layout_and_scans_persist_across_a_reload_and_move_as_json(
         renamed = page.locator('.board:has(h2:text-is("Cheap runners, renamed")) tbody tr')
         await renamed.first.wait_for()
         assert not errors, errors
-    await redis.aclose()
 
 
-async def test_a_phone_shows_one_board_at_a_time_with_tabs(redis_url, artifacts_dir):
-    redis = aioredis.from_url(redis_url)
-    market = DemoMarket(redis)
-    await market.write(TICKERS)
+async def test_a_phone_shows_one_board_at_a_time_with_tabs(redis_url, demo_market, artifacts_dir):
     async with running_gateway(redis_url) as gw, chromium() as browser:
         page, errors = await open_page(
             browser,
@@ -299,7 +288,6 @@ async def test_a_phone_shows_one_board_at_a_time_with_tabs(redis_url, artifacts_
         assert panel and panel["width"] == 390
         await page.screenshot(path=str(artifacts_dir / "symbol-panel-phone.png"))
         assert not errors, errors
-    await redis.aclose()
 
 
 PRESETS = {
@@ -365,12 +353,10 @@ async def test_presets_subscribe_with_their_filters_and_the_gateway_accepts_them
     await redis.aclose()
 
 
-async def test_one_tab_sounds_every_tab_logs_and_the_log_survives_a_reload(redis_url):
+async def test_one_tab_sounds_every_tab_logs_and_the_log_survives_a_reload(redis_url, demo_market):
+    market = demo_market
     """Issue 23, defect 10: with two tabs open an alert sounds once (the tab holding the
     sounding lock), both log it, and the log is still there after a reload."""
-    redis = aioredis.from_url(redis_url)
-    market = DemoMarket(redis)
-    await market.write(TICKERS)
     async with running_gateway(redis_url) as gw, chromium() as browser:
         first, errors = await open_page(browser, gw.url + "/")
         await first.wait_for_selector('.board[data-board="gainers"] tbody tr')
@@ -392,7 +378,6 @@ async def test_one_tab_sounds_every_tab_logs_and_the_log_survives_a_reload(redis
         await second.wait_for_selector(f'#alert-log tr[data-sym="{sym}"]', state="attached")
         assert await alerts_for(second, sym) == 1
         assert not errors, errors
-    await redis.aclose()
 
 
 SPEECH_SPY = """
@@ -404,12 +389,10 @@ Object.defineProperty(window, "speechSynthesis", {
 """
 
 
-async def test_a_scan_speaks_its_alerts_only_when_told_to(redis_url):
+async def test_a_scan_speaks_its_alerts_only_when_told_to(redis_url, demo_market):
+    market = demo_market
     """Voice alerts (issue 23): the symbol, spelled out, and the scan's name, with the browser's
     speech synthesis; per scan, off by default (the default Halts scan alerts but is silent)."""
-    redis = aioredis.from_url(redis_url)
-    market = DemoMarket(redis)
-    await market.write(TICKERS)
     async with running_gateway(redis_url) as gw, chromium() as browser:
         page, errors = await open_page(browser, "about:blank")
         await page.add_init_script(SPEECH_SPY)
@@ -434,4 +417,3 @@ async def test_a_scan_speaks_its_alerts_only_when_told_to(redis_url):
         )
         assert saved is True  # kept with the scan, so it survives a reload and an export
         assert not errors, errors
-    await redis.aclose()
